@@ -1,0 +1,283 @@
+"""The build dir, and the build context staged in it.
+
+How a source tree reaches the image was settled by measurement (see bench/context): the tree
+is packed once into one tar, kept in the cache under a fingerprint of its files, hard-linked
+into the context and `ADD`ed. The engine then receives one large file instead of ~100k small
+ones and unpacks the tree exactly once, and a rebuild with an unchanged tree packs nothing and
+sends a context the layer cache recognises.
+
+The build dir belongs to the tool only when the tool made it: a marker file inside says so and
+lists what was staged, and only those entries are ever removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional
+
+from .errors import BuildDirError
+
+MARKER = ".musa-docker-build-dir"
+DOCKERIGNORE = f"{MARKER}\n*.log\n"
+CHUNK = 1 << 20
+Say = Callable[[str], None]
+
+
+# --- the build dir -----------------------------------------------------------------------------
+
+@dataclass
+class BuildDir:
+    path: Path
+    made_dir: bool                       # the tool created the directory itself
+    staged: List[str] = field(default_factory=list)
+
+    @classmethod
+    def acquire(cls, wanted: Optional[Path], home: Path) -> "BuildDir":
+        """Use `wanted` (or a fresh temp dir). Raises BuildDirError for a dir the tool must not touch."""
+        if wanted is None:
+            path = Path(tempfile.mkdtemp(prefix="musa-docker-"))
+            bd = cls(path, made_dir=True)
+            bd._write_marker()
+            return bd
+        path = Path(os.path.abspath(wanted))
+        if path == Path("/") or path == Path(os.path.abspath(home)) or path in _SYSTEM_DIRS:
+            raise BuildDirError(f"--build-dir {path} is a system or home directory: name a dedicated directory, e.g. {path / 'musa-docker-build'}")
+        if path.exists() and not path.is_dir():
+            raise BuildDirError(f"--build-dir {path} is a file: name a directory")
+        if not path.exists():
+            path.mkdir(parents=True)
+            bd = cls(path, made_dir=True)
+            bd._write_marker()
+            return bd
+        entries = sorted(os.listdir(path))
+        if not entries:
+            bd = cls(path, made_dir=False)
+            bd._write_marker()
+            return bd
+        if MARKER not in entries:
+            raise BuildDirError(
+                f"--build-dir {path} is not empty and was not made by musa-docker: it is left untouched; "
+                "name an empty or new directory"
+            )
+        # A dir the tool made before (e.g. --keep-build-dir): clear what it staged, nothing else.
+        record = json.loads((path / MARKER).read_text() or "{}")
+        foreign = [e for e in entries if e not in set(record.get("staged", [])) | {MARKER}]
+        if foreign:
+            raise BuildDirError(
+                f"--build-dir {path} holds files musa-docker did not put there ({', '.join(foreign[:3])}); "
+                "they are left untouched: move them, or name another directory"
+            )
+        bd = cls(path, made_dir=bool(record.get("made_dir")), staged=list(record.get("staged", [])))
+        bd.clear()
+        return bd
+
+    def _write_marker(self) -> None:
+        (self.path / MARKER).write_text(json.dumps({"made_dir": self.made_dir, "staged": sorted(self.staged)}))
+
+    def record(self, name: str) -> None:
+        """Note a top-level entry as the tool's before it is written, so a crash leaves it owned."""
+        if name not in self.staged:
+            self.staged.append(name)
+            self._write_marker()
+
+    def clear(self) -> None:
+        for name in list(self.staged):
+            target = self.path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            self.staged.remove(name)
+        self._write_marker()
+
+    def remove(self) -> None:
+        """Remove what the tool staged, and the dir itself when the tool made it."""
+        self.clear()
+        (self.path / MARKER).unlink(missing_ok=True)
+        if self.made_dir:
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
+
+
+_SYSTEM_DIRS = {Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/opt", "/proc", "/root",
+                                  "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var")}
+
+
+# --- source trees as one tar per content ---------------------------------------------------------
+
+def fingerprint(root: Path) -> str:
+    """A digest of every entry's path, type, mode, size and mtime: changes whenever a file does."""
+    h = hashlib.sha256()
+    for rel, st, target in _walk(root):
+        h.update(f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{target}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _walk(root: Path):
+    """Yield (relative path, lstat, symlink target) for everything under root, sorted, dirs first."""
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        with os.scandir(root / rel_dir if rel_dir else root) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        subdirs = []
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            st = entry.stat(follow_symlinks=False)
+            target = os.readlink(entry.path) if stat.S_ISLNK(st.st_mode) else ""
+            yield rel, st, target
+            if stat.S_ISDIR(st.st_mode):
+                subdirs.append(rel)
+        stack.extend(reversed(subdirs))
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[str] = None) -> Path:
+    """The tar of `root` (members under `name/`), from the cache when the tree has not changed.
+    `digest` is the tree's `fingerprint`, when the caller has it already."""
+    digest = (digest or fingerprint(root))[:20]
+    trees = cache_dir / "trees"
+    target = trees / f"{name}-{digest}.tar"
+    with _locked(target):
+        if target.exists():
+            say(f"cached {name}.tar (tree unchanged since it was packed)")
+            return target
+        say(f"pack {name} tree from {root} into the cache")
+        part = target.with_suffix(".tar.part")
+        with open(part, "wb") as out:
+            for chunk in tar_stream(_tree_entries(root, name)):
+                out.write(chunk)
+        os.replace(part, target)
+    _evict(trees, name, keep=target)
+    return target
+
+
+def _evict(trees: Path, name: str, keep: Path, most: int = 2) -> None:
+    """Keep the newest few tars of a tree: each is GBs."""
+    tars = sorted(trees.glob(f"{name}-*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [t for t in tars if t != keep][most - 1:]:
+        old.unlink(missing_ok=True)
+        Path(f"{old}.lock").unlink(missing_ok=True)
+
+
+# --- the context as a tar stream -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Entry:
+    arcname: str
+    source: Optional[Path]     # None for a directory entry
+    info: tarfile.TarInfo
+
+
+def _info(arcname: str, st: os.stat_result, target: str = "") -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(arcname)
+    ti.mode = stat.S_IMODE(st.st_mode)
+    ti.mtime = int(st.st_mtime)
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = ""
+    if stat.S_ISDIR(st.st_mode):
+        ti.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(st.st_mode):
+        ti.type, ti.linkname = tarfile.SYMTYPE, target
+    elif stat.S_ISREG(st.st_mode):
+        ti.size = st.st_size
+    else:
+        return None            # sockets, fifos, devices have no place in an image's source tree
+    return ti
+
+
+def _tree_entries(root: Path, prefix: str) -> Iterator[Entry]:
+    st = os.lstat(root)
+    yield Entry(prefix, None, _info(prefix, st))
+    for rel, st, target in _walk(root):
+        ti = _info(f"{prefix}/{rel}", st, target)
+        if ti is not None:
+            yield Entry(ti.name, root / rel if ti.isreg() else None, ti)
+
+
+def dir_entries(root: Path, exclude=(MARKER,)) -> Iterator[Entry]:
+    """Every entry of a staged context dir, sorted, with the tool's own marker left out."""
+    for rel, st, target in _walk(root):
+        if rel.split("/")[0] in exclude:
+            continue
+        ti = _info(rel, st, target)
+        if ti is not None:
+            yield Entry(rel, root / rel if ti.isreg() else None, ti)
+
+
+def tar_stream(entries) -> Iterator[bytes]:
+    """A POSIX tar of `entries`, yielded in chunks: constant memory whatever the sizes."""
+    for e in entries:
+        yield e.info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        if e.source is not None and e.info.size:
+            left = e.info.size
+            with open(e.source, "rb") as f:
+                while left:
+                    chunk = f.read(min(CHUNK, left))
+                    if not chunk:
+                        raise OSError(errno.EIO, f"{e.source} shrank while it was being sent")
+                    left -= len(chunk)
+                    yield chunk
+            pad = -e.info.size % tarfile.BLOCKSIZE
+            if pad:
+                yield b"\0" * pad
+    yield b"\0" * (tarfile.BLOCKSIZE * 2)
+
+
+# --- staging ---------------------------------------------------------------------------------------
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link when source and context share a filesystem (instant, no bytes written), else copy."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError as err:
+        if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
+            raise
+        shutil.copy2(src, dst)
+
+
+def stage(bd: BuildDir, files: Dict[str, Path], dirs: Dict[str, Path]) -> List[str]:
+    """Put `files` (context path -> source file) and every file of `dirs` (context dir -> source
+    dir) in the build dir, plus the .dockerignore; return the context paths staged, sorted."""
+    files = dict(files)
+    for rel, src in sorted(dirs.items()):
+        bd.record(rel.split("/")[0])
+        (bd.path / rel).mkdir(parents=True, exist_ok=True)
+        for child in sorted(src.iterdir()):
+            if child.is_file():
+                files[f"{rel}/{child.name}"] = child
+    for rel, src in sorted(files.items()):
+        bd.record(rel.split("/")[0])
+        link_or_copy(src, bd.path / rel)
+    bd.record(".dockerignore")
+    (bd.path / ".dockerignore").write_text(DOCKERIGNORE)
+    return sorted(files)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()

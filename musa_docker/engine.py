@@ -1,0 +1,189 @@
+"""The Docker Engine, behind one small interface. The only module that imports `docker`.
+
+It connects as the docker CLI would (an explicit host, else DOCKER_HOST with DOCKER_TLS_VERIFY /
+DOCKER_CERT_PATH, else the current docker context), negotiates the API version (Engine 20.10,
+API 1.41, and newer), yields build events as they come, and turns SDK errors into `EngineError`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional
+
+import docker
+from docker import errors as docker_errors
+from docker.context import ContextAPI
+
+from .errors import EngineError
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    tags: tuple
+    labels: Dict[str, str]
+    size: int
+    created: str
+
+
+def _client_kwargs(host: Optional[str], env: Mapping[str, str]) -> dict:
+    if host:
+        kwargs = docker.utils.kwargs_from_env(environment={**env, "DOCKER_HOST": host})
+        return kwargs
+    if env.get("DOCKER_HOST"):
+        return docker.utils.kwargs_from_env(environment=dict(env))
+    name = env.get("DOCKER_CONTEXT")
+    try:
+        context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
+    except docker_errors.DockerException as err:
+        raise EngineError(f"docker context {name or '(current)'} cannot be read: {err}") from err
+    if context is None:
+        raise EngineError(f"docker context {name!r} does not exist: see `docker context ls`")
+    kwargs = {"base_url": context.Host} if context.Host else {}
+    if context.TLSConfig:
+        kwargs["tls"] = context.TLSConfig
+    return kwargs
+
+
+class Engine:
+    """A connection to one engine. Raises EngineError, naming the host, when it does not answer."""
+
+    def __init__(self, host: Optional[str] = None, env: Optional[Mapping[str, str]] = None):
+        env = os.environ if env is None else env
+        kwargs = _client_kwargs(host, env)
+        self.host = kwargs.get("base_url") or "unix:///var/run/docker.sock"
+        try:
+            self.api = docker.APIClient(version=None, timeout=120, **kwargs)
+        except docker_errors.DockerException as err:
+            raise EngineError(
+                f"the Docker engine at {self.host} does not answer ({_reason(err)}): start it "
+                "(e.g. `sudo systemctl start docker`) or point --docker-host / DOCKER_HOST at one that runs"
+            ) from err
+        self.version = self.api.api_version
+
+    # --- images -----------------------------------------------------------------------------------
+
+    def image(self, ref: str) -> Optional[Image]:
+        try:
+            data = self.api.inspect_image(ref)
+        except docker_errors.NotFound:
+            return None
+        except docker_errors.APIError as err:
+            raise EngineError(f"inspecting image {ref} failed: {_reason(err)}") from err
+        return Image(
+            id=data["Id"],
+            tags=tuple(data.get("RepoTags") or ()),
+            labels=dict((data.get("Config") or {}).get("Labels") or {}),
+            size=int(data.get("Size") or 0),
+            created=data.get("Created", ""),
+        )
+
+    def tag(self, image_id: str, ref: str) -> None:
+        name, _, tag = ref.rpartition(":")
+        try:
+            self.api.tag(image_id, name, tag)
+        except docker_errors.APIError as err:
+            raise EngineError(f"tagging {image_id[:19]} as {ref} failed: {_reason(err)}") from err
+
+    def remove_image(self, image_id: str) -> None:
+        try:
+            self.api.remove_image(image_id, noprune=False)
+        except docker_errors.APIError:
+            pass
+
+    def pull(self, ref: str) -> None:
+        name, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        try:
+            for _ in self.api.pull(name, tag=tag, stream=True, decode=True):
+                pass
+        except docker_errors.APIError as err:
+            raise EngineError(f"pulling {ref} failed: {_reason(err)}") from err
+
+    def history(self, ref: str) -> List[dict]:
+        return self.api.history(ref)
+
+    # --- builds -----------------------------------------------------------------------------------
+
+    def build(self, context: Iterable[bytes], *, dockerfile: str, buildargs: Mapping[str, str],
+              labels: Mapping[str, str], network: str, nocache: bool, pull: bool) -> Iterator[dict]:
+        """Send the context (a tar stream) and yield the decoded build events as they come."""
+        try:
+            yield from self.api.build(
+                fileobj=context, custom_context=True, dockerfile=dockerfile,
+                buildargs=dict(buildargs), labels=dict(labels), network_mode=network,
+                nocache=nocache, pull=pull, rm=True, forcerm=True, decode=True,
+                timeout=None,   # a silent compile step may take an hour; the build is not stuck
+            )
+        except docker_errors.APIError as err:
+            raise EngineError(f"the engine at {self.host} refused the build: {_reason(err)}") from err
+        except docker_errors.DockerException as err:
+            raise EngineError(f"the build on {self.host} broke off: {_reason(err)}") from err
+
+    # --- containers -------------------------------------------------------------------------------
+
+    def run(self, image: str, command: List[str], env: Optional[List[str]] = None) -> tuple:
+        """Run `command` in a throwaway container; return (exit code, combined output)."""
+        try:
+            cid = self.api.create_container(
+                image, command=command, entrypoint=[], environment=env or [],
+                host_config=self.api.create_host_config(network_mode="none"),
+            )["Id"]
+        except docker_errors.APIError as err:
+            raise EngineError(f"starting a check container from {image} failed: {_reason(err)}") from err
+        try:
+            self.api.start(cid)
+            code = self.api.wait(cid, timeout=600)["StatusCode"]
+            out = self.api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
+            return code, out
+        finally:
+            self.api.remove_container(cid, force=True)
+
+    def container(self, name: str) -> Optional[dict]:
+        try:
+            return self.api.inspect_container(name)
+        except docker_errors.NotFound:
+            return None
+
+    def create_container(self, image: str, name: str, *, command: List[str], env: List[str],
+                         shm_size: str, privileged: bool, group_add: List[str], network: str) -> str:
+        try:
+            return self.api.create_container(
+                image, name=name, command=command, environment=env, tty=True, stdin_open=True,
+                working_dir=None, host_config=self.api.create_host_config(
+                    shm_size=shm_size, privileged=privileged, group_add=group_add or None,
+                    network_mode=network,
+                ),
+            )["Id"]
+        except docker_errors.ImageNotFound as err:
+            raise EngineError(f"image {image} does not exist on {self.host}: build it first or check -i") from err
+        except docker_errors.APIError as err:
+            raise EngineError(f"creating container {name} from {image} failed: {_reason(err)}") from err
+
+    def start(self, name: str) -> None:
+        try:
+            self.api.start(name)
+        except docker_errors.APIError as err:
+            raise EngineError(f"starting container {name} failed: {_reason(err)}") from err
+
+    def exec_stream(self, name: str, command: List[str], env: Optional[List[str]] = None):
+        """Run `command` in a running container; yield output chunks, then return its exit code."""
+        try:
+            exec_id = self.api.exec_create(name, command, environment=env or None, tty=False)["Id"]
+            for chunk in self.api.exec_start(exec_id, stream=True, demux=False):
+                yield chunk
+        except docker_errors.APIError as err:
+            raise EngineError(f"running a command in container {name} failed: {_reason(err)}") from err
+        return self.api.exec_inspect(exec_id)["ExitCode"]
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, docker_errors.APIError):
+        return err.explanation or str(err)
+    text = str(err)
+    # requests' messages carry the whole adapter chain; the root cause is what helps.
+    for marker in ("Connection refused", "No such file or directory", "Name or service not known",
+                   "timed out", "Permission denied", "certificate verify failed"):
+        if marker in text:
+            return marker
+    return text.splitlines()[0][:200] if text else type(err).__name__

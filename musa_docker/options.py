@@ -1,0 +1,255 @@
+"""Options: flag values and the environment, checked and frozen.
+
+`resolve_*` take the values the task received (config defaults already applied by invoke)
+and an explicit environment mapping; they read no disk and no global state, and raise
+`ConfigError` with a message naming the flag for anything a user has to fix.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from . import defaults
+from .defaults import SYSTEMS, System
+from .errors import ConfigError
+from .locations import Location, parse_location
+
+# The grammar of docker/distribution's reference package, without digests.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
+_NAME_RE = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_PY_RE = re.compile(r"^3\.(\d{1,2})$")
+_NAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    name: str
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class Common:
+    """What every build task shares."""
+
+    tag: str
+    build_dir: Optional[Path]     # None: a fresh temp dir
+    keep_build_dir: bool
+    no_cache: bool
+    pull: bool
+    network: str
+    apt_mirror: str
+    pip_index_url: str
+    insecure: bool
+    force: bool
+    dry_run: bool
+    docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
+    cache_dir: Path
+    home: Path
+
+
+@dataclass(frozen=True)
+class BaseOptions:
+    common: Common
+    image: ImageRef
+    system: System
+    python_version: str
+    python_env: str
+    python_prefix: str
+    conda: Optional[Location]     # the installer, when python_env is conda
+    pytorch_tag: str
+    pytorch_repo: str
+    pytorch_root: Path
+
+
+@dataclass(frozen=True)
+class ShellOptions:
+    image: str
+    name: str
+    shm_size: str
+    privileged: bool
+    env: tuple                    # ("K=V", ...), MTHREADS_VISIBLE_DEVICES first unless overridden
+    cmd: Optional[str]
+    docker_host: Optional[str]
+
+
+def image_name(value: str, flag: str) -> str:
+    """A repository name as docker accepts it, without a tag."""
+    if not value:
+        raise ConfigError(f"{flag} is required: name the image, e.g. {flag} musa-pytorch-base")
+    name, _, tag = value.rpartition(":") if ":" in value.split("/")[-1] else (value, "", "")
+    if tag:
+        raise ConfigError(f"{flag} takes a name without a tag (got {value!r}); pass the tag with -t {tag}")
+    if len(value) > _NAME_MAX or not _NAME_RE.match(value):
+        raise ConfigError(
+            f"{flag} {value!r} is not a valid image name: use lower-case letters, digits and "
+            "'.', '_', '-' separators, optionally after a registry host and '/'"
+        )
+    return value
+
+
+def image_tag(value: str, flag: str = "-t/--tag") -> str:
+    if not _TAG_RE.match(value or ""):
+        raise ConfigError(
+            f"{flag} {value!r} is not a valid tag: up to 128 letters, digits, '_', '.', '-', "
+            "not starting with '.' or '-'"
+        )
+    return value
+
+
+def image_reference(value: str, flag: str) -> str:
+    """A full reference `name[:tag]` (for -b and -i of shell): returned as given."""
+    if not value:
+        raise ConfigError(f"{flag} is required: name an image, e.g. {flag} musa-pytorch-base:latest")
+    last = value.split("/")[-1]
+    name, tag = (value.rsplit(":", 1) if ":" in last else (value, ""))
+    image_name(name, flag)
+    if tag:
+        image_tag(tag, flag)
+    return value
+
+
+def python_version(value: str) -> str:
+    if not _PY_RE.match(str(value)):
+        raise ConfigError(f"-v/--python-version {value!r} is not a Python version: give MAJOR.MINOR, e.g. -v 3.10")
+    return str(value)
+
+
+def system(value: str) -> System:
+    try:
+        return SYSTEMS[value]
+    except KeyError:
+        raise ConfigError(
+            f"-s/--sys {value!r} is not supported: choose one of {', '.join(SYSTEMS)}"
+        ) from None
+
+
+def _path(value: Optional[str], home: Path) -> Optional[Path]:
+    if not value:
+        return None
+    return Path(str(value).replace("~", str(home), 1) if str(value).startswith("~") else value)
+
+
+def _index_url(value: str) -> str:
+    if not value:
+        return ""
+    location = parse_location(value, what="--pip-index-url")
+    if location.display != location.url:
+        # Build args are stored in the image history: a token there would leak to anyone
+        # who can pull the image.
+        raise ConfigError(
+            f"--pip-index-url {location.display} carries credentials, which would be stored in the "
+            "image history; give an index that needs none (a mirror or proxy on your network)"
+        )
+    return location.url
+
+
+def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
+    home = Path(env.get("HOME") or Path.home())
+    build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
+    cache = env.get("MUSA_DOCKER_CACHE") or str(home / ".cache" / "musa_docker")
+    network = values.get("network") or defaults.DEFAULTS["network"]
+    apt_mirror = values.get("apt_mirror") or ""
+    if apt_mirror and not re.match(r"^https?://[^\s]+$", apt_mirror):
+        raise ConfigError(f"--apt-mirror {apt_mirror!r} is not an http(s) URL, e.g. http://mirrors.example.com/ubuntu")
+    return Common(
+        tag=image_tag(values.get("tag") or defaults.DEFAULTS["tag"]),
+        build_dir=_path(build_dir, home),
+        keep_build_dir=bool(values.get("keep_build_dir")),
+        no_cache=bool(values.get("no_cache")),
+        pull=bool(values.get("pull")),
+        network=network,
+        apt_mirror=apt_mirror.rstrip("/"),
+        pip_index_url=_index_url(values.get("pip_index_url") or ""),
+        insecure=bool(values.get("insecure")),
+        force=bool(values.get("force")),
+        dry_run=bool(values.get("dry_run")),
+        docker_host=values.get("docker_host") or None,
+        cache_dir=_path(cache, home),
+        home=home,
+    )
+
+
+def python_prefix(python_env: str, version: str) -> str:
+    if python_env == "conda":
+        return f"{defaults.CONDA_ROOT}/envs/py{version.replace('.', '')}"
+    return defaults.VENV_ROOT
+
+
+def resolve_python_env(values: Mapping[str, Any], sys_: System, version: str, machine: str) -> tuple:
+    """(python_env, prefix, conda installer location or None) for build-base and release."""
+    python_env = values.get("python_env") or defaults.DEFAULTS["python_env"]
+    if python_env not in defaults.PYTHON_ENVS:
+        raise ConfigError(f"--python-env {python_env!r} is not supported: choose conda or venv")
+    if python_env == "venv" and version != sys_.python:
+        raise ConfigError(
+            f"--python-env venv uses {sys_.name}'s own Python {sys_.python}, but -v asks for {version}: "
+            f"pass -v {sys_.python}, or use --python-env conda for any version"
+        )
+    conda = None
+    if python_env == "conda":
+        url = values.get("conda_url") or defaults.CONDA_URL.format(arch=machine)
+        conda = parse_location(url, what="--conda-url")
+    return python_env, python_prefix(python_env, version), conda
+
+
+def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> BaseOptions:
+    """Check build-base's flags; `values` maps flag names (underscored) to what the task got."""
+    common = resolve_common(values, env)
+    d = defaults.DEFAULTS
+    sys_ = system(values.get("sys") or d["sys"])
+    version = python_version(values.get("python_version") or d["python_version"])
+    python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine())
+    root = values.get("pytorch_root") or env.get("PYTORCH_REPO_ROOT_PATH") or str(common.home)
+    return BaseOptions(
+        common=common,
+        image=ImageRef(image_name(values.get("image") or d["image_base"], "-i/--image"), common.tag),
+        system=sys_,
+        python_version=version,
+        python_env=python_env,
+        python_prefix=prefix,
+        conda=conda,
+        pytorch_tag=values.get("pytorch_tag") or d["pytorch_tag"],
+        pytorch_repo=values.get("pytorch_repo") or d["pytorch_repo"],
+        pytorch_root=_path(root, common.home),
+    )
+
+
+def container_name(image: str) -> str:
+    """`musa-pytorch-dev:latest` -> `musa-pytorch-dev-latest`: a valid container name from a reference."""
+    name = re.sub(r"[^a-zA-Z0-9_.-]+", "-", image.split("/")[-1]).strip("-.")
+    return name or "musa-docker"
+
+
+def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOptions:
+    d = defaults.DEFAULTS
+    image = image_reference(values.get("image") or "", "-i/--image")
+    pairs = []
+    for item in values.get("env") or ():
+        key, sep, _ = item.partition("=")
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise ConfigError(f"-e/--env {item!r} is not KEY=VALUE")
+        pairs.append(item)
+    if not any(p.startswith("MTHREADS_VISIBLE_DEVICES=") for p in pairs):
+        pairs.insert(0, f"MTHREADS_VISIBLE_DEVICES={d['visible_devices']}")
+    name = values.get("name") or container_name(image)
+    if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
+        raise ConfigError(f"--name {name!r} is not a valid container name: letters, digits, '_', '.', '-'")
+    privileged = values.get("privileged")
+    return ShellOptions(
+        image=image,
+        name=name,
+        shm_size=values.get("shm_size") or d["shm_size"],
+        privileged=d["privileged"] if privileged is None else bool(privileged),
+        env=tuple(pairs),
+        cmd=values.get("cmd") or None,
+        docker_host=values.get("docker_host") or None,
+    )

@@ -1,0 +1,162 @@
+"""Source repos on the host, through the git CLI: reuse what is there, clone what is not.
+
+A clone is shallow at the tag, and its submodules (recursively) really arrive: the old
+scripts ran the submodule update in the wrong directory and shipped empty third_party/ dirs.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from .errors import RepoError
+from .locations import redact
+from .plan import RepoStep
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RepoState:
+    name: str
+    path: Path
+    commit: str
+    ref: str
+    reused: bool
+    at_ref: bool              # HEAD is the commit the requested ref names
+
+
+def _git(args: Sequence[str], cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except FileNotFoundError:
+        raise RepoError("git is not installed: install it (e.g. apt-get install git) and run again") from None
+
+
+def _git_streamed(args: Sequence[str], cwd: Optional[Path] = None, echo=sys.stderr) -> tuple:
+    """Run git with its progress shown as it comes; return (code, last lines of output)."""
+    tail = collections.deque(maxlen=20)
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        proc = subprocess.Popen(["git", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+    except FileNotFoundError:
+        raise RepoError("git is not installed: install it (e.g. apt-get install git) and run again") from None
+    for line in proc.stdout:
+        tail.append(line.rstrip())
+        echo.write(redact(line))
+        echo.flush()
+    return proc.wait(), [redact(t) for t in tail if t.strip()]
+
+
+def _rev(path: Path, rev: str) -> Optional[str]:
+    out = _git(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], cwd=path)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def head(path: Path) -> str:
+    commit = _rev(path, "HEAD")
+    if not commit:
+        raise RepoError(f"{path} is a git repo without a commit checked out; check it out and run again")
+    return commit
+
+
+def check_root(step: RepoStep, flag: str) -> None:
+    """Refuse, before anything is done, a repo root that can never work."""
+    root = step.path.parent
+    if root.exists() and not root.is_dir():
+        raise RepoError(f"{flag} {root} is a file, not a directory: point it at the directory that holds {step.name}/")
+    if step.path.exists() and not step.path.is_dir():
+        raise RepoError(f"{step.path} is a file, not a {step.name} repo: move it away or choose another {flag}")
+
+
+def ensure(step: RepoStep, say: Say, flag: str) -> RepoState:
+    """Reuse `step.path` when it holds a repo, else clone it there. Raises RepoError."""
+    check_root(step, flag)
+    if step.path.exists():
+        return _reuse(step, say)
+    return _clone(step, say)
+
+
+def _reuse(step: RepoStep, say: Say) -> RepoState:
+    path = step.path
+    if not (path / ".git").exists():
+        raise RepoError(
+            f"{path} exists but is not a git repo: remove or move it, or point the root elsewhere "
+            f"so {step.name} can be cloned"
+        )
+    commit = head(path)
+    wanted = _rev(path, step.ref)
+    at_ref = wanted == commit
+    say(f"reuse {step.name} ({commit[:10]}, {step.ref if at_ref else 'not at ' + step.ref}) at {path}")
+    if not at_ref:
+        say(
+            f"warning: {path} is at {commit[:10]}, not at {step.ref}"
+            f"{'' if wanted else ' (no such ref in that repo)'}; the image gets what is checked out"
+        )
+    if step.submodules:
+        status = _git(["submodule", "status", "--recursive"], cwd=path)
+        missing = [ln for ln in status.stdout.splitlines() if ln.startswith("-")]
+        if missing:
+            say(f"fetch {len(missing)} missing submodule(s) of {step.name}")
+            _update_submodules(path)
+    return RepoState(step.name, path, commit, step.ref, reused=True, at_ref=at_ref)
+
+
+def _clone(step: RepoStep, say: Say) -> RepoState:
+    path = step.path
+    shown = redact(step.url)
+    say(f"clone {step.name} {shown} @ {step.ref} -> {path} (shallow, submodules recursive)")
+    made_root = not path.parent.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    code, tail = _git_streamed(
+        ["clone", "--depth", "1", "--branch", step.ref, "--progress", step.url, str(path)]
+    )
+    if code != 0:
+        _remove_own(path, made_root)
+        text = "\n".join(tail)
+        if "not found in upstream" in text or "Remote branch" in text:
+            raise RepoError(
+                f"{step.ref!r} is not a tag or branch of {shown}: check the tag "
+                f"(git ls-remote --tags {shown})"
+            )
+        last = tail[-1] if tail else "no output"
+        raise RepoError(f"cloning {step.name} from {shown} failed: {last}")
+    try:
+        _update_submodules(path)
+    except RepoError:
+        _remove_own(path, made_root)
+        raise
+    commit = head(path)
+    return RepoState(step.name, path, commit, step.ref, reused=False, at_ref=True)
+
+
+def _update_submodules(path: Path) -> None:
+    code, tail = _git_streamed(
+        ["submodule", "update", "--init", "--recursive", "--depth", "1", "--jobs", "4", "--progress"], cwd=path
+    )
+    if code != 0:
+        # Some servers refuse a shallow fetch of a commit that is not a branch tip; a full
+        # fetch of the submodule always works.
+        code, tail = _git_streamed(["submodule", "update", "--init", "--recursive", "--jobs", "4"], cwd=path)
+    if code != 0:
+        raise RepoError(f"fetching the submodules of {path} failed: {tail[-1] if tail else 'no output'}")
+
+
+def _remove_own(path: Path, made_root: bool) -> None:
+    """Remove a half-made clone: the clone dir is ours (it did not exist), its parent only if we made it."""
+    shutil.rmtree(path, ignore_errors=True)
+    if made_root:
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass

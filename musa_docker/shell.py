@@ -1,0 +1,90 @@
+"""`shell`: a long-lived dev container per image, created once, started when stopped, reused when
+running; then an interactive bash (through the docker CLI, since the SDK cannot attach a
+terminal) or one command run non-interactively with its output streamed and its exit code kept.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import shutil
+import subprocess
+import sys
+from typing import Callable, Mapping, Optional
+
+from .engine import Engine
+from .errors import ShellError
+from .options import ShellOptions
+
+Say = Callable[[str], None]
+
+
+def host_render_gid() -> Optional[int]:
+    """The host's `render` gid (it differs from host to host: 104, 109, 110…), if it has one."""
+    try:
+        return grp.getgrnam("render").gr_gid
+    except KeyError:
+        return None
+
+
+def ensure_container(engine: Engine, options: ShellOptions, say: Say) -> str:
+    """Create, start or reuse the container; return its name. Raises ShellError, EngineError."""
+    image = engine.image(options.image)
+    if image is None:
+        raise ShellError(f"image {options.image} does not exist on {engine.host}: build it first, or check -i")
+    found = engine.container(options.name)
+    if found is not None:
+        if found["Image"] != image.id:
+            raise ShellError(
+                f"container {options.name} exists but runs {found['Config']['Image']} "
+                f"({found['Image'][7:19]}), not {options.image} ({image.id[7:19]}): "
+                f"pass another --name, or remove it with `docker rm -f {options.name}`"
+            )
+        if found["State"]["Running"]:
+            say(f"reuse running container {options.name}")
+        else:
+            say(f"start stopped container {options.name}")
+            engine.start(options.name)
+        return options.name
+    gid = host_render_gid()
+    group_add = [str(gid)] if gid is not None else []
+    say(
+        f"create container {options.name} from {options.image}"
+        f" (shm {options.shm_size}, {'privileged' if options.privileged else 'unprivileged'}"
+        f"{f', host render gid {gid}' if gid is not None else ''})"
+    )
+    engine.create_container(
+        options.image, options.name, command=["/bin/bash"], env=list(options.env),
+        shm_size=options.shm_size, privileged=options.privileged, group_add=group_add, network="host",
+    )
+    engine.start(options.name)
+    return options.name
+
+
+def run_command(engine: Engine, name: str, cmd: str, env, out=None) -> int:
+    """Run `cmd` with bash in the container, stream its output, return its exit code."""
+    out = out or sys.stdout.buffer
+    stream = engine.exec_stream(name, ["bash", "-c", cmd], env=list(env))
+    while True:
+        try:
+            chunk = next(stream)
+        except StopIteration as done:
+            return done.value
+        out.write(chunk)
+        out.flush()
+
+
+def interactive(name: str, env, docker_host: Optional[str], environ: Mapping[str, str]) -> int:
+    """An interactive bash in the container through the docker CLI; return its exit code."""
+    cli = shutil.which("docker", path=environ.get("PATH"))
+    if cli is None:
+        raise ShellError("the interactive shell needs the docker CLI on PATH: install it, or run a command with --cmd")
+    flags = ["-it"] if sys.stdin.isatty() else ["-i"]
+    args = [cli, "exec", *flags]
+    for item in env:
+        args += ["-e", item]
+    args += [name, "bash"]
+    child_env = dict(environ)
+    if docker_host:
+        child_env["DOCKER_HOST"] = docker_host
+    return subprocess.call(args, env=child_env)
