@@ -21,6 +21,8 @@ from .locations import redact
 
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _CODE = re.compile(r"returned a non-zero code: (\d+)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CHATTER = (" ---> ", "Removing intermediate container", "Successfully built", "Successfully tagged")
 TAIL = 15
 
 
@@ -70,10 +72,10 @@ def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: 
         if "stream" in event:
             text = event["stream"]
             log.write(text)
-            for line in text.splitlines():
+            for line in _ANSI.sub("", text).splitlines():
                 if _STEP.match(line):
                     step, tail = line.strip(), collections.deque(maxlen=TAIL)
-                elif line.strip() and not line.startswith(" ---> "):
+                elif line.strip() and not line.startswith(_CHATTER):
                     tail.append(line.rstrip())
         elif "status" in event:
             # pull progress: one line per layer state, not every byte count
@@ -94,8 +96,8 @@ def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: 
 
 
 def _failure(step: str, code, message: str, tail, log: Path) -> str:
-    what = f"exited with code {code}" if code else message
-    lines = [f"build step failed: {redact(step)} {what}"]
+    what = f"exit code {code}" if code else message
+    lines = [f"build step failed ({what}): {redact(step)}"]
     if tail:
         lines.append("  its last lines of output:")
         lines.extend(f"    {redact(t)}" for t in tail)

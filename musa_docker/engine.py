@@ -160,6 +160,12 @@ class Engine:
         except docker_errors.APIError as err:
             raise EngineError(f"creating container {name} from {image} failed: {_reason(err)}") from err
 
+    def remove_container(self, name: str) -> None:
+        try:
+            self.api.remove_container(name, force=True)
+        except docker_errors.APIError:
+            pass
+
     def start(self, name: str) -> None:
         try:
             self.api.start(name)

@@ -57,7 +57,12 @@ def ensure_container(engine: Engine, options: ShellOptions, say: Say) -> str:
         options.image, options.name, command=["/bin/bash"], env=list(options.env),
         shm_size=options.shm_size, privileged=options.privileged, group_add=group_add, network="host",
     )
-    engine.start(options.name)
+    try:
+        engine.start(options.name)
+    except Exception:
+        # It was made just now and never ran: leave no broken container behind to trip the next run.
+        engine.remove_container(options.name)
+        raise
     return options.name
 
 

@@ -1,0 +1,94 @@
+"""Shared fixtures: real git repos, the real engine, and the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Local fixtures use file:// submodules, which git refuses unless told otherwise. The product
+# keeps git's default; only the tests' own environment allows it.
+GIT_FILE_OK = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.file.allow", "GIT_CONFIG_VALUE_0": "always"}
+
+
+def git(*args, cwd=None):
+    env = {**os.environ, **GIT_FILE_OK, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, f"git {' '.join(args)} failed: {out.stderr}"
+    return out.stdout.strip()
+
+
+def make_repo(path: Path, files: dict, tag: str = None) -> str:
+    path.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", "-b", "main", str(path))
+    for rel, text in files.items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_text(text)
+    git("add", "-A", cwd=path)
+    git("commit", "-q", "-m", "initial", cwd=path)
+    if tag:
+        git("tag", tag, cwd=path)
+    return git("rev-parse", "HEAD", cwd=path)
+
+
+@pytest.fixture(autouse=True)
+def _git_file_protocol(monkeypatch):
+    for k, v in GIT_FILE_OK.items():
+        monkeypatch.setenv(k, v)
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory):
+    """A 'pytorch' upstream: tag v2.0.0 with a submodule (third_party/fmt), then one more commit."""
+    base = tmp_path_factory.mktemp("upstream")
+    sub = base / "fmt"
+    make_repo(sub, {"include/fmt/core.h": "// fmt core\n"})
+    top = base / "pytorch"
+    make_repo(top, {"README.md": "pytorch fixture\n", "torch/__init__.py": "\n", "setup.py": "\n"})
+    git("submodule", "add", "-q", sub.as_uri(), "third_party/fmt", cwd=top)
+    git("commit", "-q", "-m", "add fmt", cwd=top)
+    git("tag", "v2.0.0", cwd=top)
+    tagged = git("rev-parse", "HEAD", cwd=top)
+    (top / "CHANGELOG").write_text("after the tag\n")
+    git("add", "-A", cwd=top)
+    git("commit", "-q", "-m", "after tag", cwd=top)
+    return {"url": top.as_uri(), "path": top, "tag": "v2.0.0", "tagged": tagged,
+            "head": git("rev-parse", "HEAD", cwd=top)}
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A user's environment: its own HOME and cache, git allowed to use local fixtures."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp_path / "cache")}
+
+
+def cli(*args, env=None, cwd=None, input=None, timeout=1800):
+    """Run `musa-docker ARGS` as a user would; return the CompletedProcess (text)."""
+    return subprocess.run([sys.executable, "-m", "musa_docker", *args], env=env, cwd=cwd or REPO,
+                          capture_output=True, text=True, input=input, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The real engine. Tests that need it fail, never skip, when it does not answer."""
+    import docker
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as err:  # any failure to reach it is the same finding
+        pytest.fail(f"no Docker engine answers ({err}); run the README's test command, which starts one")
+    return client
+
+
+@pytest.fixture(scope="session")
+def busybox(engine):
+    from images import busybox_image
+    return busybox_image(engine)

@@ -1,0 +1,97 @@
+"""The engine path on a real Docker engine, with a tiny busybox image FROM scratch."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pytest
+
+from musa_docker import build, context
+from musa_docker.context import BuildDir
+from musa_docker.engine import Engine
+from musa_docker.errors import BuildError, EngineError
+
+pytestmark = pytest.mark.engine
+
+
+def _context(tmp_path, dockerfile: str, files=None):
+    bd = BuildDir.acquire(tmp_path / "ctx", tmp_path)
+    (tmp_path / "src").mkdir(exist_ok=True)
+    staged = {}
+    for rel, text in (files or {}).items():
+        src = tmp_path / "src" / rel.replace("/", "_")
+        src.write_text(text)
+        staged[rel] = src
+    df = tmp_path / "src" / "Dockerfile"
+    df.write_text(dockerfile)
+    staged["Dockerfile"] = df
+    context.stage(bd, staged, {})
+    return context.tar_stream(context.dir_entries(bd.path))
+
+
+def _build(tmp_path, dockerfile, files=None, labels=None, buildargs=None):
+    echo = io.StringIO()
+    log = build.BuildLog(tmp_path / "logs" / "build.log", echo=echo)
+    try:
+        built = build.run(
+            Engine(), _context(tmp_path, dockerfile, files), log, dockerfile="Dockerfile",
+            buildargs=buildargs or {}, labels=labels or {}, network="host", nocache=False, pull=False,
+        )
+    finally:
+        log.close()
+    return built, echo.getvalue()
+
+
+def test_build_streams_the_log_to_terminal_and_file_and_sets_labels(tmp_path, busybox, engine):
+    marker = uuid.uuid4().hex
+    built, shown = _build(
+        tmp_path,
+        f"FROM {busybox}\nARG WHO\nCOPY hello.txt /hello.txt\nRUN echo \"greeting $WHO {marker}\"\n",
+        files={"hello.txt": "hi\n"},
+        labels={"musa_docker.kind": "base", "musa_docker.python_version": "3.8"},
+        buildargs={"WHO": "musa"},
+    )
+    assert f"greeting musa {marker}" in shown
+    assert f"greeting musa {marker}" in built.log.read_text()
+    image = engine.images.get(built.image_id)
+    assert image.labels["musa_docker.kind"] == "base"
+    assert image.labels["musa_docker.python_version"] == "3.8"
+    assert image.tags == []          # build.run never tags: the caller does after the checks
+
+
+def test_failing_step_names_step_code_last_lines_and_log_and_tags_nothing(tmp_path, busybox, engine):
+    tag = f"musa-docker-test/failing:{uuid.uuid4().hex[:8]}"
+    before = {i.id for i in engine.images.list(all=True)}
+    with pytest.raises(BuildError) as caught:
+        _build(tmp_path, f"FROM {busybox}\nRUN echo preparing\nRUN echo 'line one'; echo 'why it broke' >&2; exit 7\n")
+    message = str(caught.value)
+    assert "RUN echo 'line one'" in message
+    assert message.startswith("build step failed (exit code 7): Step 3/3 : RUN")
+    assert "\x1b[" not in message and "Removing intermediate container" not in message
+    assert "why it broke" in message and "line one" in message
+    assert str(tmp_path / "logs" / "build.log") in message
+    assert "why it broke" in (tmp_path / "logs" / "build.log").read_text()
+    assert not engine.images.list(name=tag)
+    # no new tagged image, and the engine removed the failed step's container (forcerm)
+    after = [i for i in engine.images.list() if i.id not in before]
+    assert all(not i.tags for i in after)
+
+
+def test_credentials_never_reach_the_log(tmp_path, busybox):
+    secret = "s3cr3t-" + uuid.uuid4().hex[:6]
+    built, shown = _build(tmp_path, f"FROM {busybox}\nRUN echo fetching https://user:{secret}@example.invalid/x.tar.gz\n")
+    assert secret not in shown
+    assert secret not in built.log.read_text()
+
+
+def test_unreachable_engine_names_the_host():
+    with pytest.raises(EngineError) as caught:
+        Engine("unix:///nonexistent/docker.sock", env={})
+    assert "unix:///nonexistent/docker.sock" in str(caught.value)
+
+
+def test_engine_negotiates_an_api_version_the_engine_speaks():
+    engine = Engine(env={})
+    major, minor = (int(x) for x in engine.version.split("."))
+    assert (major, minor) >= (1, 41)
