@@ -45,6 +45,8 @@ for name in spec["imports"]:
         out["imports"][name] = "%s: %s" % (type(err).__name__, err)
 for name, path in spec["trees"].items():
     out["commits"][name] = commit(path)
+out["env"] = {name: os.environ.get(name) for name in spec["env"]}
+out["paths"] = {path: os.path.exists(path) for path in spec["paths"]}
 print("MUSA_DOCKER_PROBE " + json.dumps(out))
 """
 
@@ -55,6 +57,8 @@ class Expect:
     labels: Dict[str, str]
     imports: Tuple[str, ...] = ()
     trees: Dict[str, Tuple[str, str]] = field(default_factory=dict)   # name -> (path in image, commit)
+    env: Dict[str, str] = field(default_factory=dict)                 # variables the image must set
+    paths: Tuple[str, ...] = ()                                       # paths that must exist
 
 
 def check_image(engine: Engine, image_id: str, expect: Expect) -> Dict:
@@ -64,7 +68,8 @@ def check_image(engine: Engine, image_id: str, expect: Expect) -> Dict:
         f"label {k} is {image.labels.get(k)!r}, expected {v!r}"
         for k, v in expect.labels.items() if image.labels.get(k) != v
     ]
-    spec = {"imports": list(expect.imports), "trees": {n: p for n, (p, _) in expect.trees.items()}}
+    spec = {"imports": list(expect.imports), "trees": {n: p for n, (p, _) in expect.trees.items()},
+            "env": list(expect.env), "paths": list(expect.paths)}
     code, output = engine.run(image_id, ["python", "-c", _PROBE, json.dumps(spec)])
     seen = None
     for line in output.splitlines():
@@ -83,6 +88,10 @@ def check_image(engine: Engine, image_id: str, expect: Expect) -> Dict:
             got = seen["commits"].get(name)
             if got != commit:
                 problems.append(f"{path} is at {got or 'no commit'}, expected {commit}")
+        for name, value in expect.env.items():
+            if seen["env"].get(name) != value:
+                problems.append(f"${name} is {seen['env'].get(name)!r}, expected {value!r}")
+        problems.extend(f"{path} is missing" for path, ok in seen["paths"].items() if not ok)
     if problems:
         raise ImageMismatchError(
             f"the new image {image_id[7:19]} does not match the request, so it was not tagged: "

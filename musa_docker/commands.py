@@ -9,10 +9,14 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Mapping, TextIO
 
-from . import options as opts
+from . import archives, options as opts
 from . import pipeline, repos, shell as shell_mod
 from .engine import Engine
-from .plan import plan_base
+from .errors import EngineError
+from .plan import plan_base, plan_dev, plan_release
+
+MUSA_HOME = "/usr/local/musa"
+MUSA_EXPECT = {"env": {"MUSA_HOME": MUSA_HOME}, "paths": (f"{MUSA_HOME}/bin", f"{MUSA_HOME}/lib")}
 
 
 def _say(out: TextIO) -> Callable[[str], None]:
@@ -41,7 +45,79 @@ def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = 
     engine = Engine(options.common.docker_host, env)
     report = pipeline.execute(
         plan, engine=engine, home=options.common.home, say=say,
-        root_flags={"pytorch": "--pytorch-root"}, expect_imports=("numpy",), echo=out,
+        root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, echo=out,
+    )
+    out.write(report.render() + "\n")
+    return 0
+
+
+def _discard(fetched) -> None:
+    """Drop a downloaded file that failed its check from the cache (the tool's own file), so the
+    next run fetches it again instead of failing the same way. A local file is never touched."""
+    if fetched.location.scheme in ("http", "https"):
+        fetched.path.unlink(missing_ok=True)
+
+
+def base_python(engine: Engine, ref: str, say) -> str:
+    """The Python version of the base image `ref`, pulling it when the engine lacks it."""
+    image = engine.image(ref)
+    if image is None:
+        say(f"pull {ref}: the engine at {engine.host} does not have it")
+        try:
+            engine.pull(ref)
+        except EngineError as err:
+            raise EngineError(
+                f"-b/--base-img {ref}: the engine at {engine.host} does not have it and cannot pull it "
+                f"({err}); build it with build-base, or check the name"
+            ) from err
+        image = engine.image(ref)
+    version = image.labels.get("musa_docker.python_version")
+    if version:
+        return version
+    code, output = engine.run(image.id, ["python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+    if code != 0:
+        raise EngineError(f"-b/--base-img {ref} has no `python` on PATH: is it a base image made by build-base?")
+    return output.strip().splitlines()[-1]
+
+
+def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    options = opts.resolve_dev(values, env)
+    say = _say(out)
+    probe = plan_dev(options, (), env)
+    for step in probe.repos:
+        if step.action != "fetch" and step.action != "use":
+            repos.check_root(step, "--vision-root")
+    present = observe_repos([s for s in probe.repos if s.action == "clone"])
+    if options.common.dry_run:
+        out.write(plan_dev(options, present, env).render() + "\n")
+        return 0
+    engine = Engine(options.common.docker_host, env)
+    python_version = base_python(engine, options.base_img, say)
+    plan = plan_dev(options, present, env, python_version)
+    say(plan.render().splitlines()[0])
+    report = pipeline.execute(
+        plan, engine=engine, home=options.common.home, say=say,
+        root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
+        expect={"imports": ("torch_musa", "torchvision"), **MUSA_EXPECT},
+        validate=lambda fetched: archives.check_all(fetched, python_version, _discard), echo=out,
+    )
+    out.write(report.render() + "\n")
+    return 0
+
+
+def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    options = opts.resolve_release(values, env)
+    say = _say(out)
+    plan = plan_release(options, env)
+    if options.common.dry_run:
+        out.write(plan.render() + "\n")
+        return 0
+    say(plan.render().splitlines()[0])
+    engine = Engine(options.common.docker_host, env)
+    report = pipeline.execute(
+        plan, engine=engine, home=options.common.home, say=say, root_flags={},
+        expect={"imports": ("torch", "torch_musa"), **MUSA_EXPECT},
+        validate=lambda fetched: archives.check_all(fetched, options.python_version, _discard), echo=out,
     )
     out.write(report.render() + "\n")
     return 0

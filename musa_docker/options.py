@@ -7,6 +7,7 @@ and an explicit environment mapping; they read no disk and no global state, and 
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from dataclasses import dataclass
@@ -14,16 +15,17 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from . import defaults
+from .context import check_reserved
 from .defaults import SYSTEMS, System
 from .errors import ConfigError
-from .locations import Location, parse_location
+from .locations import Location, parse_location, redact
 
 # The grammar of docker/distribution's reference package, without digests.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
 _NAME_RE = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_PY_RE = re.compile(r"^3\.(\d{1,2})$")
+_PY_RE = re.compile(r"^3\.(?:0|[1-9][0-9]?)$")
 _NAME_MAX = 255
 
 
@@ -135,20 +137,35 @@ def system(value: str) -> System:
 def _path(value: Optional[str], home: Path) -> Optional[Path]:
     if not value:
         return None
-    return Path(str(value).replace("~", str(home), 1) if str(value).startswith("~") else value)
+    text = str(value)
+    # Only `~` and `~/...` mean the user's HOME; `~bob/...` is another user's, left to the OS.
+    if text == "~" or text.startswith("~/"):
+        return Path(str(home) + text[1:])
+    if text.startswith("~"):
+        return Path(os.path.expanduser(text))
+    return Path(text)
+
+
+def _no_credentials(location: Location, flag: str) -> None:
+    if location.display != location.url:
+        # Build args are stored in the image history: a token there would leak to anyone
+        # who can pull the image.
+        raise ConfigError(
+            f"{flag} {location.display} carries credentials, which would be stored in the "
+            "image history; give one that needs none (a mirror or proxy on your network)"
+        )
 
 
 def _index_url(value: str) -> str:
     if not value:
         return ""
     location = parse_location(value, what="--pip-index-url")
-    if location.display != location.url:
-        # Build args are stored in the image history: a token there would leak to anyone
-        # who can pull the image.
+    if location.scheme not in ("http", "https"):
+        # pip runs inside the image, where a host path or file:// URL names nothing.
         raise ConfigError(
-            f"--pip-index-url {location.display} carries credentials, which would be stored in the "
-            "image history; give an index that needs none (a mirror or proxy on your network)"
+            f"--pip-index-url {location.display} is not an http(s) URL, e.g. https://mirrors.example.com/pypi/simple"
         )
+    _no_credentials(location, "--pip-index-url")
     return location.url
 
 
@@ -159,7 +176,14 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     network = values.get("network") or defaults.DEFAULTS["network"]
     apt_mirror = values.get("apt_mirror") or ""
     if apt_mirror and not re.match(r"^https?://[^\s]+$", apt_mirror):
-        raise ConfigError(f"--apt-mirror {apt_mirror!r} is not an http(s) URL, e.g. http://mirrors.example.com/ubuntu")
+        raise ConfigError(
+            f"--apt-mirror {redact(apt_mirror)!r} is not an http(s) URL, e.g. http://mirrors.example.com/ubuntu"
+        )
+    if apt_mirror:
+        _no_credentials(parse_location(apt_mirror, what="--apt-mirror"), "--apt-mirror")
+    if build_dir:
+        # Refused now, not after the clone and downloads that come before staging.
+        check_reserved(_path(build_dir, home), home)
     return Common(
         tag=image_tag(values.get("tag") or defaults.DEFAULTS["tag"]),
         build_dir=_path(build_dir, home),
@@ -252,4 +276,121 @@ def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOpt
         env=tuple(pairs),
         cmd=values.get("cmd") or None,
         docker_host=values.get("docker_host") or None,
+    )
+
+
+@dataclass(frozen=True)
+class VendorArtifacts:
+    musa: Location
+    mudnn: Location
+    mccl: Optional[Location]
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    common: Common
+    image: ImageRef
+    base_img: str
+    dockerfile: Path
+    vendor: VendorArtifacts
+    vision_tag: str
+    vision_repo: str
+    vision_root: Path
+    torch_musa_repo: str          # a URL, or a local repo path (used as it is)
+    torch_musa_local: bool
+    torch_musa_ref: Optional[str]
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    common: Common
+    image: ImageRef
+    system: System
+    dockerfile: Path
+    python_version: str
+    python_env: str
+    python_prefix: str
+    conda: Optional[Location]
+    vendor: VendorArtifacts
+    torch_whl: Location
+    torch_musa_whl: Location
+
+
+def _required_location(values, env, key: str, flag: str, var: str) -> Location:
+    value = values.get(key) or env.get(var)
+    if not value:
+        raise ConfigError(f"{flag} is required (or set ${var}): give the URL or path of the archive")
+    return parse_location(value, what=flag.split("/")[-1])
+
+
+def resolve_vendor(values, env) -> VendorArtifacts:
+    mccl = values.get("mccl_url") or env.get("MCCL_URL")
+    return VendorArtifacts(
+        musa=_required_location(values, env, "musa_url", "-m/--musa-url", "MUSA_TOOLKITS_URL"),
+        mudnn=_required_location(values, env, "mudnn_url", "-n/--mudnn-url", "MUDNN_URL"),
+        mccl=parse_location(mccl, what="--mccl-url") if mccl else None,
+    )
+
+
+def _dockerfile(values, key: str, home: Path) -> Path:
+    from .plan import ASSETS   # the repo root; plan imports options, so import late
+    value = values.get("docker_file") or defaults.DEFAULTS[key]
+    path = _path(value, home)
+    return path if path.is_absolute() else ASSETS / path
+
+
+def is_url(value: str) -> bool:
+    return "://" in value or bool(re.match(r"^[\w.-]+@[\w.-]+:", value))
+
+
+def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions:
+    """Check build-dev's flags. Raises ConfigError."""
+    common = resolve_common(values, env)
+    d = defaults.DEFAULTS
+    base = image_reference(values.get("base_img") or "", "-b/--base-img")
+    repo = values.get("torch_musa_repo") or d["torch_musa_repo"]
+    local = not is_url(repo)
+    if local:
+        repo = str(_path(repo, common.home))
+    root = values.get("vision_root") or env.get("TORCH_VISION_REPO_ROOT_PATH") or str(common.home)
+    return DevOptions(
+        common=common,
+        image=ImageRef(image_name(values.get("image") or d["image_dev"], "-i/--image"), common.tag),
+        base_img=base,
+        dockerfile=_dockerfile(values, "docker_file_dev", common.home),
+        vendor=resolve_vendor(values, env),
+        vision_tag=values.get("vision_tag") or d["vision_tag"],
+        vision_repo=values.get("vision_repo") or d["vision_repo"],
+        vision_root=_path(root, common.home),
+        torch_musa_repo=repo,
+        torch_musa_local=local,
+        torch_musa_ref=values.get("torch_musa_ref") or None,
+    )
+
+
+def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> ReleaseOptions:
+    """Check release's flags. Raises ConfigError."""
+    common = resolve_common(values, env)
+    d = defaults.DEFAULTS
+    base = values.get("base_img") or d["release_base_img"]
+    try:
+        sys_ = SYSTEMS[base]
+    except KeyError:
+        raise ConfigError(
+            f"-b/--base-img {base!r} is not an OS image release supports: choose one of {', '.join(SYSTEMS)}"
+        ) from None
+    version = python_version(values.get("python_version") or d["python_version"])
+    python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine())
+    return ReleaseOptions(
+        common=common,
+        image=ImageRef(image_name(values.get("image") or d["image_release"], "-i/--image"), common.tag),
+        system=sys_,
+        dockerfile=_dockerfile(values, "docker_file_release", common.home),
+        python_version=version,
+        python_env=python_env,
+        python_prefix=prefix,
+        conda=conda,
+        vendor=resolve_vendor(values, env),
+        torch_whl=_required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
+        torch_musa_whl=_required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
     )

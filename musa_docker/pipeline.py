@@ -83,7 +83,7 @@ def prepare(plan: Plan, engine_flags: Mapping[str, str], say, downloader: Downlo
 
 
 def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None],
-            root_flags: Mapping[str, str], expect_imports: Sequence[str] = (),
+            root_flags: Mapping[str, str], expect: Optional[Mapping] = None,
             validate=None, echo: Optional[TextIO] = sys.stdout) -> Report:
     """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses."""
     started = time.monotonic()
@@ -123,7 +123,7 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
         checks.check_image(engine, built.image_id, checks.Expect(
             python_version=plan.python_version,
             labels={k: v for k, v in labels.items() if k.startswith("musa_docker.")},
-            imports=tuple(expect_imports),
+            **dict(expect or {}),
             trees={s.name: (IN_IMAGE.get(s.name, f"/home/{s.name}"), s.commit) for s in prep.states},
         ))
         engine.tag(built.image_id, ref)

@@ -7,16 +7,18 @@ building a plan touches no disk, network or engine.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
 from . import defaults
-from .locations import Location
-from .options import BaseOptions
+from .locations import Location, redact, strip_credentials
+from .options import BaseOptions, DevOptions, ReleaseOptions
 
 ASSETS = Path(__file__).resolve().parent.parent   # the repo root: common/, ubuntu/
 PENDING = "<after prepare>"
+FROM_BASE = "<the base image's>"
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class RepoStep:
     url: str
     ref: str                  # the tag or ref wanted
     path: Path                # where it lives on the host
-    action: str               # "reuse" | "clone"
+    action: str               # "reuse" (a dir found at the root) | "clone" (into the root) |
+                              # "use" (a repo the user named: never cloned) | "fetch" (the tool's own clone)
     submodules: bool = True
 
     @property
@@ -74,8 +77,10 @@ class Plan:
         lines = [f"plan: {self.kind} image {b.image} (python {self.python_version}) on {b.engine}"]
         lines.append("repos:")
         for r in self.repos:
-            how = "shallow, submodules recursive" if r.action == "clone" else "HEAD reported, submodules checked"
-            lines.append(f"  {r.action:<7} {r.name} {r.url} @ {r.ref} -> {r.path} ({how})")
+            how = {"clone": "shallow, submodules recursive", "reuse": "HEAD reported, submodules checked",
+                   "use": "as it is: HEAD reported, submodules checked",
+                   "fetch": "into the tool's own clone, shallow, submodules recursive"}[r.action]
+            lines.append(f"  {r.action:<7} {r.name} {redact(r.url)} @ {r.ref} -> {r.path} ({how})")
         if not self.repos:
             lines.append("  (none)")
         lines.append(f"artifacts: (cache {self.cache_dir}{', TLS verification OFF' if self.insecure else ''})")
@@ -92,7 +97,7 @@ class Plan:
         lines.append(f"  common/           <- common/ ({len(self.scripts)} files)")
         lines.append("  artifacts/" + "".join(f"\n    {Path(a.dest).name}" for a in self.artifacts))
         for r in self.repos:
-            lines.append(f"  {r.context_name:<17} <- {r.path} at HEAD (one tar per commit, kept in the cache)")
+            lines.append(f"  {r.context_name:<17} <- {r.path} (one tar per tree state, kept in the cache)")
         lines.append("build:")
         lines.append(f"  dockerfile  Dockerfile ({_rel(b.dockerfile)})")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
@@ -134,54 +139,130 @@ def common_scripts() -> Tuple[str, ...]:
     return tuple(sorted(p.name for p in (ASSETS / "common").iterdir() if p.is_file()))
 
 
-def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
-    """The plan of `build-base`. `present` names the repos whose directories already exist."""
-    c = options.common
-    present = set(present)
-    pytorch = RepoStep(
-        name="pytorch",
-        url=options.pytorch_repo,
-        ref=options.pytorch_tag,
-        path=options.pytorch_root / "pytorch",
-        action="reuse" if "pytorch" in present else "clone",
+def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env) -> Plan:
+    return Plan(
+        kind=kind,
+        python_version=python_version,
+        repos=tuple(repos),
+        artifacts=tuple(artifacts),
+        scripts=common_scripts(),
+        build_dir=common.build_dir,
+        keep_build_dir=common.keep_build_dir,
+        cache_dir=common.cache_dir,
+        insecure=common.insecure,
+        build=BuildStep(
+            dockerfile=dockerfile,
+            image=str(image),
+            buildargs=tuple(buildargs),
+            labels=tuple(labels),
+            network=common.network,
+            nocache=common.no_cache,
+            pull=common.pull,
+            force=common.force,
+            engine=engine_display(common.docker_host, env),
+        ),
     )
-    artifacts = ()
-    if options.conda:
-        artifacts = (ArtifactStep("conda_installer", options.conda, "artifacts/conda_installer.sh"),)
-    buildargs = (
-        ("BASE_IMAGE", options.system.name),
-        ("PYTHON_VERSION", options.python_version),
-        ("PYTHON_ENV", options.python_env),
-        ("PYTHON_PREFIX", options.python_prefix),
-        ("APT_MIRROR", c.apt_mirror),
-        ("PIP_INDEX_URL", c.pip_index_url),
+
+
+def _env_buildargs(base: str, o) -> tuple:
+    """The build args of an image that makes its own Python env (base and release)."""
+    return (
+        ("BASE_IMAGE", base),
+        ("PYTHON_VERSION", o.python_version),
+        ("PYTHON_ENV", o.python_env),
+        ("PYTHON_PREFIX", o.python_prefix),
+        ("APT_MIRROR", o.common.apt_mirror),
+        ("PIP_INDEX_URL", o.common.pip_index_url),
         ("RENDER_GID", str(defaults.RENDER_GID)),
     )
-    labels = (
-        ("musa_docker.kind", "base"),
-        ("musa_docker.python_version", options.python_version),
-        ("musa_docker.python_env", options.python_env),
-        ("musa_docker.system", options.system.name),
-    )
-    return Plan(
-        kind="base",
-        python_version=options.python_version,
-        repos=(pytorch,),
-        artifacts=artifacts,
-        scripts=common_scripts(),
-        build_dir=c.build_dir,
-        keep_build_dir=c.keep_build_dir,
-        cache_dir=c.cache_dir,
-        insecure=c.insecure,
-        build=BuildStep(
-            dockerfile=ASSETS / defaults.DEFAULTS["docker_file_base"],
-            image=str(options.image),
-            buildargs=buildargs,
-            labels=labels,
-            network=c.network,
-            nocache=c.no_cache,
-            pull=c.pull,
-            force=c.force,
-            engine=engine_display(c.docker_host, env),
+
+
+def _conda_step(o) -> tuple:
+    return (ArtifactStep("conda_installer", o.conda, "artifacts/conda_installer.sh"),) if o.conda else ()
+
+
+VENDOR_DEST = {"musa_toolkits": "artifacts/musa_toolkits.tar.gz", "mudnn": "artifacts/mudnn.tar",
+               "mccl": "artifacts/mccl.tar.gz"}
+
+
+def _vendor_steps(vendor) -> tuple:
+    given = {"musa_toolkits": vendor.musa, "mudnn": vendor.mudnn, "mccl": vendor.mccl}
+    return tuple(ArtifactStep(name, loc, VENDOR_DEST[name]) for name, loc in given.items() if loc)
+
+
+def _source_repo(name: str, url: str, ref: str, root: Path, present) -> RepoStep:
+    path = root / name
+    return RepoStep(name=name, url=url, ref=ref, path=path, action="reuse" if name in present else "clone")
+
+
+def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
+    """The plan of `build-base`. `present` names the repos whose directories already exist."""
+    o = options
+    return _plan(
+        "base", o.common, python_version=o.python_version,
+        repos=[_source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, set(present))],
+        artifacts=_conda_step(o),
+        dockerfile=ASSETS / defaults.DEFAULTS["docker_file_base"],
+        image=o.image,
+        buildargs=_env_buildargs(o.system.name, o),
+        labels=(
+            ("musa_docker.kind", "base"),
+            ("musa_docker.python_version", o.python_version),
+            ("musa_docker.python_env", o.python_env),
+            ("musa_docker.system", o.system.name),
         ),
+        env=env,
+    )
+
+
+def torch_musa_step(o, present) -> RepoStep:
+    """torch_musa: a local repo is used as it is; a URL is fetched into a clone the tool owns."""
+    ref = o.torch_musa_ref or "HEAD"
+    if o.torch_musa_local:
+        return RepoStep("torch_musa", o.torch_musa_repo, ref, Path(o.torch_musa_repo), "use")
+    key = hashlib.sha256(strip_credentials(o.torch_musa_repo).encode()).hexdigest()[:12]
+    path = o.common.cache_dir / "repos" / f"torch_musa-{key}"
+    return RepoStep("torch_musa", o.torch_musa_repo, ref, path, "fetch")
+
+
+def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: Optional[str] = None) -> Plan:
+    """The plan of `build-dev`. `python_version` is the base image's, once the engine was asked."""
+    o = options
+    present = set(present)
+    return _plan(
+        "dev", o.common, python_version=python_version or FROM_BASE,
+        repos=[torch_musa_step(o, present), _source_repo("vision", o.vision_repo, o.vision_tag, o.vision_root, present)],
+        artifacts=_vendor_steps(o.vendor),
+        dockerfile=o.dockerfile,
+        image=o.image,
+        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)),
+        labels=(
+            ("musa_docker.kind", "dev"),
+            ("musa_docker.python_version", python_version or FROM_BASE),
+            ("musa_docker.base_image", o.base_img),
+        ),
+        env=env,
+    )
+
+
+def plan_release(options: ReleaseOptions, env) -> Plan:
+    o = options
+    wheels = (
+        ArtifactStep("torch_wheel", o.torch_whl, f"artifacts/wheels/{o.torch_whl.filename}"),
+        ArtifactStep("torch_musa_wheel", o.torch_musa_whl, f"artifacts/wheels/{o.torch_musa_whl.filename}"),
+    )
+    return _plan(
+        "release", o.common, python_version=o.python_version,
+        repos=(),
+        artifacts=_vendor_steps(o.vendor) + _conda_step(o) + wheels,
+        dockerfile=o.dockerfile,
+        image=o.image,
+        buildargs=_env_buildargs(o.system.name, o),
+        labels=(
+            ("musa_docker.kind", "release"),
+            ("musa_docker.python_version", o.python_version),
+            ("musa_docker.python_env", o.python_env),
+            ("musa_docker.system", o.system.name),
+        ),
+        env=env,
     )

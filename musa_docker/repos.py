@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .errors import RepoError
-from .locations import redact
+from .locations import redact, strip_credentials
 from .plan import RepoStep
 
 Say = Callable[[str], None]
@@ -80,7 +80,14 @@ def check_root(step: RepoStep, flag: str) -> None:
 
 
 def ensure(step: RepoStep, say: Say, flag: str) -> RepoState:
-    """Reuse `step.path` when it holds a repo, else clone it there. Raises RepoError."""
+    """Reuse `step.path` when it holds a repo, else clone it there; for a repo the user named,
+    use it as it is; for the tool's own clone, fetch the ref into it. Raises RepoError."""
+    if step.action == "fetch":
+        return _fetch(step, say)
+    if step.action == "use":
+        if not (step.path / ".git").exists():
+            raise RepoError(f"{flag} {step.path} is not a git repo: give the path of a {step.name} checkout, or its URL")
+        return _reuse(step, say)
     check_root(step, flag)
     if step.path.exists():
         return _reuse(step, say)
@@ -116,13 +123,13 @@ def _clone(step: RepoStep, say: Say) -> RepoState:
     path = step.path
     shown = redact(step.url)
     say(f"clone {step.name} {shown} @ {step.ref} -> {path} (shallow, submodules recursive)")
-    made_root = not path.parent.exists()
+    made_dirs = [p for p in path.parents if not p.exists()]    # deepest first
     path.parent.mkdir(parents=True, exist_ok=True)
     code, tail = _git_streamed(
         ["clone", "--depth", "1", "--branch", step.ref, "--progress", step.url, str(path)]
     )
     if code != 0:
-        _remove_own(path, made_root)
+        _remove_own(path, made_dirs)
         text = "\n".join(tail)
         if "not found in upstream" in text or "Remote branch" in text:
             raise RepoError(
@@ -134,10 +141,41 @@ def _clone(step: RepoStep, say: Say) -> RepoState:
     try:
         _update_submodules(path)
     except RepoError:
-        _remove_own(path, made_root)
+        _remove_own(path, made_dirs)
         raise
     commit = head(path)
     return RepoState(step.name, path, commit, step.ref, reused=False, at_ref=True)
+
+
+def _fetch(step: RepoStep, say: Say) -> RepoState:
+    """Bring the tool's own clone (in the cache) to `step.ref`: one shallow fetch, a forced
+    checkout, untracked files cleaned. The URL is passed to git, never stored in .git/config,
+    so a token in it stays out of the cache."""
+    path, shown = step.path, redact(step.url)
+    fresh = not (path / ".git").exists()
+    say(f"fetch {step.name} {shown} @ {step.ref} into {'a new' if fresh else 'the'} clone at {path}")
+    if fresh:
+        path.mkdir(parents=True, exist_ok=True)
+        _checked(_git(["init", "-q", str(path)]), f"creating {path}")
+    _checked(_git(["config", "remote.origin.url", strip_credentials(step.url)], cwd=path), "configuring the clone")
+    code, tail = _git_streamed(["fetch", "--depth", "1", "--progress", "--no-tags", step.url, step.ref], cwd=path)
+    if code != 0:
+        if fresh:
+            shutil.rmtree(path, ignore_errors=True)
+        text = "\n".join(tail)
+        if "couldn't find remote ref" in text or "not our ref" in text or "unadvertised" in text:
+            raise RepoError(f"{step.ref!r} is not a branch, tag or commit of {shown}: check --torch-musa-ref")
+        raise RepoError(f"fetching {step.name} from {shown} failed: {tail[-1] if tail else 'no output'}")
+    _checked(_git(["checkout", "-q", "--force", "--detach", "FETCH_HEAD"], cwd=path), f"checking out {step.ref}")
+    _checked(_git(["clean", "-q", "-ffdx"], cwd=path), "cleaning the clone")
+    _update_submodules(path)
+    return RepoState(step.name, path, head(path), step.ref, reused=not fresh, at_ref=True)
+
+
+def _checked(done: subprocess.CompletedProcess, what: str) -> None:
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RepoError(f"{what} failed: {redact(last[0])}")
 
 
 def _update_submodules(path: Path) -> None:
@@ -152,11 +190,12 @@ def _update_submodules(path: Path) -> None:
         raise RepoError(f"fetching the submodules of {path} failed: {tail[-1] if tail else 'no output'}")
 
 
-def _remove_own(path: Path, made_root: bool) -> None:
-    """Remove a half-made clone: the clone dir is ours (it did not exist), its parent only if we made it."""
+def _remove_own(path: Path, made_dirs: Sequence[Path]) -> None:
+    """Remove a half-made clone: the clone dir is ours (it did not exist), and so are the
+    parent dirs made for it (`made_dirs`, deepest first), when nothing else landed in them."""
     shutil.rmtree(path, ignore_errors=True)
-    if made_root:
+    for parent in made_dirs:
         try:
-            path.parent.rmdir()
+            parent.rmdir()
         except OSError:
-            pass
+            break

@@ -110,6 +110,46 @@ build_base = musa_task(
     lambda values: commands.build_base(values, os.environ),
 )
 
+VENDOR = [
+    ("musa_url", None, ("m", "musa-toolkits-url"), "MUSA toolkit archive (*.tar.gz) location [$MUSA_TOOLKITS_URL] (required)"),
+    ("mudnn_url", None, ("n",), "muDNN archive (*.tar) location [$MUDNN_URL] (required)"),
+    ("mccl_url", None, (), "MCCL archive (*.tar.gz) location [$MCCL_URL] (optional)"),
+]
+
+build_dev = musa_task(
+    "build-dev",
+    "Build the dev image: MUSA toolkit, muDNN, MCCL, torch_musa and torchvision built from source, on a base image.",
+    [
+        ("image", None, ("i",), f"image name [{DEFAULTS['image_dev']}]"),
+        ("base_img", None, ("b",), "base image made by build-base, name:tag (required)"),
+        ("docker_file", None, ("f",), f"Dockerfile [{DEFAULTS['docker_file_dev']}]"),
+        *VENDOR,
+        ("vision_tag", None, (), f"torchvision tag [{DEFAULTS['vision_tag']}]"),
+        ("vision_repo", None, (), "torchvision repo to clone from [github.com/pytorch/vision]"),
+        ("vision_root", None, (), "the repo lives at DIR/vision: reused if present, else cloned [$TORCH_VISION_REPO_ROOT_PATH, else ~]"),
+        ("torch_musa_repo", None, (), "torch_musa URL (fetched into the cache) or local repo path (used as it is) [github.com/MooreThreads/torch_musa]"),
+        ("torch_musa_ref", None, (), "branch, tag or commit of torch_musa [the repo's default branch / HEAD]"),
+    ],
+    lambda values: commands.build_dev(values, os.environ),
+)
+
+release = musa_task(
+    "release",
+    "Build the release image: an OS image with the MUSA libraries, a Python env and the torch + torch_musa wheels.",
+    [
+        ("image", None, ("i",), f"image name [{DEFAULTS['image_release']}]"),
+        ("base_img", None, ("b",), f"OS image to start from: {', '.join(SYSTEMS)} [{DEFAULTS['release_base_img']}]"),
+        ("docker_file", None, ("f",), f"Dockerfile [{DEFAULTS['docker_file_release']}]"),
+        ("python_version", None, ("v",), f"Python version of the env [{DEFAULTS['python_version']}]"),
+        ("python_env", None, (), f"conda or venv (the distribution's python3) [{DEFAULTS['python_env']}]"),
+        ("conda_url", None, (), "conda installer location [Miniforge3]"),
+        *VENDOR,
+        ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL] (required)"),
+        ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL] (required)"),
+    ],
+    lambda values: commands.release(values, os.environ),
+)
+
 shell = musa_task(
     "shell",
     "Open bash in a dev container of IMAGE (created, started or reused), or run --cmd in it.",
@@ -126,5 +166,5 @@ shell = musa_task(
     common=False,
 )
 
-ns = Collection(build_base, shell)
+ns = Collection(build_base, build_dev, release, shell)
 ns.configure({"musa_docker": dict(DEFAULTS)})

@@ -1,0 +1,106 @@
+"""Vendor archives and wheels, checked on the host before any build starts.
+
+A corrupt or wrong-shape archive found here costs seconds; found by a RUN step it costs the
+build up to that step and ends in a less helpful message.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .download import Fetched
+from .errors import ArtifactError
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where the vendor puts the installer in an archive."""
+
+    installer: str            # path inside the archive, or a file name (anywhere=True)
+    anywhere: bool
+
+
+SHAPES = {
+    "musa_toolkits": Shape("musa_toolkits_install/install.sh", False),
+    "mudnn": Shape("mudnn/install_mudnn.sh", False),
+    "mccl": Shape("install.sh", True),
+}
+
+
+def find_installer(name: str, path: Path, display: str) -> str:
+    """The installer's path inside the archive. Raises ArtifactError naming the artifact."""
+    shape = SHAPES[name]
+    try:
+        # Streaming mode reads each member once and stops at the installer: a multi-GB toolkit
+        # is not unpacked to find a script near its start.
+        with tarfile.open(path, "r|*") as tar:
+            for member in tar:
+                member_name = member.name[2:] if member.name.startswith("./") else member.name
+                if not member.isfile():
+                    continue
+                if (member_name == shape.installer if not shape.anywhere
+                        else member_name.rsplit("/", 1)[-1] == shape.installer):
+                    return member_name
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        raise ArtifactError(
+            f"the {name} archive from {display} is corrupt or not a tar archive ({err or type(err).__name__}): "
+            "download it again, or check the URL"
+        ) from err
+    where = "anywhere inside" if shape.anywhere else "at"
+    raise ArtifactError(
+        f"the {name} archive from {display} has no installer {where} {shape.installer}: "
+        f"is it the {name} package? check the URL"
+    )
+
+
+_WHEEL = re.compile(r"^(?P<dist>[^-]+)-(?P<ver>[^-]+)(?:-(?P<build>\d[^-]*))?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
+
+
+def check_wheel(name: str, dist: str, path: Path, filename: str, display: str, python_version: str) -> None:
+    """A wheel of `dist` installable on CPython `python_version`. Raises ArtifactError."""
+    match = _WHEEL.match(filename)
+    if not match:
+        raise ArtifactError(
+            f"{name} from {display} is not a wheel (its file name {filename!r} is not NAME-VERSION-PY-ABI-PLATFORM.whl): "
+            "give the URL of a .whl file"
+        )
+    got = match.group("dist").lower().replace("-", "_").replace(".", "_")
+    if got != dist:
+        raise ArtifactError(f"{name} from {display} is a wheel of {match.group('dist')!r}, not {dist!r}: check the URL")
+    tags = match.group("py").split(".")
+    wanted = f"cp{python_version.replace('.', '')}"
+    cpython = [t for t in tags if t.startswith("cp")]
+    if cpython and wanted not in cpython:
+        raise ArtifactError(
+            f"{name} {filename} is built for {', '.join(cpython)}, but the image's Python is {python_version}: "
+            f"give a {wanted} wheel, or pass -v to match the wheel"
+        )
+    try:
+        with zipfile.ZipFile(path) as whl:
+            if not any(n.endswith(".dist-info/WHEEL") for n in whl.namelist()):
+                raise ArtifactError(f"{name} {filename} from {display} has no .dist-info/WHEEL: it is not a wheel")
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ArtifactError(f"{name} {filename} from {display} is corrupt (not a zip archive): download it again") from err
+
+
+def check_all(fetched: Sequence[Fetched], python_version: Optional[str], discard) -> None:
+    """Check every vendor archive and wheel of a build; `discard(f)` drops a bad cache entry so
+    the next run downloads it again instead of failing the same way."""
+    for f in fetched:
+        try:
+            if f.name in SHAPES:
+                find_installer(f.name, f.path, f.location.display)
+            elif f.name in WHEELS:
+                check_wheel(f.name, WHEELS[f.name], f.path, f.location.filename, f.location.display, python_version)
+        except ArtifactError:
+            discard(f)
+            raise
+
+
+WHEELS = {"torch_wheel": "torch", "torch_musa_wheel": "torch_musa"}
