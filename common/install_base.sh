@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Install the OS packages of an image.
+#
+# Usage: install_base.sh [build|runtime]   (default: build)
+#   build    the base image's: compilers and build tools, debuggers, the libraries PyTorch and
+#            torch_musa link against, and the distribution's python3 (used by PYTHON_ENV=venv).
+#   runtime  the release image's: no compilers; the shared libraries the MUSA stack and the
+#            wheels load, a few tools, and python3 + venv unless PYTHON_ENV is conda.
+#
+# Environment:
+#   APT_MIRROR  '' keeps the image's own apt sources; else a mirror base URL such as
+#               http://mirror.example/ubuntu that replaces the archive host in every apt source
+#               (classic sources.list and deb822 *.sources). Debian's security archive
+#               (.../debian-security) maps to "${APT_MIRROR}-security", as mirrors lay it out.
+#   PYTHON_ENV  conda | venv; runtime only: conda envs bring their own python
+set -euo pipefail
+
+log() { echo "install_base: $*"; }
+die() { echo "error: install_base: $*" >&2; exit 1; }
+
+SUPPORTED="ubuntu 20.04, ubuntu 22.04, debian 12"
+
+# The same names exist in every supported release; clang, llvm, libclang-dev and libomp-dev
+# are the release's default LLVM (10 on ubuntu 20.04, 14 on ubuntu 22.04 and debian 12).
+PACKAGES=(
+    build-essential gcc g++ make cmake ninja-build ccache pkg-config
+    autoconf automake libtool patch gawk bison expect
+    clang llvm libclang-dev libomp-dev gdb
+    git curl wget ca-certificates openssh-client sudo vim less unzip zip bzip2 xz-utils file procps
+    libnuma-dev libelf-dev libgoogle-glog-dev libgflags-dev libncurses-dev
+    libjpeg-dev libpng-dev zlib1g-dev libssl-dev
+    python3 python3-dev python3-venv
+)
+
+# Each entry is one package; "a|b" takes the first name the release has (library packages are
+# renamed with their soname: libgoogle-glog0v5 on ubuntu 20.04 and 22.04, 0v6 on debian 12).
+RUNTIME_PACKAGES=(
+    ca-certificates curl procps less sudo xz-utils bzip2
+    libnuma1 libelf1 libgomp1 zlib1g libgflags2.2 "libgoogle-glog0v6|libgoogle-glog0v5"
+)
+RUNTIME_PYTHON=(python3 python3-venv)
+
+set_name="${1:-build}"
+case "${set_name}" in
+    build | runtime) ;;
+    *) die "unknown package set '${set_name}'; use build or runtime" ;;
+esac
+
+[ -r /etc/os-release ] || die "/etc/os-release is missing, cannot tell the OS; supported: ${SUPPORTED}"
+# shellcheck source=/dev/null
+. /etc/os-release
+os="${ID:-unknown} ${VERSION_ID:-unknown}"
+case "${os}" in
+    "ubuntu 20.04" | "ubuntu 22.04" | "debian 12") ;;
+    *) die "unsupported OS '${os}' (from /etc/os-release); supported: ${SUPPORTED}" ;;
+esac
+log "OS is ${os}"
+
+rewrite_apt_sources() {
+    local mirror="${APT_MIRROR%/}" files=() file escaped
+    case "${mirror}" in
+        http://*) ;;
+        https://*)
+            # Ubuntu and Debian images ship without CA certificates, so apt cannot check the
+            # mirror's TLS certificate before ca-certificates is installed from it.
+            [ -s /etc/ssl/certs/ca-certificates.crt ] \
+                || die "APT_MIRROR ${mirror} is https, but this image has no CA certificates yet; use an http:// mirror"
+            ;;
+        *) die "APT_MIRROR must be an http:// or https:// URL, got '${APT_MIRROR}'" ;;
+    esac
+    for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -f "${file}" ] && grep -Eq '[a-z]+://[^ ]*/(ubuntu|debian)(-security)?/?([[:space:]]|$)' "${file}" \
+            && files+=("${file}")
+    done
+    [ "${#files[@]}" -gt 0 ] \
+        || die "APT_MIRROR is set but no apt source of this image names an ubuntu or debian archive to replace"
+    escaped="$(printf '%s' "${mirror}" | sed -e 's/[\\&#]/\\&/g')"
+    for file in "${files[@]}"; do
+        log "apt sources: ${file} -> ${mirror}"
+        sed -Ei "s#[a-z]+://[^ ]*/(ubuntu|debian)(-security)?/?([[:space:]]|\$)#${escaped}\\2\\3#g" "${file}"
+    done
+}
+
+if [ -n "${APT_MIRROR:-}" ]; then
+    rewrite_apt_sources
+else
+    log "apt sources: kept as the image has them"
+fi
+
+log "apt-get update"
+apt-get update || die "apt-get update failed; check the network or APT_MIRROR ('${APT_MIRROR:-}')"
+# pick "a|b": the first alternative apt knows, after apt-get update.
+pick() {
+    local alternative
+    for alternative in ${1//|/ }; do
+        if apt-cache show "${alternative}" >/dev/null 2>&1; then
+            echo "${alternative}"
+            return 0
+        fi
+    done
+    die "none of the packages ${1//|/, } exists on ${os}"
+}
+
+if [ "${set_name}" = runtime ]; then
+    PACKAGES=()
+    for entry in "${RUNTIME_PACKAGES[@]}"; do
+        PACKAGES+=("$(pick "${entry}")") || exit 1
+    done
+    [ "${PYTHON_ENV:-}" = conda ] || PACKAGES+=("${RUNTIME_PYTHON[@]}")
+fi
+log "apt-get install ${#PACKAGES[@]} ${set_name} packages: ${PACKAGES[*]}"
+apt-get install -y --no-install-recommends "${PACKAGES[@]}" \
+    || die "apt-get install failed on ${os}; the apt output above names the package"
+
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/tmp/* /tmp/*
+log "done"

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Create the image's Python env with numpy, and activate it in interactive shells.
+#
+# Environment:
+#   PYTHON_ENV      conda | venv
+#   PYTHON_VERSION  X.Y, honoured exactly
+#   PYTHON_PREFIX   where the env lives: /opt/conda/envs/pyXY (conda), e.g. /opt/venv (venv)
+#   PIP_INDEX_URL   '' = pip's default index
+#   ARTIFACTS_DIR   holds conda_installer.sh when PYTHON_ENV=conda (default /tmp/artifacts)
+#
+# conda: runs the staged installer (Miniforge or Miniconda) in batch mode into /opt/conda and
+#        creates the env pyXY with python=X.Y.
+# venv:  uses the distribution's python3, which must be X.Y; pip stays the one venv bundles.
+set -euo pipefail
+
+log() { echo "install_python_env: $*"; }
+die() { echo "error: install_python_env: $*" >&2; exit 1; }
+
+CONDA_ROOT=/opt/conda
+ACTIVATE_SNIPPET=/etc/profile.d/python_env.sh
+# PyTorch v2.0.0 builds against the numpy 1 C API.
+NUMPY_REQUIREMENT="numpy<2"
+
+: "${PYTHON_ENV:?PYTHON_ENV is not set (conda or venv)}"
+: "${PYTHON_VERSION:?PYTHON_VERSION is not set (e.g. 3.8)}"
+: "${PYTHON_PREFIX:?PYTHON_PREFIX is not set}"
+ARTIFACTS_DIR="${ARTIFACTS_DIR:-/tmp/artifacts}"
+[[ "${PYTHON_VERSION}" =~ ^3\.[0-9]+$ ]] || die "PYTHON_VERSION must look like 3.8, got '${PYTHON_VERSION}'"
+[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
+export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+env_name="py${PYTHON_VERSION/./}"
+
+install_conda_env() {
+    local installer="${ARTIFACTS_DIR}/conda_installer.sh" expected="${CONDA_ROOT}/envs/${env_name}"
+    [ "${PYTHON_PREFIX}" = "${expected}" ] \
+        || die "with PYTHON_ENV=conda the env is ${env_name}, so PYTHON_PREFIX must be ${expected}, got ${PYTHON_PREFIX}"
+    [ -f "${installer}" ] || die "PYTHON_ENV=conda needs artifacts/conda_installer.sh in the build context; ${installer} is missing"
+    log "install conda into ${CONDA_ROOT} with ${installer##*/}"
+    bash "${installer}" -b -p "${CONDA_ROOT}" || die "the conda installer failed (exit $?)"
+    [ -x "${CONDA_ROOT}/bin/conda" ] || die "the conda installer ran but ${CONDA_ROOT}/bin/conda is missing"
+    log "conda create -n ${env_name} python=${PYTHON_VERSION}"
+    "${CONDA_ROOT}/bin/conda" create -y -n "${env_name}" "python=${PYTHON_VERSION}" \
+        || die "conda create -n ${env_name} python=${PYTHON_VERSION} failed"
+    pip_install
+    log "conda clean -afy"
+    "${CONDA_ROOT}/bin/conda" clean -afy
+    write_activation ". ${CONDA_ROOT}/etc/profile.d/conda.sh && conda activate ${env_name}"
+}
+
+install_venv() {
+    local have os
+    command -v python3 >/dev/null || die "python3 not found; install_base.sh installs the distribution's python3"
+    have="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    # shellcheck source=/dev/null
+    os="$(. /etc/os-release && echo "${ID} ${VERSION_ID}")"
+    [ "${have}" = "${PYTHON_VERSION}" ] \
+        || die "${os}'s python3 is ${have} but PYTHON_VERSION is ${PYTHON_VERSION}; use --python-env conda or -v ${have}"
+    log "python3 -m venv ${PYTHON_PREFIX} (python ${have})"
+    python3 -m venv "${PYTHON_PREFIX}" || die "python3 -m venv ${PYTHON_PREFIX} failed (is python3-venv installed?)"
+    pip_install
+    write_activation ". ${PYTHON_PREFIX}/bin/activate"
+}
+
+pip_install() {
+    local index="${PIP_INDEX_URL:-the default index}"
+    log "pip install ${NUMPY_REQUIREMENT} from ${index}"
+    "${PYTHON_PREFIX}/bin/python" -m pip install "${NUMPY_REQUIREMENT}" \
+        || die "pip install ${NUMPY_REQUIREMENT} into ${PYTHON_PREFIX} from ${index} failed"
+}
+
+# Interactive bash reads /etc/bash.bashrc (login shells too, through /etc/profile); login shells
+# of any sh read /etc/profile.d. Non-interactive processes get the env from the image's PATH.
+write_activation() {
+    log "activate the env in interactive shells: $1"
+    printf '# The Python env of this image (%s %s at %s).\n%s\n' \
+        "${PYTHON_ENV}" "${PYTHON_VERSION}" "${PYTHON_PREFIX}" "$1" >"${ACTIVATE_SNIPPET}"
+    grep -qxF ". ${ACTIVATE_SNIPPET}" /etc/bash.bashrc 2>/dev/null \
+        || printf '\n. %s\n' "${ACTIVATE_SNIPPET}" >>/etc/bash.bashrc
+}
+
+case "${PYTHON_ENV}" in
+    conda) install_conda_env ;;
+    venv) install_venv ;;
+    *) die "PYTHON_ENV must be conda or venv, got '${PYTHON_ENV}'" ;;
+esac
+
+version="$("${PYTHON_PREFIX}/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+[ "${version%.*}" = "${PYTHON_VERSION}" ] || die "the env's python is ${version}, not ${PYTHON_VERSION}"
+numpy="$("${PYTHON_PREFIX}/bin/python" -c 'import numpy; print(numpy.__version__)')" || die "numpy does not import in ${PYTHON_PREFIX}"
+log "done: python ${version}, numpy ${numpy} at ${PYTHON_PREFIX}"
