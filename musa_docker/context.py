@@ -50,9 +50,7 @@ class BuildDir:
             bd = cls(path, made_dir=True)
             bd._write_marker()
             return bd
-        path = Path(os.path.abspath(wanted))
-        if path == Path("/") or path == Path(os.path.abspath(home)) or path in _SYSTEM_DIRS:
-            raise BuildDirError(f"--build-dir {path} is a system or home directory: name a dedicated directory, e.g. {path / 'musa-docker-build'}")
+        path = check_reserved(wanted, home)
         if path.exists() and not path.is_dir():
             raise BuildDirError(f"--build-dir {path} is a file: name a directory")
         if not path.exists():
@@ -71,14 +69,24 @@ class BuildDir:
                 "name an empty or new directory"
             )
         # A dir the tool made before (e.g. --keep-build-dir): clear what it staged, nothing else.
-        record = json.loads((path / MARKER).read_text() or "{}")
-        foreign = [e for e in entries if e not in set(record.get("staged", [])) | {MARKER}]
+        try:
+            record = json.loads((path / MARKER).read_text() or "{}")
+            staged = [str(n) for n in record.get("staged", [])]
+        except (ValueError, AttributeError, TypeError):
+            raise BuildDirError(
+                f"--build-dir {path} has an unreadable {MARKER}: it is left untouched; "
+                "name an empty or new directory"
+            ) from None
+        foreign = [e for e in entries if e not in set(staged) | {MARKER}]
         if foreign:
             raise BuildDirError(
                 f"--build-dir {path} holds files musa-docker did not put there ({', '.join(foreign[:3])}); "
                 "they are left untouched: move them, or name another directory"
             )
-        bd = cls(path, made_dir=bool(record.get("made_dir")), staged=list(record.get("staged", [])))
+        # Only names that are entries of this dir: a marker naming '..' or 'a/b' must never
+        # steer a removal outside it.
+        staged = [n for n in staged if n in entries]
+        bd = cls(path, made_dir=bool(record.get("made_dir")), staged=staged)
         bd.clear()
         return bd
 
@@ -110,6 +118,18 @@ class BuildDir:
                 self.path.rmdir()
             except OSError:
                 pass
+
+
+def check_reserved(wanted: Path, home: Path) -> Path:
+    """`wanted` made absolute; raises BuildDirError when it is `/`, HOME or a system dir.
+    Looks at no disk, so options can refuse such a dir before any work is done."""
+    path = Path(os.path.abspath(wanted))
+    if path == Path("/") or path == Path(os.path.abspath(home)) or path in _SYSTEM_DIRS:
+        raise BuildDirError(
+            f"--build-dir {path} is a system or home directory: name a dedicated directory, "
+            f"e.g. {path / 'musa-docker-build'}"
+        )
+    return path
 
 
 _SYSTEM_DIRS = {Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/opt", "/proc", "/root",

@@ -1,0 +1,423 @@
+"""context: the build dir (only what the tool made is removed), tree tars, the context stream."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import git
+from musa_docker import context
+from musa_docker.context import MARKER, BuildDir
+from musa_docker.errors import BuildDirError
+
+EXTRACT = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+
+
+class Said(list):
+    def __call__(self, line):
+        self.append(line)
+
+
+@pytest.fixture
+def home(tmp_path):
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def snapshot(root: Path) -> dict:
+    """Everything under root: path -> (type, mode, bytes or link target)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        rel = str(p.relative_to(root))
+        if stat.S_ISLNK(st.st_mode):
+            out[rel] = ("link", None, os.readlink(p))
+        elif stat.S_ISDIR(st.st_mode):
+            out[rel] = ("dir", stat.S_IMODE(st.st_mode), None)
+        else:
+            out[rel] = ("file", stat.S_IMODE(st.st_mode), p.read_bytes())
+    return out
+
+
+def make_tree(root: Path) -> Path:
+    (root / "src" / "deep").mkdir(parents=True)
+    (root / "empty_dir").mkdir()
+    (root / "README.md").write_text("readme\n")
+    (root / "src" / "deep" / "data.bin").write_bytes(bytes(range(256)) * 40)
+    (root / "empty").write_bytes(b"")
+    run = root / "run.sh"
+    run.write_text("#!/bin/sh\necho hi\n")
+    run.chmod(0o755)
+    secret = root / "private.txt"
+    secret.write_text("only me\n")
+    secret.chmod(0o600)
+    (root / "src" / "ünïcode name.txt").write_text("名前\n")
+    long_dir = root / ("d" * 60) / ("e" * 60)
+    long_dir.mkdir(parents=True)
+    (long_dir / ("f" * 80 + ".txt")).write_text("a long path\n")
+    os.symlink("README.md", root / "link_to_file")
+    os.symlink("src/deep", root / "link_to_dir")
+    os.symlink("does/not/exist", root / "dangling")
+    return root
+
+
+# --- BuildDir: what it refuses ------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["/", "/usr", "/etc", "/tmp", "/home", "/var"])
+def test_refuses_root_and_system_dirs(home, where):
+    with pytest.raises(BuildDirError) as info:
+        BuildDir.acquire(Path(where), home)
+    assert "--build-dir" in str(info.value)
+    assert not (Path(where) / MARKER).exists()
+
+
+def test_refuses_home(home):
+    (home / "precious").write_text("x")
+    with pytest.raises(BuildDirError) as info:
+        BuildDir.acquire(home, home)
+    assert "home" in str(info.value)
+    assert sorted(os.listdir(home)) == ["precious"]
+
+
+def test_refuses_home_spelled_relatively(home, monkeypatch):
+    monkeypatch.chdir(home)
+    with pytest.raises(BuildDirError):
+        BuildDir.acquire(Path("."), home)
+    with pytest.raises(BuildDirError):
+        BuildDir.acquire(Path("sub/.."), home)
+
+
+def test_refuses_a_file(tmp_path, home):
+    f = tmp_path / "afile"
+    f.write_text("data\n")
+    with pytest.raises(BuildDirError) as info:
+        BuildDir.acquire(f, home)
+    assert "is a file" in str(info.value)
+    assert f.read_text() == "data\n"
+
+
+def test_refuses_a_non_empty_dir_it_did_not_make(tmp_path, home):
+    mine = tmp_path / "mine"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep me\n")
+    (mine / "sub" / "x.bin").write_bytes(b"\x00\xff")
+    (mine / ".hidden").write_text("h")
+    before = snapshot(mine)
+    with pytest.raises(BuildDirError) as info:
+        BuildDir.acquire(mine, home)
+    assert "not empty" in str(info.value) and "untouched" in str(info.value)
+    assert snapshot(mine) == before
+
+
+# --- BuildDir: what it removes ------------------------------------------------------------------
+
+def stage_something(bd: BuildDir, tmp_path: Path):
+    src = tmp_path / "src-files"
+    (src / "common").mkdir(parents=True, exist_ok=True)
+    (src / "Dockerfile").write_text("FROM scratch\n")
+    (src / "common" / "a.sh").write_text("echo a\n")
+    return context.stage(bd, {"Dockerfile": src / "Dockerfile"}, {"common": src / "common"})
+
+
+def test_a_temp_dir_is_made_and_removed(tmp_path, home):
+    bd = BuildDir.acquire(None, home)
+    try:
+        assert bd.made_dir and bd.path.is_dir()
+        stage_something(bd, tmp_path)
+    finally:
+        bd.remove()
+    assert not bd.path.exists()
+
+
+def test_a_dir_it_made_is_removed(tmp_path, home):
+    path = tmp_path / "new" / "bd"
+    bd = BuildDir.acquire(path, home)
+    assert bd.made_dir and path.is_dir()
+    stage_something(bd, tmp_path)
+    bd.remove()
+    assert not path.exists()
+
+
+def test_an_existing_empty_dir_is_kept_and_emptied(tmp_path, home):
+    path = tmp_path / "empty"
+    path.mkdir()
+    bd = BuildDir.acquire(path, home)
+    assert not bd.made_dir
+    stage_something(bd, tmp_path)
+    assert (path / "Dockerfile").exists()
+    bd.remove()
+    assert path.is_dir()
+    assert os.listdir(path) == []
+
+
+def test_a_file_written_into_its_dir_by_someone_else_survives_remove(tmp_path, home):
+    path = tmp_path / "bd"
+    bd = BuildDir.acquire(path, home)
+    stage_something(bd, tmp_path)
+    (path / "theirs.txt").write_text("not the tool's\n")
+    bd.remove()
+    assert (path / "theirs.txt").read_text() == "not the tool's\n"
+    assert sorted(os.listdir(path)) == ["theirs.txt"]
+
+
+def test_a_kept_build_dir_is_reusable(tmp_path, home):
+    path = tmp_path / "kept"
+    first = BuildDir.acquire(path, home)
+    stage_something(first, tmp_path)               # --keep-build-dir: no remove()
+    (path / "common" / "stale.sh").write_text("from the earlier build\n")
+    second = BuildDir.acquire(path, home)
+    assert second.made_dir                         # still the tool's own dir
+    assert sorted(os.listdir(path)) == [MARKER]    # the earlier build's staging is cleared
+    stage_something(second, tmp_path)
+    second.remove()
+    assert not path.exists()
+
+
+def test_a_foreign_file_in_a_marked_dir_is_refused(tmp_path, home):
+    path = tmp_path / "kept"
+    bd = BuildDir.acquire(path, home)
+    stage_something(bd, tmp_path)
+    (path / "user.txt").write_text("mine\n")
+    before = snapshot(path)
+    with pytest.raises(BuildDirError) as info:
+        BuildDir.acquire(path, home)
+    assert "user.txt" in str(info.value)
+    assert snapshot(path) == before
+
+
+def test_a_marker_never_steers_a_removal_outside_the_dir(tmp_path, home):
+    outer = tmp_path / "outer"
+    path = outer / "bd"
+    path.mkdir(parents=True)
+    (outer / "precious.txt").write_text("keep\n")
+    (path / MARKER).write_text(json.dumps({"made_dir": True, "staged": ["..", "../precious.txt", "/"]}))
+    bd = BuildDir.acquire(path, home)
+    bd.remove()
+    assert (outer / "precious.txt").read_text() == "keep\n"
+
+
+def test_an_unreadable_marker_is_refused_and_untouched(tmp_path, home):
+    path = tmp_path / "bd"
+    path.mkdir()
+    (path / MARKER).write_text("{not json")
+    (path / "Dockerfile").write_text("FROM x\n")
+    before = snapshot(path)
+    with pytest.raises(BuildDirError):
+        BuildDir.acquire(path, home)
+    assert snapshot(path) == before
+
+
+# --- fingerprints and tree tars ---------------------------------------------------------------------
+
+def test_fingerprint_is_stable_and_changes_with_any_file(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    fp = context.fingerprint(root)
+    assert context.fingerprint(root) == fp
+
+    f = root / "src" / "deep" / "data.bin"
+    st = f.stat()
+    f.write_bytes(b"x" * st.st_size)                 # same size, new content, new mtime
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    fp2 = context.fingerprint(root)
+    assert fp2 != fp
+
+    (root / "run.sh").chmod(0o700)
+    fp3 = context.fingerprint(root)
+    assert fp3 != fp2
+
+    os.unlink(root / "link_to_file")
+    os.symlink("run.sh", root / "link_to_file")
+    fp4 = context.fingerprint(root)
+    assert fp4 != fp3
+
+    (root / "empty_dir" / "new").write_text("")
+    assert context.fingerprint(root) != fp4
+
+
+def read_tar(path_or_bytes) -> tarfile.TarFile:
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        return tarfile.open(fileobj=io.BytesIO(path_or_bytes))
+    return tarfile.open(path_or_bytes)
+
+
+def test_tree_tar_round_trips(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    tar = context.tree_tar(root, "pytorch", tmp_path / "cache", Said())
+    assert tar.parent == tmp_path / "cache" / "trees"
+    out = tmp_path / "out"
+    with read_tar(tar) as tf:
+        names = tf.getnames()
+        assert names[0] == "pytorch"
+        assert all(n == "pytorch" or n.startswith("pytorch/") for n in names)
+        assert len(names) == len(set(names))
+        assert all(m.uid == 0 and m.gid == 0 for m in tf.getmembers())
+        tf.extractall(out, **EXTRACT)
+    assert snapshot(out / "pytorch") == snapshot(root)
+    assert os.readlink(out / "pytorch" / "link_to_dir") == "src/deep"
+
+
+def test_tree_tar_carries_submodule_files(upstream, tmp_path):
+    repo = tmp_path / "pytorch"
+    git("clone", "-q", "--recurse-submodules", "--branch", upstream["tag"], upstream["url"], str(repo))
+    tar = context.tree_tar(repo, "pytorch", tmp_path / "cache", Said())
+    out = tmp_path / "out"
+    with read_tar(tar) as tf:
+        assert "pytorch/third_party/fmt/include/fmt/core.h" in tf.getnames()
+        tf.extractall(out, **EXTRACT)
+    assert snapshot(out / "pytorch") == snapshot(repo)
+    assert git("rev-parse", "HEAD", cwd=out / "pytorch") == upstream["tagged"]
+
+
+def test_tree_tar_is_served_from_the_cache(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    said = Said()
+    first = context.tree_tar(root, "pytorch", tmp_path / "cache", said)
+    assert said[-1].startswith("pack pytorch")
+    st = first.stat()
+    second = context.tree_tar(root, "pytorch", tmp_path / "cache", said)
+    assert second == first
+    assert said[-1].startswith("cached pytorch.tar")
+    st2 = second.stat()
+    assert (st2.st_ino, st2.st_mtime_ns, st2.st_size) == (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def test_tree_tar_repacks_a_changed_tree(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    first = context.tree_tar(root, "pytorch", tmp_path / "cache", Said())
+    (root / "NEW").write_text("new\n")
+    said = Said()
+    second = context.tree_tar(root, "pytorch", tmp_path / "cache", said)
+    assert second != first
+    assert said[-1].startswith("pack pytorch")
+    with read_tar(second) as tf:
+        assert tf.extractfile("pytorch/NEW").read() == b"new\n"
+
+
+def test_tree_tar_is_deterministic(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    a = context.tree_tar(root, "pytorch", tmp_path / "cache-a", Said())
+    b = context.tree_tar(root, "pytorch", tmp_path / "cache-b", Said())
+    assert a.name == b.name
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_tree_tar_lists_each_dir_sorted(tmp_path):
+    """Whatever order the filesystem lists a dir in, the tar's order is the names' order."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    names = [f"f{i:02d}" for i in range(40)]
+    for name in reversed(names[::2]):
+        (root / name).write_text(name)
+    for name in names[1::2]:
+        (root / name).write_text(name)
+    (root / "sub").mkdir()
+    for name in ("zz", "aa", "mm"):
+        (root / "sub" / name).write_text(name)
+    with read_tar(context.tree_tar(root, "t", tmp_path / "cache", Said())) as tf:
+        members = tf.getnames()
+    children = {}
+    for m in members[1:]:
+        parent, _, leaf = m.rpartition("/")
+        children.setdefault(parent, []).append(leaf)
+    assert children["t"] == sorted(names + ["sub"])
+    assert children["t/sub"] == ["aa", "mm", "zz"]
+
+
+def test_eviction_keeps_at_most_two_tars_per_name(tmp_path):
+    cache = tmp_path / "cache"
+    trees = cache / "trees"
+    other_root = make_tree(tmp_path / "vision")
+    other = context.tree_tar(other_root, "vision", cache, Said())
+    root = tmp_path / "tree"
+    root.mkdir()
+    made = []
+    for i in range(4):
+        (root / "f").write_text(f"version {i}\n")
+        os.utime(root / "f", ns=(i * 10**9, i * 10**9))
+        made.append(context.tree_tar(root, "pytorch", cache, Said()))
+        # As if packed a second apart (and long ago), whatever the filesystem's timestamp grain.
+        os.utime(made[-1], ns=(10**18 + i * 10**9, 10**18 + i * 10**9))
+        left = sorted(trees.glob("pytorch-*.tar"))
+        assert len(left) <= 2
+        assert made[-1] in left
+    assert sorted(trees.glob("pytorch-*.tar")) == sorted(made[-2:])
+    assert other.exists()                            # another tree's tars are not this one's
+
+
+# --- the context stream and staging ---------------------------------------------------------------
+
+def test_stage_hard_links_and_writes_dockerignore(tmp_path, home):
+    src = tmp_path / "assets"
+    (src / "common").mkdir(parents=True)
+    (src / "Dockerfile").write_text("FROM scratch\n")
+    (src / "common" / "a.sh").write_text("echo a\n")
+    (src / "common" / "b.sh").write_text("echo b\n")
+    (src / "common" / "nested").mkdir()               # only files of a staged dir are taken
+    big = tmp_path / "cache" / "pytorch-abc.tar"
+    big.parent.mkdir()
+    big.write_bytes(b"t" * 4096)
+    bd = BuildDir.acquire(tmp_path / "bd", home)
+    staged = context.stage(
+        bd, {"Dockerfile": src / "Dockerfile", "pytorch.tar": big}, {"common": src / "common"}
+    )
+    assert staged == ["Dockerfile", "common/a.sh", "common/b.sh", "pytorch.tar"]
+    for rel, source in [("Dockerfile", src / "Dockerfile"), ("pytorch.tar", big),
+                        ("common/a.sh", src / "common" / "a.sh")]:
+        assert (bd.path / rel).stat().st_ino == source.stat().st_ino
+    assert not (bd.path / "common" / "nested").exists()
+    ignore = (bd.path / ".dockerignore").read_text().splitlines()
+    assert MARKER in ignore
+    bd.remove()
+    assert not (tmp_path / "bd").exists()
+    assert (src / "Dockerfile").read_text() == "FROM scratch\n"   # the sources survive the cleanup
+    assert big.stat().st_size == 4096
+
+
+def test_link_or_copy_copies_across_filesystems(tmp_path, monkeypatch):
+    def no_link(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+    monkeypatch.setattr(context.os, "link", no_link)
+    (tmp_path / "a").write_text("content\n")
+    context.link_or_copy(tmp_path / "a", tmp_path / "x" / "b")
+    assert (tmp_path / "x" / "b").read_text() == "content\n"
+    assert (tmp_path / "x" / "b").stat().st_ino != (tmp_path / "a").stat().st_ino
+
+
+def test_context_stream_round_trips_without_the_marker(tmp_path, home):
+    bd = BuildDir.acquire(tmp_path / "bd", home)
+    stage_something(bd, tmp_path)
+    (bd.path / "common" / "a.sh").chmod(0o755)
+    data = b"".join(context.tar_stream(context.dir_entries(bd.path)))
+    assert len(data) % tarfile.BLOCKSIZE == 0
+    with read_tar(data) as tf:
+        names = tf.getnames()
+        assert set(names) == {".dockerignore", "Dockerfile", "common", "common/a.sh"}
+        assert MARKER not in names
+        assert tf.extractfile("Dockerfile").read() == b"FROM scratch\n"
+        assert tf.getmember("common/a.sh").mode == 0o755
+        assert tf.getmember("common").isdir()
+    assert data == b"".join(context.tar_stream(context.dir_entries(bd.path)))
+    bd.remove()
+
+
+def test_tar_stream_of_a_tree_matches_the_tree(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    data = b"".join(context.tar_stream(context.dir_entries(root)))
+    out = tmp_path / "out"
+    with read_tar(data) as tf:
+        tf.extractall(out, **EXTRACT)
+    assert snapshot(out) == snapshot(root)
+
+
+def test_file_sha256(tmp_path):
+    import hashlib
+    f = tmp_path / "f"
+    f.write_bytes(b"abc" * 1000)
+    assert context.file_sha256(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
