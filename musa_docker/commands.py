@@ -9,14 +9,22 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Mapping, TextIO
 
-from . import archives, options as opts
-from . import pipeline, repos, shell as shell_mod
-from .engine import Engine
+from . import options as opts
+from . import repos
+from .context import BuildDir
 from .errors import EngineError
 from .plan import plan_base, plan_dev, plan_release
 
 MUSA_HOME = "/usr/local/musa"
 MUSA_EXPECT = {"env": {"MUSA_HOME": MUSA_HOME}, "paths": (f"{MUSA_HOME}/bin", f"{MUSA_HOME}/lib")}
+
+
+def _engine(options: opts.Common, env):
+    """Connect to the engine, once the build dir is known to be usable. Imported here so that a
+    dry run, --help and bad flags never load the Docker SDK."""
+    from .engine import Engine
+    BuildDir.check(options.build_dir, options.home)
+    return Engine(options.docker_host, env)
 
 
 def _say(out: TextIO) -> Callable[[str], None]:
@@ -42,7 +50,8 @@ def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = 
         out.write(plan.render() + "\n")
         return 0
     say(plan.render().splitlines()[0])
-    engine = Engine(options.common.docker_host, env)
+    engine = _engine(options.common, env)
+    from . import pipeline
     report = pipeline.execute(
         plan, engine=engine, home=options.common.home, say=say,
         root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, echo=out,
@@ -58,7 +67,7 @@ def _discard(fetched) -> None:
         fetched.path.unlink(missing_ok=True)
 
 
-def base_python(engine: Engine, ref: str, say) -> str:
+def base_python(engine, ref: str, say) -> str:
     """The Python version of the base image `ref`, pulling it when the engine lacks it."""
     image = engine.image(ref)
     if image is None:
@@ -91,10 +100,11 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
     if options.common.dry_run:
         out.write(plan_dev(options, present, env).render() + "\n")
         return 0
-    engine = Engine(options.common.docker_host, env)
+    engine = _engine(options.common, env)
     python_version = base_python(engine, options.base_img, say)
     plan = plan_dev(options, present, env, python_version)
     say(plan.render().splitlines()[0])
+    from . import archives, pipeline
     report = pipeline.execute(
         plan, engine=engine, home=options.common.home, say=say,
         root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
@@ -113,7 +123,8 @@ def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys
         out.write(plan.render() + "\n")
         return 0
     say(plan.render().splitlines()[0])
-    engine = Engine(options.common.docker_host, env)
+    engine = _engine(options.common, env)
+    from . import archives, pipeline
     report = pipeline.execute(
         plan, engine=engine, home=options.common.home, say=say, root_flags={},
         expect={"imports": ("torch", "torch_musa"), **MUSA_EXPECT},
@@ -124,6 +135,8 @@ def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys
 
 
 def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    from . import shell as shell_mod
+    from .engine import Engine
     options = opts.resolve_shell(values, env)
     engine = Engine(options.docker_host, env)
     # Status lines go to stderr so that `--cmd` output on stdout is the command's alone.

@@ -29,7 +29,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 from .errors import BuildDirError
 
 MARKER = ".musa-docker-build-dir"
-DOCKERIGNORE = f"{MARKER}\n*.log\n"
+DOCKERIGNORE = f"{MARKER}\n"
 CHUNK = 1 << 20
 Say = Callable[[str], None]
 
@@ -41,34 +41,25 @@ class BuildDir:
     path: Path
     made_dir: bool                       # the tool created the directory itself
     staged: List[str] = field(default_factory=list)
+    made_parents: List[Path] = field(default_factory=list)   # missing parents the tool created, deepest first
 
-    @classmethod
-    def acquire(cls, wanted: Optional[Path], home: Path) -> "BuildDir":
-        """Use `wanted` (or a fresh temp dir). Raises BuildDirError for a dir the tool must not touch."""
+    @staticmethod
+    def check(wanted: Optional[Path], home: Path) -> tuple:
+        """Can `wanted` be used? Returns (path, entries, record); raises BuildDirError for a dir the
+        tool must not touch. Reads only, so it runs before any clone or download."""
         if wanted is None:
-            path = Path(tempfile.mkdtemp(prefix="musa-docker-"))
-            bd = cls(path, made_dir=True)
-            bd._write_marker()
-            return bd
+            return None, [], {}
         path = check_reserved(wanted, home)
         if path.exists() and not path.is_dir():
             raise BuildDirError(f"--build-dir {path} is a file: name a directory")
-        if not path.exists():
-            path.mkdir(parents=True)
-            bd = cls(path, made_dir=True)
-            bd._write_marker()
-            return bd
-        entries = sorted(os.listdir(path))
+        entries = sorted(os.listdir(path)) if path.exists() else []
         if not entries:
-            bd = cls(path, made_dir=False)
-            bd._write_marker()
-            return bd
+            return path, entries, {}
         if MARKER not in entries:
             raise BuildDirError(
                 f"--build-dir {path} is not empty and was not made by musa-docker: it is left untouched; "
                 "name an empty or new directory"
             )
-        # A dir the tool made before (e.g. --keep-build-dir): clear what it staged, nothing else.
         try:
             record = json.loads((path / MARKER).read_text() or "{}")
             staged = [str(n) for n in record.get("staged", [])]
@@ -85,9 +76,27 @@ class BuildDir:
             )
         # Only names that are entries of this dir: a marker naming '..' or 'a/b' must never
         # steer a removal outside it.
-        staged = [n for n in staged if n in entries]
-        bd = cls(path, made_dir=bool(record.get("made_dir")), staged=staged)
-        bd.clear()
+        record["staged"] = [n for n in staged if n in entries]
+        return path, entries, record
+
+    @classmethod
+    def acquire(cls, wanted: Optional[Path], home: Path) -> "BuildDir":
+        """Use `wanted` (or a fresh temp dir). Raises BuildDirError for a dir the tool must not touch."""
+        if wanted is None:
+            bd = cls(Path(tempfile.mkdtemp(prefix="musa-docker-")), made_dir=True)
+        else:
+            path, entries, record = cls.check(wanted, home)
+            if not path.exists():
+                missing = [p for p in [path, *path.parents] if not p.exists()]
+                path.mkdir(parents=True)
+                bd = cls(path, made_dir=True, made_parents=missing[1:])
+            elif not entries:
+                bd = cls(path, made_dir=False)
+            else:
+                # A dir the tool made before (e.g. --keep-build-dir): clear what it staged, nothing else.
+                bd = cls(path, made_dir=bool(record.get("made_dir")), staged=record["staged"])
+                bd.clear()
+        bd._write_marker()
         return bd
 
     def _write_marker(self) -> None:
@@ -114,10 +123,11 @@ class BuildDir:
         self.clear()
         (self.path / MARKER).unlink(missing_ok=True)
         if self.made_dir:
-            try:
-                self.path.rmdir()
-            except OSError:
-                pass
+            for made in [self.path, *self.made_parents]:
+                try:
+                    made.rmdir()
+                except OSError:
+                    break
 
 
 def check_reserved(wanted: Path, home: Path) -> Path:
@@ -181,6 +191,7 @@ def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[
     with _locked(target):
         if target.exists():
             say(f"cached {name}.tar (tree unchanged since it was packed)")
+            os.utime(target)      # eviction goes by last use, not by when it was packed
             return target
         say(f"pack {name} tree from {root} into the cache")
         part = target.with_suffix(".tar.part")

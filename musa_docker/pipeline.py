@@ -87,6 +87,7 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
             validate=None, echo: Optional[TextIO] = sys.stdout) -> Report:
     """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses."""
     started = time.monotonic()
+    BuildDir.check(plan.build_dir, home)      # refuse a dir we must not touch before any work
     downloader = Downloader(plan.cache_dir, verify=not plan.insecure)
     prep = prepare(plan, root_flags, say, downloader, validate)
     ref = plan.build.image

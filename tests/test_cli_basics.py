@@ -231,3 +231,19 @@ def test_invoke_imports_the_sdk_too(env):
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert not r.stdout.strip().startswith(str(REPO / "docker")), r.stdout
+
+
+def test_a_foreign_build_dir_is_refused_before_any_clone_or_engine_contact(tmp_path, env, upstream):
+    ctx = tmp_path / "mine"
+    ctx.mkdir()
+    (ctx / "notes.txt").write_text("my notes\n")
+    root = tmp_path / "src"
+    env = {**env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    done = cli("build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "--pytorch-root", str(root),
+               "--pytorch-repo", upstream["url"], "--build-dir", str(ctx), env=env)
+    assert done.returncode != 0
+    assert done.stderr.startswith(f"error: --build-dir {ctx} is not empty and was not made by musa-docker")
+    assert "nonexistent" not in done.stderr           # refused before the engine was asked
+    assert not root.exists()                          # and before anything was cloned
+    assert sorted(p.name for p in ctx.iterdir()) == ["notes.txt"]
+    assert (ctx / "notes.txt").read_text() == "my notes\n"

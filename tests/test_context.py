@@ -285,7 +285,24 @@ def test_tree_tar_is_served_from_the_cache(tmp_path):
     assert second == first
     assert said[-1].startswith("cached pytorch.tar")
     st2 = second.stat()
-    assert (st2.st_ino, st2.st_mtime_ns, st2.st_size) == (st.st_ino, st.st_mtime_ns, st.st_size)
+    # not rewritten: the same file; its mtime is refreshed so eviction goes by last use
+    assert (st2.st_ino, st2.st_size, st2.st_ctime_ns >= st.st_ctime_ns) == (st.st_ino, st.st_size, True)
+    assert st2.st_mtime_ns >= st.st_mtime_ns
+
+
+def test_a_reused_tree_tar_outlives_newer_packs(tmp_path):
+    cache = tmp_path / "cache"
+    said = Said()
+    roots = [make_tree(tmp_path / f"tree{i}") for i in range(2)]
+    for i, root in enumerate(roots):
+        (root / "differs").write_text(str(i))
+    kept = context.tree_tar(roots[0], "pytorch", cache, said)
+    context.tree_tar(roots[1], "pytorch", cache, said)
+    os.utime(kept, (1, 1))                              # packed long ago...
+    context.tree_tar(roots[0], "pytorch", cache, said)  # ...but used just now
+    (roots[1] / "differs").write_text("third state")
+    context.tree_tar(roots[1], "pytorch", cache, said)  # a third pack evicts the least recently used
+    assert kept.exists()
 
 
 def test_tree_tar_repacks_a_changed_tree(tmp_path):
