@@ -44,30 +44,53 @@ TORCH_MUSA_REPO = "https://github.com/MooreThreads/torch_musa.git"
 
 RENDER_GID = 109
 
-DEFAULTS = {
-    # every build task
+# The defaults as invoke config: keys shared by every build task at the top, one section per
+# task. `musa-docker` reads overrides from musa_docker.yaml (project: the working dir; user:
+# ~/.musa_docker.yaml; system: /etc/musa_docker.yaml) and MUSA_DOCKER_* variables
+# (MUSA_DOCKER_TAG, MUSA_DOCKER_BUILD_BASE_PYTHON_VERSION, ...); `invoke` in the repo root reads
+# invoke.yaml and INVOKE_* variables the same way.
+COMMON = {
     "tag": "latest",
     "network": "host",
-    "docker_file_base": "ubuntu/dockerfile.base",
-    "docker_file_dev": "ubuntu/dockerfile.dev",
-    "docker_file_release": "ubuntu/dockerfile.release",
-    # build-base
-    "image_base": "musa-pytorch-base",
-    "sys": "ubuntu:20.04",
-    "python_version": "3.8",
-    "python_env": "conda",
-    "pytorch_tag": "v2.0.0",
-    "pytorch_repo": PYTORCH_REPO,
-    # build-dev
-    "image_dev": "musa-pytorch-dev",
-    "vision_tag": "v0.16.0",
-    "vision_repo": VISION_REPO,
-    "torch_musa_repo": TORCH_MUSA_REPO,
-    # release
-    "image_release": "musa-pytorch-release",
-    "release_base_img": "ubuntu:20.04",
-    # shell
-    "shm_size": "80G",
-    "privileged": True,
-    "visible_devices": "all",
 }
+
+TASKS = {
+    "build_base": {
+        "image": "musa-pytorch-base",
+        "sys": "ubuntu:20.04",
+        "python_version": "3.8",
+        "python_env": "conda",
+        "pytorch_tag": "v2.0.0",
+        "pytorch_repo": PYTORCH_REPO,
+    },
+    "build_dev": {
+        "image": "musa-pytorch-dev",
+        "docker_file": "ubuntu/dockerfile.dev",
+        "vision_tag": "v0.16.0",
+        "vision_repo": VISION_REPO,
+        "torch_musa_repo": TORCH_MUSA_REPO,
+    },
+    "release": {
+        "image": "musa-pytorch-release",
+        "base_img": "ubuntu:20.04",
+        "docker_file": "ubuntu/dockerfile.release",
+        "python_version": "3.8",
+        "python_env": "conda",
+    },
+    "shell": {
+        "shm_size": "80G",
+        "privileged": True,
+        "visible_devices": "all",
+    },
+}
+
+
+def default(task: str, key: str):
+    """The default of `key` for `task` ("build_base", ...), falling back to the shared keys."""
+    section = TASKS.get(task, {})
+    return section[key] if key in section else COMMON.get(key)
+
+
+def config() -> dict:
+    """The defaults as registered with invoke's config system."""
+    return {**COMMON, **{task: dict(values) for task, values in TASKS.items()}}

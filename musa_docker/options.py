@@ -120,6 +120,12 @@ def image_reference(value: str, flag: str) -> str:
 
 
 def python_version(value: str) -> str:
+    if isinstance(value, float):
+        # YAML reads 3.10 as the number 3.1: say so rather than build the wrong Python.
+        raise ConfigError(
+            f"python_version {value!r} came from a config file as a number (3.10 reads as 3.1): "
+            "quote it, e.g. python_version: \"3.10\""
+        )
     if not _PY_RE.match(str(value)):
         raise ConfigError(f"-v/--python-version {value!r} is not a Python version: give MAJOR.MINOR, e.g. -v 3.10")
     return str(value)
@@ -173,7 +179,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     home = Path(env.get("HOME") or Path.home())
     build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
     cache = env.get("MUSA_DOCKER_CACHE") or str(home / ".cache" / "musa_docker")
-    network = values.get("network") or defaults.DEFAULTS["network"]
+    network = values.get("network") or defaults.default("", "network")
     apt_mirror = values.get("apt_mirror") or ""
     if apt_mirror and not re.match(r"^https?://[^\s]+$", apt_mirror):
         raise ConfigError(
@@ -185,7 +191,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         # Refused now, not after the clone and downloads that come before staging.
         check_reserved(_path(build_dir, home), home)
     return Common(
-        tag=image_tag(values.get("tag") or defaults.DEFAULTS["tag"]),
+        tag=image_tag(values.get("tag") or defaults.default("", "tag")),
         build_dir=_path(build_dir, home),
         keep_build_dir=bool(values.get("keep_build_dir")),
         no_cache=bool(values.get("no_cache")),
@@ -208,9 +214,10 @@ def python_prefix(python_env: str, version: str) -> str:
     return defaults.VENV_ROOT
 
 
-def resolve_python_env(values: Mapping[str, Any], sys_: System, version: str, machine: str) -> tuple:
+def resolve_python_env(values: Mapping[str, Any], sys_: System, version: str, machine: str,
+                       task: str = "build_base") -> tuple:
     """(python_env, prefix, conda installer location or None) for build-base and release."""
-    python_env = values.get("python_env") or defaults.DEFAULTS["python_env"]
+    python_env = values.get("python_env") or defaults.default(task, "python_env")
     if python_env not in defaults.PYTHON_ENVS:
         raise ConfigError(f"--python-env {python_env!r} is not supported: choose conda or venv")
     if python_env == "venv" and version != sys_.python:
@@ -228,14 +235,14 @@ def resolve_python_env(values: Mapping[str, Any], sys_: System, version: str, ma
 def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> BaseOptions:
     """Check build-base's flags; `values` maps flag names (underscored) to what the task got."""
     common = resolve_common(values, env)
-    d = defaults.DEFAULTS
+    d = defaults.TASKS["build_base"]
     sys_ = system(values.get("sys") or d["sys"])
     version = python_version(values.get("python_version") or d["python_version"])
     python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine())
     root = values.get("pytorch_root") or env.get("PYTORCH_REPO_ROOT_PATH") or str(common.home)
     return BaseOptions(
         common=common,
-        image=ImageRef(image_name(values.get("image") or d["image_base"], "-i/--image"), common.tag),
+        image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
         system=sys_,
         python_version=version,
         python_env=python_env,
@@ -254,7 +261,7 @@ def container_name(image: str) -> str:
 
 
 def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOptions:
-    d = defaults.DEFAULTS
+    d = defaults.TASKS["shell"]
     image = image_reference(values.get("image") or "", "-i/--image")
     pairs = []
     for item in values.get("env") or ():
@@ -332,9 +339,9 @@ def resolve_vendor(values, env) -> VendorArtifacts:
     )
 
 
-def _dockerfile(values, key: str, home: Path) -> Path:
+def _dockerfile(values, task: str, home: Path) -> Path:
     from .plan import ASSETS   # the repo root; plan imports options, so import late
-    value = values.get("docker_file") or defaults.DEFAULTS[key]
+    value = values.get("docker_file") or defaults.TASKS[task]["docker_file"]
     path = _path(value, home)
     return path if path.is_absolute() else ASSETS / path
 
@@ -346,7 +353,7 @@ def is_url(value: str) -> bool:
 def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions:
     """Check build-dev's flags. Raises ConfigError."""
     common = resolve_common(values, env)
-    d = defaults.DEFAULTS
+    d = defaults.TASKS["build_dev"]
     base = image_reference(values.get("base_img") or "", "-b/--base-img")
     repo = values.get("torch_musa_repo") or d["torch_musa_repo"]
     local = not is_url(repo)
@@ -355,9 +362,9 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
     root = values.get("vision_root") or env.get("TORCH_VISION_REPO_ROOT_PATH") or str(common.home)
     return DevOptions(
         common=common,
-        image=ImageRef(image_name(values.get("image") or d["image_dev"], "-i/--image"), common.tag),
+        image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
         base_img=base,
-        dockerfile=_dockerfile(values, "docker_file_dev", common.home),
+        dockerfile=_dockerfile(values, "build_dev", common.home),
         vendor=resolve_vendor(values, env),
         vision_tag=values.get("vision_tag") or d["vision_tag"],
         vision_repo=values.get("vision_repo") or d["vision_repo"],
@@ -371,8 +378,8 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
 def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> ReleaseOptions:
     """Check release's flags. Raises ConfigError."""
     common = resolve_common(values, env)
-    d = defaults.DEFAULTS
-    base = values.get("base_img") or d["release_base_img"]
+    d = defaults.TASKS["release"]
+    base = values.get("base_img") or d["base_img"]
     try:
         sys_ = SYSTEMS[base]
     except KeyError:
@@ -380,12 +387,12 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
             f"-b/--base-img {base!r} is not an OS image release supports: choose one of {', '.join(SYSTEMS)}"
         ) from None
     version = python_version(values.get("python_version") or d["python_version"])
-    python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine())
+    python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine(), "release")
     return ReleaseOptions(
         common=common,
-        image=ImageRef(image_name(values.get("image") or d["image_release"], "-i/--image"), common.tag),
+        image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
         system=sys_,
-        dockerfile=_dockerfile(values, "docker_file_release", common.home),
+        dockerfile=_dockerfile(values, "release", common.home),
         python_version=version,
         python_env=python_env,
         python_prefix=prefix,

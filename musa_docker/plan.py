@@ -202,7 +202,7 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
         "base", o.common, python_version=o.python_version,
         repos=[_source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, set(present))],
         artifacts=_conda_step(o),
-        dockerfile=ASSETS / defaults.DEFAULTS["docker_file_base"],
+        dockerfile=ASSETS / "ubuntu" / "dockerfile.base",
         image=o.image,
         buildargs=_env_buildargs(o.system.name, o),
         labels=(

@@ -1,9 +1,10 @@
 """The invoke tasks: adapters that parse flags, call one function of `commands`, and turn the
 project's errors into one `error: ...` line and an exit code.
 
-Defaults live in `defaults.DEFAULTS`, registered with `Collection.configure` under `musa_docker`,
-so `invoke.yaml` / `musa_docker.yaml` and `INVOKE_MUSA_DOCKER_*` variables can override them;
-a flag given on the command line wins over both.
+Defaults live in `defaults`, registered with `Collection.configure`: the keys every build task
+shares at the top, one section per task. invoke's config system lets `musa_docker.yaml` /
+`invoke.yaml` and `MUSA_DOCKER_*` / `INVOKE_*` variables override them; a flag given on the
+command line wins over both.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Callable, Dict, List, Tuple
 from invoke import Collection, Exit, Task
 
 from . import commands
-from .defaults import DEFAULTS, SYSTEMS
+from .defaults import SYSTEMS, config as default_config, default
 from .errors import MusaDockerError
 
 
@@ -38,12 +39,12 @@ class MusaTask(Task):
 
 # (name, signature default, extra names, help): the flags every build task has.
 COMMON: List[Tuple[str, Any, Tuple[str, ...], str]] = [
-    ("tag", None, ("t",), f"image tag [{DEFAULTS['tag']}]"),
+    ("tag", None, ("t",), f"image tag [{default('', 'tag')}]"),
     ("build_dir", None, (), "staging dir for the build context [$DOCKER_BUILD_DIR, else a fresh temp dir]"),
     ("keep_build_dir", False, (), "keep the staged context after the build"),
     ("no_cache", False, (), "do not use the engine's layer cache"),
     ("pull", False, (), "pull a newer version of the FROM image"),
-    ("network", None, (), f"network mode of the build's RUN steps [{DEFAULTS['network']}]"),
+    ("network", None, (), f"network mode of the build's RUN steps [{default('', 'network')}]"),
     ("apt_mirror", None, (), "apt mirror base URL used inside the image [the image's own sources]"),
     ("pip_index_url", None, (), "pip index used inside the image [pip's default]"),
     ("insecure", False, (), "turn TLS verification off for downloads (never the default)"),
@@ -64,9 +65,10 @@ def musa_task(name: str, doc: str, params, run: Callable[[Dict[str, Any]], int],
     """Make a task from a flag table; its body only collects the values and calls `run`."""
     params = list(params) + (COMMON if common else [])
 
+    section = name.replace("-", "_")
+
     def body(c, **given):
-        config = c.config.get("musa_docker", {})
-        values = {k: (v if v not in (None, []) else config.get(k, v)) for k, v in given.items()}
+        values = {k: (v if v not in (None, []) else configured(c.config, section, k, v)) for k, v in given.items()}
         return boundary(lambda: run(values))
 
     body.__name__ = name.replace("-", "_")
@@ -80,6 +82,17 @@ def musa_task(name: str, doc: str, params, run: Callable[[Dict[str, Any]], int],
     )
 
 
+def configured(config, section: str, key: str, fallback):
+    """A flag's value from config: the task's own section first, then the shared keys."""
+    own = config.get(section, {})
+    if key in own:
+        return own[key]
+    return config.get(key, fallback) if key in COMMON_KEYS else fallback
+
+
+COMMON_KEYS = {p[0] for p in COMMON}
+
+
 def boundary(call: Callable[[], int]) -> None:
     """Run a command; a MusaDockerError becomes `error: ...` on stderr and its exit code."""
     try:
@@ -90,7 +103,7 @@ def boundary(call: Callable[[], int]) -> None:
         raise Exit(f"error: {err}", code=err.exit_code) from None
     except KeyboardInterrupt:
         raise Exit("error: interrupted; nothing was tagged", code=130) from None
-    if code:
+    if isinstance(code, int) and code:
         raise Exit(code=code)
 
 
@@ -98,12 +111,12 @@ build_base = musa_task(
     "build-base",
     "Build the base image: OS, build tools, a Python env, numpy, the PyTorch source at /home/pytorch.",
     [
-        ("image", None, ("i",), f"image name [{DEFAULTS['image_base']}]"),
-        ("sys", None, ("s",), f"OS image to start from: {', '.join(SYSTEMS)} [{DEFAULTS['sys']}]"),
-        ("python_version", None, ("v",), f"Python version of the env [{DEFAULTS['python_version']}]"),
-        ("python_env", None, (), f"conda or venv (the distribution's python3) [{DEFAULTS['python_env']}]"),
+        ("image", None, ("i",), f"image name [{default('build_base', 'image')}]"),
+        ("sys", None, ("s",), f"OS image to start from: {', '.join(SYSTEMS)} [{default('build_base', 'sys')}]"),
+        ("python_version", None, ("v",), f"Python version of the env [{default('build_base', 'python_version')}]"),
+        ("python_env", None, (), f"conda or venv (the distribution's python3) [{default('build_base', 'python_env')}]"),
         ("conda_url", None, (), "conda installer location (http(s), file:// or path, optional #sha256=) [Miniforge3]"),
-        ("pytorch_tag", None, (), f"PyTorch tag to clone [{DEFAULTS['pytorch_tag']}]"),
+        ("pytorch_tag", None, (), f"PyTorch tag to clone [{default('build_base', 'pytorch_tag')}]"),
         ("pytorch_repo", None, (), "PyTorch repo to clone from [github.com/pytorch/pytorch]"),
         ("pytorch_root", None, (), "the repo lives at DIR/pytorch: reused if present, else cloned [$PYTORCH_REPO_ROOT_PATH, else ~]"),
     ],
@@ -120,11 +133,11 @@ build_dev = musa_task(
     "build-dev",
     "Build the dev image: MUSA toolkit, muDNN, MCCL, torch_musa and torchvision built from source, on a base image.",
     [
-        ("image", None, ("i",), f"image name [{DEFAULTS['image_dev']}]"),
+        ("image", None, ("i",), f"image name [{default('build_dev', 'image')}]"),
         ("base_img", None, ("b",), "base image made by build-base, name:tag (required)"),
-        ("docker_file", None, ("f",), f"Dockerfile [{DEFAULTS['docker_file_dev']}]"),
+        ("docker_file", None, ("f",), f"Dockerfile [{default('build_dev', 'docker_file')}]"),
         *VENDOR,
-        ("vision_tag", None, (), f"torchvision tag [{DEFAULTS['vision_tag']}]"),
+        ("vision_tag", None, (), f"torchvision tag [{default('build_dev', 'vision_tag')}]"),
         ("vision_repo", None, (), "torchvision repo to clone from [github.com/pytorch/vision]"),
         ("vision_root", None, (), "the repo lives at DIR/vision: reused if present, else cloned [$TORCH_VISION_REPO_ROOT_PATH, else ~]"),
         ("torch_musa_repo", None, (), "torch_musa URL (fetched into the cache) or local repo path (used as it is) [github.com/MooreThreads/torch_musa]"),
@@ -137,11 +150,11 @@ release = musa_task(
     "release",
     "Build the release image: an OS image with the MUSA libraries, a Python env and the torch + torch_musa wheels.",
     [
-        ("image", None, ("i",), f"image name [{DEFAULTS['image_release']}]"),
-        ("base_img", None, ("b",), f"OS image to start from: {', '.join(SYSTEMS)} [{DEFAULTS['release_base_img']}]"),
-        ("docker_file", None, ("f",), f"Dockerfile [{DEFAULTS['docker_file_release']}]"),
-        ("python_version", None, ("v",), f"Python version of the env [{DEFAULTS['python_version']}]"),
-        ("python_env", None, (), f"conda or venv (the distribution's python3) [{DEFAULTS['python_env']}]"),
+        ("image", None, ("i",), f"image name [{default('release', 'image')}]"),
+        ("base_img", None, ("b",), f"OS image to start from: {', '.join(SYSTEMS)} [{default('release', 'base_img')}]"),
+        ("docker_file", None, ("f",), f"Dockerfile [{default('release', 'docker_file')}]"),
+        ("python_version", None, ("v",), f"Python version of the env [{default('release', 'python_version')}]"),
+        ("python_env", None, (), f"conda or venv (the distribution's python3) [{default('release', 'python_env')}]"),
         ("conda_url", None, (), "conda installer location [Miniforge3]"),
         *VENDOR,
         ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL] (required)"),
@@ -156,8 +169,8 @@ shell = musa_task(
     [
         ("image", None, ("i",), "image to run (required)"),
         ("name", None, (), "container name [derived from the image]"),
-        ("shm_size", None, (), f"shared memory size [{DEFAULTS['shm_size']}]"),
-        ("privileged", DEFAULTS["privileged"], (), "run privileged (--no-privileged to turn off) [on]"),
+        ("shm_size", None, (), f"shared memory size [{default('shell', 'shm_size')}]"),
+        ("privileged", default("shell", "privileged"), (), "run privileged (--no-privileged to turn off) [on]"),
         ("env", [], ("e",), "KEY=VALUE for the container, repeatable [MTHREADS_VISIBLE_DEVICES=all]"),
         ("cmd", None, ("c",), "run this command non-interactively, stream its output, exit with its code"),
         ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
@@ -167,4 +180,4 @@ shell = musa_task(
 )
 
 ns = Collection(build_base, build_dev, release, shell)
-ns.configure({"musa_docker": dict(DEFAULTS)})
+ns.configure(default_config())

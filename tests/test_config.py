@@ -1,0 +1,57 @@
+"""Flag defaults from configuration: files and variables through invoke's config system,
+with flags winning over both."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO, cli
+
+
+def plan_line(done):
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[0]
+
+
+def test_project_file_in_the_working_dir(env, tmp_path):
+    (tmp_path / "musa_docker.yaml").write_text('tag: from-file\nbuild_base:\n  python_version: "3.10"\n')
+    line = plan_line(cli("build-base", "--dry-run", env=env, cwd=tmp_path))
+    assert line.startswith("plan: base image musa-pytorch-base:from-file (python 3.10)")
+
+
+def test_user_file_in_home(env, tmp_path):
+    (tmp_path / "home" / ".musa_docker.yaml").write_text("build_dev:\n  image: team/dev\n")
+    done = cli("build-dev", "-b", "b:1", "-m", "m.tar.gz", "-n", "n.tar", "--dry-run", env=env, cwd=tmp_path)
+    assert plan_line(done).startswith("plan: dev image team/dev:latest")
+
+
+def test_environment_variables_override_files_and_flags_override_both(env, tmp_path):
+    (tmp_path / "musa_docker.yaml").write_text('build_base:\n  python_version: "3.10"\n')
+    env = {**env, "MUSA_DOCKER_BUILD_BASE_PYTHON_VERSION": "3.9", "MUSA_DOCKER_TAG": "from-env"}
+    assert "(python 3.9)" in plan_line(cli("build-base", "--dry-run", env=env, cwd=tmp_path))
+    line = plan_line(cli("build-base", "-v", "3.11", "-t", "flag", "--dry-run", env=env, cwd=tmp_path))
+    assert line.startswith("plan: base image musa-pytorch-base:flag (python 3.11)")
+
+
+def test_a_section_is_its_tasks_own(env, tmp_path):
+    # release's python_version does not leak into build-base
+    (tmp_path / "musa_docker.yaml").write_text('release:\n  python_version: "3.10"\n')
+    assert "(python 3.8)" in plan_line(cli("build-base", "--dry-run", env=env, cwd=tmp_path))
+
+
+def test_unquoted_version_in_yaml_is_a_clear_error(env, tmp_path):
+    (tmp_path / "musa_docker.yaml").write_text("build_base:\n  python_version: 3.10\n")
+    done = cli("build-base", "--dry-run", env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: python_version 3.1 came from a config file as a number")
+    assert 'python_version: "3.10"' in done.stderr
+
+
+def test_invoke_in_the_repo_root_reads_invoke_config(env, tmp_path):
+    runtime = tmp_path / "ci.yaml"
+    runtime.write_text("build_base:\n  sys: debian:12\n  python_env: venv\n  python_version: '3.11'\n")
+    done = subprocess.run([sys.executable, "-m", "invoke", "-f", str(runtime), "build-base", "--dry-run"],
+                          cwd=REPO, env={**env, "INVOKE_TAG": "inv"}, capture_output=True, text=True)
+    assert plan_line(done).startswith("plan: base image musa-pytorch-base:inv (python 3.11)")
+    assert "build arg   BASE_IMAGE=debian:12" in done.stdout
