@@ -5,14 +5,14 @@
 #   build    the base image's: compilers and build tools, debuggers, the libraries PyTorch and
 #            torch_musa link against, and the distribution's python3 (used by PYTHON_ENV=venv).
 #   runtime  the release image's: no compilers; the shared libraries the MUSA stack and the
-#            wheels load, a few tools, and python3 + venv unless PYTHON_ENV is conda.
+#            wheels load, a few tools, and python3 with venv (PYTHON_ENV=venv uses them; with
+#            conda they cost ~30 MB but keep this layer the same for both envs).
 #
 # Environment:
 #   APT_MIRROR  '' keeps the image's own apt sources; else a mirror base URL such as
 #               http://mirror.example/ubuntu that replaces the archive host in every apt source
 #               (classic sources.list and deb822 *.sources). Debian's security archive
 #               (.../debian-security) maps to "${APT_MIRROR}-security", as mirrors lay it out.
-#   PYTHON_ENV  conda | venv; runtime only: conda envs bring their own python
 set -euo pipefail
 
 log() { echo "install_base: $*"; }
@@ -37,8 +37,8 @@ PACKAGES=(
 RUNTIME_PACKAGES=(
     ca-certificates curl procps less sudo xz-utils bzip2
     libnuma1 libelf1 libgomp1 zlib1g libgflags2.2 "libgoogle-glog0v6|libgoogle-glog0v5"
+    python3 python3-venv
 )
-RUNTIME_PYTHON=(python3 python3-venv)
 
 set_name="${1:-build}"
 case "${set_name}" in
@@ -106,7 +106,6 @@ if [ "${set_name}" = runtime ]; then
     for entry in "${RUNTIME_PACKAGES[@]}"; do
         PACKAGES+=("$(pick "${entry}")") || exit 1
     done
-    [ "${PYTHON_ENV:-}" = conda ] || PACKAGES+=("${RUNTIME_PYTHON[@]}")
 fi
 log "apt-get install ${#PACKAGES[@]} ${set_name} packages: ${PACKAGES[*]}"
 apt-get install -y --no-install-recommends "${PACKAGES[@]}" \

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Build torchvision from its source tree against the torch already installed, and install it
+# with its runtime dependencies (pillow, requests…) from the index.
+#
+# Usage: build_torchvision.sh [SOURCE]   (default: /home/vision)
+#
+# Environment:
+#   PIP_INDEX_URL   '' = pip's default index
+#
+# --no-build-isolation: the C++ extensions must build against the torch in this env, not a
+# torch pip would fetch into an isolated build env; install_build_tools.sh provides setuptools
+# and wheel for that.
+set -euo pipefail
+
+log() { echo "build_torchvision: $*"; }
+die() { echo "error: build_torchvision: $*" >&2; exit 1; }
+
+source_dir="${1:-/home/vision}"
+[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
+export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+[ -f "${source_dir}/setup.py" ] || die "${source_dir}/setup.py is missing: is ${source_dir} torchvision's source tree?"
+cd "${source_dir}"
+
+index="${PIP_INDEX_URL:-the default index}"
+log "pip install --no-build-isolation -v ${source_dir} (dependencies from ${index})"
+python -m pip install --no-build-isolation -v . || die "building torchvision in ${source_dir} failed; pip's output is above"
+
+# From /, so the check imports the installed package and not the source tree's torchvision/.
+version="$(cd / && python -c 'import torchvision; print(torchvision.__version__)')" \
+    || die "torchvision was installed but does not import"
+log "done: torchvision ${version}"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install the staged wheels (torch, torch_musa) into the image's Python env, then remove them.
+# Their dependencies come from the index; a dependency on one of the staged wheels (torch_musa
+# requires torch) is met by the staged file.
+#
+# Usage: install_wheels.sh [DIR]   (default: /tmp/wheels)
+#
+# Environment:
+#   PYTHON_PREFIX   the env, as install_python_env.sh made it
+#   PIP_INDEX_URL   '' = pip's default index
+set -euo pipefail
+
+log() { echo "install_wheels: $*"; }
+die() { echo "error: install_wheels: $*" >&2; exit 1; }
+
+dir="${1:-/tmp/wheels}"
+: "${PYTHON_PREFIX:?PYTHON_PREFIX is not set}"
+[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
+export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+python="${PYTHON_PREFIX}/bin/python"
+[ -x "${python}" ] || die "no Python env at ${PYTHON_PREFIX}; install_python_env.sh makes it first"
+
+shopt -s nullglob
+wheels=("${dir}"/*.whl)
+[ "${#wheels[@]}" -gt 0 ] || die "no wheels in ${dir}; the build context must hold artifacts/wheels/*.whl"
+
+index="${PIP_INDEX_URL:-the default index}"
+log "pip install ${wheels[*]##*/} (dependencies from ${index})"
+"${python}" -m pip install --find-links "${dir}" "${wheels[@]}" \
+    || die "pip install of ${wheels[*]##*/} into ${PYTHON_PREFIX} failed (dependencies from ${index}); pip's output is above"
+rm -rf "${dir}"
+
+installed="$("${python}" - "${wheels[@]##*/}" <<'PY'
+import sys
+from importlib import metadata
+names = [w.split("-")[0] for w in sys.argv[1:]]
+print(", ".join(f"{n} {metadata.version(n)}" for n in names))
+PY
+)" || die "the wheels were installed but pip's metadata does not list them"
+log "done: ${installed}"
