@@ -1,7 +1,8 @@
 """The library function behind each task: options -> plan -> (dry run: print, stop) -> execute -> report.
 
-Each takes the flag values (config defaults applied) and the environment, and returns an exit
-code. Errors are raised as MusaDockerError; the task boundary prints them.
+Each takes the flag values (config defaults applied) and the environment. A build returns its
+Report (None after a dry run); shell and build-all return an exit code. Errors are raised as
+MusaDockerError; the task boundary prints them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def observe_repos(plan_steps) -> set:
     return {s.name for s in plan_steps if s.path.exists()}
 
 
-def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
     options = opts.resolve_base(values, env)
     say = _say(out)
     probe = plan_base(options, (), env)
@@ -48,16 +49,16 @@ def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = 
     plan = plan_base(options, observe_repos(probe.repos), env)
     if options.common.dry_run:
         out.write(plan.render() + "\n")
-        return 0
+        return None
     say(plan.render().splitlines()[0])
     engine = _engine(options.common, env)
     from . import pipeline
     report = pipeline.execute(
         plan, engine=engine, home=options.common.home, say=say,
-        root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, echo=out,
+        root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, echo=out if echo else None,
     )
     out.write(report.render() + "\n")
-    return 0
+    return report
 
 
 def _discard(fetched) -> None:
@@ -89,7 +90,7 @@ def base_python(engine, ref: str, say) -> str:
     return output.strip().splitlines()[-1]
 
 
-def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
     options = opts.resolve_dev(values, env)
     say = _say(out)
     probe = plan_dev(options, (), env)
@@ -99,7 +100,7 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
     present = observe_repos([s for s in probe.repos if s.action == "clone"])
     if options.common.dry_run:
         out.write(plan_dev(options, present, env).render() + "\n")
-        return 0
+        return None
     engine = _engine(options.common, env)
     python_version = base_python(engine, options.base_img, say)
     plan = plan_dev(options, present, env, python_version)
@@ -109,29 +110,29 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
         plan, engine=engine, home=options.common.home, say=say,
         root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
         expect={"imports": ("torch_musa", "torchvision"), **MUSA_EXPECT},
-        validate=lambda fetched: archives.check_all(fetched, python_version, _discard), echo=out,
+        validate=lambda fetched: archives.check_all(fetched, python_version, _discard), echo=out if echo else None,
     )
     out.write(report.render() + "\n")
-    return 0
+    return report
 
 
-def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
     options = opts.resolve_release(values, env)
     say = _say(out)
     plan = plan_release(options, env)
     if options.common.dry_run:
         out.write(plan.render() + "\n")
-        return 0
+        return None
     say(plan.render().splitlines()[0])
     engine = _engine(options.common, env)
     from . import archives, pipeline
     report = pipeline.execute(
         plan, engine=engine, home=options.common.home, say=say, root_flags={},
         expect={"imports": ("torch", "torch_musa"), **MUSA_EXPECT},
-        validate=lambda fetched: archives.check_all(fetched, options.python_version, _discard), echo=out,
+        validate=lambda fetched: archives.check_all(fetched, options.python_version, _discard), echo=out if echo else None,
     )
     out.write(report.render() + "\n")
-    return 0
+    return report
 
 
 def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
@@ -145,3 +146,46 @@ def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.s
     if options.cmd:
         return shell_mod.run_command(engine, name, options.cmd, options.env)
     return shell_mod.interactive(name, options.env, options.docker_host, env)
+
+
+def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    """Build every image of a matrix file in dependency order; print a summary table."""
+    from pathlib import Path
+
+    from . import matrix
+    from .errors import ConfigError
+    if not values.get("config"):
+        raise ConfigError("-c/--config FILE is required: the YAML file that lists the images (see README, build-all)")
+    try:
+        jobs = int(values.get("jobs") or 1)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise ConfigError(f"--jobs {values.get('jobs')!r} is not a positive whole number")
+    path = Path(values["config"]).expanduser()
+    entries = matrix.load(path)
+    if values.get("dry_run"):
+        out.write(matrix.render(entries) + "\n")
+        return 0
+    from .engine import Engine
+    engines = {}
+    for entry in entries:
+        host = entry.values.get("docker_host") or values.get("docker_host")
+        if entry.base and not entry.after:
+            engine = engines.get(host) or engines.setdefault(host, Engine(host, env))
+            if engine.image(entry.base) is None:
+                raise ConfigError(
+                    f"{path}:{entry.line}: {entry.name} needs base {entry.base}, which is neither listed in "
+                    f"the file nor present on {engine.host}: add a build-base entry for it, or build it first"
+                )
+    builders = {"build-base": build_base, "build-dev": build_dev, "release": release}
+
+    def build(entry, entry_out, echo):
+        given = dict(entry.values)
+        if values.get("docker_host") and not given.get("docker_host"):
+            given["docker_host"] = values["docker_host"]
+        return builders[entry.task](given, env, entry_out, echo)
+
+    outcomes = matrix.run(entries, build, jobs, out)
+    out.write(matrix.summary(outcomes) + "\n")
+    return 1 if any(o.status in ("failed", "skipped") for o in outcomes) else 0

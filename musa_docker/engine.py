@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional
 
 import docker
+import requests
 from docker import errors as docker_errors
 from docker.context import ContextAPI
 
-from .errors import EngineError
+from .errors import EngineError, PushError
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,84 @@ class Engine:
         except docker_errors.APIError as err:
             raise EngineError(f"running a command in container {name} failed: {_reason(err)}") from err
         return self.api.exec_inspect(exec_id)["ExitCode"]
+
+    # --- registries -------------------------------------------------------------------------------
+
+    def saved_auth(self, registry: Optional[str], env: Mapping[str, str]) -> dict:
+        """The credentials `docker login` saved for `registry` (None: Docker Hub) in the docker
+        config of `env` ($DOCKER_CONFIG/config.json, else ~/.docker/config.json, credential
+        helpers included); {} when there are none. Raises EngineError when it cannot be read."""
+        root = env.get("DOCKER_CONFIG") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".docker")
+        path = os.path.join(root, "config.json")
+        if not os.path.isfile(path):
+            # docker-py would fall back to the config of this process's own environment.
+            return {}
+        try:
+            found = docker.auth.load_config(path, credstore_env=dict(env)).resolve_authconfig(registry)
+        except docker_errors.DockerException as err:
+            raise EngineError(f"the docker config {path} cannot be read: {_reason(err)}") from err
+        return dict(found or {})
+
+    def login(self, username: str, password: str, registry: Optional[str]) -> None:
+        """Have the engine check the credentials with the registry; nothing is written to disk.
+        Raises PushError (its `reason` is the engine's own words) when they are refused or
+        the registry cannot be reached."""
+        try:
+            self.api.login(username, password=password, registry=registry, reauth=True)
+        except docker_errors.APIError as err:
+            raise PushError(f"login to {registry or 'Docker Hub'} failed", _reason(err)) from err
+        except docker_errors.DockerException as err:
+            raise EngineError(f"the engine at {self.host} broke off the login: {_reason(err)}") from err
+
+    def push(self, ref: str, auth: Optional[dict]) -> Iterator[dict]:
+        """Push `ref` (name:tag) and yield the decoded push events as they come. `auth` None:
+        the SDK's own lookup in the docker config; {} pushes anonymously."""
+        name, _, tag = ref.rpartition(":")
+        try:
+            yield from self.api.push(name, tag=tag, stream=True, decode=True, auth_config=auth)
+        except docker_errors.APIError as err:
+            raise EngineError(f"the engine at {self.host} refused to push {ref}: {_reason(err)}") from err
+        except (docker_errors.DockerException, requests.RequestException) as err:
+            raise EngineError(f"the push of {ref} from {self.host} broke off: {_reason(err)}") from err
+
+    # --- verify -----------------------------------------------------------------------------------
+
+    def info(self) -> dict:
+        """What `docker info` reports (runtimes, default runtime, version…). Raises EngineError."""
+        try:
+            return self.api.info()
+        except (docker_errors.DockerException, requests.RequestException) as err:
+            raise EngineError(f"the engine at {self.host} did not report its info: {_reason(err)}") from err
+
+    def probe(self, image: str, command: List[str], *, env: Optional[List[str]] = None,
+              devices: Iterable[str] = (), group_add: Iterable[str] = (), runtime: Optional[str] = None,
+              timeout: int = 900) -> tuple:
+        """Run `command` in a throwaway container (no network, entrypoint []) with the given host
+        device nodes mapped (`/dev/x` at the same path, or `/dev/x:/dev/y`) and, when named, one
+        of the engine's OCI runtimes;
+        return (exit code, combined output). Raises EngineError when the container cannot be made,
+        started or waited for."""
+        host_config = self.api.create_host_config(
+            network_mode="none", devices=[(d if ":" in d else f"{d}:{d}") + ":rwm" for d in devices] or None,
+            group_add=list(group_add) or None, runtime=runtime,
+        )
+        try:
+            cid = self.api.create_container(image, command=command, entrypoint=[], environment=env or [],
+                                            host_config=host_config)["Id"]
+        except docker_errors.ImageNotFound as err:
+            raise EngineError(f"image {image} does not exist on {self.host}") from err
+        except (docker_errors.DockerException, requests.RequestException) as err:
+            raise EngineError(f"creating a check container from {image} on {self.host} failed: {_reason(err)}") from err
+        try:
+            self.api.start(cid)
+            code = self.api.wait(cid, timeout=timeout)["StatusCode"]
+            return code, self.api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
+        except requests.exceptions.ReadTimeout as err:
+            raise EngineError(f"the check container from {image} did not finish within {timeout}s") from err
+        except (docker_errors.DockerException, requests.RequestException) as err:
+            raise EngineError(f"the check container from {image} did not run: {_reason(err)}") from err
+        finally:
+            self.remove_container(cid)
 
 
 def _reason(err: Exception) -> str:

@@ -51,3 +51,16 @@ class ImageMismatchError(MusaDockerError):
 
 class ShellError(MusaDockerError):
     """A container for `shell` could not be created, started or entered."""
+
+
+class PushError(MusaDockerError):
+    """An image could not be pushed: it does not exist, or the registry cannot be reached or
+    refused the credentials or the push. `reason` keeps the engine's or registry's own words."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(f"{message}: {reason}" if reason else message)
+        self.reason = reason
+
+
+class VerifyError(MusaDockerError):
+    """An image failed `verify` (a check row failed), or cannot be verified (it does not exist)."""

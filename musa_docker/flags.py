@@ -1,0 +1,110 @@
+"""Every task's flags, declared once: the tasks are made from these tables, and build-all checks
+a matrix entry's keys against them.
+
+A row is (name, signature default, extra names, help): `name` is the Python name (`python_version`
+is `--python-version`), the extra names are short flags and aliases as DESIGN.md spells them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+from .defaults import SYSTEMS, default
+from .push import PASSWORD_VAR
+
+Flag = Tuple[str, Any, Tuple[str, ...], str]
+
+COMMON: List[Flag] = [
+    ("tag", None, ("t",), f"image tag [{default('', 'tag')}]"),
+    ("build_dir", None, (), "staging dir for the build context [$DOCKER_BUILD_DIR, else a fresh temp dir]"),
+    ("keep_build_dir", False, (), "keep the staged context after the build"),
+    ("no_cache", False, (), "do not use the engine's layer cache"),
+    ("pull", False, (), "pull a newer version of the FROM image"),
+    ("network", None, (), f"network mode of the build's RUN steps [{default('', 'network')}]"),
+    ("apt_mirror", None, (), "apt mirror base URL used inside the image [the image's own sources]"),
+    ("pip_index_url", None, (), "pip index used inside the image [pip's default]"),
+    ("insecure", False, (), "turn TLS verification off for downloads (never the default)"),
+    ("force", False, (), "build even when the image under the tag already has the same inputs"),
+    ("dry_run", False, (), "print the plan and stop: nothing is cloned, downloaded or built"),
+    ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
+]
+
+VENDOR: List[Flag] = [
+    ("musa_url", None, ("m", "musa-toolkits-url"), "MUSA toolkit archive (*.tar.gz) location [$MUSA_TOOLKITS_URL] (required)"),
+    ("mudnn_url", None, ("n",), "muDNN archive (*.tar) location [$MUDNN_URL] (required)"),
+    ("mccl_url", None, (), "MCCL archive (*.tar.gz) location [$MCCL_URL] (optional)"),
+]
+
+
+def _env_flags(task: str) -> List[Flag]:
+    return [
+        ("python_version", None, ("v",), f"Python version of the env [{default(task, 'python_version')}]"),
+        ("python_env", None, (), f"conda or venv (the distribution's python3) [{default(task, 'python_env')}]"),
+        ("conda_url", None, (), "conda installer location (http(s), file:// or path, optional #sha256=) [Miniforge3]"),
+    ]
+
+
+BUILD_BASE: List[Flag] = [
+    ("image", None, ("i",), f"image name [{default('build_base', 'image')}]"),
+    ("sys", None, ("s",), f"OS image to start from: {', '.join(SYSTEMS)} [{default('build_base', 'sys')}]"),
+    *_env_flags("build_base"),
+    ("pytorch_tag", None, (), f"PyTorch tag to clone [{default('build_base', 'pytorch_tag')}]"),
+    ("pytorch_repo", None, (), "PyTorch repo to clone from [github.com/pytorch/pytorch]"),
+    ("pytorch_root", None, (), "the repo lives at DIR/pytorch: reused if present, else cloned [$PYTORCH_REPO_ROOT_PATH, else ~]"),
+]
+
+BUILD_DEV: List[Flag] = [
+    ("image", None, ("i",), f"image name [{default('build_dev', 'image')}]"),
+    ("base_img", None, ("b",), "base image made by build-base, name:tag (required)"),
+    ("docker_file", None, ("f",), f"Dockerfile [{default('build_dev', 'docker_file')}]"),
+    *VENDOR,
+    ("vision_tag", None, (), f"torchvision tag [{default('build_dev', 'vision_tag')}]"),
+    ("vision_repo", None, (), "torchvision repo to clone from [github.com/pytorch/vision]"),
+    ("vision_root", None, (), "the repo lives at DIR/vision: reused if present, else cloned [$TORCH_VISION_REPO_ROOT_PATH, else ~]"),
+    ("torch_musa_repo", None, (), "torch_musa URL (fetched into the cache) or local repo path (used as it is) [github.com/MooreThreads/torch_musa]"),
+    ("torch_musa_ref", None, (), "branch, tag or commit of torch_musa [the repo's default branch / HEAD]"),
+]
+
+RELEASE: List[Flag] = [
+    ("image", None, ("i",), f"image name [{default('release', 'image')}]"),
+    ("base_img", None, ("b",), f"OS image to start from: {', '.join(SYSTEMS)} [{default('release', 'base_img')}]"),
+    ("docker_file", None, ("f",), f"Dockerfile [{default('release', 'docker_file')}]"),
+    *_env_flags("release"),
+    *VENDOR,
+    ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL] (required)"),
+    ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL] (required)"),
+]
+
+SHELL: List[Flag] = [
+    ("image", None, ("i",), "image to run (required)"),
+    ("name", None, (), "container name [derived from the image]"),
+    ("shm_size", None, (), f"shared memory size [{default('shell', 'shm_size')}]"),
+    ("privileged", default("shell", "privileged"), (), "run privileged (--no-privileged to turn off) [on]"),
+    ("env", [], ("e",), "KEY=VALUE for the container, repeatable [MTHREADS_VISIBLE_DEVICES=all]"),
+    ("cmd", None, ("c",), "run this command non-interactively, stream its output, exit with its code"),
+    ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
+]
+
+BUILD_ALL: List[Flag] = [
+    ("config", None, ("c",), "YAML file listing the images to build (required; see README, build-all)"),
+    ("jobs", None, ("j",), "build up to N independent images at once [1]"),
+    ("dry_run", False, (), "print the ordered plan and stop"),
+    ("docker_host", None, (), "engine for entries that name none [$DOCKER_HOST, else the current docker context]"),
+]
+
+PUSH: List[Flag] = [
+    ("image", None, ("i",), "local image to push, name[:tag] (required)"),
+    ("registry", None, (), "registry HOST[:PORT] to push to [the image's own, else Docker Hub]"),
+    ("remote_name", None, (), "name in the registry [the image's name without its registry]"),
+    ("remote_tag", None, (), "tag in the registry [the image's tag]"),
+    ("username", None, (), f"log in as USER, the password from --password-stdin or ${PASSWORD_VAR} [the docker config's credentials]"),
+    ("password_stdin", False, (), "read the password of --username from stdin"),
+    ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
+]
+
+# The build tasks, with all their flags: what a build-all entry may set.
+BUILDS: Dict[str, List[Flag]] = {
+    "build-base": BUILD_BASE + COMMON,
+    "build-dev": BUILD_DEV + COMMON,
+    "release": RELEASE + COMMON,
+}

@@ -1,0 +1,138 @@
+"""build-all: a matrix file, checked with file and line; built in dependency order."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from conftest import GIT_FILE_OK, cli
+from images import debian12_image, local_pypi
+
+
+def write(tmp_path, text):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_dry_run_prints_the_ordered_plan_with_secrets_redacted(tmp_path, env):
+    path = write(tmp_path, """\
+defaults:
+  tag: "2026.11"
+images:
+  - name: dev
+    task: build-dev
+    base_img: musa-pytorch-base:2026.11
+    musa-url: https://user:s3cret@vendor.example/musa.tar.gz
+    mudnn_url: mudnn.tar
+  - name: base
+    task: build-base
+    python_version: "3.10"
+  - name: rel
+    task: release
+    musa_url: m.tar.gz
+    mudnn_url: n.tar
+    torch_whl_url: t.whl
+    torch_musa_whl_url: tm.whl
+""")
+    done = cli("build-all", "-c", str(path), "--dry-run", env={**env, "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert done.returncode == 0, done.stderr
+    steps = [line.split()[1] for line in done.stdout.splitlines() if line[:5].strip().rstrip(".").isdigit()]
+    assert steps == ["base", "dev", "rel"]                 # dev after the base it names
+    assert "(after base)" in done.stdout
+    assert "python-version: 3.10" in done.stdout
+    assert "s3cret" not in done.stdout and "https://***@vendor.example/musa.tar.gz" in done.stdout
+
+
+@pytest.mark.parametrize("text,message", [
+    ("images: [\n", ":2 is not YAML"),
+    ("images:\n  - task: build-base\n    pyton_version: '3.9'\n", ":3: unknown key 'pyton_version' in images[0] (build-base)"),
+    ("images:\n  - task: build-base\n    torch_whl_url: x.whl\n", ":3: unknown key 'torch_whl_url' in images[0] (build-base)"),
+    ("images:\n  - task: build-everything\n", ":2: images[0] has task 'build-everything'"),
+    ("imagez:\n  - task: build-base\n", ":1: unknown key 'imagez'"),
+    ("images:\n  - {name: a, task: build-dev, image: x, base_img: 'y:latest', musa_url: m, mudnn_url: n}\n"
+     "  - {name: b, task: build-dev, image: y, base_img: 'x:latest', musa_url: m, mudnn_url: n}\n", "cycle: a -> b -> a"),
+    ("images:\n  - {name: a, task: build-base}\n  - {name: a, task: release}\n", "two images are named 'a'"),
+    ("", "is empty"),
+])
+def test_bad_matrix_files_are_one_error_line_with_file_and_line(tmp_path, env, text, message):
+    path = write(tmp_path, text)
+    done = cli("build-all", "-c", str(path), "--dry-run", env=env)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.startswith(f"error: {path}")
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_bad_jobs_and_missing_file(tmp_path, env):
+    path = write(tmp_path, "images:\n  - task: build-base\n")
+    assert cli("build-all", "-c", str(path), "--jobs", "0", env=env).stderr.startswith("error: --jobs '0'")
+    assert cli("build-all", env=env).stderr.startswith("error: -c/--config FILE is required")
+    missing = cli("build-all", "-c", str(tmp_path / "nope.yaml"), env=env)
+    assert missing.returncode == 2 and "cannot be read" in missing.stderr
+
+
+@pytest.mark.engine
+def test_a_dev_entry_whose_base_is_neither_listed_nor_present(tmp_path, env, engine):
+    path = write(tmp_path, "images:\n  - name: lonely\n    task: build-dev\n    base_img: musa-docker-test/absent:x\n"
+                           "    musa_url: m.tar.gz\n    mudnn_url: n.tar\n")
+    done = cli("build-all", "-c", str(path), env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {path}:2: lonely needs base musa-docker-test/absent:x, which is neither listed")
+
+
+@pytest.mark.engine
+@pytest.mark.e2e
+def test_one_failure_skips_only_its_dependents(tmp_path, upstream, engine):
+    debian12_image(engine)
+    tag = uuid.uuid4().hex[:8]
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp_path / "cache")}
+    with local_pypi(tmp_path / "index") as index:
+        path = write(tmp_path, f"""\
+defaults:
+  tag: "{tag}"
+  pip_index_url: {index}
+images:
+  - name: good-base
+    task: build-base
+    image: musa-docker-test/all-base
+    sys: debian:12
+    python_env: venv
+    python_version: "3.11"
+    pytorch_repo: {upstream['url']}
+    pytorch_root: {tmp_path / 'src'}
+  - name: bad-base
+    task: build-base
+    image: musa-docker-test/all-bad
+    sys: debian:12
+    python_env: venv
+    python_version: "3.8"
+  - name: dev-on-bad
+    task: build-dev
+    image: musa-docker-test/all-dev
+    base_img: musa-docker-test/all-bad:{tag}
+    musa_url: m.tar.gz
+    mudnn_url: n.tar
+""")
+        done = cli("build-all", "-c", str(path), "--jobs", "2", env=env)
+    try:
+        assert done.returncode == 1, done.stdout[-3000:] + done.stderr
+        lines = done.stdout.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.split()[:1] == ["image"] and line.endswith("status"))
+        table = lines[start:]
+        assert table[0].split() == ["image", "tag", "id", "size", "time", "status"]
+        rows = {line.split()[0]: line for line in table[1:]}
+        assert rows["musa-docker-test/all-base"].split()[-1] == "built"
+        assert " failed: --python-env venv uses debian:12's own Python 3.11" in rows["musa-docker-test/all-bad"]
+        assert "skipped: bad-base did not build" in rows["musa-docker-test/all-dev"]
+        assert engine.images.get(f"musa-docker-test/all-base:{tag}").labels["musa_docker.kind"] == "base"
+        assert "[good-base] " in done.stdout               # each entry's lines carry its name
+    finally:
+        try:
+            engine.images.remove(f"musa-docker-test/all-base:{tag}", force=True)
+        except Exception:
+            pass
