@@ -34,24 +34,29 @@ SHAPES = {
 
 
 def find_installer(name: str, path: Path, display: str) -> str:
-    """The installer's path inside the archive. Raises ArtifactError naming the artifact."""
+    """The installer's path inside the archive, after reading the archive to its end (a truncated
+    download often has its installer intact). Raises ArtifactError naming the artifact."""
     shape = SHAPES[name]
+    found = None
     try:
-        # Streaming mode reads each member once and stops at the installer: a multi-GB toolkit
-        # is not unpacked to find a script near its start.
+        # One streaming pass: every member's bytes are decompressed and read, none is written.
         with tarfile.open(path, "r|*") as tar:
             for member in tar:
                 member_name = member.name[2:] if member.name.startswith("./") else member.name
-                if not member.isfile():
-                    continue
-                if (member_name == shape.installer if not shape.anywhere
-                        else member_name.rsplit("/", 1)[-1] == shape.installer):
-                    return member_name
+                if member.isfile():
+                    data = tar.extractfile(member)
+                    while data.read(1 << 20):
+                        pass
+                    if found is None and (member_name == shape.installer if not shape.anywhere
+                                          else member_name.rsplit("/", 1)[-1] == shape.installer):
+                        found = member_name
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise ArtifactError(
             f"the {name} archive from {display} is corrupt or not a tar archive ({err or type(err).__name__}): "
             "download it again, or check the URL"
         ) from err
+    if found:
+        return found
     where = "anywhere inside" if shape.anywhere else "at"
     raise ArtifactError(
         f"the {name} archive from {display} has no installer {where} {shape.installer}: "
@@ -89,13 +94,22 @@ def check_wheel(name: str, dist: str, path: Path, filename: str, display: str, p
         raise ArtifactError(f"{name} {filename} from {display} is corrupt (not a zip archive): download it again") from err
 
 
-def check_all(fetched: Sequence[Fetched], python_version: Optional[str], discard) -> None:
+def check_all(fetched: Sequence[Fetched], python_version: Optional[str], discard,
+              checked: Optional[Path] = None, say=None) -> None:
     """Check every vendor archive and wheel of a build; `discard(f)` drops a bad cache entry so
-    the next run downloads it again instead of failing the same way."""
+    the next run downloads it again instead of failing the same way. Archives whose sha256 is
+    recorded under `checked` passed before and are not read again."""
     for f in fetched:
         try:
             if f.name in SHAPES:
-                find_installer(f.name, f.path, f.location.display)
+                mark = checked / f.sha256 if checked else None
+                if mark is None or not mark.exists():
+                    if say:
+                        say(f"check {f.name} archive ({f.size / 1e6:.1f} MB): read to its end, installer found")
+                    find_installer(f.name, f.path, f.location.display)
+                    if mark is not None:
+                        mark.parent.mkdir(parents=True, exist_ok=True)
+                        mark.write_text(f"{f.name}\n")
             elif f.name in WHEELS:
                 check_wheel(f.name, WHEELS[f.name], f.path, f.location.filename, f.location.display, python_version)
         except ArtifactError:

@@ -110,7 +110,9 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
         plan, engine=engine, home=options.common.home, say=say,
         root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
         expect={"imports": ("torch_musa", "torchvision"), **MUSA_EXPECT},
-        validate=lambda fetched: archives.check_all(fetched, python_version, _discard), echo=out if echo else None,
+        validate=lambda fetched: archives.check_all(fetched, python_version, _discard,
+                                                  options.common.cache_dir / "checked", say),
+        echo=out if echo else None,
     )
     out.write(report.render() + "\n")
     return report
@@ -129,7 +131,9 @@ def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys
     report = pipeline.execute(
         plan, engine=engine, home=options.common.home, say=say, root_flags={},
         expect={"imports": ("torch", "torch_musa"), **MUSA_EXPECT},
-        validate=lambda fetched: archives.check_all(fetched, options.python_version, _discard), echo=out if echo else None,
+        validate=lambda fetched: archives.check_all(fetched, options.python_version, _discard,
+                                                  options.common.cache_dir / "checked", say),
+        echo=out if echo else None,
     )
     out.write(report.render() + "\n")
     return report

@@ -92,3 +92,31 @@ def engine():
 def busybox(engine):
     from images import busybox_image
     return busybox_image(engine)
+
+
+E2E_BASE = "musa-docker-test/base"
+
+
+@pytest.fixture(scope="session")
+def e2e_base(tmp_path_factory, upstream, engine):
+    """`build-base -s debian:12 --python-env venv -v 3.11` through the CLI, twice (the second must
+    be skipped), from the debootstrap rootfs, the local pytorch fixture and a local index."""
+    import uuid
+
+    from images import debian12_image, local_pypi
+    debian12_image(engine)
+    tmp = tmp_path_factory.mktemp("e2e-base")
+    home = tmp / "home"
+    home.mkdir()
+    env = {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp / "cache")}
+    tag = uuid.uuid4().hex[:8]
+    args = ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", E2E_BASE, "-t", tag,
+            "--pytorch-root", str(tmp / "src"), "--pytorch-repo", upstream["url"]]
+    with local_pypi(tmp / "index") as index:
+        first = cli(*args, "--pip-index-url", index, env=env)
+        second = cli(*args, "--pip-index-url", index, env=env)
+    yield {"first": first, "second": second, "ref": f"{E2E_BASE}:{tag}", "tmp": tmp, "env": env}
+    try:
+        engine.images.remove(f"{E2E_BASE}:{tag}", force=True)
+    except Exception:
+        pass

@@ -108,3 +108,17 @@ def test_a_bad_download_is_dropped_from_the_cache_but_a_local_file_never_is(tmp_
     with pytest.raises(ArtifactError):
         archives.check_all([mine], "3.10", discard)
     assert local.exists()
+
+
+def test_an_archive_is_read_once_then_remembered_by_its_sha256(tmp_path):
+    path = make_tar(tmp_path / "musa.tar.gz", {"musa_toolkits_install/install.sh": "#!/bin/bash\n"})
+    said = []
+    fetched = Fetched("musa_toolkits", parse_location(str(path)), path, "ab" * 32, path.stat().st_size, False)
+    archives.check_all([fetched], "3.10", commands._discard, tmp_path / "checked", said.append)
+    assert said and said[0].startswith("check musa_toolkits archive")
+    path.write_bytes(b"damaged after the check")       # same recorded sha256: not read again
+    archives.check_all([fetched], "3.10", commands._discard, tmp_path / "checked", said.append)
+    assert len(said) == 1
+    other = Fetched("musa_toolkits", fetched.location, path, "cd" * 32, 5, False)
+    with pytest.raises(ArtifactError, match="corrupt"):
+        archives.check_all([other], "3.10", commands._discard, tmp_path / "checked", said.append)

@@ -10,36 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GIT_FILE_OK, cli
-from images import debian12_image, local_pypi
+from conftest import cli
 from musa_docker import checks
 from musa_docker.engine import Engine
 from musa_docker.errors import ImageMismatchError
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
-IMAGE = "musa-docker-test/base"
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, upstream, engine):
-    debian12_image(engine)
-    tmp = tmp_path_factory.mktemp("e2e-base")
-    home = tmp / "home"
-    home.mkdir()
-    env = {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp / "cache")}
-    tag = uuid.uuid4().hex[:8]
-    args = ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", IMAGE, "-t", tag,
-            "--pytorch-root", str(tmp / "src"), "--pytorch-repo", upstream["url"]]
-    with local_pypi(tmp / "index") as index:
-        first = cli(*args, "--pip-index-url", index, env=env)
-        second = cli(*args, "--pip-index-url", index, env=env)
-    yield {"first": first, "second": second, "ref": f"{IMAGE}:{tag}", "tmp": tmp, "env": env}
-    for ref in (f"{IMAGE}:{tag}",):
-        try:
-            engine.images.remove(ref, force=True)
-        except Exception:
-            pass
+def built(e2e_base):
+    return e2e_base
 
 
 def run_in(engine, ref, command):

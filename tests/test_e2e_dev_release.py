@@ -1,0 +1,154 @@
+"""End to end: build-base -> build-dev, and release from debian:12, on a real engine, with vendor
+archives of the real shapes served over HTTP, fixture torch_musa and vision repos, and wheels."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import uuid
+
+import pytest
+
+import vendor
+from conftest import GIT_FILE_OK, cli, git
+from httpserver import Server
+from images import debian12_image, local_pypi
+
+pytestmark = [pytest.mark.engine, pytest.mark.e2e]
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_in(engine, ref, command):
+    out = engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none")
+    return out.decode().strip()
+
+
+@pytest.fixture(scope="module")
+def vendor_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("vendor")
+    return {"musa": vendor.musa_toolkits_archive(d), "mudnn": vendor.mudnn_archive(d), "mccl": vendor.mccl_archive(d)}
+
+
+@pytest.fixture(scope="module")
+def server(vendor_files):
+    with Server() as srv:
+        for name, path in vendor_files.items():
+            srv.add(f"/vendor/{path.name}", path.read_bytes())
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def dev(e2e_base, vendor_files, server, tmp_path_factory, engine):
+    assert e2e_base["first"].returncode == 0, e2e_base["first"].stderr[-2000:]
+    tmp = tmp_path_factory.mktemp("e2e-dev")
+    home = tmp / "home"
+    home.mkdir()
+    env = {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp / "cache")}
+    torch_musa = vendor.torch_musa_repo(tmp / "upstream")
+    vision = vendor.vision_repo(tmp / "upstream")
+    tag = uuid.uuid4().hex[:8]
+    musa = vendor_files["musa"]
+    args = [
+        "build-dev", "-b", e2e_base["ref"], "-i", "musa-docker-test/dev", "-t", tag,
+        # one artifact over HTTP with a checksum, one as a file:// URL, one as a plain path
+        "-m", server.url(f"/vendor/{musa.name}", userinfo="builder:t0ken") + f"#sha256={sha256(musa)}",
+        "--mccl-url", vendor_files["mccl"].as_uri(),
+        "-n", str(vendor_files["mudnn"]),
+        "--torch-musa-repo", torch_musa.as_uri(), "--torch-musa-ref", "v1.0.0",
+        "--vision-repo", vision.as_uri(), "--vision-root", str(tmp / "src"),
+    ]
+    with local_pypi(tmp / "index", vendor.dev_index_wheels("3.11")) as index:
+        started = time.monotonic()
+        first = cli(*args, "--pip-index-url", index, env=env)
+        first_s = time.monotonic() - started
+        started = time.monotonic()
+        second = cli(*args, "--pip-index-url", index, env=env)
+        second_s = time.monotonic() - started
+    print(f"\nbuild-dev: first {first_s:.1f}s, unchanged second {second_s:.1f}s")
+    yield {"first": first, "second": second, "ref": f"musa-docker-test/dev:{tag}", "torch_musa": torch_musa,
+           "requests": len(server.requests)}
+    try:
+        engine.images.remove(f"musa-docker-test/dev:{tag}", force=True)
+    except Exception:
+        pass
+
+
+def test_dev_builds_and_the_toolkit_and_torch_musa_work(dev, engine):
+    assert dev["first"].returncode == 0, dev["first"].stdout[-4000:] + dev["first"].stderr[-2000:]
+    ref = dev["ref"]
+    assert run_in(engine, ref, "echo $MUSA_HOME") == "/usr/local/musa"
+    assert run_in(engine, ref, "musa_toolkits_version").strip()
+    assert "libmusart" in run_in(engine, ref, "ldconfig -p")
+    assert run_in(engine, ref, "cd / && python -c 'import torch_musa; print(torch_musa.__name__)'") == "torch_musa"
+    assert run_in(engine, ref, "cd / && python -c 'import torchvision; print(torchvision.__name__)'") == "torchvision"
+    assert run_in(engine, ref, "cat /home/pytorch/third_party/fmt/include/fmt/core.h") == "// fmt core"
+
+
+def test_dev_labels_carry_sha256s_and_commits(dev, engine, vendor_files):
+    labels = engine.images.get(dev["ref"]).labels
+    assert labels["musa_docker.kind"] == "dev"
+    assert labels["musa_docker.python_version"] == "3.11"
+    for name, key in (("musa", "musa_toolkits"), ("mudnn", "mudnn"), ("mccl", "mccl")):
+        assert labels[f"musa_docker.artifact.{key}.sha256"] == sha256(vendor_files[name])
+    assert labels["musa_docker.torch_musa.commit"] == git("rev-parse", "v1.0.0^{commit}", cwd=dev["torch_musa"])
+    assert re.fullmatch(r"[0-9a-f]{40}", labels["musa_docker.vision.commit"])
+    assert "musa_docker.pytorch.commit" in labels                       # inherited from the base
+
+
+def test_credentials_appear_in_no_output_label_or_history(dev, engine):
+    out = dev["first"].stdout + dev["first"].stderr + dev["second"].stdout
+    assert "t0ken" not in out
+    image = engine.images.get(dev["ref"])
+    assert "t0ken" not in str(image.labels)
+    assert "t0ken" not in str(engine.api.history(dev["ref"]))
+
+
+def test_no_archive_stays_in_the_image(dev, engine):
+    assert run_in(engine, dev["ref"], "ls /tmp; find / -xdev -name '*.tar.gz' -o -xdev -name 'mudnn.tar' | head -5") == ""
+
+
+def test_unchanged_dev_rebuild_is_skipped_and_downloads_nothing(dev, server):
+    second = dev["second"]
+    assert second.returncode == 0, second.stderr
+    assert "up to date" in second.stdout
+    assert re.search(r"cached musa_toolkits", second.stdout + second.stderr)
+    assert len(server.requests) == dev["requests"]                     # nothing fetched again
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory, vendor_files, engine):
+    debian12_image(engine)
+    tmp = tmp_path_factory.mktemp("e2e-release")
+    home = tmp / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp / "cache")}
+    torch_whl, torch_musa_whl = vendor.fixture_wheels(tmp / "wheels", "3.11")
+    tag = uuid.uuid4().hex[:8]
+    with local_pypi(tmp / "index", vendor.release_index_wheels("3.11")) as index:
+        done = cli("release", "-b", "debian:12", "--python-env", "venv", "-v", "3.11",
+                   "-i", "musa-docker-test/release", "-t", tag,
+                   "-m", str(vendor_files["musa"]), "-n", str(vendor_files["mudnn"]),
+                   "--torch-whl-url", str(torch_whl), "--torch-musa-whl-url", torch_musa_whl.as_uri(),
+                   "--pip-index-url", index, env=env)
+    yield {"done": done, "ref": f"musa-docker-test/release:{tag}", "wheels": (torch_whl, torch_musa_whl)}
+    try:
+        engine.images.remove(f"musa-docker-test/release:{tag}", force=True)
+    except Exception:
+        pass
+
+
+def test_release_from_debian_has_the_wheels_and_musa(release, engine):
+    assert release["done"].returncode == 0, release["done"].stdout[-4000:] + release["done"].stderr[-2000:]
+    ref = release["ref"]
+    assert run_in(engine, ref, "cd / && python -c 'import torch, torch_musa; print(torch.__version__)'") == "2.0.0"
+    assert run_in(engine, ref, "echo $MUSA_HOME") == "/usr/local/musa"
+    assert run_in(engine, ref, "bash -ic 'command -v python' 2>/dev/null") == "/opt/venv/bin/python"
+    labels = engine.images.get(ref).labels
+    assert labels["musa_docker.kind"] == "release"
+    assert labels["musa_docker.artifact.torch_wheel.sha256"] == sha256(release["wheels"][0])
+    assert labels["musa_docker.artifact.torch_musa_wheel.sha256"] == sha256(release["wheels"][1])
