@@ -55,3 +55,12 @@ def test_invoke_in_the_repo_root_reads_invoke_config(env, tmp_path):
                           cwd=REPO, env={**env, "INVOKE_TAG": "inv"}, capture_output=True, text=True)
     assert plan_line(done).startswith("plan: base image musa-pytorch-base:inv (python 3.11)")
     assert "build arg   BASE_IMAGE=debian:12" in done.stdout
+
+
+def test_shell_completion(env):
+    script = cli("--print-completion-script", "bash", env=env)
+    assert script.returncode == 0 and "complete -F" in script.stdout and "musa-docker" in script.stdout
+    tasks = cli("--complete", "--", "musa-docker", "bui", env=env).stdout.split()
+    assert {"build-base", "build-dev", "build-all", "release", "shell", "push"} <= set(tasks)
+    options = cli("--complete", "--", "musa-docker", "build-base", "--py", env=env).stdout.split()
+    assert "--python-version" in options and "--pytorch-tag" in options
