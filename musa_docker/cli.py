@@ -26,4 +26,5 @@ class MusaProgram(Program):
 
 
 program = MusaProgram(namespace=ns, version=__version__, name="musa-docker", binary="musa-docker",
+                      binary_names=["musa-docker"],
                       config_class=MusaConfig)
