@@ -58,7 +58,15 @@ def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = 
         root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, echo=out if echo else None,
     )
     out.write(report.render() + "\n")
+    _verify(values, engine, report, out)
     return report
+
+
+def _verify(values, engine, report, out) -> None:
+    """--verify: the smoke checks of `verify -i` on the new image; a failing check fails the task."""
+    if values.get("verify"):
+        from .verify import verify_after_build
+        verify_after_build(engine, report.image, out)
 
 
 def _discard(fetched) -> None:
@@ -115,6 +123,7 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
         echo=out if echo else None,
     )
     out.write(report.render() + "\n")
+    _verify(values, engine, report, out)
     return report
 
 
@@ -136,6 +145,7 @@ def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys
         echo=out if echo else None,
     )
     out.write(report.render() + "\n")
+    _verify(values, engine, report, out)
     return report
 
 
@@ -146,6 +156,9 @@ def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.s
     engine = Engine(options.docker_host, env)
     # Status lines go to stderr so that `--cmd` output on stdout is the command's alone.
     say = _say(sys.stderr)
+    from .verify import host_hints
+    for hint in host_hints(engine, env):
+        say(hint)
     name = shell_mod.ensure_container(engine, options, say)
     if options.cmd:
         return shell_mod.run_command(engine, name, options.cmd, options.env)

@@ -28,6 +28,15 @@ class Image:
     created: str
 
 
+class _APIClient(docker.APIClient):
+    """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's CA (docker-py #2433),
+    so a bundle meant for downloads would break a TLS engine: the engine's own CA
+    (DOCKER_CERT_PATH/ca.pem) wins, as it does for the docker CLI."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        return super().merge_environment_settings(url, proxies, stream, self.verify if verify is None else verify, cert)
+
+
 def _client_kwargs(host: Optional[str], env: Mapping[str, str]) -> dict:
     if host:
         kwargs = docker.utils.kwargs_from_env(environment={**env, "DOCKER_HOST": host})
@@ -55,8 +64,13 @@ class Engine:
         kwargs = _client_kwargs(host, env)
         self.host = kwargs.get("base_url") or "unix:///var/run/docker.sock"
         try:
-            self.api = docker.APIClient(version=None, timeout=120, **kwargs)
+            self.api = _APIClient(version=None, timeout=120, **kwargs)
         except docker_errors.DockerException as err:
+            if "HTTP request to an HTTPS server" in str(err):
+                raise EngineError(
+                    f"the Docker engine at {self.host} speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH "
+                    "to the dir with its ca.pem, cert.pem and key.pem"
+                ) from err
             raise EngineError(
                 f"the Docker engine at {self.host} does not answer ({_reason(err)}): start it "
                 "(e.g. `sudo systemctl start docker`) or point --docker-host / DOCKER_HOST at one that runs"
@@ -137,6 +151,8 @@ class Engine:
             code = self.api.wait(cid, timeout=600)["StatusCode"]
             out = self.api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
             return code, out
+        except (docker_errors.APIError, requests.exceptions.RequestException) as err:
+            raise EngineError(f"running {command[0]} in {image[:19]} failed: {_reason(err)}") from err
         finally:
             self.api.remove_container(cid, force=True)
 

@@ -27,6 +27,7 @@ COMMON: List[Flag] = [
     ("force", False, (), "build even when the image under the tag already has the same inputs"),
     ("dry_run", False, (), "print the plan and stop: nothing is cloned, downloaded or built"),
     ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
+    ("verify", False, (), "after the build, verify the new image (as `verify -i`); a failing check fails the task"),
 ]
 
 VENDOR: List[Flag] = [
@@ -82,6 +83,12 @@ SHELL: List[Flag] = [
     ("privileged", default("shell", "privileged"), (), "run privileged (--no-privileged to turn off) [on]"),
     ("env", [], ("e",), "KEY=VALUE for the container, repeatable [MTHREADS_VISIBLE_DEVICES=all]"),
     ("cmd", None, ("c",), "run this command non-interactively, stream its output, exit with its code"),
+    ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
+]
+
+VERIFY: List[Flag] = [
+    ("image", None, ("i",), "image to check: kind, Python, imports, MUSA toolkit, and a MUSA device when one is visible"),
+    ("host", False, (), "check this host: the MUSA driver, the engine's mthreads runtime, the render group"),
     ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
 ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,30 +33,42 @@ class RepoState:
     at_ref: bool              # HEAD is the commit the requested ref names
 
 
+# No prompts; and no opportunistic index refresh by read-only commands (status), which would
+# rewrite .git/index and make an unchanged tree look changed to the inputs digest.
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+
+
 def _git(args: Sequence[str], cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            ["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV},
         )
     except FileNotFoundError:
         raise RepoError("git is not installed: install it (e.g. apt-get install git) and run again") from None
 
 
-def _git_streamed(args: Sequence[str], cwd: Optional[Path] = None, echo=sys.stderr) -> tuple:
-    """Run git with its progress shown as it comes; return (code, last lines of output)."""
+def _git_streamed(args: Sequence[str], cwd: Optional[Path] = None, echo=None) -> tuple:
+    """Run git with its output shown as it comes; return (code, last lines of output). Progress
+    meters are asked for only on a terminal, where their carriage returns redraw one line."""
+    echo = echo or sys.stderr
+    tty = echo.isatty()
+    args = [a for a in args if a != "--progress" or tty]
     tail = collections.deque(maxlen=20)
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    env = {**os.environ, **GIT_ENV}
     try:
-        proc = subprocess.Popen(["git", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        proc = subprocess.Popen(["git", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except FileNotFoundError:
         raise RepoError("git is not installed: install it (e.g. apt-get install git) and run again") from None
-    for line in proc.stdout:
-        tail.append(line.rstrip())
-        echo.write(redact(line))
+    pending = ""
+    for chunk in iter(lambda: proc.stdout.read1(65536), b""):
+        text = chunk.decode("utf-8", "replace")
+        echo.write(redact(text))
         echo.flush()
-    return proc.wait(), [redact(t) for t in tail if t.strip()]
+        *done, pending = re.split(r"[\r\n]", pending + text)
+        tail.extend(line for line in done if line.strip())
+    if pending.strip():
+        tail.append(pending)
+    return proc.wait(), [redact(t) for t in tail]
 
 
 def _rev(path: Path, rev: str) -> Optional[str]:
@@ -153,6 +166,12 @@ def _fetch(step: RepoStep, say: Say) -> RepoState:
     so a token in it stays out of the cache."""
     path, shown = step.path, redact(step.url)
     fresh = not (path / ".git").exists()
+    if not fresh:
+        current = _rev(path, "HEAD")
+        if current and current == _remote_commit(step.url, step.ref, current) and _clean(path):
+            # Fetching rewrites FETCH_HEAD, objects and the index: the tree would look changed.
+            say(f"reuse {step.name} clone at {path}: {step.ref} is still {current[:10]} at {shown}")
+            return RepoState(step.name, path, current, step.ref, reused=True, at_ref=True)
     say(f"fetch {step.name} {shown} @ {step.ref} into {'a new' if fresh else 'the'} clone at {path}")
     if fresh:
         path.mkdir(parents=True, exist_ok=True)
@@ -170,6 +189,25 @@ def _fetch(step: RepoStep, say: Say) -> RepoState:
     _checked(_git(["clean", "-q", "-ffdx"], cwd=path), "cleaning the clone")
     _update_submodules(path)
     return RepoState(step.name, path, head(path), step.ref, reused=not fresh, at_ref=True)
+
+
+def _remote_commit(url: str, ref: str, head_commit: str) -> Optional[str]:
+    """The commit `ref` names at `url` (a tag peeled), or None when the remote cannot say."""
+    if re.fullmatch(r"[0-9a-f]{40}", ref):
+        return ref
+    done = _git(["ls-remote", url, ref, f"{ref}^{{}}"])
+    if done.returncode != 0:
+        return None
+    found = dict(reversed(line.split("\t", 1)) for line in done.stdout.splitlines() if "\t" in line)
+    for name in (f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", f"refs/heads/{ref}", ref):
+        if name in found:
+            return found[name]
+    return None
+
+
+def _clean(path: Path) -> bool:
+    done = _git(["status", "--porcelain", "--ignore-submodules=none"], cwd=path)
+    return done.returncode == 0 and not done.stdout.strip()
 
 
 def _checked(done: subprocess.CompletedProcess, what: str) -> None:

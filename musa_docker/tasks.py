@@ -129,5 +129,16 @@ push = musa_task(
     flags.PUSH, lambda values: push_image(values, os.environ), common=False,
 )
 
-ns = Collection(build_base, build_dev, release, shell, build_all, push)
+def _verify(values):
+    from .verify import verify as verify_checks   # loads the Docker SDK: only when verify runs
+    return verify_checks(values, os.environ)
+
+
+verify = musa_task(
+    "verify",
+    "Check an image (-i) or this host (--host) for torch_musa work: a pass/fail/skipped table, exit 1 when a check fails.",
+    flags.VERIFY, lambda values: _verify(values), common=False,
+)
+
+ns = Collection(build_base, build_dev, release, shell, build_all, push, verify)
 ns.configure(default_config())

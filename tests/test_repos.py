@@ -180,3 +180,40 @@ def test_clone_hides_credentials_in_what_it_says(upstream, tmp_path):
     assert "tok-s3cret" not in said.text
     assert "tok-s3cret" not in str(info.value)
     assert "127.0.0.1" in said.text
+
+
+def test_the_tools_own_clone_is_left_alone_while_its_ref_has_not_moved(tmp_path, upstream):
+    """Fetching rewrites .git files; an unchanged clone must keep its fingerprint, or every
+    rebuild would look changed to the inputs digest."""
+    from musa_docker import context
+    from musa_docker.plan import RepoStep
+    step = RepoStep("torch_musa", upstream["url"], "main", tmp_path / "clone", "fetch")
+    said = []
+    first = repos.ensure(step, said.append, "--torch-musa-repo")
+    before = context.fingerprint(step.path)
+    again = repos.ensure(step, said.append, "--torch-musa-repo")
+    assert again.commit == first.commit == upstream["head"]
+    assert said[-1].startswith("reuse torch_musa clone") and "is still" in said[-1]
+    assert context.fingerprint(step.path) == before
+    # the branch moves upstream: the clone follows
+    (upstream["path"] / "NEWS").write_text("moved\n")
+    git("add", "NEWS", cwd=upstream["path"])
+    git("commit", "-q", "-m", "move", cwd=upstream["path"])
+    try:
+        moved = repos.ensure(step, said.append, "--torch-musa-repo")
+        assert said[-1].startswith("fetch torch_musa")
+        assert moved.commit == git("rev-parse", "HEAD", cwd=upstream["path"])
+        assert (step.path / "NEWS").read_text() == "moved\n"
+    finally:
+        git("reset", "-q", "--hard", upstream["head"], cwd=upstream["path"])
+
+
+def test_reusing_a_repo_changes_nothing_in_it(tmp_path, upstream):
+    from musa_docker import context
+    from musa_docker.plan import RepoStep
+    step = RepoStep("pytorch", upstream["url"], "v2.0.0", tmp_path / "pytorch", "clone")
+    repos.ensure(step, lambda _: None, "--pytorch-root")
+    before = context.fingerprint(step.path)
+    reuse = RepoStep("pytorch", upstream["url"], "v2.0.0", tmp_path / "pytorch", "reuse")
+    repos.ensure(reuse, lambda _: None, "--pytorch-root")
+    assert context.fingerprint(step.path) == before

@@ -118,7 +118,7 @@ def test_name_taken_by_a_container_of_another_image_is_a_clear_error(busybox, na
         engine.containers.create("musa-docker-test/other:v2", command=["sh"], name=name)
         done = cli("shell", "-i", busybox, "--name", name, "--cmd", "true")
         assert done.returncode != 0
-        assert done.stderr.startswith("error: container ")
+        assert done.stderr.strip().splitlines()[-1].startswith("error: container ")
         assert "musa-docker-test/other:v2" in done.stderr and "docker rm -f" in done.stderr
         assert "Traceback" not in done.stderr
         assert engine.containers.get(name).image.tags == ["musa-docker-test/other:v2"]   # left alone
@@ -127,8 +127,17 @@ def test_name_taken_by_a_container_of_another_image_is_a_clear_error(busybox, na
             engine.images.remove(ref)
 
 
+def test_host_checks_run_first_and_print_hints(busybox, name):
+    """On a host without the MUSA driver (as this one), shell says what is missing before it starts."""
+    done = cli("shell", "-i", busybox, "--name", name, "--cmd", "true")
+    assert done.returncode == 0
+    hints = [line for line in done.stderr.splitlines() if line.startswith("hint: ")]
+    assert any("MUSA driver" in h for h in hints)
+    assert done.stderr.index("hint: ") < done.stderr.index(f"create container {name}")
+
+
 def test_missing_image_is_a_clear_error(name):
     done = cli("shell", "-i", "musa-docker-test/absent:nope", "--name", name, "--cmd", "true")
     assert done.returncode != 0
-    assert done.stderr.startswith("error: image musa-docker-test/absent:nope does not exist")
+    assert done.stderr.strip().splitlines()[-1].startswith("error: image musa-docker-test/absent:nope does not exist")
     assert "Traceback" not in done.stderr

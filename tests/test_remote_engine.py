@@ -1,0 +1,298 @@
+"""The tool against an engine that is not the default one: a second dockerd on its own socket,
+data root and exec root, also listening on TCP with TLS (client certificates required). What is
+built or run through --docker-host / DOCKER_HOST lands there and nowhere else."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import docker
+import docker.errors
+import pytest
+
+from conftest import cli
+from images import busybox_image
+from musa_docker import build, verify
+from musa_docker.engine import Engine
+from musa_docker.errors import EngineError
+
+pytestmark = pytest.mark.engine
+
+
+def _openssl(*args, cwd):
+    done = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, f"openssl {' '.join(args)} failed: {done.stderr}"
+
+
+def make_certs(root: Path, name: str = "ca") -> dict:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as the docker CLI
+    expects them: the client's in one dir as ca.pem, cert.pem, key.pem."""
+    root.mkdir(parents=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
+             "-days", "2", "-subj", f"/CN=musa-docker-test-{name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=root)
+    for who, extensions in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+                            ("client", "extendedKeyUsage=clientAuth\n")):
+        (root / f"{who}.ext").write_text(extensions)
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{who}-key.pem", "-out", f"{who}.csr",
+                 "-subj", f"/CN={who}", cwd=root)
+        _openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                 "-CAcreateserial", "-days", "2", "-out", f"{who}-cert.pem", "-extfile", f"{who}.ext", cwd=root)
+    client = root / "client"
+    client.mkdir()
+    shutil.copy(root / "ca.pem", client / "ca.pem")
+    shutil.copy(root / "client-cert.pem", client / "cert.pem")
+    shutil.copy(root / "client-key.pem", client / "key.pem")
+    return {"ca": root / "ca.pem", "cert": root / "server-cert.pem", "key": root / "server-key.pem", "client": client}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pid(path: Path):
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def engine2():
+    """A second dockerd: unix socket, plus TCP on 127.0.0.1 with --tlsverify; it knows an
+    `mthreads` runtime (runc under that name), which is not its default."""
+    assert shutil.which("dockerd"), "no dockerd on this machine: run the README's test command"
+    # Short paths: a unix socket path must stay under 108 bytes, containerd's below the exec root too.
+    root = Path(tempfile.mkdtemp(prefix="md2.", dir="/tmp"))
+    certs = make_certs(root / "certs")
+    sock = f"unix://{root}/d.sock"
+    tcp = f"tcp://127.0.0.1:{free_port()}"
+    log_path = root / "dockerd.log"
+    command = [
+        "dockerd", "--iptables=false", "--bridge=none",
+        "-H", sock, "-H", tcp,
+        "--tlsverify", "--tlscacert", str(certs["ca"]), "--tlscert", str(certs["cert"]), "--tlskey", str(certs["key"]),
+        "--data-root", str(root / "data"), "--exec-root", str(root / "x"), "--pidfile", str(root / "d.pid"),
+        # its own containerd namespaces, should it share a system containerd with the first engine
+        "--containerd-namespace", "musa-docker-test", "--containerd-plugins-namespace", "musa-docker-test-plugins",
+        "--add-runtime", "mthreads=runc",
+    ]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    client = None
+    try:
+        deadline = time.monotonic() + 60
+        while client is None:
+            if proc.poll() is not None:
+                raise AssertionError(f"the second dockerd exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                client = docker.DockerClient(base_url=sock, timeout=60)
+            except docker.errors.DockerException:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the second dockerd did not answer within 60 s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+        busybox_image(client)
+        yield SimpleNamespace(sock=sock, tcp=tcp, certs=certs, client=client, root=root)
+    finally:
+        if client is not None:
+            for container in client.containers.list(all=True):
+                container.remove(force=True)
+            client.close()
+        containerd = _pid(root / "x" / "containerd" / "containerd.pid")
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        # dockerd stops the containerd it started; should it not have, stop that one process.
+        if containerd and _alive(containerd):
+            os.kill(containerd, signal.SIGTERM)
+        left = [line.split()[1] for line in open("/proc/self/mounts") if f" {root}/" in line]
+        for point in sorted(left, key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def name(engine, engine2):
+    value = f"musa-docker-test-{uuid.uuid4().hex[:8]}"
+    yield value
+    for client in (engine, engine2.client):
+        try:
+            client.containers.get(value).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def _has_container(client, name) -> bool:
+    try:
+        client.containers.get(name)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def _context(dockerfile: str, files: dict) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, text in {"Dockerfile": dockerfile, **files}.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def test_a_build_lands_on_the_engine_named_and_nowhere_else(engine2, engine, busybox, tmp_path):
+    marker = uuid.uuid4().hex
+    remote = Engine(engine2.sock, {})
+    log = build.BuildLog(tmp_path / "build.log")
+    try:
+        built = build.run(
+            remote, _context(f"FROM {busybox}\nCOPY marker /marker\nRUN cat /marker\n", {"marker": marker}), log,
+            dockerfile="Dockerfile", buildargs={}, labels={"musa_docker.kind": "base"}, network="host",
+            nocache=False, pull=False,
+        )
+    finally:
+        log.close()
+    assert marker in built.log.read_text()
+    assert remote.image(built.image_id).labels["musa_docker.kind"] == "base"
+    assert Engine(None, {"DOCKER_HOST": engine2.sock}).image(built.image_id) is not None
+    assert Engine().image(built.image_id) is None
+
+
+def test_shell_with_the_docker_host_flag_runs_on_that_engine_only(engine2, engine, busybox, name):
+    done = cli("shell", "-i", busybox, "--name", name, "--docker-host", engine2.sock, "--no-privileged",
+               "--cmd", "echo on-the-second-engine")
+    assert done.returncode == 0, done.stderr
+    assert "on-the-second-engine" in done.stdout
+    assert _has_container(engine2.client, name)
+    assert not _has_container(engine, name)
+
+
+def test_docker_host_in_the_environment_works_as_the_flag_does(engine2, engine, busybox, name):
+    env = {**os.environ, "DOCKER_HOST": engine2.sock}
+    done = cli("shell", "-i", busybox, "--name", name, "--no-privileged", "--cmd", "echo via-env", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "via-env" in done.stdout
+    assert _has_container(engine2.client, name)
+    assert not _has_container(engine, name)
+
+
+def test_the_flag_wins_over_docker_host(engine2, engine, busybox, name):
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    done = cli("shell", "-i", busybox, "--name", name, "--docker-host", engine2.sock, "--no-privileged",
+               "--cmd", "true", env=env)
+    assert done.returncode == 0, done.stderr
+    assert _has_container(engine2.client, name)
+
+
+# requests lets these replace the CA a session was given; the tests of TLS itself run without them.
+CA_BUNDLE_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+@pytest.fixture
+def no_ca_bundle(monkeypatch):
+    for var in CA_BUNDLE_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_a_tls_engine_connects_with_docker_tls_verify_and_the_cert_path(engine2, busybox, no_ca_bundle):
+    env = {"DOCKER_HOST": engine2.tcp, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(engine2.certs["client"])}
+    remote = Engine(env=env)
+    assert remote.host.endswith(engine2.tcp.split("://")[1])
+    assert remote.image(busybox) is not None
+    # the flag names the host; the TLS variables still apply, as with the docker CLI
+    assert Engine(engine2.tcp, {k: v for k, v in env.items() if k != "DOCKER_HOST"}).image(busybox) is not None
+
+
+def test_a_ca_bundle_for_downloads_does_not_replace_the_engines_ca(engine2, busybox, tmp_path, monkeypatch):
+    """REQUESTS_CA_BUNDLE (honoured for downloads) names another CA; the engine's TLS CA from
+    DOCKER_CERT_PATH must still be the one its certificate is checked against, as with the docker CLI."""
+    other = make_certs(tmp_path / "other", "other-ca")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other["ca"]))
+    env = {"DOCKER_HOST": engine2.tcp, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(engine2.certs["client"])}
+    assert Engine(env=env).image(busybox) is not None
+
+
+def test_shell_reaches_a_tls_engine_through_the_flag_and_the_tls_variables(engine2, engine, busybox, name):
+    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", *CA_BUNDLE_VARS)}
+    env.update({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(engine2.certs["client"])})
+    done = cli("shell", "-i", busybox, "--name", name, "--docker-host", engine2.tcp, "--no-privileged",
+               "--cmd", "echo over-tls", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "over-tls" in done.stdout
+    assert _has_container(engine2.client, name)
+    assert not _has_container(engine, name)
+
+
+def test_a_tls_engine_without_the_certificates_is_one_clear_error_naming_it(engine2, busybox):
+    port = engine2.tcp.rsplit(":", 1)[1]
+    with pytest.raises(EngineError) as caught:
+        Engine(env={"DOCKER_HOST": engine2.tcp})
+    assert f"127.0.0.1:{port}" in str(caught.value)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    done = cli("shell", "-i", busybox, "--docker-host", engine2.tcp, "--no-privileged", "--cmd", "true", env=env)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_tls_engine_refuses_a_client_of_another_ca(engine2, tmp_path, no_ca_bundle):
+    other = make_certs(tmp_path / "other", "other-ca")
+    with pytest.raises(EngineError) as caught:
+        Engine(env={"DOCKER_HOST": engine2.tcp, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(other["client"])})
+    message = str(caught.value)
+    assert engine2.tcp.split("://")[1] in message
+    assert "certificate verify failed" in message
+
+
+def test_verify_host_of_an_engine_whose_mthreads_runtime_is_not_the_default(engine2):
+    rows = {c.name: c for c in verify.verify_host(Engine(engine2.sock, {}), io.StringIO(), {"PATH": ""})}
+    runtime = rows["MUSA container runtime"]
+    assert runtime.status == "fail"
+    assert "mthreads is known but the default runtime is runc" in runtime.detail
+    assert "mt-container-toolkit" in runtime.detail
+
+
+def test_verify_image_runs_its_container_with_the_mthreads_runtime_of_that_engine(engine2, busybox):
+    out = io.StringIO()
+    rows = {c.name: c for c in verify.verify_image(Engine(engine2.sock, {}), busybox, out)}
+    assert "runtime mthreads" in out.getvalue()
+    assert engine2.sock in out.getvalue()
+    assert rows["python runs"].status == "fail"            # the container ran: busybox has no python
+    assert not engine2.client.containers.list(all=True)   # and is gone
+
+
+def test_verify_through_the_cli_with_the_docker_host_flag(engine2, busybox):
+    done = cli("verify", "-i", busybox, "--docker-host", engine2.sock)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "python runs" in done.stdout and "`python` does not run" in done.stdout
+    assert engine2.sock in done.stdout
