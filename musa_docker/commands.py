@@ -40,26 +40,34 @@ def observe_repos(plan_steps) -> set:
     return {s.name for s in plan_steps if s.path.exists()}
 
 
-def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    options = opts.resolve_base(values, env)
-    say = _say(out)
-    probe = plan_base(options, (), env)
-    for step in probe.repos:
-        repos.check_root(step, "--pytorch-root")
-    plan = plan_base(options, observe_repos(probe.repos), env)
-    if options.common.dry_run:
-        out.write(plan.render() + "\n")
+def _build(values, env, out, echo, common: opts.Common, make_plan, say, *, root_flags, expect, vendor: bool):
+    """What every build shares: a dry run prints the plan; otherwise connect, plan with what the
+    engine says (`make_plan(engine)`; None in a dry run), execute, report, and --verify."""
+    if common.dry_run:
+        out.write(make_plan(None).render() + "\n")
         return None
+    engine = _engine(common, env)
+    plan = make_plan(engine)
     say(plan.render().splitlines()[0])
-    engine = _engine(options.common, env)
-    from . import pipeline
-    report = pipeline.execute(
-        plan, engine=engine, home=options.common.home, say=say,
-        root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, echo=out if echo else None,
-    )
+    from . import archives, pipeline
+
+    def check_artifacts(fetched):
+        archives.check_all(fetched, plan.python_version, _discard, common.cache_dir / "checked", say)
+    report = pipeline.execute(plan, engine=engine, home=common.home, say=say, root_flags=root_flags,
+                              expect=expect, validate=check_artifacts if vendor else None, echo=out if echo else None)
     out.write(report.render() + "\n")
     _verify(values, engine, report, out)
     return report
+
+
+def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
+    options = opts.resolve_base(values, env)
+    probe = plan_base(options, (), env)
+    for step in probe.repos:
+        repos.check_root(step, "--pytorch-root")
+    present = observe_repos(probe.repos)
+    return _build(values, env, out, echo, options.common, lambda engine: plan_base(options, present, env), _say(out),
+                  root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, vendor=False)
 
 
 def _verify(values, engine, report, out) -> None:
@@ -103,50 +111,23 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
     say = _say(out)
     probe = plan_dev(options, (), env)
     for step in probe.repos:
-        if step.action != "fetch" and step.action != "use":
+        if step.action == "clone":
             repos.check_root(step, "--vision-root")
     present = observe_repos([s for s in probe.repos if s.action == "clone"])
-    if options.common.dry_run:
-        out.write(plan_dev(options, present, env).render() + "\n")
-        return None
-    engine = _engine(options.common, env)
-    python_version = base_python(engine, options.base_img, say)
-    plan = plan_dev(options, present, env, python_version)
-    say(plan.render().splitlines()[0])
-    from . import archives, pipeline
-    report = pipeline.execute(
-        plan, engine=engine, home=options.common.home, say=say,
-        root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
-        expect={"imports": ("torch_musa", "torchvision"), **MUSA_EXPECT},
-        validate=lambda fetched: archives.check_all(fetched, python_version, _discard,
-                                                  options.common.cache_dir / "checked", say),
-        echo=out if echo else None,
-    )
-    out.write(report.render() + "\n")
-    _verify(values, engine, report, out)
-    return report
+
+    def make_plan(engine):
+        python_version = base_python(engine, options.base_img, say) if engine else None
+        return plan_dev(options, present, env, python_version)
+
+    return _build(values, env, out, echo, options.common, make_plan, say,
+                  root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
+                  expect={"imports": ("torch_musa", "torchvision"), **MUSA_EXPECT}, vendor=True)
 
 
 def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
     options = opts.resolve_release(values, env)
-    say = _say(out)
-    plan = plan_release(options, env)
-    if options.common.dry_run:
-        out.write(plan.render() + "\n")
-        return None
-    say(plan.render().splitlines()[0])
-    engine = _engine(options.common, env)
-    from . import archives, pipeline
-    report = pipeline.execute(
-        plan, engine=engine, home=options.common.home, say=say, root_flags={},
-        expect={"imports": ("torch", "torch_musa"), **MUSA_EXPECT},
-        validate=lambda fetched: archives.check_all(fetched, options.python_version, _discard,
-                                                  options.common.cache_dir / "checked", say),
-        echo=out if echo else None,
-    )
-    out.write(report.render() + "\n")
-    _verify(values, engine, report, out)
-    return report
+    return _build(values, env, out, echo, options.common, lambda engine: plan_release(options, env), _say(out),
+                  root_flags={}, expect={"imports": ("torch", "torch_musa"), **MUSA_EXPECT}, vendor=True)
 
 
 def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:

@@ -115,7 +115,7 @@ class Plan:
         for a in self.artifacts:
             lines.append(f"  label       musa_docker.artifact.{a.name}.sha256={PENDING}")
         lines.append(f"  label       musa_docker.inputs={PENDING}")
-        lines.append(f"  label       org.opencontainers.image.created=<build time>")
+        lines.append("  label       org.opencontainers.image.created=<build time>")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
 

@@ -6,7 +6,6 @@ terminal) or one command run non-interactively with its output streamed and its 
 from __future__ import annotations
 
 import grp
-import os
 import shutil
 import subprocess
 import sys

@@ -12,9 +12,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import sys
 import traceback
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 from invoke import Collection, Exit, Task
 

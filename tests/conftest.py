@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import grp
+import io
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -120,3 +123,31 @@ def e2e_base(tmp_path_factory, upstream, engine):
         engine.images.remove(f"{E2E_BASE}:{tag}", force=True)
     except Exception:
         pass
+
+
+def tar_context(dockerfile: str, files: dict, mode: int = 0o755) -> io.BytesIO:
+    """A build context in memory: the Dockerfile and `files` (path -> text)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, text in {"Dockerfile": dockerfile, **files}.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+@pytest.fixture
+def host_render_group():
+    """The host's render gid; a host without one gets a `render` group for the test only."""
+    try:
+        yield grp.getgrnam("render").gr_gid
+        return
+    except KeyError:
+        pass
+    subprocess.run(["groupadd", "render"], check=True)
+    try:
+        yield grp.getgrnam("render").gr_gid
+    finally:
+        subprocess.run(["groupdel", "render"], check=True)

@@ -31,7 +31,7 @@ def test_build_succeeds_and_reports_clone_log_and_image(built, upstream):
     first = built["first"]
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert f"clone pytorch {upstream['url']} @ v2.0.0" in first.stdout
-    assert f"check " in first.stdout
+    assert "check " in first.stdout
     log = re.search(r"build log: (\S+)", first.stdout).group(1)
     assert "install_base.sh" in Path(log).read_text()
     assert not list((built["tmp"]).glob("musa-docker-*"))          # the temp build dir was removed

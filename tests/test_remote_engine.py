@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import tempfile
 import time
 import uuid
@@ -21,7 +20,7 @@ import docker
 import docker.errors
 import pytest
 
-from conftest import cli
+from conftest import cli, tar_context
 from images import busybox_image
 from musa_docker import build, verify
 from musa_docker.engine import Engine
@@ -155,25 +154,13 @@ def _has_container(client, name) -> bool:
     return True
 
 
-def _context(dockerfile: str, files: dict) -> io.BytesIO:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path, text in {"Dockerfile": dockerfile, **files}.items():
-            data = text.encode()
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buf.seek(0)
-    return buf
-
-
 def test_a_build_lands_on_the_engine_named_and_nowhere_else(engine2, engine, busybox, tmp_path):
     marker = uuid.uuid4().hex
     remote = Engine(engine2.sock, {})
     log = build.BuildLog(tmp_path / "build.log")
     try:
         built = build.run(
-            remote, _context(f"FROM {busybox}\nCOPY marker /marker\nRUN cat /marker\n", {"marker": marker}), log,
+            remote, tar_context(f"FROM {busybox}\nCOPY marker /marker\nRUN cat /marker\n", {"marker": marker}), log,
             dockerfile="Dockerfile", buildargs={}, labels={"musa_docker.kind": "base"}, network="host",
             nocache=False, pull=False,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import grp
 import subprocess
 import uuid
 
@@ -30,21 +29,6 @@ def name(engine):
         engine.containers.get(value).remove(force=True)
     except docker.errors.NotFound:
         pass
-
-
-@pytest.fixture
-def host_render_group():
-    """The host's render gid; a test host without one gets a `render` group for the test only."""
-    try:
-        yield grp.getgrnam("render").gr_gid
-        return
-    except KeyError:
-        pass
-    subprocess.run(["groupadd", "render"], check=True)
-    try:
-        yield grp.getgrnam("render").gr_gid
-    finally:
-        subprocess.run(["groupdel", "render"], check=True)
 
 
 def test_cmd_streams_output_and_exits_with_the_commands_code(busybox, name):

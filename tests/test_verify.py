@@ -3,17 +3,14 @@ a venv layout and stand-in modules), pass, fail and skipped rows, exit codes, th
 
 from __future__ import annotations
 
-import grp
 import io
 import os
-import subprocess
-import tarfile
 import uuid
 
 import docker.errors
 import pytest
 
-from conftest import cli
+from conftest import cli, tar_context
 from images import _locked, debian12_image
 from musa_docker import verify
 from musa_docker.engine import Engine
@@ -41,21 +38,9 @@ chmod +x "$out"
 BROKEN_MCC = "#!/bin/sh\necho \"probe.mu:2:10: fatal error: 'musa_runtime.h' file not found\" >&2\nexit 1\n"
 
 
-def _context(dockerfile: str, files: dict) -> io.BytesIO:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path, text in {"Dockerfile": dockerfile, **files}.items():
-            data = text.encode()
-            info = tarfile.TarInfo(path)
-            info.size, info.mode = len(data), 0o755
-            tar.addfile(info, io.BytesIO(data))
-    buf.seek(0)
-    return buf
-
-
 def build_image(client, ref: str, dockerfile: str, files: dict = None, network: str = "none") -> str:
     try:
-        client.images.build(fileobj=_context(dockerfile, files or {}), custom_context=True, tag=ref,
+        client.images.build(fileobj=tar_context(dockerfile, files or {}), custom_context=True, tag=ref,
                             rm=True, forcerm=True, network_mode=network)
     except docker.errors.BuildError as err:
         log = "".join(str(chunk.get("stream", chunk)) for chunk in err.build_log)
@@ -249,21 +234,6 @@ def test_host_runtime_row_follows_docker_info(engine):
         assert row.status == "pass"
     else:
         assert row.status == "fail" and "mt-container-toolkit" in row.detail
-
-
-@pytest.fixture
-def host_render_group():
-    """The host's render gid; a host without one gets a `render` group for the test only."""
-    try:
-        yield grp.getgrnam("render").gr_gid
-        return
-    except KeyError:
-        pass
-    subprocess.run(["groupadd", "render"], check=True)
-    try:
-        yield grp.getgrnam("render").gr_gid
-    finally:
-        subprocess.run(["groupdel", "render"], check=True)
 
 
 def test_host_render_row_passes_with_the_group(host_render_group):
