@@ -61,11 +61,27 @@ install_venv() {
     write_activation ". ${PYTHON_PREFIX}/bin/activate"
 }
 
+# PyTorch v2.0.0 needs CMake 3.18; ubuntu:20.04 ships 3.16. Where the distribution's cmake is
+# older, a newer one goes into the env, whose bin/ comes first on PATH. Images without cmake
+# (release) build nothing and get none.
+CMAKE_MIN="3.18"
+
+cmake_too_old() {
+    local have
+    have="$(cmake --version 2>/dev/null | awk 'NR == 1 { print $3 }')"
+    [ -n "${have}" ] && [ "$(printf '%s\n%s\n' "${CMAKE_MIN}" "${have}" | sort -V | head -n 1)" != "${CMAKE_MIN}" ]
+}
+
 pip_install() {
     local index="${PIP_INDEX_URL:-the default index}"
-    log "pip install ${NUMPY_REQUIREMENT} from ${index}"
-    "${PYTHON_PREFIX}/bin/python" -m pip install "${NUMPY_REQUIREMENT}" \
-        || die "pip install ${NUMPY_REQUIREMENT} into ${PYTHON_PREFIX} from ${index} failed"
+    local wanted=("${NUMPY_REQUIREMENT}")
+    if cmake_too_old; then
+        log "the distribution's cmake is older than ${CMAKE_MIN}: add cmake>=${CMAKE_MIN} to the env"
+        wanted+=("cmake>=${CMAKE_MIN}")
+    fi
+    log "pip install ${wanted[*]} from ${index}"
+    "${PYTHON_PREFIX}/bin/python" -m pip install "${wanted[@]}" \
+        || die "pip install ${wanted[*]} into ${PYTHON_PREFIX} from ${index} failed"
 }
 
 # Interactive bash reads /etc/bash.bashrc (login shells too, through /etc/profile); login shells

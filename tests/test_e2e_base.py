@@ -87,3 +87,9 @@ def test_check_fails_loudly_when_the_image_differs_from_the_request(built, engin
     assert "python is 3.11" in message and "expected 3.8" in message
     assert "musa_docker.kind is 'base', expected 'dev'" in message
     assert f"expected {upstream['head']}" in message
+
+
+def test_no_installer_or_index_in_any_layer_or_history(built, engine):
+    history = str(engine.api.history(built["ref"]))
+    assert "PIP_INDEX_URL=http" not in history
+    assert run_in(engine, built["ref"], "ls -A /tmp") == ""
