@@ -7,14 +7,16 @@ API 1.41, and newer), yields build events as they come, and turns SDK errors int
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional
 
 import docker
 import requests
 from docker import errors as docker_errors
-from docker.context import ContextAPI
 
 from .errors import EngineError, PushError
 
@@ -39,20 +41,40 @@ class _APIClient(docker.APIClient):
 
 def _client_kwargs(host: Optional[str], env: Mapping[str, str]) -> dict:
     if host:
-        kwargs = docker.utils.kwargs_from_env(environment={**env, "DOCKER_HOST": host})
-        return kwargs
+        return docker.utils.kwargs_from_env(environment={**env, "DOCKER_HOST": host})
     if env.get("DOCKER_HOST"):
         return docker.utils.kwargs_from_env(environment=dict(env))
+    return _context_kwargs(env)
+
+
+def _context_kwargs(env: Mapping[str, str]) -> dict:
+    """The engine of the docker context the CLI would use: $DOCKER_CONTEXT, else the config's
+    currentContext. Read from the CLI's own files (contexts/meta/<sha256 of name>/meta.json and
+    contexts/tls/...), with `env` as given rather than the process's environment."""
+    config = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME") or Path.home()) / ".docker")
     name = env.get("DOCKER_CONTEXT")
+    if not name:
+        try:
+            name = json.loads((config / "config.json").read_text()).get("currentContext")
+        except (OSError, ValueError, AttributeError):
+            name = None
+    if not name or name == "default":
+        return {}
+    key = hashlib.sha256(name.encode()).hexdigest()
     try:
-        context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
-    except docker_errors.DockerException as err:
-        raise EngineError(f"docker context {name or '(current)'} cannot be read: {err}") from err
-    if context is None:
-        raise EngineError(f"docker context {name!r} does not exist: see `docker context ls`")
-    kwargs = {"base_url": context.Host} if context.Host else {}
-    if context.TLSConfig:
-        kwargs["tls"] = context.TLSConfig
+        meta = json.loads((config / "contexts" / "meta" / key / "meta.json").read_text())
+        endpoint = meta["Endpoints"]["docker"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise EngineError(f"docker context {name!r} does not exist in {config}: see `docker context ls`") from None
+    kwargs = {"base_url": endpoint["Host"]}
+    tls = config / "contexts" / "tls" / key / "docker"
+    if (tls / "cert.pem").exists() or (tls / "ca.pem").exists():
+        ca = tls / "ca.pem"
+        kwargs["tls"] = docker.tls.TLSConfig(
+            client_cert=(str(tls / "cert.pem"), str(tls / "key.pem")) if (tls / "cert.pem").exists() else None,
+            ca_cert=str(ca) if ca.exists() else None,
+            verify=not endpoint.get("SkipTLSVerify", False),
+        )
     return kwargs
 
 

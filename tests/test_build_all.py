@@ -136,3 +136,13 @@ images:
             engine.images.remove(f"musa-docker-test/all-base:{tag}", force=True)
         except Exception:
             pass
+
+
+def test_an_entry_may_name_its_engine(tmp_path, env):
+    path = write(tmp_path, "images:\n  - name: remote\n    task: build-base\n    docker_host: tcp://builder.example:2376\n"
+                           "  - name: local\n    task: build-base\n    image: other\n")
+    done = cli("build-all", "-c", str(path), "--dry-run", env=env)
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[1]: line for line in done.stdout.splitlines() if line.strip()[:2] in ("1.", "2.")}
+    assert "on tcp://builder.example:2376" in lines["remote"]
+    assert " on " not in lines["local"]

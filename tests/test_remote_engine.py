@@ -283,3 +283,32 @@ def test_verify_through_the_cli_with_the_docker_host_flag(engine2, busybox):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "python runs" in done.stdout and "`python` does not run" in done.stdout
     assert engine2.sock in done.stdout
+
+
+@pytest.mark.parametrize("how", ["current context", "DOCKER_CONTEXT"])
+def test_a_docker_context_is_honoured_as_the_cli_honours_it(engine2, engine, busybox, name, tmp_path, how):
+    config = tmp_path / "docker-config"
+    made = subprocess.run(["docker", "--config", str(config), "context", "create", "second",
+                           "--docker", f"host={engine2.sock}"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")}
+    env["DOCKER_CONFIG"] = str(config)
+    if how == "current context":
+        used = subprocess.run(["docker", "--config", str(config), "context", "use", "second"], capture_output=True, text=True)
+        assert used.returncode == 0, used.stderr
+    else:
+        env["DOCKER_CONTEXT"] = "second"
+    done = cli("shell", "-i", busybox, "--name", name, "--no-privileged", "--cmd", "echo via-context", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "via-context" in done.stdout
+    assert _has_container(engine2.client, name)
+    assert not _has_container(engine, name)
+
+
+def test_an_unknown_docker_context_is_one_clear_error(busybox, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    env.update(DOCKER_CONFIG=str(tmp_path), DOCKER_CONTEXT="nowhere")
+    done = cli("shell", "-i", busybox, "--cmd", "true", env=env)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1].startswith("error: docker context")
+    assert "nowhere" in done.stderr and "Traceback" not in done.stderr

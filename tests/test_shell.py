@@ -125,3 +125,18 @@ def test_missing_image_is_a_clear_error(name):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].startswith("error: image musa-docker-test/absent:nope does not exist")
     assert "Traceback" not in done.stderr
+
+
+def test_interactive_shell_goes_through_the_docker_cli_and_keeps_the_exit_code(busybox, name):
+    """Without --cmd, shell opens bash through `docker exec`; with stdin not a terminal (as here),
+    bash reads its commands from it."""
+    done = cli("shell", "-i", busybox, "--name", name, input="echo from-stdin $MTHREADS_VISIBLE_DEVICES\nexit 4\n")
+    assert done.returncode == 4, done.stderr
+    assert "from-stdin all" in done.stdout
+
+
+def test_interactive_shell_without_the_docker_cli_is_a_clear_error(busybox, name, env):
+    # the interpreter is started by its absolute path; only `docker` is missing from PATH
+    done = cli("shell", "-i", busybox, "--name", name, env={**env, "PATH": "/nonexistent"}, input="")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1].startswith("error: the interactive shell needs the docker CLI")
