@@ -117,7 +117,7 @@ def e2e_base(tmp_path_factory, upstream, engine):
             "--pytorch-root", str(tmp / "src"), "--pytorch-repo", upstream["url"]]
     with local_pypi(tmp / "index") as index:
         first = cli(*args, "--pip-index-url", index, env=env)
-        second = cli(*args, "--pip-index-url", index, env=env)
+        second = cli(*args, "--pip-index-url", index, "--verify", env=env)
     yield {"first": first, "second": second, "ref": f"{E2E_BASE}:{tag}", "tmp": tmp, "env": env}
     try:
         engine.images.remove(f"{E2E_BASE}:{tag}", force=True)

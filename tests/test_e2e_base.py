@@ -56,11 +56,17 @@ def test_labels_carry_provenance(built, engine, upstream):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels["org.opencontainers.image.created"])
 
 
-def test_unchanged_rebuild_is_skipped(built, engine):
+def test_unchanged_rebuild_is_skipped_and_verify_checks_the_image(built, engine):
     second = built["second"]
     assert second.returncode == 0, second.stderr
     assert f"up to date {built['ref']}" in second.stdout
     assert "build log" not in second.stdout
+    lines = second.stdout.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.split()[:3] == ["check", "status", "detail"]):]
+    status = {line[:line.index("  ")]: line[line.index("  "):].split()[0] for line in table[1:] if "  " in line}
+    assert status["import numpy"] == "pass"
+    assert status["python version"] == "pass"
+    assert "fail" not in status.values(), "\n".join(table)
 
 
 def test_shell_cmd_runs_in_the_base_image(built):
