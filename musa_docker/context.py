@@ -2,9 +2,10 @@
 
 How a source tree reaches the image was settled by measurement (see bench/context): the tree
 is packed once into one tar, kept in the cache under a fingerprint of its files, hard-linked
-into the context and `ADD`ed. The engine then receives one large file instead of ~100k small
-ones and unpacks the tree exactly once, and a rebuild with an unchanged tree packs nothing and
-sends a context the layer cache recognises.
+into the context and `ADD`ed. Where the old way wrote every file four times (`cp -r`, the
+context, `COPY`, the layer), the engine now writes one large file and unpacks the tree into
+the step's container, then saves the layer; a rebuild with an unchanged tree packs nothing
+and sends a context the layer cache recognises.
 
 The build dir belongs to the tool only when the tool made it: a marker file inside says so and
 lists what was staged, and only those entries are ever removed.
@@ -80,10 +81,13 @@ class BuildDir:
         return path, entries, record
 
     @classmethod
-    def acquire(cls, wanted: Optional[Path], home: Path) -> "BuildDir":
-        """Use `wanted` (or a fresh temp dir). Raises BuildDirError for a dir the tool must not touch."""
+    def acquire(cls, wanted: Optional[Path], home: Path, scratch: Optional[Path] = None) -> "BuildDir":
+        """Use `wanted`, or a fresh temp dir under `scratch` (the cache, so that staged files can be
+        hard-linked from it rather than copied). Raises BuildDirError for a dir the tool must not touch."""
         if wanted is None:
-            bd = cls(Path(tempfile.mkdtemp(prefix="musa-docker-")), made_dir=True)
+            if scratch is not None:
+                scratch.mkdir(parents=True, exist_ok=True)
+            bd = cls(Path(tempfile.mkdtemp(prefix="musa-docker-", dir=scratch)), made_dir=True)
         else:
             path, entries, record = cls.check(wanted, home)
             if not path.exists():
@@ -149,10 +153,13 @@ _SYSTEM_DIRS = {Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/home", "/li
 # --- source trees as one tar per content ---------------------------------------------------------
 
 def fingerprint(root: Path) -> str:
-    """A digest of every entry's path, type, mode, size and mtime: changes whenever a file does."""
+    """A digest of every entry's path, type, mode, size, mtime, ctime and inode: changes whenever a
+    file does, even by an edit that restores size and mtime (cp -p, rsync -t), since no user
+    program can set a ctime."""
     h = hashlib.sha256()
     for rel, st, target in _walk(root):
-        h.update(f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{target}\n".encode("utf-8", "surrogateescape"))
+        h.update(f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\0{target}\n"
+                 .encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -277,18 +284,23 @@ def tar_stream(entries) -> Iterator[bytes]:
 
 # --- staging ---------------------------------------------------------------------------------------
 
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link when source and context share a filesystem (instant, no bytes written), else copy."""
+def link_or_copy(src: Path, dst: Path, say: Optional[Say] = None) -> None:
+    """Hard-link when source and context share a filesystem (instant, no bytes written), else copy,
+    saying so for a large file: a GB tree tar copied on every build is worth knowing about."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst)
     except OSError as err:
         if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
             raise
+        size = src.stat().st_size
+        if say and size >= 64 << 20:
+            say(f"copy {src.name} ({size / 1e9:.2f} GB) into the build dir: it cannot be hard-linked "
+                f"({os.strerror(err.errno)}); a --build-dir on the cache's filesystem avoids the copy")
         shutil.copy2(src, dst)
 
 
-def stage(bd: BuildDir, files: Dict[str, Path], dirs: Dict[str, Path]) -> List[str]:
+def stage(bd: BuildDir, files: Dict[str, Path], dirs: Dict[str, Path], say: Optional[Say] = None) -> List[str]:
     """Put `files` (context path -> source file) and every file of `dirs` (context dir -> source
     dir) in the build dir, plus the .dockerignore; return the context paths staged, sorted."""
     files = dict(files)
@@ -300,7 +312,7 @@ def stage(bd: BuildDir, files: Dict[str, Path], dirs: Dict[str, Path]) -> List[s
                 files[f"{rel}/{child.name}"] = child
     for rel, src in sorted(files.items()):
         bd.record(rel.split("/")[0])
-        link_or_copy(src, bd.path / rel)
+        link_or_copy(src, bd.path / rel, say)
     bd.record(".dockerignore")
     (bd.path / ".dockerignore").write_text(DOCKERIGNORE)
     return sorted(files)

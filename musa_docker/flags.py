@@ -16,7 +16,7 @@ Flag = Tuple[str, Any, Tuple[str, ...], str]
 
 COMMON: List[Flag] = [
     ("tag", None, ("t",), f"image tag [{default('', 'tag')}]"),
-    ("build_dir", None, (), "staging dir for the build context [$DOCKER_BUILD_DIR, else a fresh temp dir]"),
+    ("build_dir", None, (), "staging dir for the build context [$DOCKER_BUILD_DIR, else a fresh dir in the cache]"),
     ("keep_build_dir", False, (), "keep the staged context after the build"),
     ("no_cache", False, (), "do not use the engine's layer cache"),
     ("pull", False, (), "pull a newer version of the FROM image"),

@@ -43,7 +43,7 @@ class Common:
     """What every build task shares."""
 
     tag: str
-    build_dir: Optional[Path]     # None: a fresh temp dir
+    build_dir: Optional[Path]     # None: a fresh dir in the cache
     keep_build_dir: bool
     no_cache: bool
     pull: bool

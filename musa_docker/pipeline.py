@@ -97,7 +97,7 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
         say(f"up to date {ref} ({existing.id[7:19]}): same inputs digest {prep.digest[:12]}; --force builds anyway")
         return Report(ref, existing.id, existing.size, time.monotonic() - started, True, None, existing.labels)
 
-    bd = BuildDir.acquire(plan.build_dir, home)
+    bd = BuildDir.acquire(plan.build_dir, home, scratch=plan.cache_dir / "builds")
     try:
         say(f"stage context in {bd.path}")
         files = {"Dockerfile": plan.build.dockerfile}
@@ -106,7 +106,7 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
         for state in prep.states:
             files[f"{state.name}.tar"] = context.tree_tar(state.path, state.name, plan.cache_dir, say,
                                                            digest=prep.trees[state.name])
-        context.stage(bd, files, {"common": ASSETS / "common", "artifacts": _empty_dir(plan.cache_dir)})
+        context.stage(bd, files, {"common": ASSETS / "common", "artifacts": _empty_dir(plan.cache_dir)}, say)
 
         labels = dict(prep.labels)
         labels["org.opencontainers.image.created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

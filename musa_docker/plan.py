@@ -89,7 +89,7 @@ class Plan:
             lines.append(f"  fetch   {a.name} {a.location.display}{sha} -> {a.dest}")
         if not self.artifacts:
             lines.append("  (none)")
-        where = str(self.build_dir) if self.build_dir else "a fresh temp dir"
+        where = str(self.build_dir) if self.build_dir else f"a fresh dir under {self.cache_dir / 'builds'}"
         fate = "kept" if self.keep_build_dir else "removed after the build (only what the tool made)"
         lines.append(f"context: {where}, {fate}")
         lines.append(f"  Dockerfile        <- {_rel(b.dockerfile)}")

@@ -438,3 +438,32 @@ def test_file_sha256(tmp_path):
     f = tmp_path / "f"
     f.write_bytes(b"abc" * 1000)
     assert context.file_sha256(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
+
+
+def test_fingerprint_sees_an_edit_that_restores_size_and_mtime(tmp_path):
+    root = make_tree(tmp_path / "tree")
+    target = next(p for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink())
+    before_stat = target.stat()
+    before = context.fingerprint(root)
+    data = target.read_bytes()
+    target.write_bytes(bytes([data[0] ^ 1]) + data[1:] if data else b"x")
+    os.utime(target, ns=(before_stat.st_atime_ns, before_stat.st_mtime_ns))   # as cp -p / rsync -t would
+    assert target.stat().st_size == before_stat.st_size and target.stat().st_mtime_ns == before_stat.st_mtime_ns
+    assert context.fingerprint(root) != before
+
+
+def test_a_large_file_that_cannot_be_hard_linked_is_copied_and_said(tmp_path):
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.fail("this test needs /dev/shm on another filesystem than the test's tmp dir")
+    src = shm / f"musa-docker-test-{os.getpid()}.tar"
+    try:
+        with open(src, "wb") as f:
+            f.truncate(64 << 20)
+        said = []
+        context.link_or_copy(src, tmp_path / "ctx" / "pytorch.tar", said.append)
+        assert (tmp_path / "ctx" / "pytorch.tar").stat().st_size == 64 << 20
+        assert os.stat(tmp_path / "ctx" / "pytorch.tar").st_ino != os.stat(src).st_ino
+        assert said and said[0].startswith(f"copy {src.name} (0.07 GB) into the build dir")
+    finally:
+        src.unlink(missing_ok=True)

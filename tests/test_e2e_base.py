@@ -34,7 +34,8 @@ def test_build_succeeds_and_reports_clone_log_and_image(built, upstream):
     assert "check " in first.stdout
     log = re.search(r"build log: (\S+)", first.stdout).group(1)
     assert "install_base.sh" in Path(log).read_text()
-    assert not list((built["tmp"]).glob("musa-docker-*"))          # the temp build dir was removed
+    builds = built["tmp"] / "cache" / "builds"                      # fresh build dirs live in the cache
+    assert builds.is_dir() and not list(builds.iterdir())           # and the one made was removed
 
 
 def test_image_holds_pytorch_with_submodules_python_numpy_and_render(built, engine, upstream):

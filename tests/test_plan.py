@@ -129,9 +129,10 @@ def test_render_lists_everything(home, tmp_path):
 
 
 def test_render_says_reuse_and_kept(home):
-    text = make(home, present={"pytorch"}, keep_build_dir=True).render()
+    made = make(home, present={"pytorch"}, keep_build_dir=True)
+    text = made.render()
     assert "reuse   pytorch" in text
-    assert "context: a fresh temp dir, kept" in text
+    assert f"context: a fresh dir under {made.cache_dir / 'builds'}, kept" in text
 
 
 def test_render_without_artifacts(home):
