@@ -30,6 +30,19 @@ def _context(tmp_path, dockerfile: str, files=None):
     return context.tar_stream(context.dir_entries(bd.path))
 
 
+@pytest.fixture(autouse=True)
+def _remove_what_the_test_built(engine, busybox):
+    """Builds here are untagged by design; remove the images a test left, so runs do not pile up."""
+    before = {i.id for i in engine.images.list(all=True)}
+    yield
+    for image in engine.images.list(all=True):
+        if image.id not in before:
+            try:
+                engine.images.remove(image.id, force=True)
+            except Exception:
+                pass
+
+
 def _build(tmp_path, dockerfile, files=None, labels=None, buildargs=None):
     echo = io.StringIO()
     log = build.BuildLog(tmp_path / "logs" / "build.log", echo=echo)

@@ -312,3 +312,20 @@ def test_an_unknown_docker_context_is_one_clear_error(busybox, tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1].startswith("error: docker context")
     assert "nowhere" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_build_all_entry_asks_its_own_engine(engine2, engine, busybox, tmp_path):
+    """A base present on the default engine but not on the entry's engine is missing for that entry."""
+    ref = f"musa-docker-test/only-on-one:{uuid.uuid4().hex[:8]}"
+    engine.images.get(busybox).tag(ref)
+    try:
+        matrix = tmp_path / "matrix.yaml"
+        line = f"    base_img: {ref}\n    musa_url: m.tar.gz\n    mudnn_url: n.tar\n"
+        matrix.write_text(f"images:\n  - name: remote-dev\n    task: build-dev\n    docker_host: {engine2.sock}\n{line}")
+        done = cli("build-all", "-c", str(matrix))
+        assert done.returncode == 2
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: {matrix}:2: remote-dev needs base {ref}")
+        assert f"nor present on {engine2.sock}" in last
+    finally:
+        engine.images.remove(ref)

@@ -107,8 +107,12 @@ def test_name_taken_by_a_container_of_another_image_is_a_clear_error(busybox, na
         assert "Traceback" not in done.stderr
         assert engine.containers.get(name).image.tags == ["musa-docker-test/other:v2"]   # left alone
     finally:
-        for ref in ("musa-docker-test/other:v1",):
-            engine.images.remove(ref)
+        try:
+            engine.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        for ref in ("musa-docker-test/other:v2", "musa-docker-test/other:v1"):
+            engine.images.remove(ref, force=True)
 
 
 def test_host_checks_run_first_and_print_hints(busybox, name):
