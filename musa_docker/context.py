@@ -189,25 +189,49 @@ def _locked(path: Path):
         yield
 
 
-def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[str] = None) -> Path:
-    """The tar of `root` (members under `name/`), from the cache when the tree has not changed.
-    `digest` is the tree's `fingerprint`, when the caller has it already."""
+def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[str] = None,
+             at: Optional[str] = None) -> Path:
+    """The tar of `root`, from the cache when the tree has not changed. Its members are under
+    `name/` (for `ADD` at a directory), or, with `at` ("home/pytorch"), under that path with
+    its parent dirs: an image layer. The tar's own sha256 (a layer's diff id) is taken while
+    packing and kept beside it, see `tar_sha256`. `digest` is the tree's `fingerprint`, when
+    the caller has it already."""
     digest = (digest or fingerprint(root))[:20]
     trees = cache_dir / "trees"
-    target = trees / f"{name}-{digest}.tar"
+    kind = "layer" if at else "tree"
+    target = trees / f"{name}-{kind}-{digest}.tar"
     with _locked(target):
-        if target.exists():
-            say(f"cached {name}.tar (tree unchanged since it was packed)")
+        if target.exists() and Path(f"{target}.sha256").exists():
+            say(f"cached {name} {kind} tar (tree unchanged since it was packed)")
             os.utime(target)      # eviction goes by last use, not by when it was packed
             return target
         say(f"pack {name} tree from {root} into the cache")
         part = target.with_suffix(".tar.part")
+        h = hashlib.sha256()
+        entries = _layer_entries(root, at) if at else _tree_entries(root, name)
         with open(part, "wb") as out:
-            for chunk in tar_stream(_tree_entries(root, name)):
+            for chunk in tar_stream(entries):
+                h.update(chunk)
                 out.write(chunk)
         os.replace(part, target)
-    _evict(trees, name, keep=target)
+        Path(f"{target}.sha256").write_text(h.hexdigest() + "\n")
+    _evict(trees, f"{name}-{kind}", keep=target)
     return target
+
+
+def tar_sha256(tar: Path) -> str:
+    """The sha256 of a tar made by `tree_tar`, recorded when it was packed."""
+    return Path(f"{tar}.sha256").read_text().strip()
+
+
+def _layer_entries(root: Path, at: str) -> Iterator[Entry]:
+    parts = at.strip("/").split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        info = tarfile.TarInfo(parent)
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+        yield Entry(parent, None, info)
+    yield from _tree_entries(root, "/".join(parts))
 
 
 def _evict(trees: Path, name: str, keep: Path, most: int = 2) -> None:
@@ -216,6 +240,7 @@ def _evict(trees: Path, name: str, keep: Path, most: int = 2) -> None:
     for old in [t for t in tars if t != keep][most - 1:]:
         old.unlink(missing_ok=True)
         Path(f"{old}.lock").unlink(missing_ok=True)
+        Path(f"{old}.sha256").unlink(missing_ok=True)
 
 
 # --- the context as a tar stream -------------------------------------------------------------------

@@ -140,6 +140,29 @@ class Engine:
     def history(self, ref: str) -> List[dict]:
         return self.api.history(ref)
 
+    def inspect(self, ref: str) -> dict:
+        try:
+            return self.api.inspect_image(ref)
+        except docker_errors.APIError as err:
+            raise EngineError(f"inspecting image {ref} failed: {_reason(err)}") from err
+
+    def load(self, archive: Iterable[bytes]) -> str:
+        """Load a `docker save`-format archive (streamed); return the loaded image's id."""
+        image_id = None
+        try:
+            for event in self.api.load_image(archive):
+                if "error" in event:
+                    detail = (event.get("errorDetail") or {}).get("message") or event["error"]
+                    raise EngineError(f"the engine at {self.host} refused the image layer: {detail}")
+                text = event.get("stream", "")
+                if "Loaded image ID:" in text:
+                    image_id = text.split("Loaded image ID:", 1)[1].strip()
+        except docker_errors.APIError as err:
+            raise EngineError(f"loading an image layer into {self.host} failed: {_reason(err)}") from err
+        if not image_id:
+            raise EngineError(f"the engine at {self.host} loaded no image from the layer archive")
+        return image_id
+
     # --- builds -----------------------------------------------------------------------------------
 
     def build(self, context: Iterable[bytes], *, dockerfile: str, buildargs: Mapping[str, str],

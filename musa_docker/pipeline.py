@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, TextIO
 
-from . import build, checks, context, repos
+from . import build, checks, context, layers, repos
 from .context import BuildDir
 from .download import Downloader, Fetched
 from .engine import Engine
@@ -103,9 +103,15 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
         files = {"Dockerfile": plan.build.dockerfile}
         for step, got in zip(plan.artifacts, prep.fetched):
             files[step.dest] = got.path
+        layered = {}
+        steps = {step.name: step for step in plan.repos}
         for state in prep.states:
-            files[f"{state.name}.tar"] = context.tree_tar(state.path, state.name, plan.cache_dir, say,
-                                                           digest=prep.trees[state.name])
+            at = steps[state.name].layer_at
+            tar = context.tree_tar(state.path, state.name, plan.cache_dir, say, digest=prep.trees[state.name], at=at)
+            if at:
+                layered[state.name] = (tar, at)
+            else:
+                files[f"{state.name}.tar"] = tar
         context.stage(bd, files, {"common": ASSETS / "common", "artifacts": _empty_dir(plan.cache_dir)}, say)
 
         labels = dict(prep.labels)
@@ -120,16 +126,23 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
             )
         finally:
             log.close()
-        say(f"check {built.image_id[7:19]} against the request")
-        checks.check_image(engine, built.image_id, checks.Expect(
+        image_id = built.image_id
+        for name, (tar, at) in layered.items():
+            say(f"append the {name} tree as one layer at /{at}")
+            image_id = engine.load(layers.load_archive(
+                engine.inspect(image_id), engine.history(image_id), tar, context.tar_sha256(tar),
+                f"musa-docker: the {name} tree at /{at}",
+            ))
+        say(f"check {image_id[7:19]} against the request")
+        checks.check_image(engine, image_id, checks.Expect(
             python_version=plan.python_version,
             labels={k: v for k, v in labels.items() if k.startswith("musa_docker.")},
             **dict(expect or {}),
             trees={s.name: (IN_IMAGE.get(s.name, f"/home/{s.name}"), s.commit) for s in prep.states},
         ))
-        engine.tag(built.image_id, ref)
-        image = engine.image(built.image_id)
-        return Report(ref, built.image_id, image.size, time.monotonic() - started, False, built.log, labels)
+        engine.tag(image_id, ref)
+        image = engine.image(image_id)
+        return Report(ref, image_id, image.size, time.monotonic() - started, False, built.log, labels)
     finally:
         if plan.keep_build_dir:
             say(f"kept build dir {bd.path}")

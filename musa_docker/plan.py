@@ -32,6 +32,7 @@ class RepoStep:
     action: str               # "reuse" (a dir found at the root) | "clone" (into the root) |
                               # "use" (a repo the user named: never cloned) | "fetch" (the tool's own clone)
     submodules: bool = True
+    layer_at: Optional[str] = None   # "home/pytorch": appended to the built image as one layer, not ADDed
 
     @property
     def context_name(self) -> str:
@@ -97,9 +98,15 @@ class Plan:
         lines.append(f"  common/           <- common/ ({len(self.scripts)} files)")
         lines.append("  artifacts/" + "".join(f"\n    {Path(a.dest).name}" for a in self.artifacts))
         for r in self.repos:
+            if r.layer_at:
+                continue
             lines.append(f"  {r.context_name:<17} <- {r.path} (one tar per tree state, kept in the cache)")
         lines.append("build:")
         lines.append(f"  dockerfile  Dockerfile ({_rel(b.dockerfile)})")
+        for r in self.repos:
+            if r.layer_at:
+                lines.append(f"  then        {r.name} tree from {r.path} appended as one layer at /{r.layer_at} "
+                             "(one tar per tree state, kept in the cache)")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
         lines.append(f"  network     {b.network}")
         lines.append(f"  cache       {'off (--no-cache)' if b.nocache else 'on'}; pull {'on' if b.pull else 'off'}")
@@ -190,9 +197,10 @@ def _vendor_steps(vendor) -> tuple:
     return tuple(ArtifactStep(name, loc, VENDOR_DEST[name]) for name, loc in given.items() if loc)
 
 
-def _source_repo(name: str, url: str, ref: str, root: Path, present) -> RepoStep:
+def _source_repo(name: str, url: str, ref: str, root: Path, present, layer_at: Optional[str] = None) -> RepoStep:
     path = root / name
-    return RepoStep(name=name, url=url, ref=ref, path=path, action="reuse" if name in present else "clone")
+    return RepoStep(name=name, url=url, ref=ref, path=path, action="reuse" if name in present else "clone",
+                    layer_at=layer_at)
 
 
 def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
@@ -200,7 +208,8 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
     o = options
     return _plan(
         "base", o.common, python_version=o.python_version,
-        repos=[_source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, set(present))],
+        # PyTorch's ~100k files: one layer, written once by the engine (see layers.py)
+        repos=[_source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, set(present), "home/pytorch")],
         artifacts=_conda_step(o),
         dockerfile=ASSETS / "ubuntu" / "dockerfile.base",
         image=o.image,

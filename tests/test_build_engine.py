@@ -108,3 +108,30 @@ def test_engine_negotiates_an_api_version_the_engine_speaks():
     engine = Engine(env={})
     major, minor = (int(x) for x in engine.version.split("."))
     assert (major, minor) >= (1, 41)
+
+
+def test_a_tree_appended_as_a_layer_keeps_the_images_config_and_history(tmp_path, busybox, engine):
+    from musa_docker import layers
+    built, _ = _build(tmp_path, f"FROM {busybox}\nWORKDIR /home\nRUN echo made > /made\n",
+                      labels={"musa_docker.kind": "base"})
+    tree = tmp_path / "tree"
+    (tree / "third_party" / "fmt").mkdir(parents=True)
+    (tree / "third_party" / "fmt" / "core.h").write_text("// fmt core\n")
+    (tree / "link").symlink_to("third_party/fmt/core.h")
+    tar = context.tree_tar(tree, "pytorch", tmp_path / "cache", lambda _: None, at="home/pytorch")
+    eng = Engine()
+    image_id = eng.load(layers.load_archive(eng.inspect(built.image_id), eng.history(built.image_id), tar,
+                                            context.tar_sha256(tar), "musa-docker: the pytorch tree at /home/pytorch"))
+    assert image_id != built.image_id
+    out = engine.containers.run(image_id, ["sh", "-c", "pwd; cat /made /home/pytorch/link; ls -ln /home/pytorch/third_party/fmt"],
+                                remove=True, network_mode="none").decode()
+    assert out.splitlines()[:3] == ["/home", "made", "// fmt core"]
+    assert " 0 " in out.splitlines()[-1]                     # owned by root
+    loaded = engine.images.get(image_id)
+    assert loaded.labels["musa_docker.kind"] == "base"
+    old_history = engine.api.history(built.image_id)
+    new_history = engine.api.history(image_id)
+    assert len(new_history) == len(old_history) + 1
+    assert new_history[0]["CreatedBy"] == "musa-docker: the pytorch tree at /home/pytorch"
+    assert [h["CreatedBy"] for h in new_history[1:]] == [h["CreatedBy"] for h in old_history]
+    assert [h["Size"] for h in new_history[1:]] == [h["Size"] for h in old_history]

@@ -283,7 +283,7 @@ def test_tree_tar_is_served_from_the_cache(tmp_path):
     st = first.stat()
     second = context.tree_tar(root, "pytorch", tmp_path / "cache", said)
     assert second == first
-    assert said[-1].startswith("cached pytorch.tar")
+    assert said[-1].startswith("cached pytorch tree tar")
     st2 = second.stat()
     # not rewritten: the same file; its mtime is refreshed so eviction goes by last use
     assert (st2.st_ino, st2.st_size, st2.st_ctime_ns >= st.st_ctime_ns) == (st.st_ino, st.st_size, True)
@@ -467,3 +467,20 @@ def test_a_large_file_that_cannot_be_hard_linked_is_copied_and_said(tmp_path):
         assert said and said[0].startswith(f"copy {src.name} (0.07 GB) into the build dir")
     finally:
         src.unlink(missing_ok=True)
+
+
+def test_a_layer_tar_puts_the_tree_at_its_path_and_records_its_sha256(tmp_path):
+    import hashlib
+    root = make_tree(tmp_path / "tree")
+    said = Said()
+    tar = context.tree_tar(root, "pytorch", tmp_path / "cache", said, at="home/pytorch")
+    assert context.tar_sha256(tar) == hashlib.sha256(tar.read_bytes()).hexdigest()
+    with read_tar(tar) as tf:
+        names = tf.getnames()
+        assert names[:2] == ["home", "home/pytorch"]
+        assert tf.getmember("home").mode == 0o755 and tf.getmember("home").uid == 0
+        out = tmp_path / "out"
+        tf.extractall(out, **EXTRACT)
+    assert snapshot(out / "home" / "pytorch") == snapshot(root)
+    again = context.tree_tar(root, "pytorch", tmp_path / "cache", said, at="home/pytorch")
+    assert again == tar and said[-1].startswith("cached pytorch layer tar")

@@ -118,7 +118,7 @@ def test_render_lists_everything(home, tmp_path):
     assert f"context: {tmp_path / 'bd'}, removed after the build" in text
     assert "Dockerfile        <- ubuntu/dockerfile.base" in text
     assert "conda_installer.sh" in text
-    assert "pytorch.tar" in text
+    assert "pytorch tree from" in text and "appended as one layer at /home/pytorch" in text
     for arg in ("BASE_IMAGE=ubuntu:22.04", "PYTHON_VERSION=3.10", "PYTHON_ENV=conda",
                 "PYTHON_PREFIX=/opt/conda/envs/py310", "RENDER_GID=109"):
         assert f"build arg   {arg}" in text

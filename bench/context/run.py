@@ -3,10 +3,11 @@
 
 - old:       `cp -r TREE CTX/pytorch`, then `DOCKER_BUILDKIT=0 docker build --no-cache -q` with
              `COPY pytorch /home/pytorch` (what build_base.sh did);
-- tool cold: `context.tree_tar` with an empty cache (fingerprint + pack), `BuildDir` + `context.stage`
-             (hard link), `build.run` streaming `context.tar_stream(context.dir_entries(...))`,
-             `ADD pytorch.tar /home/`;
-- tool warm: the same with the tar already in the cache (fingerprint, no pack).
+- tool cold: what build-base does: `context.tree_tar(..., at="home/pytorch")` with an empty cache
+             (fingerprint + pack as a layer, its sha256 taken while packing), the Dockerfile built
+             without the tree (`build.run` on a staged context), then the tree appended as one
+             layer with `Engine.load(layers.load_archive(...))`;
+- tool warm: the same with the layer tar already in the cache (fingerprint, no pack).
 
 Every build is `--no-cache`, so the engine unpacks the tree every time. Each run is timed from its
 first step to the image id; cleaning up is not timed. Every image is checked against the host tree
@@ -32,7 +33,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import tree  # noqa: E402  (bench/context/tree.py)
-from musa_docker import build, context  # noqa: E402
+from musa_docker import build, context, layers  # noqa: E402
 from musa_docker.context import BuildDir  # noqa: E402
 from musa_docker.engine import Engine  # noqa: E402
 
@@ -142,17 +143,8 @@ def tool_way(src: Path, work: Path, engine: Engine, warm: bool) -> tuple:
     if not warm:
         shutil.rmtree(cache, ignore_errors=True)
     dockerfile = work / "Dockerfile.tool"
-    dockerfile.write_text(f"FROM {BASE}\nADD {NAME}.tar /home/\n")
+    dockerfile.write_text(f"FROM {BASE}\nWORKDIR /home\n")
     said = []
-    sent = {}
-
-    def timed(chunks):
-        n = 0
-        for chunk in chunks:
-            n += len(chunk)
-            yield chunk
-        sent["done"], sent["bytes"] = now(), n
-
     logs = work / "logs"
     log = build.BuildLog(logs / f"tool-{'warm' if warm else 'cold'}-{time.strftime('%H%M%S')}.log")
     bd = None
@@ -160,14 +152,16 @@ def tool_way(src: Path, work: Path, engine: Engine, warm: bool) -> tuple:
         t0 = now()
         digest = context.fingerprint(src)
         t1 = now()
-        tar = context.tree_tar(src, NAME, cache, said.append, digest=digest)
+        tar = context.tree_tar(src, NAME, cache, said.append, digest=digest, at=f"home/{NAME}")
         t2 = now()
         bd = BuildDir.acquire(work / "build", Path.home())
-        context.stage(bd, {"Dockerfile": dockerfile, f"{NAME}.tar": tar}, {})
-        t3 = now()
-        built = build.run(engine, timed(context.tar_stream(context.dir_entries(bd.path))), log,
+        context.stage(bd, {"Dockerfile": dockerfile}, {})
+        built = build.run(engine, context.tar_stream(context.dir_entries(bd.path)), log,
                           dockerfile="Dockerfile", buildargs={}, labels={}, network="host",
                           nocache=True, pull=False)
+        t3 = now()
+        image_id = engine.load(layers.load_archive(engine.inspect(built.image_id), engine.history(built.image_id),
+                                                   tar, context.tar_sha256(tar), f"the {NAME} tree"))
         t4 = now()
     finally:
         log.close()
@@ -176,9 +170,9 @@ def tool_way(src: Path, work: Path, engine: Engine, warm: bool) -> tuple:
     packed = any(s.startswith("pack ") for s in said)
     if packed == warm:
         raise SystemExit(f"error: the {'warm' if warm else 'cold'} run {'packed' if packed else 'did not pack'}: {said}")
-    return built.image_id, {"fingerprint": t1 - t0, "pack" if not warm else "cache hit": t2 - t1,
-                            "stage": t3 - t2, "send": sent["done"] - t3, "engine": t4 - sent["done"],
-                            "total": t4 - t0, "_bytes": sent["bytes"]}
+    remove_image(built.image_id)
+    return image_id, {"fingerprint": t1 - t0, "pack" if not warm else "cache hit": t2 - t1,
+                      "build": t3 - t2, "load layer": t4 - t3, "total": t4 - t0, "_bytes": tar.stat().st_size}
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -199,8 +193,8 @@ def report(results: dict, runs: int) -> None:
         print(f"  {way:<10}" + "  ".join(f"{k} {statistics.median(r[k] for r in rows):.1f}" for k in keys))
     for way, rows in results.items():
         if "_bytes" in rows[0]:
-            b, s = rows[0]["_bytes"], statistics.median(r["send"] for r in rows)
-            print(f"  {way}: context {b / 1e9:.2f} GB sent in {s:.1f}s ({b / 1e6 / s:.0f} MB/s)")
+            b, s = rows[0]["_bytes"], statistics.median(r["load layer"] for r in rows)
+            print(f"  {way}: a {b / 1e9:.2f} GB layer loaded in {s:.1f}s ({b / 1e6 / s:.0f} MB/s)")
 
 
 def main(argv=None) -> int:
