@@ -273,6 +273,17 @@ def _write_wheel(dir: Path, dist: str, version: str, tag: str, files: dict[str, 
     return path
 
 
+# torch_musa.is_available() of both fixtures: the MUSA runtime loads through the dynamic loader.
+_IS_AVAILABLE = '''
+
+def is_available():
+    try:
+        ctypes.CDLL("libmusart.so")
+    except OSError:
+        return False
+    return True
+'''
+
 _TORCH_INIT = f'''"""Fixture of torch: only a version."""
 __version__ = "{TORCH_VERSION}"
 '''
@@ -284,15 +295,7 @@ import ctypes
 import torch
 
 __version__ = "{TORCH_MUSA_VERSION}"
-
-
-def is_available():
-    try:
-        ctypes.CDLL("libmusart.so")
-    except OSError:
-        return False
-    return True
-'''
+''' + _IS_AVAILABLE
 
 
 def fixture_wheels(dir: Path | str, python_version: str) -> tuple[Path, Path]:
@@ -357,15 +360,7 @@ except ImportError:
 
 from torch_musa._build_info import musa_version, pytorch_repo_path
 from torch_musa.version import __version__
-
-
-def is_available():
-    try:
-        ctypes.CDLL("libmusart.so")
-    except OSError:
-        return False
-    return True
-'''
+''' + _IS_AVAILABLE
 
 # As the real one: build PyTorch from PYTORCH_REPO_PATH (here: only checked), then torch_musa
 # against the toolkit in MUSA_HOME, recording what it built with.
