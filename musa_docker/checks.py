@@ -46,6 +46,16 @@ for name in spec["imports"]:
 for name, path in spec["trees"].items():
     out["commits"][name] = commit(path)
 out["env"] = {name: os.environ.get(name) for name in spec["env"]}
+try:
+    from importlib import metadata
+except ImportError:
+    metadata = None
+def installed(name):
+    try:
+        return metadata.version(name) if metadata else None
+    except Exception:
+        return None
+out["installed"] = {name: installed(name) for name in spec["installed"]}
 out["paths"] = {path: os.path.exists(path) for path in spec["paths"]}
 print("MUSA_DOCKER_PROBE " + json.dumps(out))
 """
@@ -56,6 +66,9 @@ class Expect:
     python_version: str
     labels: Dict[str, str]
     imports: Tuple[str, ...] = ()
+    # installed, not imported: torch_musa may need the MUSA driver to import, which a build
+    # machine need not have; `verify` imports it and says why when it cannot
+    installed: Tuple[str, ...] = ()
     trees: Dict[str, Tuple[str, str]] = field(default_factory=dict)   # name -> (path in image, commit)
     env: Dict[str, str] = field(default_factory=dict)                 # variables the image must set
     paths: Tuple[str, ...] = ()                                       # paths that must exist
@@ -69,7 +82,7 @@ def check_image(engine: Engine, image_id: str, expect: Expect) -> Dict:
         for k, v in expect.labels.items() if image.labels.get(k) != v
     ]
     spec = {"imports": list(expect.imports), "trees": {n: p for n, (p, _) in expect.trees.items()},
-            "env": list(expect.env), "paths": list(expect.paths)}
+            "env": list(expect.env), "paths": list(expect.paths), "installed": list(expect.installed)}
     code, output = engine.run(image_id, ["python", "-c", _PROBE, json.dumps(spec)])
     seen = None
     for line in output.splitlines():
@@ -92,6 +105,7 @@ def check_image(engine: Engine, image_id: str, expect: Expect) -> Dict:
             if seen["env"].get(name) != value:
                 problems.append(f"${name} is {seen['env'].get(name)!r}, expected {value!r}")
         problems.extend(f"{path} is missing" for path, ok in seen["paths"].items() if not ok)
+        problems.extend(f"{name} is not installed" for name, version in seen["installed"].items() if not version)
     if problems:
         raise ImageMismatchError(
             f"the new image {image_id[7:19]} does not match the request, so it was not tagged: "

@@ -89,11 +89,13 @@ def test_check_fails_loudly_when_the_image_differs_from_the_request(built, engin
             python_version="3.8",
             labels={"musa_docker.kind": "dev"},
             trees={"pytorch": ("/home/pytorch", upstream["head"])},
+            installed=("torch_musa",),
         ))
     message = str(caught.value)
     assert "python is 3.11" in message and "expected 3.8" in message
     assert "musa_docker.kind is 'base', expected 'dev'" in message
     assert f"expected {upstream['head']}" in message
+    assert "torch_musa is not installed" in message
 
 
 def test_no_installer_or_index_in_any_layer_or_history(built, engine):
