@@ -14,9 +14,23 @@ import json
 import tarfile
 import time
 from pathlib import Path
-from typing import Iterator, List, Mapping
+from typing import Callable, Iterator, List, Mapping
 
-from .context import Entry, tar_stream
+from .context import Entry, tar_sha256, tar_stream
+from .errors import EngineError
+
+
+def append(engine, image_id: str, layer: Path, created_by: str, say: Callable[[str], None]) -> str:
+    """`image_id` with `layer` on top, as a new image; its id. The layer is sent only when the
+    engine does not have it on that chain already."""
+    info, history, diff_id = engine.inspect(image_id), engine.history(image_id), tar_sha256(layer)
+    try:
+        loaded = engine.load(load_archive(info, history, layer, diff_id, created_by, send_layer=False))
+        say("  the engine has that layer on that image already: nothing sent")
+        return loaded
+    except EngineError:
+        pass   # it has not: send it
+    return engine.load(load_archive(info, history, layer, diff_id, created_by))
 
 
 def _iso(seconds: float) -> str:
@@ -47,9 +61,12 @@ def _file(name: str, data: bytes) -> Entry:
     return Entry(name, None, info), data
 
 
-def load_archive(image: Mapping, history: List[Mapping], layer: Path, diff_id: str, created_by: str) -> Iterator[bytes]:
+def load_archive(image: Mapping, history: List[Mapping], layer: Path, diff_id: str, created_by: str,
+                 send_layer: bool = True) -> Iterator[bytes]:
     """A `docker load` archive of `image` (its inspect data) plus `layer` on top, streamed.
-    `diff_id` is the layer tar's sha256; the image's own layers are named, not sent."""
+    `diff_id` is the layer tar's sha256; the image's own layers are named, not sent, and with
+    `send_layer` False neither is the new one: the engine then loads the image only if it has
+    that layer on that chain already (the same tree on the same image, e.g. under a new tag)."""
     layers = list(image["RootFS"]["Layers"])
     config = {
         "architecture": image.get("Architecture", "amd64"),
@@ -78,6 +95,7 @@ def load_archive(image: Mapping, history: List[Mapping], layer: Path, diff_id: s
             yield entry.info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
             yield data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
         # the layer itself, streamed from the cache; tar_stream adds the end-of-archive blocks
-        yield from tar_stream([Entry(diff_id, None, layer_dir), Entry(layer_info.name, layer, layer_info)])
+        yield from tar_stream([Entry(diff_id, None, layer_dir)]
+                              + ([Entry(layer_info.name, layer, layer_info)] if send_layer else []))
 
     return chunks()

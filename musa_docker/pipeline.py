@@ -129,10 +129,7 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
         image_id = built.image_id
         for name, (tar, at) in layered.items():
             say(f"append the {name} tree as one layer at /{at}")
-            image_id = engine.load(layers.load_archive(
-                engine.inspect(image_id), engine.history(image_id), tar, context.tar_sha256(tar),
-                f"musa-docker: the {name} tree at /{at}",
-            ))
+            image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say)
         say(f"check {image_id[7:19]} against the request")
         checks.check_image(engine, image_id, checks.Expect(
             python_version=plan.python_version,

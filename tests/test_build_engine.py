@@ -135,3 +135,21 @@ def test_a_tree_appended_as_a_layer_keeps_the_images_config_and_history(tmp_path
     assert new_history[0]["CreatedBy"] == "musa-docker: the pytorch tree at /home/pytorch"
     assert [h["CreatedBy"] for h in new_history[1:]] == [h["CreatedBy"] for h in old_history]
     assert [h["Size"] for h in new_history[1:]] == [h["Size"] for h in old_history]
+
+
+def test_a_layer_the_engine_has_on_that_chain_is_not_sent_again(tmp_path, busybox, engine):
+    from musa_docker import layers
+    built, _ = _build(tmp_path, f"FROM {busybox}\nRUN echo once > /once\n")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big.bin").write_bytes(b"x" * (1 << 20))
+    tar = context.tree_tar(tree, "pytorch", tmp_path / "cache", lambda _: None, at="home/pytorch")
+    eng, said = Engine(), []
+    first = layers.append(eng, built.image_id, tar, "the tree", said.append)
+    assert said == []                                       # new: the layer was sent
+    second = layers.append(eng, built.image_id, tar, "the tree", said.append)
+    assert said and "nothing sent" in said[0]
+    out = engine.containers.run(second, ["sh", "-c", "wc -c < /home/pytorch/big.bin"], remove=True,
+                                network_mode="none").decode().strip()
+    assert out == str(1 << 20)
+    assert engine.images.get(first).attrs["RootFS"]["Layers"] == engine.images.get(second).attrs["RootFS"]["Layers"]
