@@ -85,9 +85,9 @@ def prepare(plan: Plan, engine_flags: Mapping[str, str], say, downloader: Downlo
 def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None],
             root_flags: Mapping[str, str], expect: Optional[Mapping] = None,
             validate=None, echo: Optional[TextIO] = sys.stdout) -> Report:
-    """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses."""
+    """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses. The build
+    dir was checked (`BuildDir.check`) before the engine was contacted."""
     started = time.monotonic()
-    BuildDir.check(plan.build_dir, home)      # refuse a dir we must not touch before any work
     downloader = Downloader(plan.cache_dir, verify=not plan.insecure)
     prep = prepare(plan, root_flags, say, downloader, validate)
     ref = plan.build.image
