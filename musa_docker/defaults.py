@@ -8,6 +8,10 @@ flags override that. Nothing else in the package spells a default value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,23 @@ VISION_REPO = "https://github.com/pytorch/vision.git"
 TORCH_MUSA_REPO = "https://github.com/MooreThreads/torch_musa.git"
 
 RENDER_GID = 109
+
+
+def default_cache_dir(env: Mapping[str, str]) -> Path:
+    """`$MUSA_DOCKER_CACHE`, else `~/.cache/musa_docker` (home from `env["HOME"]`).
+
+    Raises ConfigError when neither is set."""
+    home = env.get("HOME", "")
+    explicit = env.get("MUSA_DOCKER_CACHE", "")
+    if explicit:
+        if explicit == "~" or explicit.startswith("~/"):
+            if not home:
+                raise ConfigError(f"MUSA_DOCKER_CACHE={explicit} starts with '~' but HOME is not set")
+            explicit = home + explicit[1:]
+        return Path(explicit)
+    if not home:
+        raise ConfigError("cannot place the download cache: HOME is not set; set MUSA_DOCKER_CACHE=DIR")
+    return Path(home) / ".cache" / "musa_docker"
 
 # The defaults as invoke config: keys shared by every build task at the top, one section per
 # task. `musa-docker` reads overrides from musa_docker.yaml (project: the working dir; user:

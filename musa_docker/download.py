@@ -40,7 +40,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Mapping, Sequence, TextIO
+from typing import IO, Iterator, Sequence, TextIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
@@ -48,7 +48,7 @@ import urllib3
 from tqdm import tqdm
 
 from . import __version__
-from .errors import ChecksumError, ConfigError, DownloadError
+from .errors import ChecksumError, DownloadError
 from .locations import Location, redact, strip_credentials
 
 CHUNK = 1 << 20
@@ -77,23 +77,6 @@ class Fetched:
     sha256: str
     size: int
     cached: bool
-
-
-def default_cache_dir(env: Mapping[str, str]) -> Path:
-    """`$MUSA_DOCKER_CACHE`, else `~/.cache/musa_docker` (home from `env["HOME"]`).
-
-    Raises ConfigError when neither is set."""
-    home = env.get("HOME", "")
-    explicit = env.get("MUSA_DOCKER_CACHE", "")
-    if explicit:
-        if explicit == "~" or explicit.startswith("~/"):
-            if not home:
-                raise ConfigError(f"MUSA_DOCKER_CACHE={explicit} starts with '~' but HOME is not set")
-            explicit = home + explicit[1:]
-        return Path(explicit)
-    if not home:
-        raise ConfigError("cannot place the download cache: HOME is not set; set MUSA_DOCKER_CACHE=DIR")
-    return Path(home) / ".cache" / "musa_docker"
 
 
 def human_size(n: int | None) -> str:

@@ -178,7 +178,6 @@ def _index_url(value: str) -> str:
 def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     home = Path(env.get("HOME") or Path.home())
     build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
-    cache = env.get("MUSA_DOCKER_CACHE") or str(home / ".cache" / "musa_docker")
     network = values.get("network") or defaults.default("", "network")
     apt_mirror = values.get("apt_mirror") or ""
     if apt_mirror and not re.match(r"^https?://[^\s]+$", apt_mirror):
@@ -203,7 +202,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         force=bool(values.get("force")),
         dry_run=bool(values.get("dry_run")),
         docker_host=values.get("docker_host") or None,
-        cache_dir=_path(cache, home),
+        cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
         home=home,
     )
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from musa_docker.download import CACHEDIR_TAG, Downloader, Fetched, cache_key, default_cache_dir
+from musa_docker.defaults import default_cache_dir
+from musa_docker.download import CACHEDIR_TAG, Downloader, Fetched, cache_key
 from musa_docker.errors import ChecksumError, ConfigError, DownloadError
 from musa_docker.locations import parse_location
 
