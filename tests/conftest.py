@@ -65,12 +65,16 @@ def upstream(tmp_path_factory):
             "head": git("rev-parse", "HEAD", cwd=top)}
 
 
+def user_env(root: Path) -> dict:
+    """A user's environment under `root`: its own HOME and cache, git allowed to use local fixtures."""
+    home = root / "home"
+    home.mkdir()
+    return {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(root / "cache")}
+
+
 @pytest.fixture
 def env(tmp_path):
-    """A user's environment: its own HOME and cache, git allowed to use local fixtures."""
-    home = tmp_path / "home"
-    home.mkdir()
-    return {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp_path / "cache")}
+    return user_env(tmp_path)
 
 
 def cli(*args, env=None, cwd=None, input=None, timeout=1800):
@@ -109,9 +113,7 @@ def e2e_base(tmp_path_factory, upstream, engine):
     from images import debian12_image, local_pypi
     debian12_image(engine)
     tmp = tmp_path_factory.mktemp("e2e-base")
-    home = tmp / "home"
-    home.mkdir()
-    env = {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp / "cache")}
+    env = user_env(tmp)
     tag = uuid.uuid4().hex[:8]
     args = ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", E2E_BASE, "-t", tag,
             "--pytorch-root", str(tmp / "src"), "--pytorch-repo", upstream["url"]]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
-from conftest import GIT_FILE_OK, cli
+from conftest import cli, user_env
 from images import debian12_image, local_pypi
 
 
@@ -88,9 +87,7 @@ def test_a_dev_entry_whose_base_is_neither_listed_nor_present(tmp_path, env, eng
 def test_one_failure_skips_only_its_dependents(tmp_path, upstream, engine):
     debian12_image(engine)
     tag = uuid.uuid4().hex[:8]
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp_path / "cache")}
+    env = user_env(tmp_path)
     with local_pypi(tmp_path / "index") as index:
         path = write(tmp_path, f"""\
 defaults:

@@ -4,7 +4,6 @@ archives of the real shapes served over HTTP, fixture torch_musa and vision repo
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 import uuid
@@ -12,7 +11,7 @@ import uuid
 import pytest
 
 import vendor
-from conftest import GIT_FILE_OK, cli, git
+from conftest import cli, git, user_env
 from httpserver import Server
 from images import debian12_image, local_pypi
 
@@ -46,9 +45,7 @@ def server(vendor_files):
 def dev(e2e_base, vendor_files, server, tmp_path_factory, engine):
     assert e2e_base["first"].returncode == 0, e2e_base["first"].stderr[-2000:]
     tmp = tmp_path_factory.mktemp("e2e-dev")
-    home = tmp / "home"
-    home.mkdir()
-    env = {**os.environ, **GIT_FILE_OK, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp / "cache")}
+    env = user_env(tmp)
     torch_musa = vendor.torch_musa_repo(tmp / "upstream")
     vision = vendor.vision_repo(tmp / "upstream")
     tag = uuid.uuid4().hex[:8]
@@ -124,9 +121,7 @@ def test_unchanged_dev_rebuild_is_skipped_and_downloads_nothing(dev, server):
 def release(tmp_path_factory, vendor_files, engine):
     debian12_image(engine)
     tmp = tmp_path_factory.mktemp("e2e-release")
-    home = tmp / "home"
-    home.mkdir()
-    env = {**os.environ, "HOME": str(home), "MUSA_DOCKER_CACHE": str(tmp / "cache")}
+    env = user_env(tmp)
     torch_whl, torch_musa_whl = vendor.fixture_wheels(tmp / "wheels", "3.11")
     tag = uuid.uuid4().hex[:8]
     with local_pypi(tmp / "index", vendor.release_index_wheels("3.11")) as index:
