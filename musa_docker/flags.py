@@ -14,6 +14,8 @@ from .push import PASSWORD_VAR
 
 Flag = Tuple[str, Any, Tuple[str, ...], str]
 
+DOCKER_HOST: Flag = ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]")
+
 COMMON: List[Flag] = [
     ("tag", None, ("t",), f"image tag [{default('', 'tag')}]"),
     ("build_dir", None, (), "staging dir for the build context [$DOCKER_BUILD_DIR, else a fresh dir in the cache]"),
@@ -26,7 +28,7 @@ COMMON: List[Flag] = [
     ("insecure", False, (), "turn TLS verification off for downloads (never the default)"),
     ("force", False, (), "build even when the image under the tag already has the same inputs"),
     ("dry_run", False, (), "print the plan and stop: nothing is cloned, downloaded or built"),
-    ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
+    DOCKER_HOST,
     ("verify", False, (), "after the build, verify the new image (as `verify -i`); a failing check fails the task"),
 ]
 
@@ -83,13 +85,13 @@ SHELL: List[Flag] = [
     ("privileged", default("shell", "privileged"), (), "run privileged (--no-privileged to turn off) [on]"),
     ("env", [], ("e",), "KEY=VALUE for the container, repeatable [MTHREADS_VISIBLE_DEVICES=all]"),
     ("cmd", None, ("c",), "run this command non-interactively, stream its output, exit with its code"),
-    ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
+    DOCKER_HOST,
 ]
 
 VERIFY: List[Flag] = [
     ("image", None, ("i",), "image to check: kind, Python, imports, MUSA toolkit, and a MUSA device when one is visible"),
     ("host", False, (), "check this host: the MUSA driver, the engine's mthreads runtime, the render group"),
-    ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
+    DOCKER_HOST,
 ]
 
 BUILD_ALL: List[Flag] = [
@@ -106,7 +108,7 @@ PUSH: List[Flag] = [
     ("remote_tag", None, (), "tag in the registry [the image's tag]"),
     ("username", None, (), f"log in as USER, the password from --password-stdin or ${PASSWORD_VAR} [the docker config's credentials]"),
     ("password_stdin", False, (), "read the password of --username from stdin"),
-    ("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]"),
+    DOCKER_HOST,
 ]
 
 # The build tasks, with all their flags: what a build-all entry may set.
