@@ -184,6 +184,16 @@ def _env_buildargs(base: str, o) -> tuple:
     )
 
 
+def _env_labels(kind: str, o) -> tuple:
+    """The labels of an image that makes its own Python env (base and release)."""
+    return (
+        ("musa_docker.kind", kind),
+        ("musa_docker.python_version", o.python_version),
+        ("musa_docker.python_env", o.python_env),
+        ("musa_docker.system", o.system.name),
+    )
+
+
 def _conda_step(o) -> tuple:
     return (ArtifactStep("conda_installer", o.conda, "artifacts/conda_installer.sh"),) if o.conda else ()
 
@@ -214,12 +224,7 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
         dockerfile=ASSETS / "ubuntu" / "dockerfile.base",
         image=o.image,
         buildargs=_env_buildargs(o.system.name, o),
-        labels=(
-            ("musa_docker.kind", "base"),
-            ("musa_docker.python_version", o.python_version),
-            ("musa_docker.python_env", o.python_env),
-            ("musa_docker.system", o.system.name),
-        ),
+        labels=_env_labels("base", o),
         env=env,
     )
 
@@ -267,11 +272,6 @@ def plan_release(options: ReleaseOptions, env) -> Plan:
         dockerfile=o.dockerfile,
         image=o.image,
         buildargs=_env_buildargs(o.system.name, o),
-        labels=(
-            ("musa_docker.kind", "release"),
-            ("musa_docker.python_version", o.python_version),
-            ("musa_docker.python_env", o.python_env),
-            ("musa_docker.system", o.system.name),
-        ),
+        labels=_env_labels("release", o),
         env=env,
     )
