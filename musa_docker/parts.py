@@ -2,8 +2,9 @@
 
 Vendor drops are several GB, and a single connection is often held to a fixed rate by the
 server or a proxy on the way. When the first answer for a file of at least PARALLEL_MIN bytes
-says `Accept-Ranges: bytes`, carries a Content-Length and a strong validator, the file is cut
-into one span per connection; each span is fetched with `Range: bytes=A-B` + `If-Range` and
+says `Accept-Ranges: bytes`, carries a Content-Length and a strong validator, and that one
+connection proves slow (stream.py), the rest of the file is cut into one span per connection;
+each span is fetched with `Range: bytes=A-B` + `If-Range` and
 written at its offset (`os.pwrite`) into the `.part`, sized to the whole file up front. The
 sidecar (`.part.json`) records each span's progress, so a dropped connection or a killed run
 resumes every span where it stopped; each span retries on its own. The sha256 of the whole
@@ -69,10 +70,10 @@ class _State:
                    json.dumps({"validator": self.validator, "size": self.total, "parts": spans}))
 
 
-def split(total: int, n: int) -> List[Span]:
-    """`n` spans of (nearly) equal size covering [0, total)."""
-    n = max(1, min(n, total))
-    bounds = [total * i // n for i in range(n + 1)]
+def split(total: int, n: int, start: int = 0) -> List[Span]:
+    """`n` spans of (nearly) equal size covering [start, total)."""
+    n = max(1, min(n, total - start))
+    bounds = [start + (total - start) * i // n for i in range(n + 1)]
     return [Span(a, b, 0) for a, b in zip(bounds, bounds[1:])]
 
 
@@ -90,23 +91,25 @@ def load(job: Job) -> Optional[_State]:
 
 
 def fetch(job: Job, state: Optional[_State] = None, ranged: Optional[Ranged] = None) -> tuple[str, int, bool]:
-    """Fetch the spans still missing (fresh from `ranged`, or `state` as `load` found it).
+    """Fetch the spans still missing: after the first `ranged.have` bytes that one connection
+    brought, or those `state` (as `load` found it) records as missing.
 
     Returns (sha256, size, resumed) of the complete .part; raises Restart, DownloadError or
     Cancelled (the sidecar then records what is done).
     """
     resumed = state is not None
+    progress = None
     if state is None:
         assert ranged is not None
-        state = _State(job, ranged.total, ranged.validator, split(ranged.total, job.connections))
+        first = [Span(0, ranged.have, ranged.have)] if ranged.have else []
+        state = _State(job, ranged.total, ranged.validator, first + split(ranged.total, job.connections, ranged.have))
+        progress = ranged.bar
     pending = [s for s in state.spans if s.left > 0]
     have = state.total - sum(s.left for s in state.spans)
     conns = max(1, min(job.connections, len(pending)))
-    size = human_size(state.total)
     if resumed:
-        job.say(f"resume {job.name} {job.location.display} at {human_size(have)} of {size} ({conns} connections)")
-    else:
-        job.say(f"download {job.name} {job.location.display} ({size}, {conns} connections)")
+        job.say(f"resume {job.name} {job.location.display} at {human_size(have)} of {human_size(state.total)} "
+                f"({conns} connections)")
     try:
         state.fd = os.open(job.entry.part, os.O_RDWR | os.O_CREAT, 0o644)
         if not resumed:
@@ -115,8 +118,8 @@ def fetch(job: Job, state: Optional[_State] = None, ranged: Optional[Ranged] = N
         raise write_error(job.name, job.entry.part, err) from err
     try:
         state.save(force=True)
-        with bar(job, state.total, have) as progress:
-            _run(state, pending, conns, progress)
+        with progress or bar(job, state.total, have) as shown:
+            _run(state, pending, conns, shown)
     finally:
         os.close(state.fd)
         state.save(force=True)

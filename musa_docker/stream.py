@@ -12,14 +12,25 @@ import hashlib
 import json
 import queue
 import threading
-from typing import IO
+import time
+from dataclasses import dataclass
+from typing import IO, Optional
 
 import requests
 import urllib3
+from tqdm import tqdm
 
 from .cache import CHUNK, Cancelled, Entry, human_size, write_error, write_file
 from .transfer import Job, Ranged, Restart, Retry, bar, check_status, content_range, describe, get, int_header
 from .transfer import raw_chunks, validator
+
+# A large file whose server serves ranges starts over one connection; after PROBE_SECONDS, if
+# that connection brings less than SPLIT_BELOW bytes/s and the rest would take at least
+# SPLIT_MIN_SECONDS, the rest moves to several (parts.py). Faster than that, one connection is
+# not what holds the download back (hashing and writing are), and more would only cost CPU.
+PROBE_SECONDS = 0.5
+SPLIT_BELOW = 40_000_000
+SPLIT_MIN_SECONDS = 2.0
 
 
 class Hasher:
@@ -93,51 +104,62 @@ def attempt(job: Job, s: requests.Session, said: set[str]) -> tuple[str, int, bo
                 offset = 0
             total = int_header(resp, "Content-Length")
         strong = validator(resp)
-        if (not offset and job.connections > 1 and total is not None and total >= job.parallel_min and strong
-                and resp.headers.get("Accept-Ranges", "").strip().lower() == "bytes"):
-            raise Ranged(total, strong)
+        splittable = (not offset and job.connections > 1 and total is not None and total >= job.parallel_min
+                      and strong and resp.headers.get("Accept-Ranges", "").strip().lower() == "bytes")
         write_file(job.name, job.entry.meta, json.dumps({"validator": strong, "size": total}))
         if offset:
             job.say(f"resume {job.name} {job.location.display} at {human_size(offset)} of {human_size(total)}")
         elif "download" not in said:
             said.add("download")
             job.say(f"download {job.name} {job.location.display} ({human_size(total)})")
-        return _stream(job, resp, mode, offset, total)
+        return _stream(job, resp, mode, offset, total, strong if splittable else None)
 
 
-def _stream(job: Job, resp: requests.Response, mode: str, offset: int, total: int | None) -> tuple[str, int, bool]:
+@dataclass
+class _Sink:
+    """Where one response's bytes go: the .part, the hash, the bar."""
+
+    f: IO[bytes]
+    hasher: Hasher
+    progress: tqdm
+    received: int = 0
+
+
+def _stream(job: Job, resp: requests.Response, mode: str, offset: int, total: int | None,
+            split: Optional[str]) -> tuple[str, int, bool]:
+    """Write the body into the .part. `split` is the validator when the file may move to
+    several connections (see _pump)."""
     body_length = int_header(resp, "Content-Length")
     part = job.entry.part
     try:
         f: IO[bytes] = open(part, mode)
     except OSError as err:
         raise write_error(job.name, part, err) from err
-    received = 0
-    with f, Hasher() as h, bar(job, total, offset) as progress:
-        if offset:
-            # The hash covers the whole file: first the bytes kept from before.
-            with open(part, "rb") as kept:
-                for chunk in iter(lambda: kept.read(CHUNK), b""):
-                    h.update(chunk)
-        failure: BaseException | None = None
-        try:
-            # Raw bytes: what the server sent is what gets hashed and stored.
-            for chunk in raw_chunks(resp):
-                if job.cancel.is_set():
-                    raise Cancelled()
+    progress = bar(job, total, offset)
+    handed_over = False
+    try:
+        with f, Hasher() as h:
+            if offset:
+                # The hash covers the whole file: first the bytes kept from before.
+                with open(part, "rb") as kept:
+                    for chunk in iter(lambda: kept.read(CHUNK), b""):
+                        h.update(chunk)
+            sink = _Sink(f, h, progress)
+            try:
+                failure = _pump(job, resp, sink, split, total)
+            except Ranged as ranged:
+                handed_over = True
+                ranged.have, ranged.bar = offset + sink.received, progress
+                raise
+            finally:
                 try:
-                    f.write(chunk)
+                    f.flush()
                 except OSError as err:
                     raise write_error(job.name, part, err) from err
-                h.update(chunk)
-                received += len(chunk)
-                progress.update(len(chunk))
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
-            failure = err
-        try:
-            f.flush()
-        except OSError as err:
-            raise write_error(job.name, part, err) from err
+    finally:
+        if not handed_over:
+            progress.close()
+    received = sink.received
     if failure is not None:
         raise Retry(f"{describe(failure)} after {human_size(offset + received)}", cause=failure)
     if body_length is not None and received != body_length:
@@ -146,3 +168,38 @@ def _stream(job: Job, resp: requests.Response, mode: str, offset: int, total: in
     if total is not None and size != total:
         raise Retry(f"incomplete: {human_size(size)} of {human_size(total)}")
     return h.digest, size, bool(offset)
+
+
+def _pump(job: Job, resp: requests.Response, sink: _Sink, split: Optional[str], total: int | None) -> Optional[BaseException]:
+    """Copy the raw body (what the server sent is what gets hashed and stored) into `sink`.
+
+    Returns the network failure that ended it early, if any. With `split`, raises Ranged once
+    PROBE_SECONDS show that this one connection is slow and the rest would take a while.
+    """
+    began = time.monotonic()
+    try:
+        for chunk in raw_chunks(resp):
+            if job.cancel.is_set():
+                raise Cancelled()
+            try:
+                sink.f.write(chunk)
+            except OSError as err:
+                raise write_error(job.name, job.entry.part, err) from err
+            sink.hasher.update(chunk)
+            sink.received += len(chunk)
+            sink.progress.update(len(chunk))
+            if split is not None and time.monotonic() - began >= PROBE_SECONDS:
+                _maybe_split(job, split, sink.received / (time.monotonic() - began), total or 0, sink.received)
+                split = None
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
+        return err
+    return None
+
+
+def _maybe_split(job: Job, kept: str, rate: float, total: int, received: int) -> None:
+    """Raise Ranged when one connection at `rate` bytes/s is what holds the download back."""
+    left = total - received
+    if rate < SPLIT_BELOW and left / rate >= SPLIT_MIN_SECONDS:
+        job.say(f"split {job.name}: {human_size(int(rate))}/s over one connection; "
+                f"the other {human_size(left)} over {job.connections}")
+        raise Ranged(total, kept)

@@ -70,12 +70,15 @@ class Restart(Exception):
 
 
 class Ranged(Exception):
-    """The server serves byte ranges of a large file: fetch it over several connections."""
+    """The server serves byte ranges of a large file and one connection is slow: fetch the rest
+    over several. `have` bytes are in the .part already; `bar` is the artifact's live bar."""
 
     def __init__(self, total: int, validator: str):
         super().__init__(f"{total} bytes, validator {validator}")
         self.total = total
         self.validator = validator
+        self.have = 0
+        self.bar: Optional[tqdm] = None
 
 
 def scrubbed(err: BaseException) -> BaseException:
