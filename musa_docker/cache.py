@@ -19,7 +19,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import IO, Callable, Iterator, Optional
 
 from .errors import DownloadError
 from .locations import Location, strip_credentials
@@ -172,21 +172,26 @@ def locked(entry: Entry, on_wait: Callable[[], None], cancel: threading.Event) -
     # flock locks belong to the open file, so threads of one process exclude each other too.
     # Polled rather than blocking, so that a cancelled fetch_all does not hang here.
     with open(entry.lock, "a+b") as lock:
-        waiting = False
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waiting:
-                    waiting = True
-                    on_wait()
-                if cancel.wait(0.1):
-                    raise Cancelled() from None
+        _acquire(lock, on_wait, cancel)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _acquire(lock: IO[bytes], on_wait: Callable[[], None], cancel: threading.Event) -> None:
+    waiting = False
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        if not waiting:
+            waiting = True
+            on_wait()
+        if cancel.wait(0.1):
+            raise Cancelled()
 
 
 def discard(*paths: Path) -> None:

@@ -70,9 +70,11 @@ class Downloader:
               resets the count
     backoff:  first delay in seconds, doubled each time (capped at 30 s)
     timeout:  seconds to connect and between two reads
-    connections:  connections for one large file whose server serves ranges (see parts.py)
-    parallel_min: the size from which a file counts as large
+    connections: connections for one large file whose server serves ranges (see parts.py)
     """
+
+    # The size from which a file counts as large (an attribute, so tests can use small files).
+    parallel_min = parts.PARALLEL_MIN
 
     def __init__(
         self,
@@ -85,7 +87,6 @@ class Downloader:
         backoff: float = 0.5,
         timeout: float = 30,
         connections: int = CONNECTIONS,
-        parallel_min: int = parts.PARALLEL_MIN,
     ):
         self.cache_dir = Path(cache_dir)
         self.verify = verify
@@ -100,7 +101,6 @@ class Downloader:
         self.backoff = backoff
         self.timeout = timeout
         self.connections = max(1, connections)
-        self.parallel_min = parallel_min
         self._out_lock = threading.Lock()
         if not verify:
             warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)

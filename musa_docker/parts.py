@@ -140,12 +140,7 @@ def _run(state: _State, pending: List[Span], conns: int, progress) -> None:
     with ThreadPoolExecutor(max_workers=conns, thread_name_prefix=f"{job.name}-part") as pool:
         futures = [pool.submit(_span, job, state, span, advance) for span in pending]
         try:
-            while True:
-                done, running = wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
-                if state.job.cancel.is_set() or any(f.exception() for f in done):
-                    stop.set()
-                if not running:
-                    break
+            _watch(futures, stop, state.job.cancel)
         except BaseException:
             stop.set()
             raise
@@ -159,6 +154,15 @@ def _run(state: _State, pending: List[Span], conns: int, progress) -> None:
                 raise err
     if errors:
         raise errors[0]
+
+
+def _watch(futures: list, stop: threading.Event, cancel: threading.Event) -> None:
+    """Wait for every span; the first failure, or a cancelled fetch_all, stops the others."""
+    running = futures
+    while running:
+        done, running = wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
+        if cancel.is_set() or any(f.exception() for f in done):
+            stop.set()
 
 
 def _span(job: Job, state: _State, span: Span, advance) -> None:
@@ -176,23 +180,29 @@ def _once(job: Job, state: _State, span: Span, s: requests.Session, advance) -> 
         answered = content_range(resp.headers.get("Content-Range"))
         if resp.status_code != 206 or answered != (at, state.total):
             raise Restart()
-        failure: BaseException | None = None
-        try:
-            for chunk in raw_chunks(resp):
-                if job.cancel.is_set():
-                    raise Cancelled()
-                _write(job, state, at, chunk)
-                at += len(chunk)
-                with state.lock:
-                    span.done += len(chunk)
-                advance(len(chunk))
-                state.save()
-        except (urllib3.exceptions.HTTPError, requests.RequestException) as err:
-            failure = err
+        failure = _copy(job, state, span, resp, advance)
     if failure is not None:
         raise Retry(f"{describe(failure)} after {human_size(span.done)} of a part", cause=failure)
     if span.left > 0:
         raise Retry(f"connection dropped with {human_size(span.left)} of a part left")
+
+
+def _copy(job: Job, state: _State, span: Span, resp: requests.Response, advance) -> Optional[BaseException]:
+    """Write the body at the span's offset; returns the network failure that ended it early."""
+    at = span.start + span.done
+    try:
+        for chunk in raw_chunks(resp):
+            if job.cancel.is_set():
+                raise Cancelled()
+            _write(job, state, at, chunk)
+            at += len(chunk)
+            with state.lock:
+                span.done += len(chunk)
+            advance(len(chunk))
+            state.save()
+    except (urllib3.exceptions.HTTPError, requests.RequestException) as err:
+        return err
+    return None
 
 
 def _write(job: Job, state: _State, at: int, chunk: bytes) -> None:

@@ -135,30 +135,21 @@ def _stream(job: Job, resp: requests.Response, mode: str, offset: int, total: in
         f: IO[bytes] = open(part, mode)
     except OSError as err:
         raise write_error(job.name, part, err) from err
-    progress = bar(job, total, offset)
-    handed_over = False
+    sink = _Sink(f, Hasher(), bar(job, total, offset))
     try:
-        with f, Hasher() as h:
+        with f, sink.hasher as h:
             if offset:
-                # The hash covers the whole file: first the bytes kept from before.
-                with open(part, "rb") as kept:
-                    for chunk in iter(lambda: kept.read(CHUNK), b""):
-                        h.update(chunk)
-            sink = _Sink(f, h, progress)
-            try:
-                failure = _pump(job, resp, sink, split, total)
-            except Ranged as ranged:
-                handed_over = True
-                ranged.have, ranged.bar = offset + sink.received, progress
-                raise
-            finally:
-                try:
-                    f.flush()
-                except OSError as err:
-                    raise write_error(job.name, part, err) from err
-    finally:
-        if not handed_over:
-            progress.close()
+                _rehash(part, h)
+            failure = _pump(job, resp, sink, split, total)
+            _flush(job, f)
+    except Ranged as ranged:
+        # The bytes so far stay in the .part (closing flushed them); the bar carries on.
+        ranged.have, ranged.bar = offset + sink.received, sink.progress
+        raise
+    except BaseException:
+        sink.progress.close()
+        raise
+    sink.progress.close()
     received = sink.received
     if failure is not None:
         raise Retry(f"{describe(failure)} after {human_size(offset + received)}", cause=failure)
@@ -168,6 +159,20 @@ def _stream(job: Job, resp: requests.Response, mode: str, offset: int, total: in
     if total is not None and size != total:
         raise Retry(f"incomplete: {human_size(size)} of {human_size(total)}")
     return h.digest, size, bool(offset)
+
+
+def _rehash(part, h: Hasher) -> None:
+    """The hash covers the whole file: first the bytes kept from before."""
+    with open(part, "rb") as kept:
+        for chunk in iter(lambda: kept.read(CHUNK), b""):
+            h.update(chunk)
+
+
+def _flush(job: Job, f: IO[bytes]) -> None:
+    try:
+        f.flush()
+    except OSError as err:
+        raise write_error(job.name, job.entry.part, err) from err
 
 
 def _pump(job: Job, resp: requests.Response, sink: _Sink, split: Optional[str], total: int | None) -> Optional[BaseException]:

@@ -42,8 +42,10 @@ def make(cache: Path, **kw) -> tuple[Downloader, io.StringIO]:
     out = io.StringIO()
     kw.setdefault("backoff", 0.01)
     kw.setdefault("timeout", 5)
-    kw.setdefault("parallel_min", 1 << 20)
-    return Downloader(cache, out=out, progress=False, **kw), out
+    parallel_min = kw.pop("parallel_min", 1 << 20)
+    dl = Downloader(cache, out=out, progress=False, **kw)
+    dl.parallel_min = parallel_min
+    return dl, out
 
 
 def ranges(server, path: str) -> list[tuple[int, int]]:
@@ -152,9 +154,9 @@ def test_checksum_of_the_whole_file_is_verified(tmp_path, http_server):
 
 def _fetch_until_killed(cache: str, url: str, log: str) -> None:
     with open(log, "w", buffering=1) as out:
-        Downloader(Path(cache), out=out, progress=False, connections=4, parallel_min=1 << 20).fetch(
-            "art", parse_location(url)
-        )
+        dl = Downloader(Path(cache), out=out, progress=False, connections=4)
+        dl.parallel_min = 1 << 20
+        dl.fetch("art", parse_location(url))
 
 
 def test_killed_download_resumes_every_part_where_it_stopped(tmp_path, http_server):
