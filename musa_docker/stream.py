@@ -181,7 +181,7 @@ def _pump(job: Job, resp: requests.Response, sink: _Sink, split: Optional[str], 
     Returns the network failure that ended it early, if any. With `split`, raises Ranged once
     PROBE_SECONDS show that this one connection is slow and the rest would take a while.
     """
-    began = time.monotonic()
+    began: Optional[tuple[float, int]] = None
     try:
         for chunk in raw_chunks(resp):
             if job.cancel.is_set():
@@ -193,8 +193,13 @@ def _pump(job: Job, resp: requests.Response, sink: _Sink, split: Optional[str], 
             sink.hasher.update(chunk)
             sink.received += len(chunk)
             sink.progress.update(len(chunk))
-            if split is not None and time.monotonic() - began >= PROBE_SECONDS:
-                _maybe_split(job, split, sink.received / (time.monotonic() - began), total or 0, sink.received)
+            if split is None:
+                continue
+            # Timed from the first bytes: the wait for the answer says nothing about the rate.
+            began = began or (time.monotonic(), sink.received)
+            seconds = time.monotonic() - began[0]
+            if seconds >= PROBE_SECONDS:
+                _maybe_split(job, split, (sink.received - began[1]) / seconds, total or 0, sink.received)
                 split = None
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
         return err
