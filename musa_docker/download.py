@@ -293,5 +293,6 @@ class Downloader:
             return parts.fetch(job, state, ranged)
         except Restart:
             parts.forget(job)
-            self._say(f"restart {job.name}: the server does not serve ranges of it; downloading over one connection")
+            self._say(f"restart {job.name}: the server did not answer a range as asked (the file changed, "
+                      "or it serves no ranges); downloading over one connection")
             return self._receive(replace(job, connections=1))

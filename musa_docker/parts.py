@@ -60,14 +60,15 @@ class _State:
     saved: float = 0.0
 
     def save(self, force: bool = False) -> None:
+        # Under the lock: the threads share one temp file for the atomic replace.
         with self.lock:
             now = time.monotonic()
             if not force and now - self.saved < _SAVE_EVERY:
                 return
             self.saved = now
             spans = [[s.start, s.end, s.done] for s in self.spans]
-        write_file(self.job.name, self.job.entry.meta,
-                   json.dumps({"validator": self.validator, "size": self.total, "parts": spans}))
+            write_file(self.job.name, self.job.entry.meta,
+                       json.dumps({"validator": self.validator, "size": self.total, "parts": spans}))
 
 
 def split(total: int, n: int, start: int = 0) -> List[Span]:
@@ -109,7 +110,7 @@ def fetch(job: Job, state: Optional[_State] = None, ranged: Optional[Ranged] = N
     conns = max(1, min(job.connections, len(pending)))
     if resumed:
         job.say(f"resume {job.name} {job.location.display} at {human_size(have)} of {human_size(state.total)} "
-                f"({conns} connections)")
+                f"({conns} connection{'s' if conns > 1 else ''})")
     try:
         state.fd = os.open(job.entry.part, os.O_RDWR | os.O_CREAT, 0o644)
         if not resumed:

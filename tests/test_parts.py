@@ -133,7 +133,8 @@ def test_server_that_ignores_ranges_falls_back_to_one_connection(tmp_path, http_
     assert dl.fetch("g", parse_location(http_server.url("/g.tar"))).path.read_bytes() == DATA
 
     text = out.getvalue()
-    assert "restart f: the server does not serve ranges of it; downloading over one connection" in text
+    assert ("restart f: the server did not answer a range as asked (the file changed, or it serves no ranges); "
+            "downloading over one connection") in text
     assert [r.status for r in http_server.gets("/f.tar")][-1] == 200
     assert "range" not in http_server.gets("/f.tar")[-1].headers
     assert "split" not in text.split("restart f:")[1]  # the second try stays on one connection
@@ -197,3 +198,22 @@ def test_killed_download_resumes_every_part_where_it_stopped(tmp_path, http_serv
     resumed = {(a + done, b - 1) for a, b, done in recorded["parts"] if a + done < b}
     assert set(again) == resumed and len(again) == 4
     assert "range" in http_server.gets()[-1].headers  # no new probe: the sidecar said where to go
+
+
+def test_file_changed_under_an_interrupted_multi_part_download_restarts_on_one(tmp_path, http_server):
+    http_server.add("/f.tar", DATA)
+    url = http_server.url("/f.tar")
+    entry = Entry.of(tmp_path, parse_location(url))
+    entry.dir.mkdir(parents=True)
+    entry.part.write_bytes(b"x" * len(DATA))
+    entry.meta.write_text(json.dumps({"validator": '"old"', "size": len(DATA), "parts": [[0, len(DATA), 1000]]}))
+    dl, out = make(tmp_path, connections=4)
+
+    assert dl.fetch("f", parse_location(url)).path.read_bytes() == DATA
+
+    said = out.getvalue().splitlines()
+    assert said[0] == f"resume f {url} at 1.0 kB of 4.2 MB (1 connection)"
+    assert said[1].startswith("restart f: the server did not answer a range as asked")
+    first, second = http_server.gets("/f.tar")
+    assert first.headers["range"] == f"bytes=1000-{len(DATA) - 1}" and first.headers["if-range"] == '"old"'
+    assert first.status == 200 and "range" not in second.headers
