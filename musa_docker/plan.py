@@ -71,7 +71,7 @@ class Plan:
     cache_dir: Path
     build: BuildStep
     insecure: bool = False
-    connections: int = 1
+    connections: int = defaults.CONNECTIONS
     notes: Tuple[str, ...] = field(default=())
 
     def render(self) -> str:
