@@ -48,6 +48,11 @@ TORCH_MUSA_REPO = "https://github.com/MooreThreads/torch_musa.git"
 
 RENDER_GID = 109
 
+# Connections for one large download whose server serves byte ranges (--connections); more
+# than MAX_CONNECTIONS looks like abuse to most servers.
+CONNECTIONS = 4
+MAX_CONNECTIONS = 16
+
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
     """`$MUSA_DOCKER_CACHE`, else `~/.cache/musa_docker` (home from `env["HOME"]`).

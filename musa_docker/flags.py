@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from .defaults import SYSTEMS, default
+from .defaults import CONNECTIONS, MAX_CONNECTIONS, SYSTEMS, default
 from .push import PASSWORD_VAR
 
 Flag = Tuple[str, Any, Tuple[str, ...], str]
@@ -26,6 +26,7 @@ COMMON: List[Flag] = [
     ("apt_mirror", None, (), "apt mirror base URL used inside the image [the image's own sources]"),
     ("pip_index_url", None, (), "pip index used inside the image [pip's default]"),
     ("insecure", False, (), "turn TLS verification off for downloads (never the default)"),
+    ("connections", None, (), f"connections for one large download whose server serves ranges, 1-{MAX_CONNECTIONS} [{CONNECTIONS}]"),
     ("force", False, (), "build even when the image under the tag already has the same inputs"),
     ("dry_run", False, (), "print the plan and stop: nothing is cloned, downloaded or built"),
     DOCKER_HOST,

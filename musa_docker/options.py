@@ -51,6 +51,7 @@ class Common:
     apt_mirror: str
     pip_index_url: str
     insecure: bool
+    connections: int              # for one large download whose server serves ranges
     force: bool
     dry_run: bool
     docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
@@ -175,6 +176,18 @@ def _index_url(value: str) -> str:
     return location.url
 
 
+def _connections(value: Any) -> int:
+    if value is None or value == "":
+        return defaults.CONNECTIONS
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= defaults.MAX_CONNECTIONS:
+        raise ConfigError(
+            f"--connections {value!r} is not a whole number from 1 to {defaults.MAX_CONNECTIONS}, "
+            f"e.g. --connections {defaults.CONNECTIONS}"
+        )
+    return int(text)
+
+
 def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     home = Path(env.get("HOME") or Path.home())
     build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
@@ -199,6 +212,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         apt_mirror=apt_mirror.rstrip("/"),
         pip_index_url=_index_url(values.get("pip_index_url") or ""),
         insecure=bool(values.get("insecure")),
+        connections=_connections(values.get("connections")),
         force=bool(values.get("force")),
         dry_run=bool(values.get("dry_run")),
         docker_host=values.get("docker_host") or None,

@@ -88,7 +88,7 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
     """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses. The build
     dir was checked (`BuildDir.check`) before the engine was contacted."""
     started = time.monotonic()
-    downloader = Downloader(plan.cache_dir, verify=not plan.insecure)
+    downloader = Downloader(plan.cache_dir, verify=not plan.insecure, connections=plan.connections)
     prep = prepare(plan, root_flags, say, downloader, validate)
     ref = plan.build.image
 

@@ -71,6 +71,7 @@ class Plan:
     cache_dir: Path
     build: BuildStep
     insecure: bool = False
+    connections: int = defaults.CONNECTIONS
     notes: Tuple[str, ...] = field(default=())
 
     def render(self) -> str:
@@ -84,7 +85,8 @@ class Plan:
             lines.append(f"  {r.action:<7} {r.name} {redact(r.url)} @ {r.ref} -> {r.path} ({how})")
         if not self.repos:
             lines.append("  (none)")
-        lines.append(f"artifacts: (cache {self.cache_dir}{', TLS verification OFF' if self.insecure else ''})")
+        lines.append(f"artifacts: (cache {self.cache_dir}, {self.connections} connections for large files"
+                     f"{', TLS verification OFF' if self.insecure else ''})")
         for a in self.artifacts:
             sha = f" sha256={a.location.sha256[:12]}…" if a.location.sha256 else ""
             lines.append(f"  fetch   {a.name} {a.location.display}{sha} -> {a.dest}")
@@ -157,6 +159,7 @@ def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, 
         keep_build_dir=common.keep_build_dir,
         cache_dir=common.cache_dir,
         insecure=common.insecure,
+        connections=common.connections,
         build=BuildStep(
             dockerfile=dockerfile,
             image=str(image),

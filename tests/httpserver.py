@@ -14,13 +14,18 @@ that does not match gives the full 200). Each one can also:
   stall_times=K                    the client) for the first K GETs
   fail_status=500, fail_times=K    answer fail_status for the first K GETs
   status=404                       always answer this status
-  ignore_range=True                always 200 with the whole body
+  ignore_range=True                always 200 with the whole body (and no Accept-Ranges, unless
+                                   claim_ranges=True: a server that says it serves ranges and does not)
   auth=("user", "pass")            require HTTP basic auth (401 otherwise)
   gate=threading.Event()           after the headers and the first chunk, wait until it is set
   chunk_delay=S                    sleep S seconds between chunks
+  rate=B                           send at most B bytes per second on each connection (throttled)
+  drop_ranged_after=N,             like drop_after, for the first K GETs that ask for a range
+  drop_ranged_times=K
   content_encoding="gzip"          label the body with a Content-Encoding (bytes sent as given)
   file=Path                        serve a file's bytes (with sendfile) instead of `data`
-Every request is recorded (method, path, query, lower-cased headers, status).
+Every request is recorded (method, path, query, lower-cased headers, status); `peak_ranged`
+is the most 206 bodies that were being sent at once. Closed ranges (`bytes=A-B`) are served.
 
 `http_server_fixture` provides the `http_server` pytest fixture: import it into a test module.
 """
@@ -61,14 +66,19 @@ class Resource:
     fail_times: int = 0
     status: int | None = None
     ignore_range: bool = False
+    claim_ranges: bool = False
     auth: tuple[str, str] | None = None
     gate: threading.Event | None = None
     chunk_delay: float = 0.0
     content_encoding: str | None = None
+    rate: float | None = None
+    drop_ranged_after: int | None = None
+    drop_ranged_times: int = 0
     # counters (under Server.lock)
     failed: int = 0
     dropped: int = 0
     stalled: int = 0
+    dropped_ranged: int = 0
 
     @property
     def size(self) -> int:
@@ -92,6 +102,8 @@ class Server:
     resources: dict[str, Resource] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    ranged_now: int = 0
+    peak_ranged: int = 0
 
     def __post_init__(self) -> None:
         self._httpd: ThreadingHTTPServer | None = None
@@ -212,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._small(req, res.fail_status, "try again\n")
 
         size = res.size
-        start = 0
+        start, end = 0, size
         status = 200
         rng = req.headers.get("range")
         if rng and not res.ignore_range and rng.startswith("bytes="):
@@ -222,26 +234,29 @@ class _Handler(BaseHTTPRequestHandler):
                 start = int(first)
                 if start >= size:
                     return self._small(req, 416, "", {"Content-Range": f"bytes */{size}"})
-                if last:
-                    raise NotImplementedError("closed ranges are not used by the client")
+                end = min(int(last) + 1, size) if last else size
                 status = 206
-        length = size - start
+        length = end - start
 
         with server.lock:
-            drop = body and res.drop_after is not None and res.dropped < res.drop_times
-            if drop:
+            drop_at = None
+            if body and res.drop_after is not None and res.dropped < res.drop_times:
                 res.dropped += 1
+                drop_at = res.drop_after
             stall = body and res.stall_after is not None and res.stalled < res.stall_times
             if stall:
                 res.stalled += 1
+            if body and status == 206 and res.drop_ranged_after is not None and res.dropped_ranged < res.drop_ranged_times:
+                res.dropped_ranged += 1
+                drop_at = res.drop_ranged_after
 
         req.status = status
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(length))
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
-        if not res.ignore_range:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        if not res.ignore_range or res.claim_ranges:
             self.send_header("Accept-Ranges", "bytes")
         if res.etag:
             self.send_header("ETag", res.etag)
@@ -252,23 +267,34 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not body:
             return
+        ranged = status == 206
+        if ranged:
+            with server.lock:
+                server.ranged_now += 1
+                server.peak_ranged = max(server.peak_ranged, server.ranged_now)
         try:
-            self._body(res, start, length, drop, stall)
+            self._body(res, start, length, drop_at, stall)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
+        finally:
+            if ranged:
+                with server.lock:
+                    server.ranged_now -= 1
 
-    def _body(self, res: Resource, start: int, length: int, drop: bool, stall: bool) -> None:
+    def _body(self, res: Resource, start: int, length: int, drop_at: int | None, stall: bool) -> None:
+        drop = drop_at is not None
         limit = length
-        if drop:
-            limit = min(length, res.drop_after or 0)
+        if drop_at is not None:
+            limit = min(length, drop_at)
         stall_at = res.stall_after if stall else None
-        if res.file is not None and not (drop or stall or res.gate or res.chunk_delay) and self.owner.tls is None:
+        if res.file is not None and not (drop or stall or res.gate or res.chunk_delay or res.rate) and self.owner.tls is None:
             self.wfile.flush()
             with open(res.file, "rb") as f:
                 self.connection.sendfile(f, start, length)
             return
         sent = 0
         first = True
+        began = time.monotonic()
         with open(res.file, "rb") if res.file is not None else nullcontext() as f:
             while sent < limit:
                 n = min(CHUNK, limit - sent)
@@ -292,6 +318,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if res.chunk_delay:
                     self.wfile.flush()
                     time.sleep(res.chunk_delay)
+                if res.rate:
+                    self.wfile.flush()
+                    ahead = began + sent / res.rate - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
         if drop and limit < length:
             self.wfile.flush()
             self.close_connection = True

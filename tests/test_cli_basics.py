@@ -247,3 +247,17 @@ def test_a_foreign_build_dir_is_refused_before_any_clone_or_engine_contact(tmp_p
     assert not root.exists()                          # and before anything was cloned
     assert sorted(p.name for p in ctx.iterdir()) == ["notes.txt"]
     assert (ctx / "notes.txt").read_text() == "my notes\n"
+
+
+# --- --connections --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["0", "-1", "x", "17"])
+def test_bad_connections_is_one_error_line(user, tmp_path, value):
+    r = cli("build-dev", "--dry-run", f"--connections={value}", "-b", "base:latest", env=user)
+    assert_one_error(r, "--connections", repr(value))
+
+
+def test_connections_are_shown_in_the_plan(user, tmp_path):
+    r = cli("build-base", "--dry-run", "--connections", "8", "--pytorch-root", str(tmp_path / "src"), env=user)
+    assert r.returncode == 0, r.stderr
+    assert "8 connections for large files" in r.stdout

@@ -300,3 +300,18 @@ def test_shell_refuses_a_malformed_image(image):
 
 def test_shell_privileged_can_be_turned_off():
     assert shell(image="musa", privileged=False).privileged is False
+
+
+# --- --connections --------------------------------------------------------------------------------
+
+def test_connections_default_and_value(env):
+    assert base(env).common.connections == 4
+    assert base(env, connections="16").common.connections == 16
+    assert base(env, connections=1).common.connections == 1  # a config file's int
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x", "17", "2.5"])
+def test_connections_out_of_range_names_the_flag(env, value):
+    assert error(base, env, connections=value) == (
+        f"--connections {value!r} is not a whole number from 1 to 16, e.g. --connections 4"
+    )

@@ -1,6 +1,7 @@
-"""Download throughput and memory: musa_docker's Downloader against `curl -s -o`.
+"""Download throughput and memory: musa_docker's Downloader against `curl -s -o`, and over
+one connection against several.
 
-    python bench/download/run.py [--size-mb 500] [--runs 3]
+    python bench/download/run.py [--size-mb 500] [--runs 3] [--throttle-mb-s 10] [--throttle-size-mb 128]
 
 A loopback server (tests/httpserver.py, the file sent with sendfile) serves a file of
 deterministic bytes. Each run fetches it into a fresh directory on the same disk, once with
@@ -13,6 +14,11 @@ next.
 
 The Downloader does more than curl: it hashes the bytes as they arrive and records the hash
 beside the file before moving it into place.
+
+Two more cases compare one connection (`--connections 1`, the Downloader as it was) with the
+default four: unthrottled (the same sendfile server: four must be no slower), and throttled (a
+second file, served at a fixed `--throttle-mb-s` per connection, as vendor CDNs and proxies
+often do: the goal is at least 3x at four connections).
 """
 
 from __future__ import annotations
@@ -36,19 +42,21 @@ sys.path.insert(0, str(ROOT / "tests"))
 from httpserver import Server  # noqa: E402
 
 CHILD = r"""
-import json, resource, sys, time
+import io, json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from musa_docker.download import Downloader
 from musa_docker.locations import parse_location
-with open("/dev/null", "w") as devnull:
-    dl = Downloader(Path(sys.argv[2]), out=devnull, progress=False)
+with io.StringIO() as said:
+    dl = Downloader(Path(sys.argv[2]), out=said, progress=False, connections=int(sys.argv[4]))
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     got = dl.fetch("bench", parse_location(sys.argv[3]))
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
+    split = "split " in said.getvalue()
 print(json.dumps({
+    "split": split,
     "seconds": seconds,
     "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
     "sha256": got.sha256,
@@ -71,11 +79,12 @@ def make_file(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
-def run_tool(cache: Path, url: str) -> tuple[float, dict]:
+def run_tool(cache: Path, url: str, connections: int = 1) -> tuple[float, dict]:
     os.sync()  # start each run without the previous one's dirty pages to write back
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT), str(cache), url], check=True, capture_output=True, text=True
+        [sys.executable, "-c", CHILD, str(ROOT), str(cache), url, str(connections)],
+        check=True, capture_output=True, text=True,
     )
     wall = time.perf_counter() - started
     return wall, json.loads(proc.stdout)
@@ -96,6 +105,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--throttle-mb-s", type=float, default=10.0, help="per-connection limit of the throttled case")
+    parser.add_argument("--throttle-size-mb", type=int, default=128, help="file of the throttled case (>= 68 MB)")
     args = parser.parse_args()
     if shutil.which("curl") is None:
         print("error: curl is not installed", file=sys.stderr)
@@ -110,8 +121,15 @@ def main() -> int:
         with Server() as server:
             server.add("/served.bin", file=src)
             url = server.url("/served.bin")
+            throttled_size = args.throttle_size_mb * 1_000_000
+            slow = tmp / "throttled.bin"
+            slow_sha = make_file(slow, throttled_size)
+            server.add("/throttled.bin", file=slow, rate=args.throttle_mb_s * 1_000_000)
+            slow_url = server.url("/throttled.bin")
 
             tool_wall, tool_fetch, tool_cpu, tool_rss, curl_wall, curl_cpu, hits = [], [], [], [], [], [], []
+            multi_fast: list[float] = []
+            throttled: dict[int, list[float]] = {1: [], 4: []}
             for i in range(args.runs):
                 cache = tmp / f"cache{i}"
                 wall, result = run_tool(cache, url)
@@ -131,10 +149,17 @@ def main() -> int:
                 curl_cpu.append(cpu_c)
                 assert target.stat().st_size == size
                 target.unlink()
+                fast4 = fetch_once(tmp / f"fast4-{i}", url, 4, expected)
+                multi_fast.append(fast4)
+                slow1 = fetch_once(tmp / f"slow1-{i}", slow_url, 1, slow_sha)
+                slow4 = fetch_once(tmp / f"slow4-{i}", slow_url, 4, slow_sha)
+                throttled[1].append(slow1)
+                throttled[4].append(slow4)
                 print(
                     f"run {i + 1}: tool {wall:.2f}s (fetch {result['seconds']:.2f}s, "
                     f"cpu {result['cpu']:.2f}s, rss {result['maxrss_kb'] / 1024:.0f} MiB), "
-                    f"curl {wall_c:.2f}s (cpu {cpu_c:.2f}s)",
+                    f"curl {wall_c:.2f}s (cpu {cpu_c:.2f}s), 4 connections {fast4:.2f}s; "
+                    f"throttled: 1 connection {slow1:.2f}s, 4 connections {slow4:.2f}s",
                     flush=True,
                 )
 
@@ -151,7 +176,25 @@ def main() -> int:
     print(f"CPU (user+sys)        tool fetch {statistics.median(tool_cpu):.2f}s, curl {statistics.median(curl_cpu):.2f}s")
     print(f"tool peak RSS         {max(tool_rss) / 1024:.0f} MiB (max of runs)")
     print(f"cache hit (hash only) {statistics.median(hits):.2f}s")
+    m4 = statistics.median(multi_fast)
+    print(f"4 connections (fetch) {m4:.2f}s  {mbps(m4):7.0f} MB/s   unthrottled: 1 / 4 connections {f / m4:.2f}x"
+          " (goal: >= 1, no slower)")
+    s1, s4 = statistics.median(throttled[1]), statistics.median(throttled[4])
+    tput = throttled_size / 1e6
+    print(f"throttled             {args.throttle_size_mb} MB at {args.throttle_mb_s:g} MB/s per connection:")
+    print(f"  1 connection        {s1:.2f}s  {tput / s1:7.1f} MB/s")
+    print(f"  4 connections       {s4:.2f}s  {tput / s4:7.1f} MB/s   ratio {s1 / s4:.2f}x (goal: >= 3x)")
     return 0
+
+
+def fetch_once(cache: Path, url: str, connections: int, expected: str) -> float:
+    """Downloader.fetch seconds of one fresh download over `connections`."""
+    _, result = run_tool(cache, url, connections)
+    assert result["sha256"] == expected and not result["cached"], result
+    shutil.rmtree(cache)
+    if result["split"]:
+        print(f"  ({url.rsplit('/', 1)[1]} with --connections {connections}: split after one connection proved slow)")
+    return result["seconds"]
 
 
 if __name__ == "__main__":
