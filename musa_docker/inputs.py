@@ -142,8 +142,10 @@ def _no_mccl(selection, sources, pins, notes) -> None:
 
 
 def _per_arch(pins, section: str, table: Dict[str, Any], selection, what: str, needed: bool):
-    """The one entry of a per-arch section that serves every selected arch, or None."""
-    if not table or not needed:
+    """The one entry of a per-arch section that serves every selected arch, or None. When the
+    flags already give what it would provide (`needed` False), an entry that cannot be chosen is
+    no error: there is simply nothing to take from it."""
+    if not table or not (needed or selection.given):
         return None
     if not selection.given:
         archs = ", ".join(sorted(table))
@@ -152,10 +154,14 @@ def _per_arch(pins, section: str, table: Dict[str, Any], selection, what: str, n
     chosen = [table.get(t) for t in selection.targets]
     for target, entry in zip(selection.targets, chosen):
         if not entry:
+            if not needed:
+                return None
             raise ConfigError(f"--pins {pins.path} has no {section} for {target} "
                               f"({arch_mod.ARCHS[target].codename}: {'/'.join(arch_mod.ARCHS[target].products)}): "
                               f"add them under {section}:, or give {what} as flags")
     if any(entry != chosen[0] for entry in chosen[1:]):
+        if not needed:
+            return None
         raise ConfigError(f"--pins {pins.path} gives different {section} for {', '.join(selection.targets)}: "
                           f"build for one arch (--gpu-arch), or give {what} as flags")
     return chosen[0]

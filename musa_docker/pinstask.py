@@ -120,6 +120,9 @@ def check(pins: Pins, say: Callable[[str], None]) -> int:
                 if pin.location:
                     items.append((pin.value.line, f"wheels.{target}.{py}.{name} {pin.location.display}",
                                   lambda loc=pin.location: check_location(loc, session)))
+                else:
+                    say(f"skip  {pins.path}:{pin.value.line}  wheels.{target}.{py}.{name} {pin.requirement}: "
+                        "a requirement, which only its MUSA pip index can answer")
     failed = 0
     for line, what, ask in sorted(items, key=lambda item: item[0]):
         why = ask()

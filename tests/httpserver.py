@@ -14,6 +14,7 @@ that does not match gives the full 200). Each one can also:
   stall_times=K                    the client) for the first K GETs
   fail_status=500, fail_times=K    answer fail_status for the first K GETs
   status=404                       always answer this status
+  head_status=405                  answer HEAD with this status (servers that refuse HEAD)
   ignore_range=True                always 200 with the whole body
   auth=("user", "pass")            require HTTP basic auth (401 otherwise)
   gate=threading.Event()           after the headers and the first chunk, wait until it is set
@@ -60,6 +61,7 @@ class Resource:
     fail_status: int = 500
     fail_times: int = 0
     status: int | None = None
+    head_status: int | None = None
     ignore_range: bool = False
     auth: tuple[str, str] | None = None
     gate: threading.Event | None = None
@@ -204,6 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._small(req, 401, "unauthorized\n", {"WWW-Authenticate": 'Basic realm="test"'})
         if res.status is not None:
             return self._small(req, res.status, f"status {res.status}\n")
+        if res.head_status is not None and not body:
+            return self._small(req, res.head_status, "")
         with server.lock:
             fail = body and res.failed < res.fail_times
             if fail:
@@ -213,6 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         size = res.size
         start = 0
+        end = size - 1
         status = 200
         rng = req.headers.get("range")
         if rng and not res.ignore_range and rng.startswith("bytes="):
@@ -223,9 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if start >= size:
                     return self._small(req, 416, "", {"Content-Range": f"bytes */{size}"})
                 if last:
-                    raise NotImplementedError("closed ranges are not used by the client")
+                    end = min(int(last), size - 1)
                 status = 206
-        length = size - start
+        length = end - start + 1
 
         with server.lock:
             drop = body and res.drop_after is not None and res.dropped < res.drop_times
@@ -240,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(length))
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         if not res.ignore_range:
             self.send_header("Accept-Ranges", "bytes")
         if res.etag:
