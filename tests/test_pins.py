@@ -321,3 +321,11 @@ def test_check_urls_reports_a_404_and_a_missing_tag_with_their_lines(tmp_path, e
     assert len(fails) == 2, done.stdout
     assert f"{path}:5" in fails[0] and "no tag 'v0.0.0-none'" in fails[0]
     assert f"{path}:{line_of(path, '/vendor/gone.tar.gz')}" in fails[1] and "HTTP 404" in fails[1]
+
+
+def test_the_shipped_example_loads_and_is_the_readme_one():
+    from conftest import REPO
+    example = REPO / "examples" / "pins.yaml"
+    pins = pins_mod.load(example)
+    assert set(pins.artifacts) == {"mp_21", "mp_22"} and pins.wheels["mp_22"]["3.10"]["torch"].location
+    assert example.read_text() in (REPO / "README.md").read_text()
