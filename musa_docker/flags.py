@@ -33,9 +33,9 @@ COMMON: List[Flag] = [
 ]
 
 VENDOR: List[Flag] = [
-    ("musa_url", None, ("m", "musa-toolkits-url"), "MUSA toolkit archive (*.tar.gz) location [$MUSA_TOOLKITS_URL] (required)"),
-    ("mudnn_url", None, ("n",), "muDNN archive (*.tar) location [$MUDNN_URL] (required)"),
-    ("mccl_url", None, (), "MCCL archive (*.tar.gz) location [$MCCL_URL] (optional)"),
+    ("musa_url", None, ("m", "musa-toolkits-url"), "MUSA toolkit archive (*.tar.gz) location [$MUSA_TOOLKITS_URL, else the pins file's for the arch] (required)"),
+    ("mudnn_url", None, ("n",), "muDNN archive (*.tar) location [$MUDNN_URL, else the pins file's for the arch] (required)"),
+    ("mccl_url", None, (), "MCCL archive (*.tar.gz) location [$MCCL_URL, else the pins file's for the arch] (optional)"),
 ]
 
 
@@ -82,8 +82,8 @@ RELEASE: List[Flag] = [
     ("docker_file", None, ("f",), f"Dockerfile [{default('release', 'docker_file')}]"),
     *_env_flags("release"),
     *VENDOR,
-    ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL] (required)"),
-    ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL] (required)"),
+    ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL, else the pins file's] (required)"),
+    ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL, else the pins file's] (required)"),
     GPU_ARCH,
     PINS,
 ]
