@@ -95,7 +95,7 @@ def resolve(task: str, values: Mapping[str, Any], env: Mapping[str, str]) -> Res
         if not selection.given:
             notes.append(f"no --gpu-arch: built for every supported arch ({selection.label}); "
                          "name one (e.g. --gpu-arch S4000) for a smaller, faster build")
-        _no_mccl(selection, sources, pins, notes)
+        _no_mccl(selection, sources, notes)
     wheels: Tuple[pins_mod.WheelPin, ...] = ()
     if pins:
         for name, (url_key, ref_key) in REPO_KEYS[task].items():
@@ -106,13 +106,14 @@ def resolve(task: str, values: Mapping[str, Any], env: Mapping[str, str]) -> Res
         if selection is not None:
             _artifacts(pins, selection, out, sources)
         if task == "release":
-            wheels = _wheels(pins, selection, str(values.get("python_version") or defaults.default(task, "python_version")),
-                             out, sources, notes)
+            python = str(values.get("python_version") or defaults.default(task, "python_version"))
+            wheels = _wheels(pins, selection, python, out, sources, notes)
     for key in SHOWN[task]:
         sources.setdefault(key, "default")
     shown = tuple((key, _shown(key, out, env, task, selection, sources[key]), sources[key]) for key in SHOWN[task])
-    versions = tuple((n, p.value) for n, p in sorted(pins.versions.items())) if pins else ()
-    shown += tuple((f"version {n}", p.value, pins.where(p.line)) for n, p in sorted(pins.versions.items())) if pins else ()
+    pinned = sorted(pins.versions.items()) if pins else []
+    versions = tuple((n, p.value) for n, p in pinned)
+    shown += tuple((f"version {n}", p.value, pins.where(p.line)) for n, p in pinned)
     return Resolved(out, selection, pins, shown, versions, tuple(notes), wheels)
 
 
@@ -127,7 +128,7 @@ def _shown(key: str, values, env, task: str, selection, source: str) -> str:
     return redact(str(value)) if _given(value) else "(none)"
 
 
-def _no_mccl(selection, sources, pins, notes) -> None:
+def _no_mccl(selection, sources, notes) -> None:
     """An arch without MCCL (qy1) asked for: MCCL stays out of the image, and a flag asking for
     it is a contradiction to report, not to settle silently."""
     missing = selection.without_mccl

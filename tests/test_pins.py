@@ -192,7 +192,7 @@ def test_dev_plan_takes_the_arch_artifacts_and_repo_from_the_pins(pins_file, env
     assert plan["labels"]["musa_docker.version.musa"] == "4.0.0"
     assert plan["labels"]["musa_docker.version.mudnn"] == "2.8.0"
     assert "fetch   mccl " in plan["text"]
-    assert f"@ v0.22.1-musa" in plan["text"]
+    assert "@ v0.22.1-musa" in plan["text"]
 
 
 def test_a_flag_and_its_variable_win_over_the_pins(pins_file, env):
