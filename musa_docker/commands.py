@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Mapping, TextIO
 
+from . import inputs
 from . import options as opts
 from . import repos
 from .context import BuildDir
@@ -61,12 +62,13 @@ def _build(values, env, out, echo, common: opts.Common, make_plan, say, *, root_
 
 
 def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    options = opts.resolve_base(values, env)
+    resolved = inputs.resolve("build_base", values, env)
+    options = opts.resolve_base(resolved.values, env)
     probe = plan_base(options, (), env)
     for step in probe.repos:
         repos.check_root(step, "--pytorch-root")
     present = observe_repos(probe.repos)
-    return _build(values, env, out, echo, options.common, lambda engine: plan_base(options, present, env), _say(out),
+    return _build(values, env, out, echo, options.common, lambda engine: inputs.extend(plan_base(options, present, env), resolved), _say(out),
                   root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, vendor=False)
 
 
@@ -107,7 +109,8 @@ def base_python(engine, ref: str, say) -> str:
 
 
 def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    options = opts.resolve_dev(values, env)
+    resolved = inputs.resolve("build_dev", values, env)
+    options = opts.resolve_dev(resolved.values, env)
     say = _say(out)
     probe = plan_dev(options, (), env)
     for step in probe.repos:
@@ -117,7 +120,7 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
 
     def make_plan(engine):
         python_version = base_python(engine, options.base_img, say) if engine else None
-        return plan_dev(options, present, env, python_version)
+        return inputs.extend(plan_dev(options, present, env, python_version), resolved)
 
     return _build(values, env, out, echo, options.common, make_plan, say,
                   root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
@@ -125,8 +128,9 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
 
 
 def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    options = opts.resolve_release(values, env)
-    return _build(values, env, out, echo, options.common, lambda engine: plan_release(options, env), _say(out),
+    resolved = inputs.resolve("release", values, env)
+    options = opts.resolve_release(resolved.values, env)
+    return _build(values, env, out, echo, options.common, lambda engine: inputs.extend(plan_release(options, env), resolved), _say(out),
                   root_flags={}, expect={"imports": ("torch",), "installed": ("torch", "torch_musa"), **MUSA_EXPECT}, vendor=True)
 
 

@@ -34,10 +34,15 @@ COMMON: List[Flag] = [
 ]
 
 VENDOR: List[Flag] = [
-    ("musa_url", None, ("m", "musa-toolkits-url"), "MUSA toolkit archive (*.tar.gz) location [$MUSA_TOOLKITS_URL] (required)"),
-    ("mudnn_url", None, ("n",), "muDNN archive (*.tar) location [$MUDNN_URL] (required)"),
-    ("mccl_url", None, (), "MCCL archive (*.tar.gz) location [$MCCL_URL] (optional)"),
+    ("musa_url", None, ("m", "musa-toolkits-url"), "MUSA toolkit archive (*.tar.gz) location [$MUSA_TOOLKITS_URL, else the pins file's for the arch] (required)"),
+    ("mudnn_url", None, ("n",), "muDNN archive (*.tar) location [$MUDNN_URL, else the pins file's for the arch] (required)"),
+    ("mccl_url", None, (), "MCCL archive (*.tar.gz) location [$MCCL_URL, else the pins file's for the arch] (optional)"),
 ]
+
+
+GPU_ARCH: Flag = ("gpu_arch", None, (), "GPU arch(s) to build for, comma-separated: qy1|qy2|ph1, S80|S3000|S4000|S5000, "
+                  "mp_21|mp_22|mp_31, or detect (mthreads-gmi) [every supported arch]")
+PINS: Flag = ("pins", None, (), "YAML pins file: versions, repos, per-arch artifacts and wheels (see README, pins)")
 
 
 def _env_flags(task: str) -> List[Flag]:
@@ -55,6 +60,7 @@ BUILD_BASE: List[Flag] = [
     ("pytorch_tag", None, (), f"PyTorch tag to clone [{default('build_base', 'pytorch_tag')}]"),
     ("pytorch_repo", None, (), "PyTorch repo to clone from [github.com/pytorch/pytorch]"),
     ("pytorch_root", None, (), "the repo lives at DIR/pytorch: reused if present, else cloned [$PYTORCH_REPO_ROOT_PATH, else ~]"),
+    PINS,
 ]
 
 BUILD_DEV: List[Flag] = [
@@ -67,6 +73,8 @@ BUILD_DEV: List[Flag] = [
     ("vision_root", None, (), "the repo lives at DIR/vision: reused if present, else cloned [$TORCH_VISION_REPO_ROOT_PATH, else ~]"),
     ("torch_musa_repo", None, (), "torch_musa URL (fetched into the cache) or local repo path (used as it is) [github.com/MooreThreads/torch_musa]"),
     ("torch_musa_ref", None, (), "branch, tag or commit of torch_musa [the repo's default branch / HEAD]"),
+    GPU_ARCH,
+    PINS,
 ]
 
 RELEASE: List[Flag] = [
@@ -75,8 +83,17 @@ RELEASE: List[Flag] = [
     ("docker_file", None, ("f",), f"Dockerfile [{default('release', 'docker_file')}]"),
     *_env_flags("release"),
     *VENDOR,
-    ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL] (required)"),
-    ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL] (required)"),
+    ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL, else the pins file's] (required)"),
+    ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL, else the pins file's] (required)"),
+    GPU_ARCH,
+    PINS,
+]
+
+PINS_TASK: List[Flag] = [
+    ("pins", None, (), "the pins file to check (required)"),
+    ("gpu_arch", None, (), "show this arch's artifacts and wheels [the table of every arch in the file]"),
+    ("python_version", None, ("v",), "show the wheels of this Python [every Python in the file]"),
+    ("check_urls", False, (), "ask every URL (HEAD, else a ranged GET) and repo tag (git ls-remote); exit 1 if any fails"),
 ]
 
 SHELL: List[Flag] = [

@@ -73,10 +73,14 @@ class Plan:
     insecure: bool = False
     connections: int = defaults.CONNECTIONS
     notes: Tuple[str, ...] = field(default=())
+    inputs: Tuple[Tuple[str, str, str], ...] = field(default=())   # (input, value, where it came from)
 
     def render(self) -> str:
         b = self.build
         lines = [f"plan: {self.kind} image {b.image} (python {self.python_version}) on {b.engine}"]
+        if self.inputs:
+            lines.append("inputs:")
+            lines.extend(f"  {name:<19} {value}  ({source})" for name, value, source in self.inputs)
         lines.append("repos:")
         for r in self.repos:
             how = {"clone": "shallow, submodules recursive", "reuse": "HEAD reported, submodules checked",

@@ -139,5 +139,16 @@ verify = musa_task(
     flags.VERIFY, lambda values: _verify(values), common=False,
 )
 
-ns = Collection(build_base, build_dev, release, shell, build_all, push, verify)
+def _pins(values):
+    from . import pinstask
+    return pinstask.run(values, os.environ)
+
+
+pins = musa_task(
+    "pins",
+    "Show what a pins file resolves to (for --gpu-arch and -v); --check-urls asks every URL and repo tag in it.",
+    flags.PINS_TASK, lambda values: _pins(values), common=False,
+)
+
+ns = Collection(build_base, build_dev, release, shell, build_all, push, verify, pins)
 ns.configure(default_config())

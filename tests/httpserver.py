@@ -14,6 +14,7 @@ that does not match gives the full 200). Each one can also:
   stall_times=K                    the client) for the first K GETs
   fail_status=500, fail_times=K    answer fail_status for the first K GETs
   status=404                       always answer this status
+  head_status=405                  answer HEAD with this status (servers that refuse HEAD)
   ignore_range=True                always 200 with the whole body (and no Accept-Ranges, unless
                                    claim_ranges=True: a server that says it serves ranges and does not)
   auth=("user", "pass")            require HTTP basic auth (401 otherwise)
@@ -65,6 +66,7 @@ class Resource:
     fail_status: int = 500
     fail_times: int = 0
     status: int | None = None
+    head_status: int | None = None
     ignore_range: bool = False
     claim_ranges: bool = False
     auth: tuple[str, str] | None = None
@@ -216,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._small(req, 401, "unauthorized\n", {"WWW-Authenticate": 'Basic realm="test"'})
         if res.status is not None:
             return self._small(req, res.status, f"status {res.status}\n")
+        if res.head_status is not None and not body:
+            return self._small(req, res.head_status, "")
         with server.lock:
             fail = body and res.failed < res.fail_times
             if fail:

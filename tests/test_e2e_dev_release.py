@@ -58,6 +58,7 @@ def dev(e2e_base, vendor_files, server, tmp_path_factory, engine):
         "-n", str(vendor_files["mudnn"]),
         "--torch-musa-repo", torch_musa.as_uri(), "--torch-musa-ref", "v1.0.0",
         "--vision-repo", vision.as_uri(), "--vision-root", str(tmp / "src"),
+        "--gpu-arch", "s4000",
     ]
     with local_pypi(tmp / "index", vendor.dev_index_wheels("3.11")) as index:
         started = time.monotonic()
@@ -95,6 +96,15 @@ def test_dev_labels_carry_sha256s_and_commits(dev, engine, vendor_files):
     assert labels["musa_docker.torch_musa.commit"] == git("rev-parse", "v1.0.0^{commit}", cwd=dev["torch_musa"])
     assert re.fullmatch(r"[0-9a-f]{40}", labels["musa_docker.vision.commit"])
     assert "musa_docker.pytorch.commit" in labels                       # inherited from the base
+    assert labels["musa_docker.gpu_arch"] == "mp_22"
+
+
+def test_gpu_arch_build_args_reach_the_torch_musa_build(dev, engine):
+    info = run_in(engine, dev["ref"], "cd / && python -c 'from torch_musa import _build_info as b; "
+                                      "print(b.torch_musa_arch_list, b.mtgpu_target, b.use_mccl)'")
+    assert info == "22 mp_22 1"
+    # build args, not ENV: the image's environment does not carry them
+    assert run_in(engine, dev["ref"], "echo ${TORCH_MUSA_ARCH_LIST:-unset} ${USE_MCCL:-unset}") == "unset unset"
 
 
 def test_credentials_appear_in_no_output_label_or_history(dev, engine):
@@ -129,7 +139,7 @@ def release(tmp_path_factory, vendor_files, engine):
                    "-i", "musa-docker-test/release", "-t", tag,
                    "-m", str(vendor_files["musa"]), "-n", str(vendor_files["mudnn"]),
                    "--torch-whl-url", str(torch_whl), "--torch-musa-whl-url", torch_musa_whl.as_uri(),
-                   "--pip-index-url", index, env=env)
+                   "--gpu-arch", "S80", "--pip-index-url", index, env=env)
     yield {"done": done, "ref": f"musa-docker-test/release:{tag}", "wheels": (torch_whl, torch_musa_whl)}
     try:
         engine.images.remove(f"musa-docker-test/release:{tag}", force=True)
@@ -145,5 +155,6 @@ def test_release_from_debian_has_the_wheels_and_musa(release, engine):
     assert run_in(engine, ref, "bash -ic 'command -v python' 2>/dev/null") == "/opt/venv/bin/python"
     labels = engine.images.get(ref).labels
     assert labels["musa_docker.kind"] == "release"
+    assert labels["musa_docker.gpu_arch"] == "mp_21"
     assert labels["musa_docker.artifact.torch_wheel.sha256"] == sha256(release["wheels"][0])
     assert labels["musa_docker.artifact.torch_musa_wheel.sha256"] == sha256(release["wheels"][1])

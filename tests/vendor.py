@@ -375,9 +375,12 @@ PYTORCH_REPO_PATH="${PYTORCH_REPO_PATH:-$(pwd)/../pytorch}"
 python -c "import packaging" || { echo "build.sh: requirements.txt is not installed" >&2; exit 1; }
 musa_version="$(musa_toolkits_version)"
 python - "${musa_version}" "${PYTORCH_REPO_PATH}" "$(cat version.txt)" <<'EOF'
-import sys
+import os, sys
 with open("torch_musa/_build_info.py", "w") as f:
     f.write(f"musa_version = {sys.argv[1]!r}\\npytorch_repo_path = {sys.argv[2]!r}\\n")
+    # What the real build.sh compiles for: the archs, and whether MCCL is used.
+    for var in ("TORCH_MUSA_ARCH_LIST", "MTGPU_TARGET", "USE_MCCL"):
+        f.write(f"{var.lower()} = {os.environ.get(var)!r}\\n")
 with open("torch_musa/version.py", "w") as f:
     f.write(f"__version__ = {sys.argv[3]!r}\\n")
 EOF
@@ -390,7 +393,8 @@ def torch_musa_repo(dir: Path | str) -> Path:
     (version 1.1.0a0), holding `requirements.txt` (packaging), `setup.py` and `build.sh`.
 
     `bash build.sh` checks PYTORCH_REPO_PATH, MUSA_HOME and the requirements, records the toolkit
-    version in `torch_musa._build_info` and installs the package; `import torch_musa` works
+    version and the TORCH_MUSA_ARCH_LIST, MTGPU_TARGET and USE_MCCL it was given (lower-cased
+    names) in `torch_musa._build_info` and installs the package; `import torch_musa` works
     without torch, and `torch_musa.is_available()` says whether libmusart.so loads.
     """
     files = {
