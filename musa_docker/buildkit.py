@@ -111,10 +111,10 @@ def choose(builder: str, docker_cli: str, env: Mapping[str, str], *, docker_host
     explicit = builder == "buildkit" or bool(buildx_builder or cache_to)
     try:
         path, version, buildx = probe(docker_cli, env)
-    except ConfigError:
+    except ConfigError as err:
         if explicit or docker_cli != "docker":
             raise
-        return Builder("classic", "no `docker` client on PATH to drive BuildKit", **common)
+        return Builder("classic", f"no docker client to drive BuildKit ({err}) (auto)", **common)
     shown = ".".join(map(str, version))
     if buildx:
         how, reason = True, f"{path} {shown} has the buildx plugin"
