@@ -213,6 +213,10 @@ def build(builder: Builder, engine, context_dir: Path, log, *, say: Callable[[st
             say(f"builder classic: {why}")
             builder = Builder("classic", why, cache_from=builder.cache_from)
     if builder.kind == "classic":
+        for ref in builder.cache_from:
+            if engine.image(ref) is None:     # the classic builder ignores it without a word
+                say(f"warning: --cache-from {ref} is not an image on {engine.host} (the classic builder uses "
+                    "only local images: pull it first); building without it")
         return classic.run(engine, context.tar_stream(context.dir_entries(context_dir)), log,
                            cache_from=builder.cache_from, **kwargs)
     return run(builder, context_dir, log, say=say, **kwargs)

@@ -135,8 +135,12 @@ def _builder_lines(b: BuildStep) -> list:
     lines = [f"  builder     {k.kind}: {k.reason}"]
     if k.kind == "buildkit":
         if k.inline_cache:
-            lines.append("  cache       inline in the image (BUILDKIT_INLINE_CACHE=1); the engine must speak API "
-                         f"{'.'.join(map(str, buildkit.MIN_API))}+" + (", else classic" if k.auto else ""))
+            api = ".".join(map(str, buildkit.MIN_API))
+            lines.append(f"  engine      needs API {api}+ (Engine 18.09), asked at build time"
+                         + ("; an older one builds classic" if k.auto else ""))
+            lines.append("  cache to    the image itself (BUILDKIT_INLINE_CACHE=1): push it, pass it to --cache-from")
+        elif k.cache_to:
+            lines.append(f"  cache to    {k.cache_to} (type=registry, mode=max)")
         lines.append("  command     " + buildkit.render(
             k, dockerfile="Dockerfile", buildargs=dict(b.buildargs), labels=dict(b.labels), network=b.network,
             nocache=b.nocache, pull=b.pull, context="<build dir>", iidfile="<temp dir>/iid"))

@@ -188,3 +188,19 @@ def test_a_second_empty_engine_reuses_every_layer_through_the_inline_cache(tmp_p
 def test_choose_reports_unknown_builder_as_config_error():
     with pytest.raises(ConfigError):
         buildkit.choose("fast", "docker", {})
+
+
+@pytest.mark.engine
+def test_the_classic_builder_reuses_a_cache_from_image_and_warns_of_a_missing_one(tmp_path, env, engine):
+    salt = uuid.uuid4().hex
+    dockerfile = BUSYBOX_FILE + f'RUN ["/bin/busybox", "sh", "-c", "echo {salt}"]\n'
+    classic = buildkit.choose("classic", "docker", env, cache_from=("musa-docker-test/none:" + salt[:8],))
+    first, _, said = _build(tmp_path / "one", dockerfile, classic, Engine(None, env))
+    try:
+        assert len([s for s in said if s.startswith("warning:")]) == 1 and salt[:8] in said[0]
+        engine.images.get(first.image_id).tag(f"musa-docker-test/cache-from:{salt[:8]}")
+        again = buildkit.choose("classic", "docker", env, cache_from=(f"musa-docker-test/cache-from:{salt[:8]}",))
+        second, echo, said = _build(tmp_path / "two", dockerfile, again, Engine(None, env))
+        assert said == [] and "Using cache" in echo and second.image_id == first.image_id
+    finally:
+        remove(engine, f"musa-docker-test/cache-from:{salt[:8]}", first.image_id)
