@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, TextIO
+from typing import Iterable, Mapping, Optional, Sequence, TextIO
 
 from .engine import Engine
 from .errors import BuildError
@@ -61,14 +61,14 @@ def log_path(logs: Path, image: str) -> Path:
 
 def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: str,
         buildargs: Mapping[str, str], labels: Mapping[str, str], network: str,
-        nocache: bool, pull: bool) -> Built:
+        nocache: bool, pull: bool, cache_from: Sequence[str] = ()) -> Built:
     """Build; return the new image's id. Raises BuildError (a step failed) or EngineError."""
     started = time.monotonic()
     step = "(before the first step)"
     tail = collections.deque(maxlen=TAIL)
     image_id = None
     for event in engine.build(context, dockerfile=dockerfile, buildargs=buildargs, labels=labels,
-                              network=network, nocache=nocache, pull=pull):
+                              network=network, nocache=nocache, pull=pull, cache_from=cache_from):
         if "stream" in event:
             text = event["stream"]
             log.write(text)
@@ -89,13 +89,13 @@ def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: 
             log.write(f"error: {message}\n")
             match = _CODE.search(message)
             code = detail.get("code") or (match and int(match.group(1)))
-            raise BuildError(_failure(step, code, message, tail, log.path))
+            raise BuildError(failure(step, code, message, tail, log.path))
     if not image_id:
         raise BuildError(f"the engine ended the build without an image id; the whole log is in {log.path}")
     return Built(image_id, log.path, time.monotonic() - started)
 
 
-def _failure(step: str, code, message: str, tail, log: Path) -> str:
+def failure(step: str, code, message: str, tail, log: Path) -> str:
     what = f"exit code {code}" if code else message
     lines = [f"build step failed ({what}): {redact(step)}"]
     if tail:

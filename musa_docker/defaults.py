@@ -78,6 +78,8 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
 COMMON = {
     "tag": "latest",
     "network": "host",
+    "builder": "auto",
+    "docker_cli": "docker",
 }
 
 TASKS = {

@@ -166,13 +166,16 @@ class Engine:
     # --- builds -----------------------------------------------------------------------------------
 
     def build(self, context: Iterable[bytes], *, dockerfile: str, buildargs: Mapping[str, str],
-              labels: Mapping[str, str], network: str, nocache: bool, pull: bool) -> Iterator[dict]:
-        """Send the context (a tar stream) and yield the decoded build events as they come."""
+              labels: Mapping[str, str], network: str, nocache: bool, pull: bool,
+              cache_from: Iterable[str] = ()) -> Iterator[dict]:
+        """Send the context (a tar stream) and yield the decoded build events as they come.
+        `cache_from`: images whose layers may serve as cache."""
         try:
             yield from self.api.build(
                 fileobj=context, custom_context=True, dockerfile=dockerfile,
                 buildargs=dict(buildargs), labels=dict(labels), network_mode=network,
                 nocache=nocache, pull=pull, rm=True, forcerm=True, decode=True,
+                cache_from=list(cache_from) or None,
                 timeout=None,   # a silent compile step may take an hour; the build is not stuck
             )
         except docker_errors.APIError as err:

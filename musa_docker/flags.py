@@ -30,6 +30,11 @@ COMMON: List[Flag] = [
     ("force", False, (), "build even when the image under the tag already has the same inputs"),
     ("dry_run", False, (), "print the plan and stop: nothing is cloned, downloaded or built"),
     DOCKER_HOST,
+    ("builder", None, (), f"auto, buildkit or classic [{default('', 'builder')}: BuildKit when the docker client and engine can]"),
+    ("docker_cli", None, (), f"docker client that runs BuildKit builds [{default('', 'docker_cli')} on PATH]"),
+    ("buildx_builder", None, (), "build on this buildx builder (`docker buildx ls`) [the engine's own BuildKit]"),
+    ("cache_from", [], (), "image REF whose layers the build may reuse (e.g. pushed by another machine), repeatable"),
+    ("cache_to", None, (), "export the build cache to registry REF, mode=max (needs --buildx-builder)"),
     ("verify", False, (), "after the build, verify the new image (as `verify -i`); a failing check fails the task"),
 ]
 

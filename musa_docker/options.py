@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from . import defaults
+from .buildkit import Builder, choose as choose_builder
 from .context import check_reserved
 from .defaults import SYSTEMS, System
 from .errors import ConfigError
@@ -57,6 +58,7 @@ class Common:
     docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
     cache_dir: Path
     home: Path
+    builder: Builder = Builder("classic", "--builder classic")
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,19 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         docker_host=values.get("docker_host") or None,
         cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
         home=home,
+        builder=_builder(values, env),
+    )
+
+
+def _builder(values: Mapping[str, Any], env: Mapping[str, str]) -> Builder:
+    """The builder: the one check that runs a program, the docker client, with no engine in reach."""
+    cache_to = values.get("cache_to") or None
+    return choose_builder(
+        values.get("builder") or defaults.default("", "builder"),
+        values.get("docker_cli") or defaults.default("", "docker_cli"), env,
+        docker_host=values.get("docker_host") or None, buildx_builder=values.get("buildx_builder") or None,
+        cache_from=tuple(image_reference(ref, "--cache-from") for ref in values.get("cache_from") or ()),
+        cache_to=cache_to and image_reference(cache_to, "--cache-to"), check_builder=not values.get("dry_run"),
     )
 
 

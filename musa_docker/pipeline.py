@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, TextIO
 
-from . import build, checks, context, layers, repos
+from . import build, buildkit, checks, context, layers, repos
 from .context import BuildDir
 from .download import Downloader, Fetched
 from .engine import Engine
@@ -119,8 +119,8 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
         log = build.BuildLog(build.log_path(plan.cache_dir / "logs", ref), echo=echo)
         say(f"build {ref} on {engine.host}; the whole log goes to {log.path}")
         try:
-            built = build.run(
-                engine, context.tar_stream(context.dir_entries(bd.path)), log,
+            built = buildkit.build(
+                plan.build.builder, engine, bd.path, log, say=say,
                 dockerfile="Dockerfile", buildargs=dict(plan.build.buildargs), labels=labels,
                 network=plan.build.network, nocache=plan.build.nocache, pull=plan.build.pull,
             )

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
-from . import defaults
+from . import buildkit, defaults
+from .buildkit import Builder
 from .locations import Location, redact, strip_credentials
 from .options import BaseOptions, DevOptions, ReleaseOptions
 
@@ -57,6 +58,7 @@ class BuildStep:
     pull: bool
     force: bool
     engine: str               # where the build runs, for people
+    builder: Builder = Builder("classic", "--builder classic")
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class Plan:
                 lines.append(f"  then        {r.name} tree from {r.path} appended as one layer at /{r.layer_at} "
                              "(one tar per tree state, kept in the cache)")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
+        lines.extend(_builder_lines(b))
         lines.append(f"  network     {b.network}")
         lines.append(f"  cache       {'off (--no-cache)' if b.nocache else 'on'}; pull {'on' if b.pull else 'off'}")
         lines.append(
@@ -131,6 +134,26 @@ class Plan:
         lines.append("  label       org.opencontainers.image.created=<build time>")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+def _builder_lines(b: BuildStep) -> list:
+    k = b.builder
+    lines = [f"  builder     {k.kind}: {k.reason}"]
+    if k.kind == "buildkit":
+        if k.inline_cache:
+            api = ".".join(map(str, buildkit.MIN_API))
+            lines.append(f"  engine      needs API {api}+ (Engine 18.09), asked at build time"
+                         + ("; an older one builds classic" if k.auto else ""))
+            lines.append("  cache to    the image itself (BUILDKIT_INLINE_CACHE=1): push it, pass it to --cache-from")
+        elif k.cache_to:
+            lines.append(f"  cache to    {k.cache_to} (type=registry, mode=max)")
+        lines.append("  command     " + buildkit.render(
+            k, dockerfile="Dockerfile", buildargs=dict(b.buildargs), labels=dict(b.labels), network=b.network,
+            nocache=b.nocache, pull=b.pull, context="<build dir>", iidfile="<temp dir>/iid"))
+        lines.append("              (with a --label= for each label below, its value known after prepare)")
+    for ref in k.cache_from:
+        lines.append(f"  cache from  {ref}")
+    return lines
 
 
 def _rel(path: Path) -> str:
@@ -174,6 +197,7 @@ def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, 
             pull=common.pull,
             force=common.force,
             engine=engine_display(common.docker_host, env),
+            builder=common.builder,
         ),
     )
 

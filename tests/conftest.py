@@ -104,10 +104,16 @@ def busybox(engine):
 E2E_BASE = "musa-docker-test/base"
 
 
-@pytest.fixture(scope="session")
-def e2e_base(tmp_path_factory, upstream, engine):
+# The e2e builds run under both builders: BuildKit through Debian's client (BuildKit built in),
+# and the classic builder through docker-py.
+BUILDERS = {"classic": ("--builder", "classic"), "buildkit": ("--builder", "buildkit", "--docker-cli", "/usr/bin/docker")}
+
+
+@pytest.fixture(scope="session", params=sorted(BUILDERS))
+def e2e_base(request, tmp_path_factory, upstream, engine):
     """`build-base -s debian:12 --python-env venv -v 3.11` through the CLI, twice (the second must
-    be skipped), from the debootstrap rootfs, the local pytorch fixture and a local index."""
+    be skipped), from the debootstrap rootfs, the local pytorch fixture and a local index; once
+    per builder."""
     import uuid
 
     from images import debian12_image, local_pypi
@@ -116,11 +122,12 @@ def e2e_base(tmp_path_factory, upstream, engine):
     env = user_env(tmp)
     tag = uuid.uuid4().hex[:8]
     args = ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", E2E_BASE, "-t", tag,
-            "--pytorch-root", str(tmp / "src"), "--pytorch-repo", upstream["url"]]
+            "--pytorch-root", str(tmp / "src"), "--pytorch-repo", upstream["url"], *BUILDERS[request.param]]
     with local_pypi(tmp / "index") as index:
         first = cli(*args, "--pip-index-url", index, env=env)
         second = cli(*args, "--pip-index-url", index, "--verify", env=env)
-    yield {"first": first, "second": second, "ref": f"{E2E_BASE}:{tag}", "tmp": tmp, "env": env}
+    yield {"first": first, "second": second, "ref": f"{E2E_BASE}:{tag}", "tmp": tmp, "env": env,
+           "builder": request.param}
     try:
         engine.images.remove(f"{E2E_BASE}:{tag}", force=True)
     except Exception:

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 import vendor
-from conftest import cli, git, user_env
+from conftest import BUILDERS, cli, git, user_env
 from httpserver import Server
 from images import debian12_image, local_pypi
 
@@ -59,6 +59,7 @@ def dev(e2e_base, vendor_files, server, tmp_path_factory, engine):
         "--torch-musa-repo", torch_musa.as_uri(), "--torch-musa-ref", "v1.0.0",
         "--vision-repo", vision.as_uri(), "--vision-root", str(tmp / "src"),
         "--gpu-arch", "s4000",
+        *BUILDERS[e2e_base["builder"]],     # dev is built by the builder its base was
     ]
     with local_pypi(tmp / "index", vendor.dev_index_wheels("3.11")) as index:
         started = time.monotonic()
@@ -139,7 +140,7 @@ def release(tmp_path_factory, vendor_files, engine):
                    "-i", "musa-docker-test/release", "-t", tag,
                    "-m", str(vendor_files["musa"]), "-n", str(vendor_files["mudnn"]),
                    "--torch-whl-url", str(torch_whl), "--torch-musa-whl-url", torch_musa_whl.as_uri(),
-                   "--gpu-arch", "S80", "--pip-index-url", index, env=env)
+                   "--gpu-arch", "S80", "--pip-index-url", index, *BUILDERS["buildkit"], env=env)
     yield {"done": done, "ref": f"musa-docker-test/release:{tag}", "wheels": (torch_whl, torch_musa_whl)}
     try:
         engine.images.remove(f"musa-docker-test/release:{tag}", force=True)

@@ -1,0 +1,206 @@
+"""BuildKit builds through the docker CLI: choosing the builder, the plan, bad values, a failing
+step, and the inline registry cache reused by a second, empty engine."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import uuid
+
+import pytest
+from docker import errors as docker_errors
+
+from conftest import cli
+from musa_docker import build, buildkit, context
+from musa_docker.context import BuildDir
+from musa_docker.engine import Engine
+from musa_docker.errors import BuildError, ConfigError
+from test_push import serve_registry
+from test_remote_engine import engine2  # noqa: F401  (the second dockerd, a fixture)
+
+DEBIAN_CLI = "/usr/bin/docker"        # Debian's docker.io 20.10: BuildKit built in
+NEW_CLI = "/usr/local/bin/docker"     # 28.x without the buildx plugin
+
+
+def plan_of(env, *args):
+    return cli("build-base", "--dry-run", "-i", "musa-docker-test/bk", *args, env=env)
+
+
+def test_dry_run_shows_the_builder_why_and_the_command_without_reaching_the_engine(env):
+    done = plan_of(env, "--docker-cli", DEBIAN_CLI, "--docker-host", "unix:///nonexistent/dead.sock",
+                   "--cache-from", "127.0.0.1:5000/cache/base:1")
+    assert done.returncode == 0, done.stderr
+    assert "builder     buildkit: /usr/bin/docker 20.10" in done.stdout
+    assert "has BuildKit built in (DOCKER_BUILDKIT=1)" in done.stdout
+    command = next(ln for ln in done.stdout.splitlines() if ln.startswith("  command"))
+    assert command.split()[1:5] == ["DOCKER_BUILDKIT=1", DEBIAN_CLI, "--host=unix:///nonexistent/dead.sock", "build"]
+    for part in ("--progress=plain", "--build-arg=BUILDKIT_INLINE_CACHE=1", "--build-arg=PYTHON_VERSION=3.8",
+                 "--cache-from=127.0.0.1:5000/cache/base:1", "-- '<build dir>'"):
+        assert part in command
+    assert " -t" not in command and "--tag" not in command
+
+
+def test_auto_with_a_new_client_without_buildx_falls_back_to_classic_saying_why(env):
+    done = plan_of(env, "--docker-cli", NEW_CLI)
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("  builder"))
+    assert "classic" in line and "no buildx plugin" in line and "command" not in done.stdout
+
+
+def test_config_names_the_client_and_the_builder(env, tmp_path):
+    (tmp_path / "home" / ".musa_docker.yaml").write_text(f"docker_cli: {DEBIAN_CLI}\nbuilder: buildkit\n")
+    done = plan_of(env)
+    assert done.returncode == 0, done.stderr
+    assert "builder     buildkit" in done.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--builder", "bogus"], ["--builder 'bogus'", "auto, buildkit, classic"]),
+    (["--docker-cli", "/bin/true"], ["/bin/true is not a docker client"]),
+    (["--docker-cli", "/nonexistent/docker"], ["no such program"]),
+    (["--builder", "buildkit", "--docker-cli", NEW_CLI], ["no buildx plugin", "install the buildx plugin",
+                                                          "--docker-cli /usr/bin/docker"]),
+    (["--cache-to", "127.0.0.1:5000/c:1", "--docker-cli", DEBIAN_CLI], ["--cache-to", "inline", "--buildx-builder"]),
+    (["--buildx-builder", "pool", "--docker-cli", DEBIAN_CLI], ["--buildx-builder pool", "no buildx plugin"]),
+    (["--cache-from", "--evil"], ["--cache-from '--evil' is not a valid image name"]),
+    (["--cache-to", "x/y:1", "--builder", "classic"], ["--cache-to needs BuildKit"]),
+])
+def test_bad_builder_values_are_one_error_line_before_the_plan(env, args, words):
+    done = plan_of(env, *args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+# --- real builds ----------------------------------------------------------------------------------
+
+BUSYBOX_FILE = "FROM scratch\nCOPY busybox /bin/busybox\n"
+
+
+def _stage(tmp_path, dockerfile: str) -> BuildDir:
+    src = tmp_path / "src"
+    src.mkdir(parents=True)
+    (src / "Dockerfile").write_text(dockerfile)
+    shutil.copy(shutil.which("busybox"), src / "busybox")
+    bd = BuildDir.acquire(tmp_path / "ctx", tmp_path)
+    context.stage(bd, {"Dockerfile": src / "Dockerfile", "busybox": src / "busybox"}, {})
+    return bd
+
+
+def _build(tmp_path, dockerfile, builder, engine, labels=None):
+    bd = _stage(tmp_path, dockerfile)
+    echo, said = io.StringIO(), []
+    log = build.BuildLog(tmp_path / "logs" / "build.log", echo=echo)
+    try:
+        built = buildkit.build(builder, engine, bd.path, log, say=said.append, dockerfile="Dockerfile",
+                               buildargs={}, labels=labels or {}, network="host", nocache=False, pull=False)
+    finally:
+        log.close()
+        bd.remove()
+    return built, echo.getvalue(), said
+
+
+def remove(client, *refs):
+    for ref in refs:
+        try:
+            client.images.remove(ref, force=True)
+        except docker_errors.NotFound:
+            pass
+
+
+def _builder(env, **given):
+    return buildkit.choose("buildkit", DEBIAN_CLI, env, **given)
+
+
+@pytest.mark.engine
+def test_a_failing_run_step_names_the_step_exit_code_last_lines_and_log(tmp_path, env, engine):
+    marker = uuid.uuid4().hex
+    dockerfile = BUSYBOX_FILE + f'RUN ["/bin/busybox", "sh", "-c", "echo {marker}; echo second; exit 7"]\n'
+    with pytest.raises(BuildError) as caught:
+        _build(tmp_path, dockerfile, _builder(env), Engine(None, env))
+    text = str(caught.value)
+    assert "exit code 7" in text
+    assert re.search(r"build step failed \(exit code 7\): \[2/2\] RUN", text)
+    assert f"    {marker}\n    second" in text
+    assert str(tmp_path / "logs" / "build.log") in text
+    assert marker in (tmp_path / "logs" / "build.log").read_text()
+
+
+@pytest.mark.engine
+def test_buildkit_build_streams_the_log_labels_the_image_and_tags_nothing(tmp_path, env, engine):
+    marker = uuid.uuid4().hex
+    dockerfile = BUSYBOX_FILE + f'RUN ["/bin/busybox", "sh", "-c", "echo {marker} > /m"]\n'
+    built, echo, said = _build(tmp_path, dockerfile, _builder(env), Engine(None, env), labels={"k": marker})
+    try:
+        image = engine.images.get(built.image_id)
+        assert image.labels["k"] == marker and image.tags == []
+        assert "#5 [2/2] RUN" in echo or "[2/2] RUN" in echo
+        assert echo in built.log.read_text()
+    finally:
+        remove(engine, built.image_id)
+
+
+@pytest.mark.engine
+def test_a_missing_cache_from_ref_is_one_warning_and_the_build_goes_on(tmp_path, env, engine):
+    with serve_registry(tmp_path / "registry") as registry:
+        missing = f"{registry}/musa-docker-test/none:{uuid.uuid4().hex[:8]}"
+        dockerfile = BUSYBOX_FILE + f'RUN ["/bin/busybox", "sh", "-c", "echo {uuid.uuid4().hex}"]\n'
+        built, _, said = _build(tmp_path, dockerfile, _builder(env, cache_from=(missing,)), Engine(None, env))
+    remove(engine, built.image_id)
+    warnings = [s for s in said if s.startswith("warning:")]
+    assert len(warnings) == 1 and missing in warnings[0]
+
+
+@pytest.mark.engine
+def test_a_second_empty_engine_reuses_every_layer_through_the_inline_cache(tmp_path, env, engine, engine2):  # noqa: F811
+    salt = uuid.uuid4().hex
+    dockerfile = BUSYBOX_FILE + "".join(
+        f'RUN ["/bin/busybox", "sh", "-c", "echo {salt}-{n}; echo {salt}-{n} > /step{n}"]\n' for n in range(3))
+    with serve_registry(tmp_path / "registry") as registry:
+        ref = f"{registry}/musa-docker-test/inline-cache:{salt[:8]}"
+        first, _, _ = _build(tmp_path / "one", dockerfile, _builder(env), Engine(None, env))
+        try:
+            engine.images.get(first.image_id).tag(ref)
+            for event in engine.api.push(ref, stream=True, decode=True):
+                assert "error" not in event, event
+            with pytest.raises(docker_errors.NotFound):     # the second engine has never built it
+                engine2.client.images.get(first.image_id)
+            second, echo, said = _build(tmp_path / "two", dockerfile,
+                                        _builder(env, cache_from=(ref,), docker_host=engine2.sock),
+                                        Engine(engine2.sock, env))
+        finally:
+            remove(engine, ref, first.image_id)
+    try:
+        assert not [s for s in said if s.startswith("warning:")], said
+        runs = re.findall(r"^#(\d+) \[\d/\d\] RUN", echo, re.M)
+        assert len(runs) == 3
+        for step in runs:
+            assert f"#{step} CACHED" in echo, echo
+        assert salt not in re.sub(r"^#\d+ \[.*$", "", echo, flags=re.M), "a step ran instead of coming from the cache"
+    finally:
+        remove(engine2.client, second.image_id)
+
+
+def test_choose_reports_unknown_builder_as_config_error():
+    with pytest.raises(ConfigError):
+        buildkit.choose("fast", "docker", {})
+
+
+@pytest.mark.engine
+def test_the_classic_builder_reuses_a_cache_from_image_and_warns_of_a_missing_one(tmp_path, env, engine):
+    salt = uuid.uuid4().hex
+    dockerfile = BUSYBOX_FILE + f'RUN ["/bin/busybox", "sh", "-c", "echo {salt}"]\n'
+    classic = buildkit.choose("classic", "docker", env, cache_from=("musa-docker-test/none:" + salt[:8],))
+    first, _, said = _build(tmp_path / "one", dockerfile, classic, Engine(None, env))
+    try:
+        assert len([s for s in said if s.startswith("warning:")]) == 1 and salt[:8] in said[0]
+        engine.images.get(first.image_id).tag(f"musa-docker-test/cache-from:{salt[:8]}")
+        again = buildkit.choose("classic", "docker", env, cache_from=(f"musa-docker-test/cache-from:{salt[:8]}",))
+        second, echo, said = _build(tmp_path / "two", dockerfile, again, Engine(None, env))
+        assert said == [] and "Using cache" in echo and second.image_id == first.image_id
+    finally:
+        remove(engine, f"musa-docker-test/cache-from:{salt[:8]}", first.image_id)
