@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
 from . import defaults
+from .assets import ASSETS, DOCKERFILE_BASE, common_scripts
 from .locations import Location, redact, strip_credentials
 from .options import BaseOptions, DevOptions, ReleaseOptions
 
-ASSETS = Path(__file__).resolve().parent.parent   # the repo root: common/, ubuntu/
 PENDING = "<after prepare>"
 FROM_BASE = "<the base image's>"
 
@@ -142,10 +142,6 @@ def engine_display(docker_host: Optional[str], env) -> str:
     return f"docker context {context}" if context else "the local engine (DOCKER_HOST unset)"
 
 
-def common_scripts() -> Tuple[str, ...]:
-    return tuple(sorted(p.name for p in (ASSETS / "common").iterdir() if p.is_file()))
-
-
 def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env) -> Plan:
     return Plan(
         kind=kind,
@@ -221,7 +217,7 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
         # PyTorch's ~100k files: one layer, written once by the engine (see layers.py)
         repos=[_source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, set(present), "home/pytorch")],
         artifacts=_conda_step(o),
-        dockerfile=ASSETS / "ubuntu" / "dockerfile.base",
+        dockerfile=DOCKERFILE_BASE,
         image=o.image,
         buildargs=_env_buildargs(o.system.name, o),
         labels=_env_labels("base", o),
