@@ -97,7 +97,6 @@ class Engine:
                 f"the Docker engine at {self.host} does not answer ({_reason(err)}): start it "
                 "(e.g. `sudo systemctl start docker`) or point --docker-host / DOCKER_HOST at one that runs"
             ) from err
-        self.version = self.api.api_version
 
     # --- images -----------------------------------------------------------------------------------
 
