@@ -1,5 +1,9 @@
 """Running one build on the engine: the log streamed as it comes, and kept whole in a file.
 
+A builder is a function `(engine, plan, staged, log, say) -> image id`: `classic` is the
+engine's classic builder through the SDK, with the trees appended as layers after it; another
+builder (BuildKit) sits beside it with the same signature, and the pipeline picks one.
+
 Build events are dispatched by key (`stream`, `status`, `aux`, `error`). A failing step ends in
 a `BuildError` that names the step, its exit code, its last lines of output and the log file.
 The image is not tagged here: the caller tags it only after it checks out.
@@ -9,15 +13,17 @@ from __future__ import annotations
 
 import collections
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, TextIO
+from typing import Callable, Dict, Iterable, Mapping, Optional, TextIO, Tuple
 
+from . import context, layers
 from .engine import Engine
 from .errors import BuildError
 from .locations import redact
+from .plan import Plan
+from .util import Say
 
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _CODE = re.compile(r"returned a non-zero code: (\d+)")
@@ -30,7 +36,19 @@ TAIL = 15
 class Built:
     image_id: str
     log: Path
-    seconds: float
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What a builder gets besides the plan: the context dir, the image's labels, and the trees
+    that join the image as layers of their own after the Dockerfile's steps."""
+
+    path: Path                                # the context: Dockerfile, common/, artifacts/, tree tars
+    labels: Dict[str, str]                    # every label, the build time included
+    layers: Tuple[Tuple[str, Path, str], ...] = ()   # (repo name, tar, path in the image)
+
+
+Builder = Callable[[Engine, Plan, Staged, "BuildLog", Say], str]
 
 
 class BuildLog:
@@ -63,7 +81,6 @@ def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: 
         buildargs: Mapping[str, str], labels: Mapping[str, str], network: str,
         nocache: bool, pull: bool) -> Built:
     """Build; return the new image's id. Raises BuildError (a step failed) or EngineError."""
-    started = time.monotonic()
     step = "(before the first step)"
     tail = collections.deque(maxlen=TAIL)
     image_id = None
@@ -92,7 +109,7 @@ def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: 
             raise BuildError(_failure(step, code, message, tail, log.path))
     if not image_id:
         raise BuildError(f"the engine ended the build without an image id; the whole log is in {log.path}")
-    return Built(image_id, log.path, time.monotonic() - started)
+    return Built(image_id, log.path)
 
 
 def _failure(step: str, code, message: str, tail, log: Path) -> str:
@@ -107,5 +124,14 @@ def _failure(step: str, code, message: str, tail, log: Path) -> str:
     return "\n".join(lines)
 
 
-def stderr_log(path: Path, quiet: bool = False) -> BuildLog:
-    return BuildLog(path, echo=None if quiet else sys.stdout)
+def classic(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -> str:
+    """The classic builder: the staged context sent as one tar stream, then each tree appended
+    as one layer. Returns the image id; raises BuildError or EngineError."""
+    b = plan.build
+    image_id = run(engine, context.tar_stream(context.dir_entries(staged.path)), log,
+                   dockerfile="Dockerfile", buildargs=dict(b.buildargs), labels=staged.labels,
+                   network=b.network, nocache=b.nocache, pull=b.pull).image_id
+    for name, tar, at in staged.layers:
+        say(f"append the {name} tree as one layer at /{at}")
+        image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say)
+    return image_id

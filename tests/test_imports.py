@@ -54,3 +54,24 @@ def test_the_leaves_import_nothing_of_the_package_above_them():
     assert graph["util"] == set() and graph["assets"] == set() and graph["errors"] == set()
     assert graph["paths"] <= {"errors"}
     assert "plan" not in graph["options"] and "context" not in graph["options"]
+
+
+def test_no_import_runs_back_up_the_stack():
+    """A lower layer never imports a higher one: the steps sit above the plan, the task
+    adapters above the steps."""
+    graph = _graph()
+    layers = [
+        {"errors", "util", "assets", "paths", "defaults", "locations", "flags"},
+        {"options"},
+        {"plan"},
+        {"repos", "observe", "download", "archives", "context", "engine", "layers", "build", "checks"},
+        {"pipeline"},
+        {"commands"},
+        {"tasks", "cli", "__main__"},
+    ]
+    rank = {name: i for i, layer in enumerate(layers) for name in layer}
+    for name, deps in graph.items():
+        if name not in rank:
+            continue
+        upward = [d for d in deps if rank.get(d, -1) > rank[name]]
+        assert not upward, f"{name} imports {upward} from above it"
