@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 from .download import Fetched
 from .errors import ArtifactError
+from .util import CHUNK, human_size
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def find_installer(name: str, path: Path, display: str) -> str:
                 member_name = member.name[2:] if member.name.startswith("./") else member.name
                 if member.isfile():
                     data = tar.extractfile(member)
-                    while data.read(1 << 20):
+                    while data.read(CHUNK):
                         pass
                     if found is None and (member_name == shape.installer if not shape.anywhere
                                           else member_name.rsplit("/", 1)[-1] == shape.installer):
@@ -105,7 +106,7 @@ def check_all(fetched: Sequence[Fetched], python_version: Optional[str], discard
                 mark = checked / f.sha256 if checked else None
                 if mark is None or not mark.exists():
                     if say:
-                        say(f"check {f.name} archive ({f.size / 1e6:.1f} MB): read to its end, installer found")
+                        say(f"check {f.name} archive ({human_size(f.size)}): read to its end, installer found")
                     find_installer(f.name, f.path, f.location.display)
                     if mark is not None:
                         mark.parent.mkdir(parents=True, exist_ok=True)
@@ -118,3 +119,10 @@ def check_all(fetched: Sequence[Fetched], python_version: Optional[str], discard
 
 
 WHEELS = {"torch_wheel": "torch", "torch_musa_wheel": "torch_musa"}
+
+
+def discard(fetched: Fetched) -> None:
+    """Drop a downloaded file that failed its check from the cache (the tool's own file), so the
+    next run fetches it again instead of failing the same way. A local file is never touched."""
+    if fetched.location.scheme in ("http", "https"):
+        fetched.path.unlink(missing_ok=True)

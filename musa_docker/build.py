@@ -1,5 +1,10 @@
 """Running one build on the engine: the log streamed as it comes, and kept whole in a file.
 
+`image` is the one build step of the pipeline: the plan's builder (classic through the SDK, or
+BuildKit through the docker client, see `buildkit`) runs the Dockerfile, then the trees are
+appended as layers of their own. Both builders take the same staged context and give the same
+BuildLog, BuildError and image id.
+
 Build events are dispatched by key (`stream`, `status`, `aux`, `error`). A failing step ends in
 a `BuildError` that names the step, its exit code, its last lines of output and the log file.
 The image is not tagged here: the caller tags it only after it checks out.
@@ -9,61 +14,39 @@ from __future__ import annotations
 
 import collections
 import re
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence, TextIO
+from typing import Dict, Iterable, Mapping, Sequence, Tuple
 
+from . import buildkit, context, layers
+from .buildlog import TAIL, BuildLog, Built, failure, log_path  # noqa: F401  (log_path: the pipeline's)
+from .client import MIN_API, Builder
 from .engine import Engine
-from .errors import BuildError
+from .errors import BuildError, ConfigError
 from .locations import redact
+from .plan import Plan
+from .util import Say
 
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _CODE = re.compile(r"returned a non-zero code: (\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CHATTER = (" ---> ", "Removing intermediate container", "Successfully built", "Successfully tagged")
-TAIL = 15
 
 
 @dataclass(frozen=True)
-class Built:
-    image_id: str
-    log: Path
-    seconds: float
+class Staged:
+    """What a builder gets besides the plan: the context dir, the image's labels, and the trees
+    that join the image as layers of their own after the Dockerfile's steps."""
 
-
-class BuildLog:
-    """Everything the engine said, to the terminal and to a file that outlives the scroll-back."""
-
-    def __init__(self, path: Path, echo: Optional[TextIO] = None):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.echo = echo
-        self.file = open(path, "a", encoding="utf-8")
-
-    def write(self, text: str) -> None:
-        text = redact(text)
-        self.file.write(text)
-        self.file.flush()
-        if self.echo is not None:
-            self.echo.write(text)
-            self.echo.flush()
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def log_path(logs: Path, image: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image)
-    return logs / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    path: Path                                # the context: Dockerfile, common/, artifacts/, tree tars
+    labels: Dict[str, str]                    # every label, the build time included
+    layers: Tuple[Tuple[str, Path, str], ...] = ()   # (repo name, tar, path in the image)
 
 
 def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: str,
         buildargs: Mapping[str, str], labels: Mapping[str, str], network: str,
         nocache: bool, pull: bool, cache_from: Sequence[str] = ()) -> Built:
     """Build; return the new image's id. Raises BuildError (a step failed) or EngineError."""
-    started = time.monotonic()
     step = "(before the first step)"
     tail = collections.deque(maxlen=TAIL)
     image_id = None
@@ -92,20 +75,39 @@ def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: 
             raise BuildError(failure(step, code, message, tail, log.path))
     if not image_id:
         raise BuildError(f"the engine ended the build without an image id; the whole log is in {log.path}")
-    return Built(image_id, log.path, time.monotonic() - started)
+    return Built(image_id, log.path)
 
 
-def failure(step: str, code, message: str, tail, log: Path) -> str:
-    what = f"exit code {code}" if code else message
-    lines = [f"build step failed ({what}): {redact(step)}"]
-    if tail:
-        lines.append("  its last lines of output:")
-        lines.extend(f"    {redact(t)}" for t in tail)
-    elif code:
-        lines.append(f"  {message}")
-    lines.append(f"  the whole build log: {log}")
-    return "\n".join(lines)
+def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -> str:
+    """Build the plan's Dockerfile with its builder, then append each tree as one layer.
+    Returns the image id; raises BuildError, EngineError or ConfigError."""
+    b = plan.build
+    image_id = build_context(b.builder, engine, staged.path, log, say=say, dockerfile="Dockerfile",
+                             buildargs=dict(b.buildargs), labels=staged.labels, network=b.network,
+                             nocache=b.nocache, pull=b.pull).image_id
+    for name, tar, at in staged.layers:
+        say(f"append the {name} tree as one layer at /{at}")
+        image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say)
+    return image_id
 
 
-def stderr_log(path: Path, quiet: bool = False) -> BuildLog:
-    return BuildLog(path, echo=None if quiet else sys.stdout)
+def build_context(builder: Builder, engine: Engine, context_dir: Path, log: BuildLog, *, say: Say,
+                  **kwargs) -> Built:
+    """Build a staged context dir with `builder`: classic through docker-py, BuildKit through the
+    client. An `auto` BuildKit falls back to classic when the engine predates BuildKit."""
+    if builder.kind == "buildkit" and builder.inline_cache:
+        api = engine.api_version
+        if tuple(int(p) for p in api.split(".")[:2]) < MIN_API:
+            why = f"the engine at {engine.host} speaks API {api}, BuildKit needs 1.39 (Engine 18.09)"
+            if not builder.auto:
+                raise ConfigError(f"--builder buildkit: {why}; upgrade the engine or use --builder classic")
+            say(f"builder classic: {why}")
+            builder = Builder("classic", why, cache_from=builder.cache_from)
+    if builder.kind == "classic":
+        for ref in builder.cache_from:
+            if engine.image(ref) is None:     # the classic builder ignores it without a word
+                say(f"warning: --cache-from {ref} is not an image on {engine.host} (the classic builder uses "
+                    "only local images: pull it first); building without it")
+        return run(engine, context.tar_stream(context.dir_entries(context_dir)), log,
+                   cache_from=builder.cache_from, **kwargs)
+    return buildkit.run(builder, context_dir, log, say=say, **kwargs)

@@ -1,4 +1,5 @@
-"""The library function behind each task: options -> plan -> (dry run: print, stop) -> execute -> report.
+"""The library function behind each task: options -> observe -> plan -> (dry run: print, stop) ->
+execute -> report. Each build task is a short adapter: its options and what its image must hold.
 
 Each takes the flag values (config defaults applied) and the environment. A build returns its
 Report (None after a dry run); shell and build-all return an exit code. Errors are raised as
@@ -8,17 +9,60 @@ MusaDockerError; the task boundary prints them.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, Mapping, TextIO
 
 from . import inputs
 from . import options as opts
-from . import repos
+from . import plan as plans
 from .context import BuildDir
-from .errors import EngineError
-from .plan import plan_base, plan_dev, plan_release
+from .observe import observe_disk, observe_engine
+from .util import Say
 
 MUSA_HOME = "/usr/local/musa"
 MUSA_EXPECT = {"env": {"MUSA_HOME": MUSA_HOME}, "paths": (f"{MUSA_HOME}/bin", f"{MUSA_HOME}/lib")}
+
+
+def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
+    resolved = inputs.resolve("build_base", values, env)
+    options = opts.resolve_base(resolved.values, env)
+    return _run(options, resolved, values, env, out, echo, expect={"imports": ("numpy",)})
+
+
+def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
+    resolved = inputs.resolve("build_dev", values, env)
+    options = opts.resolve_dev(resolved.values, env)
+    return _run(options, resolved, values, env, out, echo,
+                expect={"imports": ("torchvision",), "installed": ("torch_musa",), **MUSA_EXPECT})
+
+
+def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
+    resolved = inputs.resolve("release", values, env)
+    options = opts.resolve_release(resolved.values, env)
+    return _run(options, resolved, values, env, out, echo,
+                expect={"imports": ("torch",), "installed": ("torch", "torch_musa"), **MUSA_EXPECT})
+
+
+def _run(options, resolved: inputs.Resolved, values, env, out: TextIO, echo: bool, expect: Mapping):
+    """What every build shares: observe, plan; a dry run prints the plan and stops; otherwise
+    execute, report, and --verify. Returns the Report, None after a dry run."""
+    say = _say(out)
+    common = options.common
+    facts = observe_disk(options)
+    if common.dry_run:
+        out.write(inputs.extend(plans.make(options, facts, env), resolved).render() + "\n")
+        return None
+    engine = _engine(common, env)
+    plan = inputs.extend(plans.make(options, observe_engine(options, facts, engine, say), env), resolved)
+    say(plan.render().splitlines()[0])
+    from . import pipeline    # loads the Docker SDK: only past the dry run
+    report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect,
+                              echo=out if echo else None)
+    out.write(report.render() + "\n")
+    if values.get("verify"):
+        # the smoke checks of `verify -i` on the new image; a failing check fails the task
+        from .verify import verify_after_build
+        verify_after_build(engine, report.image, out)
+    return report
 
 
 def _engine(options: opts.Common, env):
@@ -29,109 +73,11 @@ def _engine(options: opts.Common, env):
     return Engine(options.docker_host, env)
 
 
-def _say(out: TextIO) -> Callable[[str], None]:
+def _say(out: TextIO) -> Say:
     def say(line: str) -> None:
         out.write(line + "\n")
         out.flush()
     return say
-
-
-def observe_repos(plan_steps) -> set:
-    """Which repo dirs exist already: the one fact about the disk a plan depends on."""
-    return {s.name for s in plan_steps if s.path.exists()}
-
-
-def _build(values, env, out, echo, common: opts.Common, make_plan, say, *, root_flags, expect, vendor: bool):
-    """What every build shares: a dry run prints the plan; otherwise connect, plan with what the
-    engine says (`make_plan(engine)`; None in a dry run), execute, report, and --verify."""
-    if common.dry_run:
-        out.write(make_plan(None).render() + "\n")
-        return None
-    engine = _engine(common, env)
-    plan = make_plan(engine)
-    say(plan.render().splitlines()[0])
-    from . import archives, pipeline
-
-    def check_artifacts(fetched):
-        archives.check_all(fetched, plan.python_version, _discard, common.cache_dir / "checked", say)
-    report = pipeline.execute(plan, engine=engine, home=common.home, say=say, root_flags=root_flags,
-                              expect=expect, validate=check_artifacts if vendor else None, echo=out if echo else None)
-    out.write(report.render() + "\n")
-    _verify(values, engine, report, out)
-    return report
-
-
-def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved = inputs.resolve("build_base", values, env)
-    options = opts.resolve_base(resolved.values, env)
-    probe = plan_base(options, (), env)
-    for step in probe.repos:
-        repos.check_root(step, "--pytorch-root")
-    present = observe_repos(probe.repos)
-    return _build(values, env, out, echo, options.common, lambda engine: inputs.extend(plan_base(options, present, env), resolved), _say(out),
-                  root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, vendor=False)
-
-
-def _verify(values, engine, report, out) -> None:
-    """--verify: the smoke checks of `verify -i` on the new image; a failing check fails the task."""
-    if values.get("verify"):
-        from .verify import verify_after_build
-        verify_after_build(engine, report.image, out)
-
-
-def _discard(fetched) -> None:
-    """Drop a downloaded file that failed its check from the cache (the tool's own file), so the
-    next run fetches it again instead of failing the same way. A local file is never touched."""
-    if fetched.location.scheme in ("http", "https"):
-        fetched.path.unlink(missing_ok=True)
-
-
-def base_python(engine, ref: str, say) -> str:
-    """The Python version of the base image `ref`, pulling it when the engine lacks it."""
-    image = engine.image(ref)
-    if image is None:
-        say(f"pull {ref}: the engine at {engine.host} does not have it")
-        try:
-            engine.pull(ref)
-        except EngineError as err:
-            raise EngineError(
-                f"-b/--base-img {ref}: the engine at {engine.host} does not have it and cannot pull it "
-                f"({err}); build it with build-base, or check the name"
-            ) from err
-        image = engine.image(ref)
-    version = image.labels.get("musa_docker.python_version")
-    if version:
-        return version
-    code, output = engine.run(image.id, ["python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-    if code != 0:
-        raise EngineError(f"-b/--base-img {ref} has no `python` on PATH: is it a base image made by build-base?")
-    return output.strip().splitlines()[-1]
-
-
-def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved = inputs.resolve("build_dev", values, env)
-    options = opts.resolve_dev(resolved.values, env)
-    say = _say(out)
-    probe = plan_dev(options, (), env)
-    for step in probe.repos:
-        if step.action == "clone":
-            repos.check_root(step, "--vision-root")
-    present = observe_repos([s for s in probe.repos if s.action == "clone"])
-
-    def make_plan(engine):
-        python_version = base_python(engine, options.base_img, say) if engine else None
-        return inputs.extend(plan_dev(options, present, env, python_version), resolved)
-
-    return _build(values, env, out, echo, options.common, make_plan, say,
-                  root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
-                  expect={"imports": ("torchvision",), "installed": ("torch_musa",), **MUSA_EXPECT}, vendor=True)
-
-
-def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved = inputs.resolve("release", values, env)
-    options = opts.resolve_release(resolved.values, env)
-    return _build(values, env, out, echo, options.common, lambda engine: inputs.extend(plan_release(options, env), resolved), _say(out),
-                  root_flags={}, expect={"imports": ("torch",), "installed": ("torch", "torch_musa"), **MUSA_EXPECT}, vendor=True)
 
 
 def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
@@ -190,4 +136,4 @@ def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
 
     outcomes = matrix.run(entries, build, jobs, out)
     out.write(matrix.summary(outcomes) + "\n")
-    return 1 if any(o.status in ("failed", "skipped") for o in outcomes) else 0
+    return 1 if any(o.status.failed for o in outcomes) else 0

@@ -25,14 +25,14 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 from .errors import BuildDirError
+from .paths import check_reserved
+from .util import CHUNK, Say, human_size
 
 MARKER = ".musa-docker-build-dir"
 DOCKERIGNORE = f"{MARKER}\n"
-CHUNK = 1 << 20
-Say = Callable[[str], None]
 
 
 # --- the build dir -----------------------------------------------------------------------------
@@ -132,22 +132,6 @@ class BuildDir:
                     made.rmdir()
                 except OSError:
                     break
-
-
-def check_reserved(wanted: Path, home: Path) -> Path:
-    """`wanted` made absolute; raises BuildDirError when it is `/`, HOME or a system dir.
-    Looks at no disk, so options can refuse such a dir before any work is done."""
-    path = Path(os.path.abspath(wanted))
-    if path == Path("/") or path == Path(os.path.abspath(home)) or path in _SYSTEM_DIRS:
-        raise BuildDirError(
-            f"--build-dir {path} is a system or home directory: name a dedicated directory, "
-            f"e.g. {path / 'musa-docker-build'}"
-        )
-    return path
-
-
-_SYSTEM_DIRS = {Path(p) for p in ("/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/opt", "/proc", "/root",
-                                  "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var")}
 
 
 # --- source trees as one tar per content ---------------------------------------------------------
@@ -320,7 +304,7 @@ def link_or_copy(src: Path, dst: Path, say: Optional[Say] = None) -> None:
             raise
         size = src.stat().st_size
         if say and size >= 64 << 20:
-            say(f"copy {src.name} ({size / 1e9:.2f} GB) into the build dir: it cannot be hard-linked "
+            say(f"copy {src.name} ({human_size(size, 'GB')}) into the build dir: it cannot be hard-linked "
                 f"({os.strerror(err.errno)}); a --build-dir on the cache's filesystem avoids the copy")
         shutil.copy2(src, dst)
 
@@ -342,10 +326,3 @@ def stage(bd: BuildDir, files: Dict[str, Path], dirs: Dict[str, Path], say: Opti
     (bd.path / ".dockerignore").write_text(DOCKERIGNORE)
     return sorted(files)
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()

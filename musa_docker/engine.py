@@ -97,7 +97,11 @@ class Engine:
                 f"the Docker engine at {self.host} does not answer ({_reason(err)}): start it "
                 "(e.g. `sudo systemctl start docker`) or point --docker-host / DOCKER_HOST at one that runs"
             ) from err
-        self.version = self.api.api_version
+
+    @property
+    def api_version(self) -> str:
+        """The API version negotiated with the engine ("1.41")."""
+        return self.api.api_version
 
     # --- images -----------------------------------------------------------------------------------
 

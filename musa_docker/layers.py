@@ -14,13 +14,14 @@ import json
 import tarfile
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Mapping
+from typing import Iterator, List, Mapping
 
 from .context import Entry, tar_sha256, tar_stream
 from .errors import EngineError
+from .util import Say
 
 
-def append(engine, image_id: str, layer: Path, created_by: str, say: Callable[[str], None]) -> str:
+def append(engine, image_id: str, layer: Path, created_by: str, say: Say) -> str:
     """`image_id` with `layer` on top, as a new image; its id. The layer is sent only when the
     engine does not have it on that chain already."""
     info, history, diff_id = engine.inspect(image_id), engine.history(image_id), tar_sha256(layer)

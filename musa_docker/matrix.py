@@ -21,6 +21,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -29,6 +30,7 @@ import yaml
 from . import flags
 from .defaults import default
 from .errors import ConfigError, MusaDockerError
+from .util import human_size, short_id
 
 TOP_KEYS = ("defaults", "images")
 ENTRY_KEYS = ("name", "task")
@@ -48,10 +50,21 @@ class Entry:
         return self.values.get("base_img") if self.task == "build-dev" else None
 
 
+class Status(str, Enum):
+    BUILT = "built"
+    UP_TO_DATE = "up to date"
+    FAILED = "failed"
+    SKIPPED = "skipped"           # an entry it needs did not build
+
+    @property
+    def failed(self) -> bool:
+        return self in (Status.FAILED, Status.SKIPPED)
+
+
 @dataclass
 class Outcome:
     entry: Entry
-    status: str                   # built | up to date | failed | skipped
+    status: Status
     detail: str = ""
     image_id: str = ""
     size: int = 0
@@ -207,8 +220,8 @@ def run(entries: List[Entry], build: Callable[[Entry, Any, bool], Any], jobs: in
         try:
             report = build(entry, Prefixed(out, entry.name), echo)
         except MusaDockerError as err:
-            return Outcome(entry, "failed", str(err).splitlines()[0], seconds=time.monotonic() - started)
-        return Outcome(entry, "up to date" if report.skipped else "built", "", report.image_id,
+            return Outcome(entry, Status.FAILED, str(err).splitlines()[0], seconds=time.monotonic() - started)
+        return Outcome(entry, Status.UP_TO_DATE if report.skipped else Status.BUILT, "", report.image_id,
                        report.size, time.monotonic() - started)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -218,9 +231,9 @@ def run(entries: List[Entry], build: Callable[[Entry, Any, bool], Any], jobs: in
                 if any(d is None for d in deps):
                     continue
                 pending.remove(entry)
-                failed = [d.entry.name for d in deps if d.status in ("failed", "skipped")]
+                failed = [d.entry.name for d in deps if d.status.failed]
                 if failed:
-                    outcomes[entry.name] = Outcome(entry, "skipped", f"{', '.join(failed)} did not build")
+                    outcomes[entry.name] = Outcome(entry, Status.SKIPPED, f"{', '.join(failed)} did not build")
                     continue
                 if len(running) < max(1, jobs):
                     running[pool.submit(one, entry)] = entry
@@ -239,7 +252,7 @@ def summary(outcomes: List[Outcome]) -> str:
     rows = [("image", "tag", "id", "size", "time", "status")]
     for o in outcomes:
         name, _, tag = o.entry.ref.rpartition(":")
-        rows.append((name, tag, o.image_id[7:19] or "-", f"{o.size / 1e9:.2f} GB" if o.size else "-",
-                     f"{o.seconds:.0f}s", o.status + (f": {o.detail}" if o.detail else "")))
+        rows.append((name, tag, short_id(o.image_id) or "-", human_size(o.size, "GB") if o.size else "-",
+                     f"{o.seconds:.0f}s", o.status.value + (f": {o.detail}" if o.detail else "")))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5] for r in rows)

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from . import defaults
-from .buildkit import Builder, choose as choose_builder
-from .context import check_reserved
+from .assets import ASSETS
+from .client import Builder, choose as choose_builder
 from .defaults import SYSTEMS, System
 from .errors import ConfigError
 from .locations import Location, parse_location, redact
+from .paths import check_reserved
 
 # The grammar of docker/distribution's reference package, without digests.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -368,7 +369,6 @@ def resolve_vendor(values, env) -> VendorArtifacts:
 
 
 def _dockerfile(values, task: str, home: Path) -> Path:
-    from .plan import ASSETS   # the repo root; plan imports options, so import late
     value = values.get("docker_file") or defaults.TASKS[task]["docker_file"]
     path = _path(value, home)
     return path if path.is_absolute() else ASSETS / path

@@ -1,8 +1,10 @@
-"""One way through every build: plan -> prepare -> build -> check -> tag -> report.
+"""One way through every build: observe -> plan -> prepare -> build -> check -> tag -> report.
 
-The tasks make the plan; `execute` does the rest. Each step says what it decided in one line
-before acting. The image is tagged only after it checks out, and the build dir is cleaned up
-(only what the tool made) whatever happens.
+Each step is a function with plain inputs. `observe` reads what the disk and the engine say,
+once; the plan is made from those facts (`plan.make`); `execute` runs the rest; the build step
+(`build.image`) runs the builder the plan names. Each step says what it decided in one line before
+acting. The image is tagged only after it checks out, and the build dir is cleaned up (only
+what the tool made) whatever happens.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, TextIO
+from typing import Dict, List, Mapping, Optional, TextIO
 
-from . import build, buildkit, checks, context, layers, repos
+from . import archives, build, checks, context, repos
+from .assets import COMMON
 from .context import BuildDir
 from .download import Downloader, Fetched
 from .engine import Engine
-from .plan import ASSETS, Plan
+from .plan import Plan
+from .util import Say, file_sha256, human_size, short_id
 
 IN_IMAGE = {"pytorch": "/home/pytorch", "vision": "/home/vision", "torch_musa": "/home/torch_musa"}
 
@@ -36,26 +40,31 @@ class Report:
 
     def render(self) -> str:
         what = "up to date, build skipped" if self.skipped else f"built in {self.seconds:.0f}s"
-        lines = [f"{self.image}  {self.image_id[7:19]}  {self.size / 1e9:.2f} GB  {what}"]
+        lines = [f"{self.image}  {short_id(self.image_id)}  {human_size(self.size, 'GB')}  {what}"]
         if self.log:
             lines.append(f"build log: {self.log}")
         return "\n".join(lines)
 
+
+# --- prepare ---------------------------------------------------------------------------------------
 
 @dataclass
 class Prepared:
     states: List[repos.RepoState]
     fetched: List[Fetched]
     trees: Dict[str, str]          # repo name -> fingerprint of its tree
-    labels: Dict[str, str]
-    digest: str
+    labels: Dict[str, str]         # the plan's, plus commits, artifact sha256s and musa_docker.inputs
+
+    @property
+    def digest(self) -> str:
+        return self.labels["musa_docker.inputs"]
 
 
 def inputs_digest(plan: Plan, states, fetched, trees) -> str:
     """One digest of everything that decides the image's contents."""
-    files = {"Dockerfile": context.file_sha256(plan.build.dockerfile)}
+    files = {"Dockerfile": file_sha256(plan.build.dockerfile)}
     for name in plan.scripts:
-        files[f"common/{name}"] = context.file_sha256(ASSETS / "common" / name)
+        files[f"common/{name}"] = file_sha256(COMMON / name)
     doc = {
         "kind": plan.kind,
         "files": files,
@@ -67,79 +76,85 @@ def inputs_digest(plan: Plan, states, fetched, trees) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def prepare(plan: Plan, engine_flags: Mapping[str, str], say, downloader: Downloader,
-            validate: Optional[Callable[[Sequence[Fetched]], None]] = None) -> Prepared:
-    states = [repos.ensure(step, say, engine_flags.get(step.name, "--root")) for step in plan.repos]
+def prepare(plan: Plan, say: Say, downloader: Downloader) -> Prepared:
+    """Bring every repo and artifact of the plan to the host and check the vendor archives and
+    wheels the plan marks. Raises RepoError, DownloadError, ArtifactError."""
+    states = [repos.ensure(step, say, step.flag) for step in plan.repos]
     fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []
-    if validate:
-        validate(fetched)
+    checked = [got for step, got in zip(plan.artifacts, fetched) if step.checked]
+    if checked:
+        archives.check_all(checked, plan.python_version, archives.discard, plan.cache_dir / "checked", say)
     trees = {s.name: context.fingerprint(s.path) for s in states}
-    digest = inputs_digest(plan, states, fetched, trees)
     labels = dict(plan.build.labels)
     labels.update({f"musa_docker.{s.name}.commit": s.commit for s in states})
     labels.update({f"musa_docker.artifact.{f.name}.sha256": f.sha256 for f in fetched})
-    labels["musa_docker.inputs"] = digest
-    return Prepared(states, fetched, trees, labels, digest)
+    labels["musa_docker.inputs"] = inputs_digest(plan, states, fetched, trees)
+    return Prepared(states, fetched, trees, labels)
 
 
-def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None],
-            root_flags: Mapping[str, str], expect: Optional[Mapping] = None,
-            validate=None, echo: Optional[TextIO] = sys.stdout) -> Report:
+# --- stage, build, check, tag ----------------------------------------------------------------------
+
+def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say) -> build.Staged:
+    """The context in `bd`: the Dockerfile, common/, the artifacts and the tree tars the Dockerfile
+    ADDs; the trees the plan appends as layers are packed but left out of the context."""
+    say(f"stage context in {bd.path}")
+    files = {"Dockerfile": plan.build.dockerfile}
+    for step, got in zip(plan.artifacts, prep.fetched):
+        files[step.dest] = got.path
+    appended = []
+    steps = {step.name: step for step in plan.repos}
+    for state in prep.states:
+        at = steps[state.name].layer_at
+        tar = context.tree_tar(state.path, state.name, plan.cache_dir, say, digest=prep.trees[state.name], at=at)
+        if at:
+            appended.append((state.name, tar, at))
+        else:
+            files[f"{state.name}.tar"] = tar
+    context.stage(bd, files, {"common": COMMON, "artifacts": _empty_dir(plan.cache_dir)}, say)
+    labels = dict(prep.labels)
+    labels["org.opencontainers.image.created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return build.Staged(bd.path, labels, tuple(appended))
+
+
+def check(engine: Engine, plan: Plan, prep: Prepared, image_id: str, labels: Mapping[str, str],
+          expect: Optional[Mapping] = None) -> None:
+    """The new image against the request: labels, Python, what `expect` names, each tree at its
+    commit. Raises ImageMismatchError."""
+    checks.check_image(engine, image_id, checks.Expect(
+        python_version=plan.python_version,
+        labels={k: v for k, v in labels.items() if k.startswith("musa_docker.")},
+        **dict(expect or {}),
+        trees={s.name: (IN_IMAGE.get(s.name, f"/home/{s.name}"), s.commit) for s in prep.states},
+    ))
+
+
+def execute(plan: Plan, *, engine: Engine, home: Path, say: Say, expect: Optional[Mapping] = None,
+            echo: Optional[TextIO] = sys.stdout) -> Report:
     """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses. The build
     dir was checked (`BuildDir.check`) before the engine was contacted."""
     started = time.monotonic()
-    downloader = Downloader(plan.cache_dir, verify=not plan.insecure, connections=plan.connections)
-    prep = prepare(plan, root_flags, say, downloader, validate)
+    prep = prepare(plan, say, Downloader(plan.cache_dir, verify=not plan.insecure, connections=plan.connections))
     ref = plan.build.image
 
     existing = engine.image(ref)
     if existing and not plan.build.force and existing.labels.get("musa_docker.inputs") == prep.digest:
-        say(f"up to date {ref} ({existing.id[7:19]}): same inputs digest {prep.digest[:12]}; --force builds anyway")
+        say(f"up to date {ref} ({short_id(existing.id)}): same inputs digest {prep.digest[:12]}; --force builds anyway")
         return Report(ref, existing.id, existing.size, time.monotonic() - started, True, None, existing.labels)
 
     bd = BuildDir.acquire(plan.build_dir, home, scratch=plan.cache_dir / "builds")
     try:
-        say(f"stage context in {bd.path}")
-        files = {"Dockerfile": plan.build.dockerfile}
-        for step, got in zip(plan.artifacts, prep.fetched):
-            files[step.dest] = got.path
-        layered = {}
-        steps = {step.name: step for step in plan.repos}
-        for state in prep.states:
-            at = steps[state.name].layer_at
-            tar = context.tree_tar(state.path, state.name, plan.cache_dir, say, digest=prep.trees[state.name], at=at)
-            if at:
-                layered[state.name] = (tar, at)
-            else:
-                files[f"{state.name}.tar"] = tar
-        context.stage(bd, files, {"common": ASSETS / "common", "artifacts": _empty_dir(plan.cache_dir)}, say)
-
-        labels = dict(prep.labels)
-        labels["org.opencontainers.image.created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        staged = stage(plan, prep, bd, say)
         log = build.BuildLog(build.log_path(plan.cache_dir / "logs", ref), echo=echo)
         say(f"build {ref} on {engine.host}; the whole log goes to {log.path}")
         try:
-            built = buildkit.build(
-                plan.build.builder, engine, bd.path, log, say=say,
-                dockerfile="Dockerfile", buildargs=dict(plan.build.buildargs), labels=labels,
-                network=plan.build.network, nocache=plan.build.nocache, pull=plan.build.pull,
-            )
+            image_id = build.image(engine, plan, staged, log, say)
         finally:
             log.close()
-        image_id = built.image_id
-        for name, (tar, at) in layered.items():
-            say(f"append the {name} tree as one layer at /{at}")
-            image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say)
-        say(f"check {image_id[7:19]} against the request")
-        checks.check_image(engine, image_id, checks.Expect(
-            python_version=plan.python_version,
-            labels={k: v for k, v in labels.items() if k.startswith("musa_docker.")},
-            **dict(expect or {}),
-            trees={s.name: (IN_IMAGE.get(s.name, f"/home/{s.name}"), s.commit) for s in prep.states},
-        ))
+        say(f"check {short_id(image_id)} against the request")
+        check(engine, plan, prep, image_id, staged.labels, expect)
         engine.tag(image_id, ref)
         image = engine.image(image_id)
-        return Report(ref, image_id, image.size, time.monotonic() - started, False, built.log, labels)
+        return Report(ref, image_id, image.size, time.monotonic() - started, False, log.path, staged.labels)
     finally:
         if plan.keep_build_dir:
             say(f"kept build dir {bd.path}")

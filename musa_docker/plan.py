@@ -9,17 +9,30 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Iterable, Optional, Tuple
+from typing import FrozenSet, Iterable, Optional, Tuple, Union
 
-from . import buildkit, defaults
-from .buildkit import Builder
+from . import client, defaults
+from .assets import ASSETS, DOCKERFILE_BASE, common_scripts
+from .client import Builder
 from .locations import Location, redact, strip_credentials
 from .options import BaseOptions, DevOptions, ReleaseOptions
 
-ASSETS = Path(__file__).resolve().parent.parent   # the repo root: common/, ubuntu/
 PENDING = "<after prepare>"
 FROM_BASE = "<the base image's>"
+
+
+class RepoAction(str, Enum):
+    """How a repo is brought to the build; the value is what the plan prints."""
+
+    REUSE = "reuse"           # a dir found at the root
+    CLONE = "clone"           # into the root
+    USE = "use"               # a repo the user named: never cloned
+    FETCH = "fetch"           # the tool's own clone
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -30,10 +43,13 @@ class RepoStep:
     url: str
     ref: str                  # the tag or ref wanted
     path: Path                # where it lives on the host
-    action: str               # "reuse" (a dir found at the root) | "clone" (into the root) |
-                              # "use" (a repo the user named: never cloned) | "fetch" (the tool's own clone)
+    action: RepoAction
     submodules: bool = True
     layer_at: Optional[str] = None   # "home/pytorch": appended to the built image as one layer, not ADDed
+    flag: str = "--root"      # the flag the path came from, named in errors about it
+
+    def __post_init__(self):
+        object.__setattr__(self, "action", RepoAction(self.action))   # "clone" is accepted, and checked
 
     @property
     def context_name(self) -> str:
@@ -45,6 +61,7 @@ class ArtifactStep:
     name: str                 # "conda_installer"; also the label key musa_docker.artifact.<name>.sha256
     location: Location
     dest: str                 # path inside the context, under artifacts/
+    checked: bool = False     # a vendor archive or wheel: its shape is checked before the build
 
 
 @dataclass(frozen=True)
@@ -85,10 +102,11 @@ class Plan:
             lines.extend(f"  {name:<19} {value}  ({source})" for name, value, source in self.inputs)
         lines.append("repos:")
         for r in self.repos:
-            how = {"clone": "shallow, submodules recursive", "reuse": "HEAD reported, submodules checked",
-                   "use": "as it is: HEAD reported, submodules checked",
-                   "fetch": "into the tool's own clone, shallow, submodules recursive"}[r.action]
-            lines.append(f"  {r.action:<7} {r.name} {redact(r.url)} @ {r.ref} -> {r.path} ({how})")
+            how = {RepoAction.CLONE: "shallow, submodules recursive",
+                   RepoAction.REUSE: "HEAD reported, submodules checked",
+                   RepoAction.USE: "as it is: HEAD reported, submodules checked",
+                   RepoAction.FETCH: "into the tool's own clone, shallow, submodules recursive"}[r.action]
+            lines.append(f"  {r.action.value:<7} {r.name} {redact(r.url)} @ {r.ref} -> {r.path} ({how})")
         if not self.repos:
             lines.append("  (none)")
         lines.append(f"artifacts: (cache {self.cache_dir}, {self.connections} connections for large files"
@@ -141,13 +159,13 @@ def _builder_lines(b: BuildStep) -> list:
     lines = [f"  builder     {k.kind}: {k.reason}"]
     if k.kind == "buildkit":
         if k.inline_cache:
-            api = ".".join(map(str, buildkit.MIN_API))
+            api = ".".join(map(str, client.MIN_API))
             lines.append(f"  engine      needs API {api}+ (Engine 18.09), asked at build time"
                          + ("; an older one builds classic" if k.auto else ""))
             lines.append("  cache to    the image itself (BUILDKIT_INLINE_CACHE=1): push it, pass it to --cache-from")
         elif k.cache_to:
             lines.append(f"  cache to    {k.cache_to} (type=registry, mode=max)")
-        lines.append("  command     " + buildkit.render(
+        lines.append("  command     " + client.render(
             k, dockerfile="Dockerfile", buildargs=dict(b.buildargs), labels=dict(b.labels), network=b.network,
             nocache=b.nocache, pull=b.pull, context="<build dir>", iidfile="<temp dir>/iid"))
         lines.append("              (with a --label= for each label below, its value known after prepare)")
@@ -169,10 +187,6 @@ def engine_display(docker_host: Optional[str], env) -> str:
         return host
     context = env.get("DOCKER_CONTEXT")
     return f"docker context {context}" if context else "the local engine (DOCKER_HOST unset)"
-
-
-def common_scripts() -> Tuple[str, ...]:
-    return tuple(sorted(p.name for p in (ASSETS / "common").iterdir() if p.is_file()))
 
 
 def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env) -> Plan:
@@ -225,6 +239,33 @@ def _env_labels(kind: str, o) -> tuple:
     )
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What the disk and the engine say, read once before planning (see observe.py)."""
+
+    present: FrozenSet[str] = frozenset()     # repos whose dirs exist at their root
+    python_version: Optional[str] = None      # the base image's Python (dev), once the engine was asked
+
+
+def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts, env) -> Plan:
+    """The plan of the task `options` were resolved for."""
+    if isinstance(options, BaseOptions):
+        return plan_base(options, facts.present, env)
+    if isinstance(options, DevOptions):
+        return plan_dev(options, facts.present, env, facts.python_version)
+    return plan_release(options, env)
+
+
+def local_repos(options) -> Tuple[RepoStep, ...]:
+    """The repos a build reuses when their dir exists and clones otherwise, as if none existed:
+    the dirs `observe` looks at."""
+    if isinstance(options, BaseOptions):
+        return (_pytorch_step(options, ()),)
+    if isinstance(options, DevOptions):
+        return (_vision_step(options, ()),)
+    return ()
+
+
 def _conda_step(o) -> tuple:
     return (ArtifactStep("conda_installer", o.conda, "artifacts/conda_installer.sh"),) if o.conda else ()
 
@@ -235,13 +276,23 @@ VENDOR_DEST = {"musa_toolkits": "artifacts/musa_toolkits.tar.gz", "mudnn": "arti
 
 def _vendor_steps(vendor) -> tuple:
     given = {"musa_toolkits": vendor.musa, "mudnn": vendor.mudnn, "mccl": vendor.mccl}
-    return tuple(ArtifactStep(name, loc, VENDOR_DEST[name]) for name, loc in given.items() if loc)
+    return tuple(ArtifactStep(name, loc, VENDOR_DEST[name], checked=True) for name, loc in given.items() if loc)
 
 
-def _source_repo(name: str, url: str, ref: str, root: Path, present, layer_at: Optional[str] = None) -> RepoStep:
-    path = root / name
-    return RepoStep(name=name, url=url, ref=ref, path=path, action="reuse" if name in present else "clone",
-                    layer_at=layer_at)
+def _source_repo(name: str, url: str, ref: str, root: Path, present, flag: str,
+                 layer_at: Optional[str] = None) -> RepoStep:
+    return RepoStep(name=name, url=url, ref=ref, path=root / name,
+                    action=RepoAction.REUSE if name in present else RepoAction.CLONE, layer_at=layer_at, flag=flag)
+
+
+def _pytorch_step(o: BaseOptions, present) -> RepoStep:
+    # PyTorch's ~100k files: one layer, written once by the engine (see layers.py)
+    return _source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, present, "--pytorch-root",
+                        "home/pytorch")
+
+
+def _vision_step(o: DevOptions, present) -> RepoStep:
+    return _source_repo("vision", o.vision_repo, o.vision_tag, o.vision_root, present, "--vision-root")
 
 
 def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
@@ -249,10 +300,9 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
     o = options
     return _plan(
         "base", o.common, python_version=o.python_version,
-        # PyTorch's ~100k files: one layer, written once by the engine (see layers.py)
-        repos=[_source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, set(present), "home/pytorch")],
+        repos=[_pytorch_step(o, set(present))],
         artifacts=_conda_step(o),
-        dockerfile=ASSETS / "ubuntu" / "dockerfile.base",
+        dockerfile=DOCKERFILE_BASE,
         image=o.image,
         buildargs=_env_buildargs(o.system.name, o),
         labels=_env_labels("base", o),
@@ -260,14 +310,15 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
     )
 
 
-def torch_musa_step(o, present) -> RepoStep:
+def torch_musa_step(o) -> RepoStep:
     """torch_musa: a local repo is used as it is; a URL is fetched into a clone the tool owns."""
     ref = o.torch_musa_ref or "HEAD"
     if o.torch_musa_local:
-        return RepoStep("torch_musa", o.torch_musa_repo, ref, Path(o.torch_musa_repo), "use")
+        return RepoStep("torch_musa", o.torch_musa_repo, ref, Path(o.torch_musa_repo), RepoAction.USE,
+                        flag="--torch-musa-repo")
     key = hashlib.sha256(strip_credentials(o.torch_musa_repo).encode()).hexdigest()[:12]
     path = o.common.cache_dir / "repos" / f"torch_musa-{key}"
-    return RepoStep("torch_musa", o.torch_musa_repo, ref, path, "fetch")
+    return RepoStep("torch_musa", o.torch_musa_repo, ref, path, RepoAction.FETCH, flag="--torch-musa-repo")
 
 
 def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: Optional[str] = None) -> Plan:
@@ -276,7 +327,7 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
     present = set(present)
     return _plan(
         "dev", o.common, python_version=python_version or FROM_BASE,
-        repos=[torch_musa_step(o, present), _source_repo("vision", o.vision_repo, o.vision_tag, o.vision_root, present)],
+        repos=[torch_musa_step(o), _vision_step(o, present)],
         artifacts=_vendor_steps(o.vendor),
         dockerfile=o.dockerfile,
         image=o.image,
@@ -293,8 +344,9 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
 def plan_release(options: ReleaseOptions, env) -> Plan:
     o = options
     wheels = (
-        ArtifactStep("torch_wheel", o.torch_whl, f"artifacts/wheels/{o.torch_whl.filename}"),
-        ArtifactStep("torch_musa_wheel", o.torch_musa_whl, f"artifacts/wheels/{o.torch_musa_whl.filename}"),
+        ArtifactStep("torch_wheel", o.torch_whl, f"artifacts/wheels/{o.torch_whl.filename}", checked=True),
+        ArtifactStep("torch_musa_wheel", o.torch_musa_whl, f"artifacts/wheels/{o.torch_musa_whl.filename}",
+                     checked=True),
     )
     return _plan(
         "release", o.common, python_version=o.python_version,

@@ -11,18 +11,17 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, TextIO, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, TextIO, Tuple
 
 from .errors import ConfigError, MusaDockerError, PushError
 from .options import image_name, image_reference, image_tag
+from .util import Say, human_size, short_id
 
 PASSWORD_VAR = "MUSA_DOCKER_REGISTRY_PASSWORD"
 
 # Docker's meaning of a reference without a tag, not a default of this project.
 _IMPLICIT_TAG = "latest"
 _DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
-
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -151,14 +150,6 @@ def _scrubbed(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
 def follow(events: Iterable[dict], say: Say, options: PushOptions) -> Optional[str]:
     """Print one line per layer state change; return the digest the registry stored. Raises
     PushError on an error event."""
@@ -186,7 +177,7 @@ def follow(events: Iterable[dict], say: Say, options: PushOptions) -> Optional[s
         if states.get(layer) == state:
             continue
         states[layer] = state
-        size = f" ({_size(sizes[layer])})" if state == "Pushed" and layer in sizes else ""
+        size = f" ({human_size(sizes[layer])})" if state == "Pushed" and layer in sizes else ""
         say(f"  {layer}: {status}{size}")
     return digest
 
@@ -199,10 +190,10 @@ def run(engine, options: PushOptions, say: Say, env: Mapping[str, str]) -> str:
         raise PushError(f"image {options.image} does not exist on {engine.host}: build it first, or check -i")
     before = engine.image(options.target)
     if before is not None and before.id == image.id:
-        say(f"tag {options.target}: already on {options.image} ({image.id[7:19]})")
+        say(f"tag {options.target}: already on {options.image} ({short_id(image.id)})")
     else:
-        was = f", was {before.id[7:19]}" if before is not None else ""
-        say(f"tag {options.image} ({image.id[7:19]}) as {options.target}{was}")
+        was = f", was {short_id(before.id)}" if before is not None else ""
+        say(f"tag {options.image} ({short_id(image.id)}) as {options.target}{was}")
         engine.tag(image.id, options.target)
     try:
         if options.username:

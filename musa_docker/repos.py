@@ -14,13 +14,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 from .errors import RepoError
 from .locations import redact, strip_credentials
 from .plan import RepoStep
-
-Say = Callable[[str], None]
+from .util import Say
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from musa_docker import archives, commands
+from musa_docker import archives
 from musa_docker.download import Fetched
 from musa_docker.errors import ArtifactError
 from musa_docker.locations import parse_location
@@ -99,7 +99,7 @@ def test_a_bad_download_is_dropped_from_the_cache_but_a_local_file_never_is(tmp_
     bad.write_bytes(b"not a tar")
     local = tmp_path / "mine.tar"
     local.write_bytes(b"not a tar either")
-    discard = commands._discard
+    discard = archives.discard
     remote = Fetched("mudnn", parse_location("https://vendor.example/mudnn.tar"), bad, "0" * 64, 9, False)
     with pytest.raises(ArtifactError):
         archives.check_all([remote], "3.10", discard)
@@ -114,11 +114,11 @@ def test_an_archive_is_read_once_then_remembered_by_its_sha256(tmp_path):
     path = make_tar(tmp_path / "musa.tar.gz", {"musa_toolkits_install/install.sh": "#!/bin/bash\n"})
     said = []
     fetched = Fetched("musa_toolkits", parse_location(str(path)), path, "ab" * 32, path.stat().st_size, False)
-    archives.check_all([fetched], "3.10", commands._discard, tmp_path / "checked", said.append)
+    archives.check_all([fetched], "3.10", archives.discard, tmp_path / "checked", said.append)
     assert said and said[0].startswith("check musa_toolkits archive")
     path.write_bytes(b"damaged after the check")       # same recorded sha256: not read again
-    archives.check_all([fetched], "3.10", commands._discard, tmp_path / "checked", said.append)
+    archives.check_all([fetched], "3.10", archives.discard, tmp_path / "checked", said.append)
     assert len(said) == 1
     other = Fetched("musa_toolkits", fetched.location, path, "cd" * 32, 5, False)
     with pytest.raises(ArtifactError, match="corrupt"):
-        archives.check_all([other], "3.10", commands._discard, tmp_path / "checked", said.append)
+        archives.check_all([other], "3.10", archives.discard, tmp_path / "checked", said.append)

@@ -106,7 +106,7 @@ def test_unreachable_engine_names_the_host():
 
 def test_engine_negotiates_an_api_version_the_engine_speaks():
     engine = Engine(env={})
-    major, minor = (int(x) for x in engine.version.split("."))
+    major, minor = (int(x) for x in engine.api.api_version.split("."))
     assert (major, minor) >= (1, 41)
 
 

@@ -12,7 +12,7 @@ import pytest
 from docker import errors as docker_errors
 
 from conftest import cli
-from musa_docker import build, buildkit, context
+from musa_docker import build, client, context
 from musa_docker.context import BuildDir
 from musa_docker.engine import Engine
 from musa_docker.errors import BuildError, ConfigError
@@ -96,7 +96,7 @@ def _build(tmp_path, dockerfile, builder, engine, labels=None):
     echo, said = io.StringIO(), []
     log = build.BuildLog(tmp_path / "logs" / "build.log", echo=echo)
     try:
-        built = buildkit.build(builder, engine, bd.path, log, say=said.append, dockerfile="Dockerfile",
+        built = build.build_context(builder, engine, bd.path, log, say=said.append, dockerfile="Dockerfile",
                                buildargs={}, labels=labels or {}, network="host", nocache=False, pull=False)
     finally:
         log.close()
@@ -113,7 +113,7 @@ def remove(client, *refs):
 
 
 def _builder(env, **given):
-    return buildkit.choose("buildkit", DEBIAN_CLI, env, **given)
+    return client.choose("buildkit", DEBIAN_CLI, env, **given)
 
 
 @pytest.mark.engine
@@ -187,19 +187,19 @@ def test_a_second_empty_engine_reuses_every_layer_through_the_inline_cache(tmp_p
 
 def test_choose_reports_unknown_builder_as_config_error():
     with pytest.raises(ConfigError):
-        buildkit.choose("fast", "docker", {})
+        client.choose("fast", "docker", {})
 
 
 @pytest.mark.engine
 def test_the_classic_builder_reuses_a_cache_from_image_and_warns_of_a_missing_one(tmp_path, env, engine):
     salt = uuid.uuid4().hex
     dockerfile = BUSYBOX_FILE + f'RUN ["/bin/busybox", "sh", "-c", "echo {salt}"]\n'
-    classic = buildkit.choose("classic", "docker", env, cache_from=("musa-docker-test/none:" + salt[:8],))
+    classic = client.choose("classic", "docker", env, cache_from=("musa-docker-test/none:" + salt[:8],))
     first, _, said = _build(tmp_path / "one", dockerfile, classic, Engine(None, env))
     try:
         assert len([s for s in said if s.startswith("warning:")]) == 1 and salt[:8] in said[0]
         engine.images.get(first.image_id).tag(f"musa-docker-test/cache-from:{salt[:8]}")
-        again = buildkit.choose("classic", "docker", env, cache_from=(f"musa-docker-test/cache-from:{salt[:8]}",))
+        again = client.choose("classic", "docker", env, cache_from=(f"musa-docker-test/cache-from:{salt[:8]}",))
         second, echo, said = _build(tmp_path / "two", dockerfile, again, Engine(None, env))
         assert said == [] and "Using cache" in echo and second.image_id == first.image_id
     finally:

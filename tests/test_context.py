@@ -433,12 +433,6 @@ def test_tar_stream_of_a_tree_matches_the_tree(tmp_path):
     assert snapshot(out) == snapshot(root)
 
 
-def test_file_sha256(tmp_path):
-    import hashlib
-    f = tmp_path / "f"
-    f.write_bytes(b"abc" * 1000)
-    assert context.file_sha256(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
-
 
 def test_fingerprint_sees_an_edit_that_restores_size_and_mtime(tmp_path):
     root = make_tree(tmp_path / "tree")

@@ -177,3 +177,17 @@ def test_plan_is_frozen(home):
     with pytest.raises(Exception):
         p.kind = "dev"
     assert isinstance(p.build.buildargs, tuple)
+
+
+def test_the_plan_is_made_from_observed_facts_and_a_step_names_its_flag(home, tmp_path):
+    from musa_docker.observe import observe_disk
+    from musa_docker.plan import Facts, RepoAction, make as make_plan
+    env = {"HOME": str(home)}
+    options = opts.resolve_base({"pytorch_root": str(tmp_path / "src")}, env)
+    assert observe_disk(options) == Facts(present=frozenset())
+    (tmp_path / "src" / "pytorch").mkdir(parents=True)
+    facts = observe_disk(options)
+    assert facts.present == {"pytorch"}
+    (step,) = make_plan(options, facts, env).repos
+    assert (step.action, step.flag) == (RepoAction.REUSE, "--pytorch-root")
+    assert "  reuse   pytorch " in make_plan(options, facts, env).render()

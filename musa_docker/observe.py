@@ -1,0 +1,50 @@
+"""The first step of a build: what the disk and the engine say, read once, as plain facts the
+plan is made from. The disk is read first, before the engine is contacted, so a repo root that
+can never work is refused without one; a dry run reads the disk alone. Imports no Docker SDK."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from . import repos
+from .errors import EngineError
+from .options import DevOptions
+from .plan import Facts, local_repos
+from .util import Say
+
+
+def observe_disk(options) -> Facts:
+    """Which repo dirs exist, their roots checked first. Raises RepoError."""
+    candidates = local_repos(options)
+    for step in candidates:
+        repos.check_root(step, step.flag)
+    return Facts(present=frozenset(s.name for s in candidates if s.path.exists()))
+
+
+def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
+    """`facts` with what the engine says: a dev image's base image's Python. Raises EngineError."""
+    if isinstance(options, DevOptions):
+        return dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say))
+    return facts
+
+
+def base_python(engine, ref: str, say: Say) -> str:
+    """The Python version of the base image `ref`, pulling it when the engine lacks it."""
+    image = engine.image(ref)
+    if image is None:
+        say(f"pull {ref}: the engine at {engine.host} does not have it")
+        try:
+            engine.pull(ref)
+        except EngineError as err:
+            raise EngineError(
+                f"-b/--base-img {ref}: the engine at {engine.host} does not have it and cannot pull it "
+                f"({err}); build it with build-base, or check the name"
+            ) from err
+        image = engine.image(ref)
+    version = image.labels.get("musa_docker.python_version")
+    if version:
+        return version
+    code, output = engine.run(image.id, ["python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+    if code != 0:
+        raise EngineError(f"-b/--base-img {ref} has no `python` on PATH: is it a base image made by build-base?")
+    return output.strip().splitlines()[-1]

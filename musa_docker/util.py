@@ -1,0 +1,40 @@
+"""Small helpers every part shares: the say callback, byte sizes, short image ids, file hashes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable, Optional
+
+Say = Callable[[str], None]   # one status line for people, written as it happens
+CHUNK = 1 << 20               # read and send files in 1 MiB pieces: constant memory, few syscalls
+
+
+def human_size(n: Optional[float], unit: Optional[str] = None) -> str:
+    """`812.3 MB`-style size in SI units (the progress bars count the same way); with
+    `unit="GB"`, always gigabytes to two places, so a column of image sizes lines up."""
+    if n is None:
+        return "size unknown"
+    if unit == "GB":
+        return f"{n / 1e9:.2f} GB"
+    if n < 1000:
+        return f"{n:.0f} B"
+    value = float(n)
+    for name in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 1000:
+            return f"{value:.1f} {name}"
+    return f"{value / 1000:.1f} TB"
+
+
+def short_id(image_id: str) -> str:
+    """The 12 hex digits `docker images` shows, from a `sha256:…` id."""
+    return image_id.split(":", 1)[-1][:12]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
