@@ -11,6 +11,10 @@ class MusaDockerError(Exception):
     exit_code = 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived. A KeyboardInterrupt, so that it unwinds through the same cleanup as Ctrl-C."""
+
+
 class ConfigError(MusaDockerError, ValueError):
     """An option or combination of options is not valid."""
 

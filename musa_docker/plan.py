@@ -146,8 +146,10 @@ def common_scripts() -> Tuple[str, ...]:
     return tuple(sorted(p.name for p in (ASSETS / "common").iterdir() if p.is_file()))
 
 
-def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env) -> Plan:
+def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env,
+          notes=()) -> Plan:
     return Plan(
+        notes=tuple(notes),
         kind=kind,
         python_version=python_version,
         repos=tuple(repos),
@@ -226,6 +228,7 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
         buildargs=_env_buildargs(o.system.name, o),
         labels=_env_labels("base", o),
         env=env,
+        notes=o.notes,
     )
 
 
@@ -274,4 +277,5 @@ def plan_release(options: ReleaseOptions, env) -> Plan:
         buildargs=_env_buildargs(o.system.name, o),
         labels=_env_labels("release", o),
         env=env,
+        notes=o.notes,
     )
