@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, TextIO
 from . import options as opts
 from . import repos
 from .context import BuildDir
-from .errors import EngineError
+from .errors import EngineError, disk_errors
 from .plan import plan_base, plan_dev, plan_release
 
 MUSA_HOME = "/usr/local/musa"
@@ -26,6 +26,17 @@ def _engine(options: opts.Common, env):
     from .engine import Engine
     BuildDir.check(options.build_dir, options.home)
     return Engine(options.docker_host, env)
+
+
+def disk_places(common: opts.Common) -> tuple:
+    """Where a build writes, most specific first, with what to do when that disk refuses."""
+    cache_fix = "set MUSA_DOCKER_CACHE to a writable dir with room, or free space there"
+    return (
+        (common.build_dir, "the build dir (--build-dir)", "name a --build-dir on a writable disk with room"),
+        (common.cache_dir / "builds", "the build dir", f"{cache_fix}, or name a --build-dir elsewhere"),
+        (common.cache_dir / "trees", "the cache of packed source trees", cache_fix),
+        (common.cache_dir, "the cache dir", cache_fix),
+    )
 
 
 def _say(out: TextIO) -> Callable[[str], None]:
@@ -46,15 +57,18 @@ def _build(values, env, out, echo, common: opts.Common, make_plan, say, *, root_
     if common.dry_run:
         out.write(make_plan(None).render() + "\n")
         return None
-    engine = _engine(common, env)
-    plan = make_plan(engine)
-    say(plan.render().splitlines()[0])
-    from . import archives, pipeline
+    with disk_errors(disk_places(common)):
+        common.cache_dir.mkdir(parents=True, exist_ok=True)
+        engine = _engine(common, env)
+        plan = make_plan(engine)
+        say(plan.render().splitlines()[0])
+        from . import archives, pipeline
 
-    def check_artifacts(fetched):
-        archives.check_all(fetched, plan.python_version, _discard, common.cache_dir / "checked", say)
-    report = pipeline.execute(plan, engine=engine, home=common.home, say=say, root_flags=root_flags,
-                              expect=expect, validate=check_artifacts if vendor else None, echo=out if echo else None)
+        def check_artifacts(fetched):
+            archives.check_all(fetched, plan.python_version, _discard, common.cache_dir / "checked", say)
+        report = pipeline.execute(plan, engine=engine, home=common.home, say=say, root_flags=root_flags,
+                                  expect=expect, validate=check_artifacts if vendor else None,
+                                  echo=out if echo else None)
     out.write(report.render() + "\n")
     _verify(values, engine, report, out)
     return report

@@ -209,14 +209,26 @@ def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[
         part = target.with_suffix(".tar.part")
         h = hashlib.sha256()
         entries = _layer_entries(root, at) if at else _tree_entries(root, name)
-        with open(part, "wb") as out:
-            for chunk in tar_stream(entries):
-                h.update(chunk)
-                out.write(chunk)
+        try:
+            with open(part, "wb") as out:
+                for chunk in tar_stream(entries):
+                    h.update(chunk)
+                    out.write(chunk)
+        except BaseException as err:
+            part.unlink(missing_ok=True)      # a half-packed tar helps no one and fills the disk
+            raise _at(err, part)
         os.replace(part, target)
         Path(f"{target}.sha256").write_text(h.hexdigest() + "\n")
     _evict(trees, f"{name}-{kind}", keep=target)
     return target
+
+
+def _at(err: BaseException, path: Path) -> BaseException:
+    """`err`, naming `path` when it is an OSError that names no file (a failed write(2) does not),
+    so the message can say where the disk filled up."""
+    if isinstance(err, OSError) and err.filename is None:
+        err.filename = str(path)
+    return err
 
 
 def tar_sha256(tar: Path) -> str:
@@ -337,7 +349,10 @@ def stage(bd: BuildDir, files: Dict[str, Path], dirs: Dict[str, Path], say: Opti
                 files[f"{rel}/{child.name}"] = child
     for rel, src in sorted(files.items()):
         bd.record(rel.split("/")[0])
-        link_or_copy(src, bd.path / rel, say)
+        try:
+            link_or_copy(src, bd.path / rel, say)
+        except OSError as err:
+            raise _at(err, bd.path / rel)
     bd.record(".dockerignore")
     (bd.path / ".dockerignore").write_text(DOCKERIGNORE)
     return sorted(files)

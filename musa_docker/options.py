@@ -265,7 +265,7 @@ def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Opt
         python_prefix=prefix,
         conda=conda,
         pytorch_tag=values.get("pytorch_tag") or d["pytorch_tag"],
-        pytorch_repo=values.get("pytorch_repo") or d["pytorch_repo"],
+        pytorch_repo=repo_url(values.get("pytorch_repo") or d["pytorch_repo"], "--pytorch-repo"),
         pytorch_root=_path(root, common.home),
         notes=notes,
     )
@@ -374,6 +374,19 @@ def _dockerfile(values, task: str, home: Path) -> Path:
     return path
 
 
+def repo_url(value: str, flag: str) -> str:
+    """A repo URL that parses (an unclosed '[' of an IPv6 host, a space: refused, not a traceback)."""
+    from urllib.parse import urlsplit
+    if is_url(value) and "://" in value:
+        try:
+            urlsplit(value).port
+        except ValueError as err:
+            raise ConfigError(f"{flag} {redact(value)} is not a valid URL ({err}): check it") from None
+    if is_url(value) and any(c.isspace() for c in value):
+        raise ConfigError(f"{flag} {redact(value)!r} holds a space: a repo URL has none")
+    return value
+
+
 def is_url(value: str) -> bool:
     return "://" in value or bool(re.match(r"^[\w.-]+@[\w.-]+:", value))
 
@@ -383,7 +396,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
     common = resolve_common(values, env)
     d = defaults.TASKS["build_dev"]
     base = image_reference(values.get("base_img") or "", "-b/--base-img")
-    repo = values.get("torch_musa_repo") or d["torch_musa_repo"]
+    repo = repo_url(values.get("torch_musa_repo") or d["torch_musa_repo"], "--torch-musa-repo")
     local = not is_url(repo)
     if local:
         repo = str(_path(repo, common.home))
@@ -395,7 +408,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         dockerfile=_dockerfile(values, "build_dev", common.home),
         vendor=resolve_vendor(values, env),
         vision_tag=values.get("vision_tag") or d["vision_tag"],
-        vision_repo=values.get("vision_repo") or d["vision_repo"],
+        vision_repo=repo_url(values.get("vision_repo") or d["vision_repo"], "--vision-repo"),
         vision_root=_path(root, common.home),
         torch_musa_repo=repo,
         torch_musa_local=local,
