@@ -176,6 +176,13 @@ def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
         raise ConfigError(f"--jobs {values.get('jobs')!r} is not a positive whole number")
     path = Path(values["config"]).expanduser()
     entries = matrix.load(path)
+    resolvers = {"build-base": opts.resolve_base, "build-dev": opts.resolve_dev, "release": opts.resolve_release}
+    for entry in entries:
+        # Every entry's values checked before anything is built: a bad one names its entry and line.
+        try:
+            resolvers[entry.task](entry.values, env)
+        except ConfigError as err:
+            raise ConfigError(f"{path}:{entry.line}: {entry.name} ({entry.task}): {err}") from err
     if values.get("dry_run"):
         out.write(matrix.render(entries) + "\n")
         return 0
