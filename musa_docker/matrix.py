@@ -99,7 +99,7 @@ def load(path: Path) -> List[Entry]:
             known = {**_allowed("build-base"), **_allowed("build-dev"), **_allowed("release")}
             if key not in known:
                 raise ConfigError(f"{path}:{line}: unknown key {key!r} in defaults: not a flag of any build task")
-            common[known[key]] = flags.checked(rows[known[key]], value, f"{path}:{line} (defaults)")
+            common[known[key]] = _checked(rows[known[key]], value, f"{path}:{line}: defaults")
     images = next((v for k, v in root.value if k.value == "images"), None)
     if not isinstance(images, yaml.SequenceNode) or not images.value:
         raise ConfigError(f"{path}: `images:` must list at least one image (see README, build-all)")
@@ -122,7 +122,7 @@ def load(path: Path) -> List[Entry]:
                     f"its keys are {', '.join(sorted(set(allowed.values())))}"
                 )
             row = next(r for r in flags.BUILDS[task] if r[0] == allowed[key])
-            values[allowed[key]] = flags.checked(row, value, f"{path}:{key_line} (images[{index}])")
+            values[allowed[key]] = _checked(row, value, f"{path}:{key_line}: images[{index}] ({task})")
         section = task.replace("-", "_")
         ref = f"{values.get('image') or default(section, 'image')}:{values.get('tag') or default('', 'tag')}"
         name = str(fields.get("name", (None, line))[0] or ref)
@@ -134,6 +134,13 @@ def load(path: Path) -> List[Entry]:
         refs[ref] = values.get("docker_host")
         entries.append(Entry(name, task, values, line, ref))
     return _link(entries, path)
+
+
+def _checked(row, value, where: str):
+    try:
+        return flags.checked(row, value, "this file")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _link(entries: List[Entry], path: Path) -> List[Entry]:

@@ -78,7 +78,10 @@ def env(tmp_path):
 
 
 def cli(*args, env=None, cwd=None, input=None, timeout=1800):
-    """Run `musa-docker ARGS` as a user would; return the CompletedProcess (text)."""
+    """Run `musa-docker ARGS` as a user would; return the CompletedProcess (text). The package
+    is this checkout's, whatever the working dir (not another copy installed in site-packages)."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "musa_docker", *args], env=env, cwd=cwd or REPO,
                           capture_output=True, text=True, input=input, timeout=timeout)
 

@@ -55,6 +55,11 @@ images:
      "  - {name: b, task: build-dev, image: y, base_img: 'x:latest', musa_url: m, mudnn_url: n}\n", "cycle: a -> b -> a"),
     ("images:\n  - {name: a, task: build-base}\n  - {name: a, task: release}\n", "two images are named 'a'"),
     ("", "is empty"),
+    ("images:\n  - task: build-base\n    tag: 2026\n", ":3: images[0] (build-base): tag 2026 came from this file as a number"),
+    ("defaults:\n  no_cache: maybe\nimages:\n  - task: build-base\n", ":2: defaults: --no-cache 'maybe'"),
+    ("images:\n  - {name: ok, task: build-base, tag: t1}\n  - {name: py399, task: build-base, tag: t2,"
+     " python_version: '3.99'}\n", ":3: py399 (build-base): -v/--python-version 3.99 is not a Python"),
+    ("images:\n  - name: nl\n    task: build-base\n    tag: \"a\\n\"\n", ":2: nl (build-base): -t/--tag 'a\\n' is not a valid tag"),
 ])
 def test_bad_matrix_files_are_one_error_line_with_file_and_line(tmp_path, env, text, message):
     path = write(tmp_path, text)
