@@ -58,8 +58,8 @@ def _build(values, env, out, echo, common: opts.Common, make_plan, say, *, root_
         out.write(make_plan(None).render() + "\n")
         return None
     with disk_errors(disk_places(common)):
-        common.cache_dir.mkdir(parents=True, exist_ok=True)
         engine = _engine(common, env)
+        common.cache_dir.mkdir(parents=True, exist_ok=True)     # after the engine: a refused run leaves no trace
         plan = make_plan(engine)
         say(plan.render().splitlines()[0])
         from . import archives, pipeline

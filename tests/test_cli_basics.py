@@ -271,9 +271,11 @@ def test_a_dockerfile_that_is_missing_is_refused_before_any_clone(user, tmp_path
     assert not (tmp_path / "src").exists() and not (tmp_path / "cache").exists()
 
 
-def test_a_cache_dir_that_cannot_be_made(user, tmp_path):
+@pytest.mark.engine
+def test_a_cache_dir_that_cannot_be_made(env, tmp_path, engine):
     (tmp_path / "file").write_text("")
-    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), env={**user, "MUSA_DOCKER_CACHE": str(tmp_path / "file" / "cache")})
+    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
+               env={**env, "MUSA_DOCKER_CACHE": str(tmp_path / "file" / "cache")})
     assert_one_error(done, "the cache dir", str(tmp_path / "file" / "cache"), "MUSA_DOCKER_CACHE")
 
 
@@ -288,9 +290,10 @@ def read_only_dir(tmp_path):
     subprocess.run(["umount", str(point)], check=True)
 
 
-def test_a_read_only_cache_is_one_error_line(user, tmp_path, read_only_dir):
-    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"),
-               env={**user, "MUSA_DOCKER_CACHE": str(read_only_dir / "cache")})
+@pytest.mark.engine
+def test_a_read_only_cache_is_one_error_line(env, tmp_path, read_only_dir, engine):
+    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
+               env={**env, "MUSA_DOCKER_CACHE": str(read_only_dir / "cache")})
     assert_one_error(done, "the cache dir", "read-only", "MUSA_DOCKER_CACHE")
 
 
