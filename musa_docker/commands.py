@@ -177,12 +177,18 @@ def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
     path = Path(values["config"]).expanduser()
     entries = matrix.load(path)
     resolvers = {"build-base": opts.resolve_base, "build-dev": opts.resolve_dev, "release": opts.resolve_release}
+    invalid = {}
     for entry in entries:
-        # Every entry's values checked before anything is built: a bad one names its entry and line.
+        # Every entry's values checked before anything is built: a bad one is named with its line
+        # on stderr (a dry run stops there); it fails and only what depends on it is skipped.
         try:
             resolvers[entry.task](entry.values, env)
         except ConfigError as err:
-            raise ConfigError(f"{path}:{entry.line}: {entry.name} ({entry.task}): {err}") from err
+            where = f"{path}:{entry.line}: {entry.name} ({entry.task}): {err}"
+            if values.get("dry_run"):
+                raise ConfigError(where) from err
+            sys.stderr.write(f"error: {where}\n")
+            invalid[entry.name] = err
     if values.get("dry_run"):
         out.write(matrix.render(entries) + "\n")
         return 0
@@ -200,6 +206,8 @@ def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
     builders = {"build-base": build_base, "build-dev": build_dev, "release": release}
 
     def build(entry, entry_out, echo):
+        if entry.name in invalid:
+            raise invalid[entry.name]
         given = dict(entry.values)
         if values.get("docker_host") and not given.get("docker_host"):
             given["docker_host"] = values["docker_host"]

@@ -130,6 +130,8 @@ images:
         rows = {line.split()[0]: line for line in table[1:]}
         assert rows["musa-docker-test/all-base"].split()[-1] == "built"
         assert " failed: --python-env venv uses debian:12's own Python 3.11" in rows["musa-docker-test/all-bad"]
+        # the invalid entry is named with its line on stderr, before anything was built
+        assert f"error: {path}:13: bad-base (build-base): --python-env venv uses" in done.stderr
         assert "skipped: bad-base did not build" in rows["musa-docker-test/all-dev"]
         assert engine.images.get(f"musa-docker-test/all-base:{tag}").labels["musa_docker.kind"] == "base"
         assert "[good-base] " in done.stdout               # each entry's lines carry its name
