@@ -5,6 +5,7 @@
 # TORCH_VISION_REPO_ROOT_PATH and DOCKER_BUILD_DIR are read by the task itself.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$repo/docker/shim_lib.sh"
 
 usage() {
     cat <<'USAGE'
@@ -34,18 +35,18 @@ python_version=""
 release_only=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        -i|--image_docker_name) args+=(--image "${2:?$1 needs a value}"); shift 2 ;;
-        -t|--tag)               args+=(--tag "${2:?$1 needs a value}"); shift 2 ;;
-        -b|--base_img)          base="${2:?$1 needs a value}"; shift 2 ;;
-        -s|--sys)               sys_img="${2:?$1 needs a value}"; shift 2 ;;
-        -f|--docker_file)       args+=(--docker-file "${2:?$1 needs a value}"); shift 2 ;;
-        -m|--musa_toolkits_url) args+=(--musa-url "${2:?$1 needs a value}"); shift 2 ;;
-        -n|--mudnn_url)         args+=(--mudnn-url "${2:?$1 needs a value}"); shift 2 ;;
-        --mccl_url)             args+=(--mccl-url "${2:?$1 needs a value}"); shift 2 ;;
-        -v|--python_version)    python_version="${2:?$1 needs a value}"; shift 2 ;;
+        -i|--image_docker_name) need "$@"; args+=(--image "$2"); shift 2 ;;
+        -t|--tag) need "$@"; args+=(--tag "$2"); shift 2 ;;
+        -b|--base_img) need "$@"; base="$2"; shift 2 ;;
+        -s|--sys) need "$@"; sys_img="$2"; shift 2 ;;
+        -f|--docker_file) need "$@"; args+=(--docker-file "$2"); shift 2 ;;
+        -m|--musa_toolkits_url) need "$@"; args+=(--musa-url "$2"); shift 2 ;;
+        -n|--mudnn_url) need "$@"; args+=(--mudnn-url "$2"); shift 2 ;;
+        --mccl_url) need "$@"; args+=(--mccl-url "$2"); shift 2 ;;
+        -v|--python_version) need "$@"; python_version="$2"; shift 2 ;;
         -r|--release)           task=release; shift ;;
-        --torch_whl_url)        release_only+=(--torch-whl-url "${2:?$1 needs a value}"); shift 2 ;;
-        --torch_musa_whl_url)   release_only+=(--torch-musa-whl-url "${2:?$1 needs a value}"); shift 2 ;;
+        --torch_whl_url) need "$@"; release_only+=(--torch-whl-url "$2"); shift 2 ;;
+        --torch_musa_whl_url) need "$@"; release_only+=(--torch-musa-whl-url "$2"); shift 2 ;;
         -h|--help)              usage; exit 0 ;;
         --)                     shift; break ;;
         *) echo "error: unknown option $1 (see build.sh --help)" >&2; exit 2 ;;
@@ -64,4 +65,5 @@ else
     [ -n "$python_version" ] && echo "note: -v/--python_version is ignored for the dev image: it uses the base image's Python" >&2
     [ ${#release_only[@]} -gt 0 ] && { echo "error: --torch_whl_url and --torch_musa_whl_url go with -r/--release" >&2; exit 2; }
 fi
-PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python3}" -m musa_docker "$task" "${args[@]}" "$@"
+python=$(find_python "$repo")
+PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m musa_docker "$task" "${args[@]}" "$@"

@@ -4,6 +4,7 @@
 # PYTORCH_REPO_ROOT_PATH and DOCKER_BUILD_DIR are read by the task itself.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$repo/docker/shim_lib.sh"
 
 usage() {
     cat <<'USAGE'
@@ -20,13 +21,14 @@ USAGE
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        -i|--image_docker_name) args+=(--image "${2:?$1 needs a value}"); shift 2 ;;
-        -t|--tag)               args+=(--tag "${2:?$1 needs a value}"); shift 2 ;;
-        -s|--sys)               args+=(--sys "${2:?$1 needs a value}"); shift 2 ;;
-        -v|--python_version)    args+=(--python-version "${2:?$1 needs a value}"); shift 2 ;;
+        -i|--image_docker_name) need "$@"; args+=(--image "$2"); shift 2 ;;
+        -t|--tag) need "$@"; args+=(--tag "$2"); shift 2 ;;
+        -s|--sys) need "$@"; args+=(--sys "$2"); shift 2 ;;
+        -v|--python_version) need "$@"; args+=(--python-version "$2"); shift 2 ;;
         -h|--help)              usage; exit 0 ;;
         --)                     shift; args+=("$@"); break ;;
         *) echo "error: unknown option $1 (see build_base.sh --help)" >&2; exit 2 ;;
     esac
 done
-PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python3}" -m musa_docker build-base "${args[@]}"
+python=$(find_python "$repo")
+PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m musa_docker build-base "${args[@]}"

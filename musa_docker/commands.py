@@ -15,6 +15,7 @@ from . import inputs
 from . import options as opts
 from . import plan as plans
 from .context import BuildDir
+from .errors import disk_errors
 from .observe import observe_disk, observe_engine
 from .util import Say
 
@@ -23,23 +24,30 @@ MUSA_EXPECT = {"env": {"MUSA_HOME": MUSA_HOME}, "paths": (f"{MUSA_HOME}/bin", f"
 
 
 def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved = inputs.resolve("build_base", values, env)
-    options = opts.resolve_base(resolved.values, env)
+    resolved, options = resolve("build_base", values, env)
     return _run(options, resolved, values, env, out, echo, expect={"imports": ("numpy",)})
 
 
 def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved = inputs.resolve("build_dev", values, env)
-    options = opts.resolve_dev(resolved.values, env)
+    resolved, options = resolve("build_dev", values, env)
     return _run(options, resolved, values, env, out, echo,
                 expect={"imports": ("torchvision",), "installed": ("torch_musa",), **MUSA_EXPECT})
 
 
 def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved = inputs.resolve("release", values, env)
-    options = opts.resolve_release(resolved.values, env)
+    resolved, options = resolve("release", values, env)
     return _run(options, resolved, values, env, out, echo,
                 expect={"imports": ("torch",), "installed": ("torch", "torch_musa"), **MUSA_EXPECT})
+
+
+RESOLVERS = {"build_base": opts.resolve_base, "build_dev": opts.resolve_dev, "release": opts.resolve_release}
+
+
+def resolve(task: str, values: Mapping[str, Any], env: Mapping[str, str]):
+    """A build task's options: the pins file and the environment under the flags, then checked.
+    Returns (the resolved inputs with their sources, the options). Raises ConfigError."""
+    resolved = inputs.resolve(task, values, env)
+    return resolved, RESOLVERS[task](resolved.values, env)
 
 
 def _run(options, resolved: inputs.Resolved, values, env, out: TextIO, echo: bool, expect: Mapping):
@@ -51,12 +59,14 @@ def _run(options, resolved: inputs.Resolved, values, env, out: TextIO, echo: boo
     if common.dry_run:
         out.write(inputs.extend(plans.make(options, facts, env), resolved).render() + "\n")
         return None
-    engine = _engine(common, env)
-    plan = inputs.extend(plans.make(options, observe_engine(options, facts, engine, say), env), resolved)
-    say(plan.render().splitlines()[0])
-    from . import pipeline    # loads the Docker SDK: only past the dry run
-    report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect,
-                              echo=out if echo else None)
+    with disk_errors(disk_places(common)):
+        engine = _engine(common, env)
+        common.cache_dir.mkdir(parents=True, exist_ok=True)     # after the engine: a refused run leaves no trace
+        plan = inputs.extend(plans.make(options, observe_engine(options, facts, engine, say), env), resolved)
+        say(plan.render().splitlines()[0])
+        from . import pipeline    # loads the Docker SDK: only past the dry run
+        report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect,
+                                  echo=out if echo else None)
     out.write(report.render() + "\n")
     if values.get("verify"):
         # the smoke checks of `verify -i` on the new image; a failing check fails the task
@@ -71,6 +81,17 @@ def _engine(options: opts.Common, env):
     from .engine import Engine
     BuildDir.check(options.build_dir, options.home)
     return Engine(options.docker_host, env)
+
+
+def disk_places(common: opts.Common) -> tuple:
+    """Where a build writes, most specific first, with what to do when that disk refuses."""
+    cache_fix = "set MUSA_DOCKER_CACHE to a writable dir with room, or free space there"
+    return (
+        (common.build_dir, "the build dir (--build-dir)", "name a --build-dir on a writable disk with room"),
+        (common.cache_dir / "builds", "the build dir", f"{cache_fix}, or name a --build-dir elsewhere"),
+        (common.cache_dir / "trees", "the cache of packed source trees", cache_fix),
+        (common.cache_dir, "the cache dir", cache_fix),
+    )
 
 
 def _say(out: TextIO) -> Say:
@@ -112,6 +133,18 @@ def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
         raise ConfigError(f"--jobs {values.get('jobs')!r} is not a positive whole number")
     path = Path(values["config"]).expanduser()
     entries = matrix.load(path)
+    invalid = {}
+    for entry in entries:
+        # Every entry's values checked before anything is built: a bad one is named with its line
+        # on stderr (a dry run stops there); it fails and only what depends on it is skipped.
+        try:
+            resolve(entry.task.replace("-", "_"), entry.values, env)
+        except ConfigError as err:
+            where = f"{path}:{entry.line}: {entry.name} ({entry.task}): {err}"
+            if values.get("dry_run"):
+                raise ConfigError(where) from err
+            sys.stderr.write(f"error: {where}\n")
+            invalid[entry.name] = err
     if values.get("dry_run"):
         out.write(matrix.render(entries) + "\n")
         return 0
@@ -129,6 +162,8 @@ def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
     builders = {"build-base": build_base, "build-dev": build_dev, "release": release}
 
     def build(entry, entry_out, echo):
+        if entry.name in invalid:
+            raise invalid[entry.name]
         given = dict(entry.values)
         if values.get("docker_host") and not given.get("docker_host"):
             given["docker_host"] = values["docker_host"]

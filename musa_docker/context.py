@@ -8,7 +8,8 @@ the step's container, then saves the layer; a rebuild with an unchanged tree pac
 and sends a context the layer cache recognises.
 
 The build dir belongs to the tool only when the tool made it: a marker file inside says so and
-lists what was staged, and only those entries are ever removed.
+lists every file the tool wrote (with its size, inode and mtime) and every dir it made; only
+those are ever removed, and a kept dir holding anything else is refused, never cleared.
 """
 
 from __future__ import annotations
@@ -41,13 +42,18 @@ DOCKERIGNORE = f"{MARKER}\n"
 class BuildDir:
     path: Path
     made_dir: bool                       # the tool created the directory itself
-    staged: List[str] = field(default_factory=list)
+    # What the tool wrote, relative to `path`: each file with [size, inode, mtime_ns] to recognise
+    # it by (None: recorded just before it was written), and each dir it made.
+    files: Dict[str, Optional[list]] = field(default_factory=dict)
+    dirs: List[str] = field(default_factory=list)
     made_parents: List[Path] = field(default_factory=list)   # missing parents the tool created, deepest first
 
     @staticmethod
     def check(wanted: Optional[Path], home: Path) -> tuple:
         """Can `wanted` be used? Returns (path, entries, record); raises BuildDirError for a dir the
-        tool must not touch. Reads only, so it runs before any clone or download."""
+        tool must not touch: one it did not make, or one holding anything the tool did not write
+        there (a file a user added or changed in a kept dir is never replaced). Reads only, so it
+        runs before any clone or download."""
         if wanted is None:
             return None, [], {}
         path = check_reserved(wanted, home)
@@ -61,23 +67,22 @@ class BuildDir:
                 f"--build-dir {path} is not empty and was not made by musa-docker: it is left untouched; "
                 "name an empty or new directory"
             )
-        try:
-            record = json.loads((path / MARKER).read_text() or "{}")
-            staged = [str(n) for n in record.get("staged", [])]
-        except (ValueError, AttributeError, TypeError):
-            raise BuildDirError(
-                f"--build-dir {path} has an unreadable {MARKER}: it is left untouched; "
-                "name an empty or new directory"
-            ) from None
-        foreign = [e for e in entries if e not in set(staged) | {MARKER}]
+        record = _read_marker(path)
+        foreign = []
+        for rel, st, _ in _walk(path):
+            if rel == MARKER:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if rel not in record["dirs"]:
+                    foreign.append(rel + "/")
+            elif rel not in record["files"] or not _same(record["files"][rel], st):
+                foreign.append(rel)
         if foreign:
             raise BuildDirError(
-                f"--build-dir {path} holds files musa-docker did not put there ({', '.join(foreign[:3])}); "
-                "they are left untouched: move them, or name another directory"
+                f"--build-dir {path} holds files musa-docker did not write, or that were changed since "
+                f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); they are left untouched: "
+                "move them, or name another directory"
             )
-        # Only names that are entries of this dir: a marker naming '..' or 'a/b' must never
-        # steer a removal outside it.
-        record["staged"] = [n for n in staged if n in entries]
         return path, entries, record
 
     @classmethod
@@ -97,34 +102,68 @@ class BuildDir:
             elif not entries:
                 bd = cls(path, made_dir=False)
             else:
-                # A dir the tool made before (e.g. --keep-build-dir): clear what it staged, nothing else.
-                bd = cls(path, made_dir=bool(record.get("made_dir")), staged=record["staged"])
+                # A dir the tool made before (e.g. --keep-build-dir), holding only what it wrote:
+                # that is replaced, nothing else.
+                bd = cls(path, made_dir=record["made_dir"], files=record["files"], dirs=record["dirs"])
                 bd.clear()
         bd._write_marker()
         return bd
 
     def _write_marker(self) -> None:
-        (self.path / MARKER).write_text(json.dumps({"made_dir": self.made_dir, "staged": sorted(self.staged)}))
+        (self.path / MARKER).write_text(json.dumps(
+            {"made_dir": self.made_dir, "files": dict(sorted(self.files.items())), "dirs": sorted(self.dirs)}))
 
-    def record(self, name: str) -> None:
-        """Note a top-level entry as the tool's before it is written, so a crash leaves it owned."""
-        if name not in self.staged:
-            self.staged.append(name)
-            self._write_marker()
+    def record(self, rels) -> None:
+        """Note files, and the dirs they need, as the tool's before they are written, so a crash
+        leaves them owned; `seal` then records how to recognise each file."""
+        for rel in rels:
+            self._note_dirs(rel.rpartition("/")[0])
+            self.files.setdefault(rel, None)
+        self._write_marker()
+
+    def record_dir(self, rel: str) -> None:
+        self._note_dirs(rel)
+        self._write_marker()
+
+    def _note_dirs(self, rel_dir: str) -> None:
+        parts = rel_dir.split("/") if rel_dir else []
+        for depth in range(1, len(parts) + 1):
+            made = "/".join(parts[:depth])
+            if made not in self.dirs and not (self.path / made).exists():
+                self.dirs.append(made)
+
+    def seal(self) -> None:
+        for rel in self.files:
+            try:
+                st = os.lstat(self.path / rel)
+            except FileNotFoundError:
+                continue
+            self.files[rel] = [st.st_size, st.st_ino, st.st_mtime_ns]
+        self._write_marker()
 
     def clear(self) -> None:
-        for name in list(self.staged):
-            target = self.path / name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
+        """Remove what the tool wrote: its files, then its dirs once empty. Never a whole tree:
+        a file someone put in one of its dirs stays, and so does that dir."""
+        for rel in sorted(self.files, reverse=True):
+            target = self.path / rel
+            if target.is_symlink() or target.is_file():
                 target.unlink()
-            self.staged.remove(name)
+        self.files = {}
+        for rel in sorted(self.dirs, key=lambda d: d.count("/"), reverse=True):
+            try:
+                (self.path / rel).rmdir()
+                self.dirs.remove(rel)
+            except FileNotFoundError:
+                self.dirs.remove(rel)
+            except OSError:
+                pass              # not empty: someone else's files are in it
         self._write_marker()
 
     def remove(self) -> None:
-        """Remove what the tool staged, and the dir itself when the tool made it."""
+        """Remove what the tool wrote, and the dir itself when the tool made it."""
         self.clear()
+        if self.dirs:
+            return                # a dir of the tool's holds someone's files: keep the marker that says so
         (self.path / MARKER).unlink(missing_ok=True)
         if self.made_dir:
             for made in [self.path, *self.made_parents]:
@@ -132,6 +171,38 @@ class BuildDir:
                     made.rmdir()
                 except OSError:
                     break
+
+
+def _read_marker(path: Path) -> dict:
+    """The marker's record, with only paths inside the dir: a marker naming '..' or '/' must
+    never steer a removal outside it. Raises BuildDirError when it cannot be read."""
+    try:
+        record = json.loads((path / MARKER).read_text() or "{}")
+        files = {str(k): (list(v) if v is not None else None) for k, v in (record.get("files") or {}).items()}
+        dirs = [str(d) for d in record.get("dirs") or []]
+        made_dir = bool(record.get("made_dir"))
+    except (OSError, ValueError, AttributeError, TypeError):
+        raise BuildDirError(
+            f"--build-dir {path} has an unreadable {MARKER}: it is left untouched; "
+            "name an empty or new directory"
+        ) from None
+    return {"made_dir": made_dir, "files": {k: v for k, v in files.items() if _inside(k)},
+            "dirs": [d for d in dirs if _inside(d)]}
+
+
+def _inside(rel: str) -> bool:
+    parts = rel.split("/")
+    return bool(rel) and not rel.startswith("/") and all(p not in ("", ".", "..") for p in parts) \
+        and parts[0] != MARKER
+
+
+def _same(recorded: Optional[list], st: os.stat_result) -> bool:
+    """Is this the file the tool wrote? Size and inode, and the mtime unless the file is a hard
+    link into the cache (whose mtime the cache's eviction moves)."""
+    if recorded is None:
+        return True               # recorded, then the run stopped before it could be sealed
+    size, ino, mtime = (list(recorded) + [None, None, None])[:3]
+    return st.st_size == size and st.st_ino == ino and (st.st_nlink > 1 or st.st_mtime_ns == mtime)
 
 
 # --- source trees as one tar per content ---------------------------------------------------------
@@ -193,14 +264,26 @@ def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[
         part = target.with_suffix(".tar.part")
         h = hashlib.sha256()
         entries = _layer_entries(root, at) if at else _tree_entries(root, name)
-        with open(part, "wb") as out:
-            for chunk in tar_stream(entries):
-                h.update(chunk)
-                out.write(chunk)
+        try:
+            with open(part, "wb") as out:
+                for chunk in tar_stream(entries):
+                    h.update(chunk)
+                    out.write(chunk)
+        except BaseException as err:
+            part.unlink(missing_ok=True)      # a half-packed tar helps no one and fills the disk
+            raise _at(err, part)
         os.replace(part, target)
         Path(f"{target}.sha256").write_text(h.hexdigest() + "\n")
     _evict(trees, f"{name}-{kind}", keep=target)
     return target
+
+
+def _at(err: BaseException, path: Path) -> BaseException:
+    """`err`, naming `path` when it is an OSError that names no file (a failed write(2) does not),
+    so the message can say where the disk filled up."""
+    if isinstance(err, OSError) and err.filename is None:
+        err.filename = str(path)
+    return err
 
 
 def tar_sha256(tar: Path) -> str:
@@ -311,18 +394,22 @@ def link_or_copy(src: Path, dst: Path, say: Optional[Say] = None) -> None:
 
 def stage(bd: BuildDir, files: Dict[str, Path], dirs: Dict[str, Path], say: Optional[Say] = None) -> List[str]:
     """Put `files` (context path -> source file) and every file of `dirs` (context dir -> source
-    dir) in the build dir, plus the .dockerignore; return the context paths staged, sorted."""
+    dir) in the build dir, plus the .dockerignore; return the context paths staged, sorted. Every
+    path is recorded in the build dir's marker before it is written."""
     files = dict(files)
     for rel, src in sorted(dirs.items()):
-        bd.record(rel.split("/")[0])
+        bd.record_dir(rel)
         (bd.path / rel).mkdir(parents=True, exist_ok=True)
         for child in sorted(src.iterdir()):
             if child.is_file():
                 files[f"{rel}/{child.name}"] = child
+    bd.record(sorted(files) + [".dockerignore"])
     for rel, src in sorted(files.items()):
-        bd.record(rel.split("/")[0])
-        link_or_copy(src, bd.path / rel, say)
-    bd.record(".dockerignore")
+        try:
+            link_or_copy(src, bd.path / rel, say)
+        except OSError as err:
+            raise _at(err, bd.path / rel)
     (bd.path / ".dockerignore").write_text(DOCKERIGNORE)
+    bd.seal()
     return sorted(files)
 

@@ -1,8 +1,8 @@
 """Every default, written once.
 
-The tasks register `DEFAULTS` with `Collection.configure`, so invoke's config system
-(`invoke.yaml`, `musa_docker.yaml`, `INVOKE_*` variables) can override any of them and the
-flags override that. Nothing else in the package spells a default value.
+options applies them to every value that neither a flag nor invoke's config system (`invoke.yaml`,
+`musa_docker.yaml`, `MUSA_DOCKER_*` / `INVOKE_*` variables) set. Nothing else in the package spells
+a default value.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ SYSTEMS = {
 }
 
 PYTHON_ENVS = ("conda", "venv")
+
+# The Python versions an env can have: what conda-forge ships and what the systems above carry.
+# A version outside this set (3.99) could never be built, so it is refused before any work.
+PYTHON_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 
 # Where the Python env lives inside the images; the Dockerfiles take it as a build arg.
 CONDA_ROOT = "/opt/conda"
@@ -70,11 +74,9 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
         raise ConfigError("cannot place the download cache: HOME is not set; set MUSA_DOCKER_CACHE=DIR")
     return Path(home) / ".cache" / "musa_docker"
 
-# The defaults as invoke config: keys shared by every build task at the top, one section per
-# task. `musa-docker` reads overrides from musa_docker.yaml (project: the working dir; user:
-# ~/.musa_docker.yaml; system: /etc/musa_docker.yaml) and MUSA_DOCKER_* variables
-# (MUSA_DOCKER_TAG, MUSA_DOCKER_BUILD_BASE_PYTHON_VERSION, ...); `invoke` in the repo root reads
-# invoke.yaml and INVOKE_* variables the same way.
+# The defaults: keys shared by every build task, and one section per task. options applies them
+# to whatever a flag, musa_docker.yaml / invoke.yaml or a MUSA_DOCKER_* / INVOKE_* variable did
+# not set (tasks.py declares every flag's key to invoke's config system).
 COMMON = {
     "tag": "latest",
     "network": "host",
@@ -117,8 +119,3 @@ def default(task: str, key: str):
     """The default of `key` for `task` ("build_base", ...), falling back to the shared keys."""
     section = TASKS.get(task, {})
     return section[key] if key in section else COMMON.get(key)
-
-
-def config() -> dict:
-    """The defaults as registered with invoke's config system."""
-    return {**COMMON, **{task: dict(values) for task, values in TASKS.items()}}

@@ -17,6 +17,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional
 import docker
 import requests
 from docker import errors as docker_errors
+from urllib3.exceptions import ProtocolError
 
 from .errors import EngineError, PushError
 
@@ -83,10 +84,29 @@ class Engine:
 
     def __init__(self, host: Optional[str] = None, env: Optional[Mapping[str, str]] = None):
         env = os.environ if env is None else env
-        kwargs = _client_kwargs(host, env)
+        try:
+            kwargs = _client_kwargs(host, env)
+        except docker_errors.TLSParameterError as err:
+            cert_path = env.get("DOCKER_CERT_PATH") or os.path.join(env.get("HOME") or "~", ".docker")
+            missing = [n for n in ("ca.pem", "cert.pem", "key.pem") if not os.path.isfile(os.path.join(cert_path, n))]
+            raise EngineError(
+                f"the TLS settings for the Docker engine point nowhere: DOCKER_CERT_PATH={cert_path} lacks "
+                f"{', '.join(missing) or 'a usable certificate'}; put the engine's ca.pem and your cert.pem "
+                "and key.pem there, or unset DOCKER_TLS_VERIFY and DOCKER_CERT_PATH"
+            ) from err
+        except (docker_errors.DockerException, ValueError) as err:
+            raise EngineError(
+                f"the Docker engine address {host or env.get('DOCKER_HOST') or ''} is not valid ({_reason(err)}): "
+                "give --docker-host / DOCKER_HOST as unix:///path, tcp://HOST:PORT or ssh://USER@HOST"
+            ) from err
         self.host = kwargs.get("base_url") or "unix:///var/run/docker.sock"
         try:
             self.api = _APIClient(version=None, timeout=120, **kwargs)
+        except ValueError as err:     # an address that does not parse, e.g. tcp://[::1
+            raise EngineError(
+                f"the Docker engine address {self.host} is not valid ({err}): give --docker-host / "
+                "DOCKER_HOST as unix:///path, tcp://HOST:PORT or ssh://USER@HOST"
+            ) from err
         except docker_errors.DockerException as err:
             if "HTTP request to an HTTPS server" in str(err):
                 raise EngineError(
@@ -184,8 +204,13 @@ class Engine:
             )
         except docker_errors.APIError as err:
             raise EngineError(f"the engine at {self.host} refused the build: {_reason(err)}") from err
-        except docker_errors.DockerException as err:
-            raise EngineError(f"the build on {self.host} broke off: {_reason(err)}") from err
+        except (docker_errors.DockerException, requests.RequestException, ProtocolError) as err:
+            # The engine died or the connection dropped mid-build (urllib3's ProtocolError
+            # escapes requests while a chunked response is read).
+            raise EngineError(
+                f"the Docker engine at {self.host} broke off the build ({_reason(err)}): nothing was tagged; "
+                "check that the engine runs (`docker info`), then run again"
+            ) from err
 
     # --- containers -------------------------------------------------------------------------------
 

@@ -4,11 +4,23 @@ Every failure the user can fix is a `MusaDockerError`; the task boundary turns i
 `error: ...` line and a non-zero exit. Anything else is a bug and keeps its traceback.
 """
 
+from __future__ import annotations
+
+import errno
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional, Sequence, Tuple
+
 
 class MusaDockerError(Exception):
     """Root of the project's errors. `str(err)` is the whole message shown to the user."""
 
     exit_code = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived. A KeyboardInterrupt, so that it unwinds through the same cleanup as Ctrl-C."""
 
 
 class ConfigError(MusaDockerError, ValueError):
@@ -64,3 +76,44 @@ class PushError(MusaDockerError):
 
 class VerifyError(MusaDockerError):
     """An image failed `verify` (a check row failed), or cannot be verified (it does not exist)."""
+
+
+class DiskError(MusaDockerError):
+    """A file system refused a write the tool needs: read-only, full, over quota, not permitted."""
+
+
+DISK_ERRNOS = {
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "no space is left on the device",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+}
+
+
+@contextmanager
+def disk_errors(places: Sequence[Tuple[Optional[Path], str, str]]):
+    """Turn an OSError of the disk (DISK_ERRNOS) into a DiskError that names the path, the place
+    it is in and what to do. `places` are (root, "the cache", "what to do"), most specific first;
+    other OSErrors are bugs and pass unchanged."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in DISK_ERRNOS:
+            raise
+        path = err.filename
+        place = next(((name, fix) for root, name, fix in places
+                      if root is not None and path and _under(Path(os.fsdecode(path)), root)), None)
+        if place is None:
+            where = f"writing {os.fsdecode(path)}" if path else "a write"
+            roots = ", ".join(f"{name} ({root})" for root, name, _ in places if root is not None)
+            fix = f"make room or make it writable: {roots}" if roots else "make room or make it writable"
+            raise DiskError(f"{where} failed: {DISK_ERRNOS[err.errno]}; {fix}") from err
+        name, fix = place
+        raise DiskError(f"{name} cannot be written at {os.fsdecode(path)}: {DISK_ERRNOS[err.errno]}; {fix}") from err
+
+
+def _under(path: Path, root: Path) -> bool:
+    path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    return path == root or root in path.parents

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from .defaults import CONNECTIONS, MAX_CONNECTIONS, SYSTEMS, default
+from .errors import ConfigError
 from .push import PASSWORD_VAR
 
 Flag = Tuple[str, Any, Tuple[str, ...], str]
@@ -140,3 +141,40 @@ BUILDS: Dict[str, List[Flag]] = {
     "build-dev": BUILD_DEV + COMMON,
     "release": RELEASE + COMMON,
 }
+
+
+# Flags whose value is a whole number, not text.
+NUMBERS = {"jobs"}
+_OFF, _ON = ("0", "false", "no", "off", ""), ("1", "true", "yes", "on")
+
+
+def checked(row: Flag, value: Any, where: str = "a config file") -> Any:
+    """A flag's value from a config file, a build-all file or a variable, of its flag's type:
+    on/off flags take YAML booleans or 1/0, true/false, yes/no, on/off; the rest take text
+    (YAML reads `tag: 2026` as a number and `3.10` as 3.1, so those must be quoted).
+    Raises ConfigError naming the flag and `where`; None passes (not set)."""
+    name, default_value = row[0], row[1]
+    flag = "--" + name.replace("_", "-")
+    if value is None:
+        return None
+    if isinstance(default_value, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _OFF + _ON:
+            return value.strip().lower() in _ON
+        raise ConfigError(f"{flag} {value!r} from {where} is not on/off: give true or false (or 1/0, yes/no)")
+    if isinstance(default_value, list):
+        items = value if isinstance(value, list) else [value]
+        return [checked((name, None) + tuple(row[2:]), item, where) for item in items]
+    if name in NUMBERS and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value
+    kind = {bool: "an on/off value", int: "a number", float: "a number"}.get(type(value), f"a {type(value).__name__}")
+    hint, example = ("", value)
+    if isinstance(value, float):
+        hint, example = " (YAML reads 3.10 as 3.1)", "3.10" if name.endswith("version") else value
+    raise ConfigError(
+        f"{name} {value!r} came from {where} as {kind}{hint}, but {flag} takes text: "
+        f"quote it, e.g. {name}: \"{example}\""
+    )

@@ -154,7 +154,13 @@ def parse_location(text: str, *, what: str = "artifact") -> Location:
     body, sha256 = _split_hash(stripped, what)
 
     if _HAS_SCHEME.match(body) or body.lower().startswith("file:"):
-        parts = urlsplit(body)
+        if any(c.isspace() or ord(c) < 32 for c in body):
+            raise ConfigError(f"{what}: {redact(body)!r} holds a space or control character: "
+                              "a URL has none (write a space as %20)")
+        try:
+            parts = urlsplit(body)
+        except ValueError as err:     # e.g. an unclosed '[' of an IPv6 host
+            raise ConfigError(f"{what}: {redact(body)} is not a valid URL ({err}): check it") from None
         scheme = parts.scheme.lower()
         if scheme in ("http", "https"):
             display = redact(body)

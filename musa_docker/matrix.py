@@ -107,11 +107,12 @@ def load(path: Path) -> List[Entry]:
     common = {}
     if "defaults" in top:
         node = next(v for k, v in root.value if k.value == "defaults")
+        rows = {row[0]: row for task in flags.BUILDS for row in flags.BUILDS[task]}
         for key, (value, line) in _mapping(node, path, "defaults").items():
             known = {**_allowed("build-base"), **_allowed("build-dev"), **_allowed("release")}
             if key not in known:
                 raise ConfigError(f"{path}:{line}: unknown key {key!r} in defaults: not a flag of any build task")
-            common[known[key]] = value
+            common[known[key]] = _checked(rows[known[key]], value, f"{path}:{line}: defaults")
     images = next((v for k, v in root.value if k.value == "images"), None)
     if not isinstance(images, yaml.SequenceNode) or not images.value:
         raise ConfigError(f"{path}: `images:` must list at least one image (see README, build-all)")
@@ -133,7 +134,8 @@ def load(path: Path) -> List[Entry]:
                     f"{path}:{key_line}: unknown key {key!r} in images[{index}] ({task}); "
                     f"its keys are {', '.join(sorted(set(allowed.values())))}"
                 )
-            values[allowed[key]] = value
+            row = next(r for r in flags.BUILDS[task] if r[0] == allowed[key])
+            values[allowed[key]] = _checked(row, value, f"{path}:{key_line}: images[{index}] ({task})")
         section = task.replace("-", "_")
         ref = f"{values.get('image') or default(section, 'image')}:{values.get('tag') or default('', 'tag')}"
         name = str(fields.get("name", (None, line))[0] or ref)
@@ -145,6 +147,13 @@ def load(path: Path) -> List[Entry]:
         refs[ref] = values.get("docker_host")
         entries.append(Entry(name, task, values, line, ref))
     return _link(entries, path)
+
+
+def _checked(row, value, where: str):
+    try:
+        return flags.checked(row, value, "this file")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _link(entries: List[Entry], path: Path) -> List[Entry]:

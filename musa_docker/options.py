@@ -1,7 +1,8 @@
 """Options: flag values and the environment, checked and frozen.
 
-`resolve_*` take the values the task received (config defaults already applied by invoke)
-and an explicit environment mapping; they read no disk and no global state, and raise
+`resolve_*` take the values the task received (from flags and config) and an explicit
+environment mapping, apply the defaults of `defaults` to what is unset; they read no global
+state and no disk but for one check (the -f Dockerfile is a file), and raise
 `ConfigError` with a message naming the flag for anything a user has to fix.
 """
 
@@ -25,9 +26,14 @@ from .paths import check_reserved
 # The grammar of docker/distribution's reference package, without digests.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
-_NAME_RE = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_PY_RE = re.compile(r"^3\.(?:0|[1-9][0-9]?)$")
+_NAME_RE = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_PY_RE = re.compile(r"3\.(?:0|[1-9][0-9]?)")
+# docker's sizes: a number, then b, k, m or g (either case), optionally followed by b
+_SIZE_RE = re.compile(r"[0-9]+(?:[kmgKMG][bB]?|[bB])?")
+_ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONTAINER_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_HTTP_RE = re.compile(r"https?://\S+")
 _NAME_MAX = 255
 
 
@@ -74,6 +80,7 @@ class BaseOptions:
     pytorch_tag: str
     pytorch_repo: str
     pytorch_root: Path
+    notes: tuple = ()             # what the plan should say about a choice made for the user
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ def image_name(value: str, flag: str) -> str:
     name, _, tag = value.rpartition(":") if ":" in value.split("/")[-1] else (value, "", "")
     if tag:
         raise ConfigError(f"{flag} takes a name without a tag (got {value!r}); pass the tag with -t {tag}")
-    if len(value) > _NAME_MAX or not _NAME_RE.match(value):
+    if len(value) > _NAME_MAX or not _NAME_RE.fullmatch(value):
         raise ConfigError(
             f"{flag} {value!r} is not a valid image name: use lower-case letters, digits and "
             "'.', '_', '-' separators, optionally after a registry host and '/'"
@@ -103,7 +110,7 @@ def image_name(value: str, flag: str) -> str:
 
 
 def image_tag(value: str, flag: str = "-t/--tag") -> str:
-    if not _TAG_RE.match(value or ""):
+    if not isinstance(value, str) or not _TAG_RE.fullmatch(value):
         raise ConfigError(
             f"{flag} {value!r} is not a valid tag: up to 128 letters, digits, '_', '.', '-', "
             "not starting with '.' or '-'"
@@ -130,8 +137,13 @@ def python_version(value: str) -> str:
             f"python_version {value!r} came from a config file as a number (3.10 reads as 3.1): "
             "quote it, e.g. python_version: \"3.10\""
         )
-    if not _PY_RE.match(str(value)):
+    if not _PY_RE.fullmatch(str(value)):
         raise ConfigError(f"-v/--python-version {value!r} is not a Python version: give MAJOR.MINOR, e.g. -v 3.10")
+    if value not in defaults.PYTHON_VERSIONS:
+        raise ConfigError(
+            f"-v/--python-version {value} is not a Python an image can have: choose one of "
+            f"{', '.join(defaults.PYTHON_VERSIONS)}"
+        )
     return str(value)
 
 
@@ -196,7 +208,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
     network = values.get("network") or defaults.default("", "network")
     apt_mirror = values.get("apt_mirror") or ""
-    if apt_mirror and not re.match(r"^https?://[^\s]+$", apt_mirror):
+    if apt_mirror and not _HTTP_RE.fullmatch(apt_mirror):
         raise ConfigError(
             f"--apt-mirror {redact(apt_mirror)!r} is not an http(s) URL, e.g. http://mirrors.example.com/ubuntu"
         )
@@ -243,12 +255,18 @@ def python_prefix(python_env: str, version: str) -> str:
     return defaults.VENV_ROOT
 
 
-def resolve_python_env(values: Mapping[str, Any], sys_: System, version: str, machine: str,
-                       task: str = "build_base") -> tuple:
-    """(python_env, prefix, conda installer location or None) for build-base and release."""
+def resolve_python_env(values: Mapping[str, Any], sys_: System, machine: str, task: str = "build_base") -> tuple:
+    """(python version, python_env, prefix, conda installer location or None, notes) for
+    build-base and release. Without -v a venv gets the system's own Python, and a note says so."""
     python_env = values.get("python_env") or defaults.default(task, "python_env")
     if python_env not in defaults.PYTHON_ENVS:
         raise ConfigError(f"--python-env {python_env!r} is not supported: choose conda or venv")
+    notes = ()
+    if python_env == "venv" and not values.get("python_version"):
+        version = sys_.python
+        notes = (f"python {version}: -v was not given, and --python-env venv uses {sys_.name}'s own Python",)
+    else:
+        version = python_version(values.get("python_version") or defaults.default(task, "python_version"))
     if python_env == "venv" and version != sys_.python:
         raise ConfigError(
             f"--python-env venv uses {sys_.name}'s own Python {sys_.python}, but -v asks for {version}: "
@@ -258,7 +276,7 @@ def resolve_python_env(values: Mapping[str, Any], sys_: System, version: str, ma
     if python_env == "conda":
         url = values.get("conda_url") or defaults.CONDA_URL.format(arch=machine)
         conda = parse_location(url, what="--conda-url")
-    return python_env, python_prefix(python_env, version), conda
+    return version, python_env, python_prefix(python_env, version), conda, notes
 
 
 def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> BaseOptions:
@@ -266,8 +284,7 @@ def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Opt
     common = resolve_common(values, env)
     d = defaults.TASKS["build_base"]
     sys_ = system(values.get("sys") or d["sys"])
-    version = python_version(values.get("python_version") or d["python_version"])
-    python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine())
+    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine())
     root = values.get("pytorch_root") or env.get("PYTORCH_REPO_ROOT_PATH") or str(common.home)
     return BaseOptions(
         common=common,
@@ -278,8 +295,9 @@ def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Opt
         python_prefix=prefix,
         conda=conda,
         pytorch_tag=values.get("pytorch_tag") or d["pytorch_tag"],
-        pytorch_repo=values.get("pytorch_repo") or d["pytorch_repo"],
+        pytorch_repo=repo_url(values.get("pytorch_repo") or d["pytorch_repo"], "--pytorch-repo"),
         pytorch_root=_path(root, common.home),
+        notes=notes,
     )
 
 
@@ -295,19 +313,22 @@ def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOpt
     pairs = []
     for item in values.get("env") or ():
         key, sep, _ = item.partition("=")
-        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+        if not sep or not _ENV_KEY_RE.fullmatch(key):
             raise ConfigError(f"-e/--env {item!r} is not KEY=VALUE")
         pairs.append(item)
     if not any(p.startswith("MTHREADS_VISIBLE_DEVICES=") for p in pairs):
         pairs.insert(0, f"MTHREADS_VISIBLE_DEVICES={d['visible_devices']}")
     name = values.get("name") or container_name(image)
-    if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
+    if not _CONTAINER_RE.fullmatch(name):
         raise ConfigError(f"--name {name!r} is not a valid container name: letters, digits, '_', '.', '-'")
     privileged = values.get("privileged")
+    shm_size = values.get("shm_size") or d["shm_size"]
+    if not _SIZE_RE.fullmatch(shm_size):
+        raise ConfigError(f"--shm-size {shm_size!r} is not a size: give a number and a unit, e.g. --shm-size 16G")
     return ShellOptions(
         image=image,
         name=name,
-        shm_size=values.get("shm_size") or d["shm_size"],
+        shm_size=shm_size,
         privileged=d["privileged"] if privileged is None else bool(privileged),
         env=tuple(pairs),
         cmd=values.get("cmd") or None,
@@ -350,6 +371,7 @@ class ReleaseOptions:
     vendor: VendorArtifacts
     torch_whl: Location
     torch_musa_whl: Location
+    notes: tuple = ()
 
 
 def _required_location(values, env, key: str, flag: str, var: str) -> Location:
@@ -371,7 +393,27 @@ def resolve_vendor(values, env) -> VendorArtifacts:
 def _dockerfile(values, task: str, home: Path) -> Path:
     value = values.get("docker_file") or defaults.TASKS[task]["docker_file"]
     path = _path(value, home)
-    return path if path.is_absolute() else ASSETS / path
+    path = path if path.is_absolute() else ASSETS / path
+    # Checked now, not after the clones and downloads that come before staging.
+    if path.is_dir():
+        raise ConfigError(f"-f/--docker-file {path} is a directory: name the Dockerfile in it")
+    if not path.is_file():
+        raise ConfigError(f"-f/--docker-file {path} does not exist: check the path (a relative one is "
+                          "taken from the repo root)")
+    return path
+
+
+def repo_url(value: str, flag: str) -> str:
+    """A repo URL that parses (an unclosed '[' of an IPv6 host, a space: refused, not a traceback)."""
+    from urllib.parse import urlsplit
+    if is_url(value) and "://" in value:
+        try:
+            urlsplit(value).port
+        except ValueError as err:
+            raise ConfigError(f"{flag} {redact(value)} is not a valid URL ({err}): check it") from None
+    if is_url(value) and any(c.isspace() for c in value):
+        raise ConfigError(f"{flag} {redact(value)!r} holds a space: a repo URL has none")
+    return value
 
 
 def is_url(value: str) -> bool:
@@ -383,7 +425,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
     common = resolve_common(values, env)
     d = defaults.TASKS["build_dev"]
     base = image_reference(values.get("base_img") or "", "-b/--base-img")
-    repo = values.get("torch_musa_repo") or d["torch_musa_repo"]
+    repo = repo_url(values.get("torch_musa_repo") or d["torch_musa_repo"], "--torch-musa-repo")
     local = not is_url(repo)
     if local:
         repo = str(_path(repo, common.home))
@@ -395,7 +437,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         dockerfile=_dockerfile(values, "build_dev", common.home),
         vendor=resolve_vendor(values, env),
         vision_tag=values.get("vision_tag") or d["vision_tag"],
-        vision_repo=values.get("vision_repo") or d["vision_repo"],
+        vision_repo=repo_url(values.get("vision_repo") or d["vision_repo"], "--vision-repo"),
         vision_root=_path(root, common.home),
         torch_musa_repo=repo,
         torch_musa_local=local,
@@ -414,8 +456,8 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         raise ConfigError(
             f"-b/--base-img {base!r} is not an OS image release supports: choose one of {', '.join(SYSTEMS)}"
         ) from None
-    version = python_version(values.get("python_version") or d["python_version"])
-    python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine(), "release")
+    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine(),
+                                                                   "release")
     return ReleaseOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
@@ -428,4 +470,5 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         vendor=resolve_vendor(values, env),
         torch_whl=_required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
         torch_musa_whl=_required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
+        notes=notes,
     )

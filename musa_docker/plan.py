@@ -189,8 +189,10 @@ def engine_display(docker_host: Optional[str], env) -> str:
     return f"docker context {context}" if context else "the local engine (DOCKER_HOST unset)"
 
 
-def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env) -> Plan:
+def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env,
+          notes=()) -> Plan:
     return Plan(
+        notes=tuple(notes),
         kind=kind,
         python_version=python_version,
         repos=tuple(repos),
@@ -307,6 +309,7 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
         buildargs=_env_buildargs(o.system.name, o),
         labels=_env_labels("base", o),
         env=env,
+        notes=o.notes,
     )
 
 
@@ -357,4 +360,5 @@ def plan_release(options: ReleaseOptions, env) -> Plan:
         buildargs=_env_buildargs(o.system.name, o),
         labels=_env_labels("release", o),
         env=env,
+        notes=o.notes,
     )

@@ -1,10 +1,10 @@
 """The invoke tasks: adapters that parse flags, call one function of `commands`, and turn the
 project's errors into one `error: ...` line and an exit code.
 
-Defaults live in `defaults`, registered with `Collection.configure`: the keys every build task
-shares at the top, one section per task. invoke's config system lets `musa_docker.yaml` /
-`invoke.yaml` and `MUSA_DOCKER_*` / `INVOKE_*` variables override them; a flag given on the
-command line wins over both.
+Every flag's key is declared with `Collection.configure` (the keys every build task shares at
+the top, one section per task), so that invoke's config system reads it from `musa_docker.yaml` /
+`invoke.yaml` and `MUSA_DOCKER_*` / `INVOKE_*` variables; a flag given on the command line wins
+over both, and options apply the defaults of `defaults` to what none of them set.
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import signal
+import threading
 import traceback
 from typing import Any, Callable, Dict, Tuple
 
 from invoke import Collection, Exit, Task
+from invoke.parser import Argument
 
 from . import commands, flags
 from .push import push as push_image
-from .defaults import config as default_config
-from .errors import MusaDockerError
+from .errors import MusaDockerError, Terminated
 
 
 class MusaTask(Task):
@@ -36,6 +38,26 @@ class MusaTask(Task):
         opts["names"] = list(opts["names"]) + list(self.names.get(name, ()))
         return opts
 
+    def get_arguments(self, *args, **kwargs):
+        arguments = super().get_arguments(*args, **kwargs)
+        for arg in arguments:
+            if arg.kind is bool:
+                arg.__class__ = _GivenOnly
+        return arguments
+
+
+class _GivenOnly(Argument):
+    """An on/off flag whose value is None unless given on the command line, so that config and
+    MUSA_DOCKER_* variables can set it (invoke would pass its signature default, which cannot be
+    told from a flag given). The default stays declared: it makes `--no-privileged` and --help."""
+
+    @property
+    def value(self):
+        return self._value
+
+    @value.setter
+    def value(self, arg):
+        self.set_value(arg, cast=True)
 
 
 
@@ -52,9 +74,12 @@ def musa_task(name: str, doc: str, params, run: Callable[[Dict[str, Any]], int],
 
     section = name.replace("-", "_")
 
+    rows = {p[0]: p for p in params}
+
     def body(c, **given):
-        values = {k: (v if v not in (None, []) else configured(c.config, section, k, v)) for k, v in given.items()}
-        return boundary(lambda: run(values))
+        return boundary(lambda: run({
+            k: (v if v not in (None, []) else configured(c.config, section, rows[k], v)) for k, v in given.items()
+        }))
 
     body.__name__ = name.replace("-", "_")
     body.__doc__ = doc
@@ -67,27 +92,62 @@ def musa_task(name: str, doc: str, params, run: Callable[[Dict[str, Any]], int],
     )
 
 
-def configured(config, section: str, key: str, fallback):
-    """A flag's value from config: the task's own section first, then the shared keys."""
-    own = config.get(section, {})
-    if key in own:
-        return own[key]
-    return config.get(key, fallback) if key in COMMON_KEYS else fallback
+def configured(config, section: str, row, fallback):
+    """A flag's value from config (files and MUSA_DOCKER_* variables): the task's own section
+    first, then the shared keys; checked for its flag's type. None: not set anywhere, so
+    options apply the default from defaults.py."""
+    key = row[0]
+    own = config.get(section) or {}
+    value = own.get(key)
+    if value is None and key in COMMON_KEYS and key not in SECTIONS:
+        value = config.get(key)
+    value = flags.checked(row, value)
+    return fallback if value is None else value
 
 
 COMMON_KEYS = {p[0] for p in flags.COMMON}
+# Task sections at the top of the config: `verify` there is the verify task's, so the build
+# tasks' --verify is set per task (build_base: verify: true, MUSA_DOCKER_BUILD_BASE_VERIFY=1).
+SECTIONS = {"build_base", "build_dev", "release", "shell", "build_all", "push", "verify"}
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def declared() -> dict:
+    """Every flag's key, declared (None) for invoke's config system: invoke maps a
+    MUSA_DOCKER_<TASK>_<FLAG> / MUSA_DOCKER_<FLAG> variable only onto a key it knows. The
+    values stay None: options apply the defaults (defaults.py), so a value set anywhere is
+    one a user gave."""
+    tables = {"build_base": flags.BUILD_BASE, "build_dev": flags.BUILD_DEV, "release": flags.RELEASE,
+              "shell": flags.SHELL, "build_all": flags.BUILD_ALL, "push": flags.PUSH, "verify": flags.VERIFY,
+              "pins": flags.PINS_TASK}
+    config = {row[0]: None for row in flags.COMMON if row[0] not in SECTIONS}
+    for task, rows in tables.items():
+        shared = flags.COMMON if task in ("build_base", "build_dev", "release") else []
+        config[task] = {row[0]: None for row in rows + shared}
+    return config
 
 
 def boundary(call: Callable[[], int]) -> None:
-    """Run a command; a MusaDockerError becomes `error: ...` on stderr and its exit code."""
+    """Run a command; a MusaDockerError becomes `error: ...` on stderr and its exit code.
+    SIGTERM (what CI sends on cancel) unwinds like Ctrl-C: the same cleanup runs."""
+    main = threading.current_thread() is threading.main_thread()   # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, _terminate) if main else None
     try:
         code = call()
     except MusaDockerError as err:
         if os.environ.get("MUSA_DOCKER_DEBUG") or logging.getLogger().isEnabledFor(logging.DEBUG):
             traceback.print_exc()
         raise Exit(f"error: {err}", code=err.exit_code) from None
+    except Terminated:
+        raise Exit("error: terminated", code=143) from None
     except KeyboardInterrupt:
         raise Exit("error: interrupted; nothing was tagged", code=130) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
     if isinstance(code, int) and code:
         raise Exit(code=code)
 
@@ -151,4 +211,4 @@ pins = musa_task(
 )
 
 ns = Collection(build_base, build_dev, release, shell, build_all, push, verify, pins)
-ns.configure(default_config())
+ns.configure(declared())

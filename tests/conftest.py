@@ -78,7 +78,10 @@ def env(tmp_path):
 
 
 def cli(*args, env=None, cwd=None, input=None, timeout=1800):
-    """Run `musa-docker ARGS` as a user would; return the CompletedProcess (text)."""
+    """Run `musa-docker ARGS` as a user would; return the CompletedProcess (text). The package
+    is this checkout's, whatever the working dir (not another copy installed in site-packages)."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "musa_docker", *args], env=env, cwd=cwd or REPO,
                           capture_output=True, text=True, input=input, timeout=timeout)
 
@@ -160,3 +163,39 @@ def host_render_group():
         yield grp.getgrnam("render").gr_gid
     finally:
         subprocess.run(["groupdel", "render"], check=True)
+
+
+def slow_release(tmp_path: Path, env: dict, base_ref: str, token: str, seconds: int, *extra: str):
+    """Start `musa-docker release` with a Dockerfile whose one RUN step sleeps `seconds` (its
+    command carries `token`, to find its container); return (process, output so far) once that
+    step runs. The vendor archives and wheels are the tests' own fixtures."""
+    import vendor
+    files = tmp_path / "vendor"
+    files.mkdir(exist_ok=True)
+    torch_whl, torch_musa_whl = vendor.fixture_wheels(files, "3.11")
+    dockerfile = tmp_path / "Dockerfile.slow"
+    dockerfile.write_text(f"FROM {base_ref}\nRUN echo {token} started && sleep {seconds} # {token}\n")
+    env = dict(env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "musa_docker", "release", "-b", "debian:12", "--python-env", "venv",
+         "-i", "musa-docker-test/slow", "-t", token, "-f", str(dockerfile),
+         "-m", str(vendor.musa_toolkits_archive(files)), "-n", str(vendor.mudnn_archive(files)),
+         "--torch-whl-url", str(torch_whl), "--torch-musa-whl-url", str(torch_musa_whl), *extra],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if f"{token} started" in line and "echo" not in line:
+            return proc, "".join(seen)
+    proc.wait()
+    raise AssertionError(f"the build never reached its RUN step:\n{''.join(seen)}\n{proc.stderr.read()}")
+
+
+def containers_running(client, token: str) -> list:
+    """Containers whose command carries `token` (a build step's)."""
+    found = []
+    for c in client.containers.list(all=True):
+        if token in " ".join(c.attrs.get("Config", {}).get("Cmd") or []):
+            found.append(c.name)
+    return found

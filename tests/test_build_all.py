@@ -55,6 +55,11 @@ images:
      "  - {name: b, task: build-dev, image: y, base_img: 'x:latest', musa_url: m, mudnn_url: n}\n", "cycle: a -> b -> a"),
     ("images:\n  - {name: a, task: build-base}\n  - {name: a, task: release}\n", "two images are named 'a'"),
     ("", "is empty"),
+    ("images:\n  - task: build-base\n    tag: 2026\n", ":3: images[0] (build-base): tag 2026 came from this file as a number"),
+    ("defaults:\n  no_cache: maybe\nimages:\n  - task: build-base\n", ":2: defaults: --no-cache 'maybe'"),
+    ("images:\n  - {name: ok, task: build-base, tag: t1}\n  - {name: py399, task: build-base, tag: t2,"
+     " python_version: '3.99'}\n", ":3: py399 (build-base): -v/--python-version 3.99 is not a Python"),
+    ("images:\n  - name: nl\n    task: build-base\n    tag: \"a\\n\"\n", ":2: nl (build-base): -t/--tag 'a\\n' is not a valid tag"),
 ])
 def test_bad_matrix_files_are_one_error_line_with_file_and_line(tmp_path, env, text, message):
     path = write(tmp_path, text)
@@ -125,6 +130,8 @@ images:
         rows = {line.split()[0]: line for line in table[1:]}
         assert rows["musa-docker-test/all-base"].split()[-1] == "built"
         assert " failed: --python-env venv uses debian:12's own Python 3.11" in rows["musa-docker-test/all-bad"]
+        # the invalid entry is named with its line on stderr, before anything was built
+        assert f"error: {path}:13: bad-base (build-base): --python-env venv uses" in done.stderr
         assert "skipped: bad-base did not build" in rows["musa-docker-test/all-dev"]
         assert engine.images.get(f"musa-docker-test/all-base:{tag}").labels["musa_docker.kind"] == "base"
         assert "[good-base] " in done.stdout               # each entry's lines carry its name

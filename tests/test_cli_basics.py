@@ -261,3 +261,70 @@ def test_connections_are_shown_in_the_plan(user, tmp_path):
     r = cli("build-base", "--dry-run", "--connections", "8", "--pytorch-root", str(tmp_path / "src"), env=user)
     assert r.returncode == 0, r.stderr
     assert "8 connections for large files" in r.stdout
+
+
+# --- invoke's own parse errors, and failures of the outside world -----------------------------------
+
+@pytest.mark.parametrize("args, line", [
+    (["build-base", "--bogus"], "error: build-base has no flag --bogus: see `musa-docker build-base --help`"),
+    (["build-base", "--tag"], "error: --tag needs a value: see `musa-docker build-base --help`"),
+    (["build-dev", "-b"], "error: --base-img needs a value: see `musa-docker build-dev --help`"),
+    (["build-everything"], "error: no task named 'build-everything' (`musa-docker --list` lists them): "
+                           "see `musa-docker --help`"),
+])
+def test_parse_errors_are_one_error_line_naming_the_flag(user, args, line):
+    done = cli(*args, env=user)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == line + "\n"
+
+
+def test_a_dockerfile_that_is_missing_is_refused_before_any_clone(user, tmp_path):
+    done = cli("build-dev", "-b", "b:1", "-m", "m.tar.gz", "-n", "n.tar", "-f", str(tmp_path / "nope"),
+               "--vision-root", str(tmp_path / "src"), env=user)
+    assert_one_error(done, "-f/--docker-file", "does not exist")
+    assert not (tmp_path / "src").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.engine
+def test_a_cache_dir_that_cannot_be_made(env, tmp_path, engine):
+    (tmp_path / "file").write_text("")
+    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
+               env={**env, "MUSA_DOCKER_CACHE": str(tmp_path / "file" / "cache")})
+    assert_one_error(done, "the cache dir", str(tmp_path / "file" / "cache"), "MUSA_DOCKER_CACHE")
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A read-only file system (tmpfs mounted ro): root can write anywhere else."""
+    point = tmp_path / "ro"
+    point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(point)], capture_output=True, text=True)
+    assert done.returncode == 0, f"mounting a read-only tmpfs needs root: {done.stderr}"
+    yield point
+    subprocess.run(["umount", str(point)], check=True)
+
+
+@pytest.mark.engine
+def test_a_read_only_cache_is_one_error_line(env, tmp_path, read_only_dir, engine):
+    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
+               env={**env, "MUSA_DOCKER_CACHE": str(read_only_dir / "cache")})
+    assert_one_error(done, "the cache dir", "read-only", "MUSA_DOCKER_CACHE")
+
+
+def test_tls_settings_that_point_nowhere(user, tmp_path):
+    env = {**user, "DOCKER_HOST": "tcp://127.0.0.1:9", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path / "certs")}
+    done = cli("shell", "-i", "musa-pytorch-dev:latest", env=env)
+    assert_one_error(done, f"DOCKER_CERT_PATH={tmp_path / 'certs'}", "ca.pem")
+
+
+def test_an_engine_address_that_does_not_parse(user):
+    assert_one_error(cli("shell", "-i", "x:1", "--docker-host", "tcp://[::1", env=user), "tcp://[::1", "not valid")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["shell", "-i", "x:1", "--shm-size", "lots"], ["--shm-size 'lots'"]),
+    (["build-dev", "-b", "b:1", "-m", "http://[::1/m.tar.gz", "-n", "n.tar", "--dry-run"], ["--musa-url", "not a valid URL"]),
+    (["build-base", "-v", "3.99", "--dry-run"], ["3.99"]),
+])
+def test_values_checked_strictly(user, args, words):
+    assert_one_error(cli(*args, env=user), *words)

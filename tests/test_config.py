@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, cli
 
 
@@ -64,3 +66,54 @@ def test_shell_completion(env):
     assert {"build-base", "build-dev", "build-all", "release", "shell", "push"} <= set(tasks)
     options = cli("--complete", "--", "musa-docker", "build-base", "--py", env=env).stdout.split()
     assert "--python-version" in options and "--pytorch-tag" in options
+
+
+# --- on/off flags and every other flag from config and variables --------------------------------
+
+def test_on_off_flags_from_the_config_file(env, tmp_path):
+    (tmp_path / "musa_docker.yaml").write_text("force: true\nbuild_base:\n  keep_build_dir: true\n  no_cache: yes\n")
+    done = cli("build-base", "--dry-run", env=env, cwd=tmp_path)
+    assert plan_line(done)
+    assert "skip        never (--force)" in done.stdout
+    assert "cache       off (--no-cache)" in done.stdout
+    assert ", kept" in done.stdout
+
+
+@pytest.mark.parametrize("off", ["0", "false", "no", "off", "False"])
+def test_variables_turn_on_off_flags_off_over_the_file(env, tmp_path, off):
+    (tmp_path / "musa_docker.yaml").write_text("force: true\n")
+    done = cli("build-base", "--dry-run", env={**env, "MUSA_DOCKER_BUILD_BASE_FORCE": off}, cwd=tmp_path)
+    assert plan_line(done) and "skip        when the image under that tag" in done.stdout
+
+
+@pytest.mark.parametrize("var", ["MUSA_DOCKER_NO_CACHE", "MUSA_DOCKER_BUILD_BASE_NO_CACHE"])
+def test_variables_turn_on_off_flags_on(env, tmp_path, var):
+    done = cli("build-base", "--dry-run", env={**env, var: "1"}, cwd=tmp_path)
+    assert plan_line(done) and "cache       off (--no-cache)" in done.stdout
+
+
+def test_every_flag_maps_a_variable(env, tmp_path):
+    done = cli("build-dev", "-b", "b:1", "-m", "m.tar.gz", "-n", "n.tar", "--dry-run", cwd=tmp_path,
+               env={**env, "MUSA_DOCKER_BUILD_DEV_TORCH_MUSA_REF": "v9", "MUSA_DOCKER_APT_MIRROR": "http://m.example/u"})
+    assert plan_line(done) and "torch_musa https://github.com/MooreThreads/torch_musa.git @ v9" in done.stdout
+
+
+def test_the_command_line_wins_over_an_off_in_the_file(env, tmp_path):
+    (tmp_path / "musa_docker.yaml").write_text("build_base:\n  force: false\n")
+    done = cli("build-base", "--force", "--dry-run", env=env, cwd=tmp_path)
+    assert plan_line(done) and "skip        never (--force)" in done.stdout
+
+
+@pytest.mark.parametrize("text, words", [
+    ("tag: 2026\n", ["tag 2026 came from a config file as a number", 'tag: "2026"']),
+    ("build_base:\n  force: sometimes\n", ["--force 'sometimes'", "on/off"]),
+    ("tag: [unclosed\n", ["musa_docker.yaml:2 is not YAML"]),
+    ("- just\n- a list\n", ["musa_docker.yaml holds a list"]),
+])
+def test_a_bad_config_file_is_one_error_line(env, tmp_path, text, words):
+    (tmp_path / "musa_docker.yaml").write_text(text)
+    done = cli("build-base", "--dry-run", env=env, cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    for word in words:
+        assert word in done.stderr

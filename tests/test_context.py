@@ -171,13 +171,55 @@ def test_a_kept_build_dir_is_reusable(tmp_path, home):
     path = tmp_path / "kept"
     first = BuildDir.acquire(path, home)
     stage_something(first, tmp_path)               # --keep-build-dir: no remove()
-    (path / "common" / "stale.sh").write_text("from the earlier build\n")
     second = BuildDir.acquire(path, home)
     assert second.made_dir                         # still the tool's own dir
     assert sorted(os.listdir(path)) == [MARKER]    # the earlier build's staging is cleared
     stage_something(second, tmp_path)
     second.remove()
     assert not path.exists()
+
+
+def test_a_file_added_under_a_staged_dir_of_a_kept_dir_is_never_lost(tmp_path, home):
+    path = tmp_path / "kept"
+    stage_something(BuildDir.acquire(path, home), tmp_path)     # --keep-build-dir
+    (path / "common" / "mine.sh").write_text("the user's own\n")
+    before = snapshot(path)
+    with pytest.raises(BuildDirError) as info:
+        BuildDir.acquire(path, home)
+    assert "common/mine.sh" in str(info.value) and "left untouched" in str(info.value)
+    assert snapshot(path) == before
+    assert (path / "common" / "mine.sh").read_text() == "the user's own\n"
+
+
+def test_a_staged_file_the_user_changed_in_a_kept_dir_is_refused(tmp_path, home):
+    path = tmp_path / "kept"
+    stage_something(BuildDir.acquire(path, home), tmp_path)
+    dockerfile = path / "Dockerfile"
+    dockerfile.unlink()                                         # a new file under a staged name
+    dockerfile.write_text("FROM scratch\nRUN my own step\n")
+    with pytest.raises(BuildDirError) as info:
+        BuildDir.acquire(path, home)
+    assert "Dockerfile" in str(info.value)
+    assert dockerfile.read_text() == "FROM scratch\nRUN my own step\n"
+
+
+def test_a_file_added_under_a_staged_dir_during_the_build_survives_remove(tmp_path, home):
+    path = tmp_path / "bd"
+    bd = BuildDir.acquire(path, home)
+    stage_something(bd, tmp_path)
+    (path / "common" / "mine.sh").write_text("the user's own\n")
+    bd.remove()
+    assert (path / "common" / "mine.sh").read_text() == "the user's own\n"
+    assert not (path / "common" / "a.sh").exists() and not (path / "Dockerfile").exists()
+
+
+def test_the_marker_lists_every_file_written(tmp_path, home):
+    bd = BuildDir.acquire(tmp_path / "bd", home)
+    stage_something(bd, tmp_path)
+    record = json.loads((bd.path / MARKER).read_text())
+    assert sorted(record["files"]) == [".dockerignore", "Dockerfile", "common/a.sh"]
+    assert all(isinstance(v, list) and len(v) == 3 for v in record["files"].values())
+    assert record["dirs"] == ["common"]
 
 
 def test_a_foreign_file_in_a_marked_dir_is_refused(tmp_path, home):
@@ -478,3 +520,41 @@ def test_a_layer_tar_puts_the_tree_at_its_path_and_records_its_sha256(tmp_path):
     assert snapshot(out / "home" / "pytorch") == snapshot(root)
     again = context.tree_tar(root, "pytorch", tmp_path / "cache", said, at="home/pytorch")
     assert again == tar and said[-1].startswith("cached pytorch layer tar")
+
+
+def test_a_full_disk_while_packing_names_the_tar_and_leaves_no_part(tmp_path):
+    import errno
+    import subprocess
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(cache)], capture_output=True, text=True)
+    assert done.returncode == 0, f"mounting a small tmpfs needs root: {done.stderr}"
+    try:
+        tree = tmp_path / "tree"
+        tree.mkdir()
+        (tree / "big.bin").write_bytes(os.urandom(1 << 20))
+        with pytest.raises(OSError) as info:
+            context.tree_tar(tree, "pytorch", cache, lambda line: None)
+        assert info.value.errno == errno.ENOSPC
+        assert info.value.filename.endswith(".tar.part")
+        assert not list((cache / "trees").glob("*.part"))
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)
+
+
+def test_disk_errors_name_the_place_and_what_to_do(tmp_path):
+    import errno
+
+    from musa_docker.commands import disk_places
+    from musa_docker.errors import DiskError, disk_errors
+    from musa_docker.options import resolve_common
+    common = resolve_common({}, {"HOME": str(tmp_path), "MUSA_DOCKER_CACHE": str(tmp_path / "cache")})
+    part = tmp_path / "cache" / "trees" / "pytorch-layer-abc.tar.part"
+    with pytest.raises(DiskError) as info:
+        with disk_errors(disk_places(common)):
+            raise OSError(errno.ENOSPC, "No space left on device", str(part))
+    assert str(info.value).startswith(f"the cache of packed source trees cannot be written at {part}: no space")
+    assert "MUSA_DOCKER_CACHE" in str(info.value)
+    with pytest.raises(FileNotFoundError):          # not a disk refusing: a bug, left as it is
+        with disk_errors(disk_places(common)):
+            raise FileNotFoundError(errno.ENOENT, "gone", "x")

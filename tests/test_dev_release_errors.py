@@ -110,3 +110,24 @@ def test_torch_musa_path_that_is_not_a_git_repo(env, files, labelled_base, tmp_p
                "--torch-musa-repo", str(plain), env=env)
     one_error(done, f"error: --torch-musa-repo {plain} is not a git repo")
     assert (plain / "setup.py").exists()
+
+
+def test_sigterm_cleans_up_like_ctrl_c(env, engine, busybox, tmp_path):
+    import signal
+    import time
+
+    from conftest import containers_running, slow_release
+    token = uuid.uuid4().hex[:12]
+    proc, _ = slow_release(tmp_path, env, busybox, token, 300)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "error: terminated" and "Traceback" not in err
+    assert sum(line.startswith("error:") for line in err.splitlines()) == 1
+    builds = tmp_path / "cache" / "builds"
+    assert not builds.exists() or list(builds.iterdir()) == []        # the build dir it made is gone
+    assert not engine.images.list(name=f"musa-docker-test/slow:{token}")
+    deadline = time.monotonic() + 60
+    while containers_running(engine, token) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert containers_running(engine, token) == []

@@ -158,3 +158,10 @@ def test_plain_url_fragment_is_dropped():
 def test_malformed_http_urls(text, match):
     with pytest.raises(ConfigError, match=match):
         parse_location(text)
+
+
+@pytest.mark.parametrize("text", ["http://[::1/x.tar.gz", "https://exa mple.com/x.tar", "http://h/x\n.tar"])
+def test_a_url_that_does_not_parse_is_a_config_error(text):
+    with pytest.raises(ConfigError) as info:
+        parse_location(text, what="--musa-url")
+    assert str(info.value).startswith("--musa-url: ")

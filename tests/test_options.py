@@ -315,3 +315,47 @@ def test_connections_out_of_range_names_the_flag(env, value):
     assert error(base, env, connections=value) == (
         f"--connections {value!r} is not a whole number from 1 to 16, e.g. --connections 4"
     )
+
+
+# --- values checked strictly --------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value", [("tag", "v1\n"), ("image", "musa/base\n")])
+def test_a_trailing_newline_is_refused(env, field, value):
+    assert "not a valid" in error(base, env, **{field: value})
+
+
+def test_a_python_no_image_can_have_is_refused(env):
+    message = error(base, env, python_version="3.99")
+    assert "3.99" in message and "3.8, 3.9, 3.10, 3.11, 3.12, 3.13" in message
+    assert base(env, python_version="3.13").python_version == "3.13"
+
+
+def test_venv_without_v_takes_the_systems_python_and_says_so(env):
+    o = base(env, python_env="venv", sys="ubuntu:22.04")
+    assert o.python_version == "3.10" and o.python_prefix == "/opt/venv"
+    assert any("ubuntu:22.04's own Python" in n for n in o.notes)
+    r = opts.resolve_release({"python_env": "venv", "base_img": "debian:12", "musa_url": "m.tar.gz",
+                              "mudnn_url": "n.tar", "torch_whl_url": "t.whl", "torch_musa_whl_url": "tm.whl"}, env)
+    assert r.python_version == "3.11" and r.notes
+
+
+def test_a_dockerfile_that_is_missing_or_a_directory_is_refused_before_any_work(env, tmp_path):
+    given = {"base_img": "b:1", "musa_url": "m.tar.gz", "mudnn_url": "n.tar"}
+    assert "does not exist" in error(opts.resolve_dev, {**given, "docker_file": str(tmp_path / "nope")}, env)
+    assert "is a directory" in error(opts.resolve_dev, {**given, "docker_file": str(tmp_path)}, env)
+
+
+@pytest.mark.parametrize("size", ["lots", "80 G", "-1G", "80G\n", "1.5G"])
+def test_a_shm_size_that_is_not_a_size_is_refused(env, size):
+    assert "--shm-size" in error(opts.resolve_shell, {"image": "x:1", "shm_size": size}, env)
+
+
+@pytest.mark.parametrize("size", ["80G", "512m", "1gb", "1024"])
+def test_docker_sizes_are_kept(env, size):
+    assert opts.resolve_shell({"image": "x:1", "shm_size": size}, env).shm_size == size
+
+
+@pytest.mark.parametrize("flag, key", [("--torch-musa-repo", "torch_musa_repo"), ("--vision-repo", "vision_repo")])
+def test_a_repo_url_that_does_not_parse_is_refused(env, flag, key):
+    given = {"base_img": "b:1", "musa_url": "m.tar.gz", "mudnn_url": "n.tar", key: "http://[::1/repo.git"}
+    assert flag in error(opts.resolve_dev, given, env)

@@ -78,60 +78,77 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def start_dockerd(root: Path, *extra: str):
+    """A dockerd of its own under `root` (socket, data root, exec root, pidfile, log), answering on
+    `unix://root/d.sock`; returns (process, client, socket address)."""
+    assert shutil.which("dockerd"), "no dockerd on this machine: run the README's test command"
+    sock = f"unix://{root}/d.sock"
+    log_path = root / "dockerd.log"
+    command = [
+        "dockerd", "--iptables=false", "--bridge=none", "-H", sock, *extra,
+        "--data-root", str(root / "data"), "--exec-root", str(root / "x"), "--pidfile", str(root / "d.pid"),
+        # its own containerd namespaces, should it share a system containerd with the first engine
+        "--containerd-namespace", "musa-docker-test", "--containerd-plugins-namespace", "musa-docker-test-plugins",
+    ]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    client = None
+    deadline = time.monotonic() + 60
+    while client is None:
+        if proc.poll() is not None:
+            raise AssertionError(f"the dockerd exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            client = docker.DockerClient(base_url=sock, timeout=60)
+        except docker.errors.DockerException:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"the dockerd did not answer within 60 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+    return proc, client, sock
+
+
+def stop_dockerd(proc, root: Path, sig=signal.SIGTERM) -> None:
+    """Stop the dockerd and the containerd it started; unmount what they left under `root`."""
+    containerd = _pid(root / "x" / "containerd" / "containerd.pid")
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    # dockerd stops the containerd it started; should it not have, stop that one process.
+    if containerd and _alive(containerd):
+        os.kill(containerd, signal.SIGTERM)
+        for _ in range(100):
+            if not _alive(containerd):
+                break
+            time.sleep(0.1)
+    left = [line.split()[1] for line in open("/proc/self/mounts") if f" {root}/" in line]
+    for point in sorted(left, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False)
+
+
 @pytest.fixture(scope="module")
 def engine2():
     """A second dockerd: unix socket, plus TCP on 127.0.0.1 with --tlsverify; it knows an
     `mthreads` runtime (runc under that name), which is not its default."""
-    assert shutil.which("dockerd"), "no dockerd on this machine: run the README's test command"
     # Short paths: a unix socket path must stay under 108 bytes, containerd's below the exec root too.
     root = Path(tempfile.mkdtemp(prefix="md2.", dir="/tmp"))
     certs = make_certs(root / "certs")
-    sock = f"unix://{root}/d.sock"
     tcp = f"tcp://127.0.0.1:{free_port()}"
-    log_path = root / "dockerd.log"
-    command = [
-        "dockerd", "--iptables=false", "--bridge=none",
-        "-H", sock, "-H", tcp,
+    proc, client, sock = start_dockerd(
+        root, "-H", tcp,
         "--tlsverify", "--tlscacert", str(certs["ca"]), "--tlscert", str(certs["cert"]), "--tlskey", str(certs["key"]),
-        "--data-root", str(root / "data"), "--exec-root", str(root / "x"), "--pidfile", str(root / "d.pid"),
-        # its own containerd namespaces, should it share a system containerd with the first engine
-        "--containerd-namespace", "musa-docker-test", "--containerd-plugins-namespace", "musa-docker-test-plugins",
         "--add-runtime", "mthreads=runc",
-    ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    client = None
+    )
     try:
-        deadline = time.monotonic() + 60
-        while client is None:
-            if proc.poll() is not None:
-                raise AssertionError(f"the second dockerd exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                client = docker.DockerClient(base_url=sock, timeout=60)
-            except docker.errors.DockerException:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"the second dockerd did not answer within 60 s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
         busybox_image(client)
         yield SimpleNamespace(sock=sock, tcp=tcp, certs=certs, client=client, root=root)
     finally:
-        if client is not None:
-            for container in client.containers.list(all=True):
-                container.remove(force=True)
-            client.close()
-        containerd = _pid(root / "x" / "containerd" / "containerd.pid")
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        # dockerd stops the containerd it started; should it not have, stop that one process.
-        if containerd and _alive(containerd):
-            os.kill(containerd, signal.SIGTERM)
-        left = [line.split()[1] for line in open("/proc/self/mounts") if f" {root}/" in line]
-        for point in sorted(left, key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], check=False)
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
+        client.close()
+        stop_dockerd(proc, root)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -329,3 +346,40 @@ def test_a_build_all_entry_asks_its_own_engine(engine2, engine, busybox, tmp_pat
         assert f"nor present on {engine2.sock}" in last
     finally:
         engine.images.remove(ref)
+
+
+def test_an_engine_killed_mid_build_is_one_error_and_a_rerun_works(tmp_path):
+    """The engine dies while a RUN step runs: one error line naming it, nothing tagged, the build
+    dir gone; once the engine is back, the same build goes through."""
+    from conftest import slow_release, user_env
+    root = Path(tempfile.mkdtemp(prefix="md3.", dir="/tmp"))
+    proc, client, sock = start_dockerd(root)
+    try:
+        base = busybox_image(client)
+        client.close()
+        env = user_env(tmp_path)
+        token = uuid.uuid4().hex[:12]
+        run, _ = slow_release(tmp_path, env, base, token, 8, "--docker-host", sock)
+        os.killpg(proc.pid, signal.SIGKILL)           # the engine and its containerd, at once
+        proc.wait()
+        stop_dockerd(proc, root)
+        out, err = run.communicate(timeout=120)
+        assert run.returncode not in (0, None), out
+        lines = err.strip().splitlines()
+        assert sum(line.startswith("error:") for line in lines) == 1 and "Traceback" not in err, err
+        assert lines[-1].startswith(f"error: the Docker engine at {sock}"), err
+        builds = tmp_path / "cache" / "builds"
+        assert not builds.exists() or list(builds.iterdir()) == []
+
+        proc, client, sock = start_dockerd(root)        # the engine is back, with its data
+        assert not client.images.list(name=f"musa-docker-test/slow:{token}")      # nothing tagged
+        client.close()
+        run, _ = slow_release(tmp_path, env, base, token, 1, "--docker-host", sock)
+        out, err = run.communicate(timeout=300)
+        # The build goes through on the engine that came back; the stand-in busybox image then
+        # fails only the release checks (it has no Python), which a real base passes.
+        assert "Successfully built" in out, out + err
+        assert "Traceback" not in err and "the Docker engine at" not in err, err
+    finally:
+        stop_dockerd(proc, root)
+        shutil.rmtree(root, ignore_errors=True)

@@ -4,6 +4,9 @@ reach the tasks (seen through the plan each task prints with --dry-run)."""
 from __future__ import annotations
 
 import subprocess
+import sys
+
+import pytest
 
 from conftest import REPO
 
@@ -72,3 +75,37 @@ def test_docker_dir_holds_no_python():
     # A .py there would shadow the Docker SDK when invoke puts the repo root on sys.path.
     assert not list((REPO / "docker").glob("*.py"))
     assert not (REPO / "docker" / "__init__.py").exists()
+
+
+@pytest.mark.parametrize("script, args", [("build_base.sh", ["-t"]), ("build.sh", ["-i", "d", "-m"]),
+                                          ("build.sh", ["--mccl_url", ""])])
+def test_a_flag_missing_its_value_is_one_error_line(script, args):
+    done = shim(script, *args)
+    assert done.returncode == 2
+    assert done.stderr == f"error: {args[-2] if args[-1] == '' else args[-1]} needs a value (see {script} --help)\n"
+
+
+def _fake_python(bin_dir, name, target=None):
+    bin_dir.mkdir(exist_ok=True)
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\nexec {target} \"$@\"\n" if target else "#!/bin/sh\nexit 1\n")
+    path.chmod(0o755)
+
+
+def test_the_shims_find_a_python_that_can_run_the_tasks(env, tmp_path):
+    # python3 on PATH cannot import the project (a venv not activated); the next candidate can.
+    _fake_python(tmp_path / "bin", "python3")
+    _fake_python(tmp_path / "bin", "python", sys.executable)
+    path = f"{tmp_path / 'bin'}:/usr/bin:/bin"
+    done = shim("build_base.sh", "--", "--dry-run", env={**env, "PATH": path})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("plan: base image")
+
+
+def test_the_shims_say_when_no_python_can_run_the_tasks(env, tmp_path):
+    for name in ("python3", "python"):
+        _fake_python(tmp_path / "bin", name)
+    done = shim("build.sh", "-b", "b:1", env={**env, "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"})
+    assert done.returncode == 127
+    assert done.stderr.startswith("error: no Python can run musa_docker; tried: python3 (no musa_docker dependencies)")
+    assert "PYTHON=" in done.stderr and "Traceback" not in done.stderr
