@@ -11,7 +11,7 @@ import sys
 from typing import Any, Callable, Mapping, TextIO
 
 from . import options as opts
-from . import repos
+from . import repos, sdk
 from .context import BuildDir
 from .errors import EngineError
 from .plan import plan_base, plan_dev, plan_release
@@ -116,18 +116,31 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
     present = observe_repos([s for s in probe.repos if s.action == "clone"])
 
     def make_plan(engine):
-        python_version = base_python(engine, options.base_img, say) if engine else None
-        return plan_dev(options, present, env, python_version)
+        if engine is None:
+            return plan_dev(options, present, env)
+        python_version = base_python(engine, options.base_img, say)
+        # vllm-musa's INSTALL_MUSA_STACK=auto: a base that has the SDK keeps it
+        in_base = sdk.base_has_sdk(engine, options.base_img, say) if options.stack.apt else None
+        apt = None if in_base else sdk.resolve_apt_versions(options.stack, engine, insecure=options.common.insecure, say=say)
+        return plan_dev(options, present, env, python_version, apt, in_base)
 
     return _build(values, env, out, echo, options.common, make_plan, say,
                   root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
-                  expect={"imports": ("torchvision",), "installed": ("torch_musa",), **MUSA_EXPECT}, vendor=True)
+                  expect={"imports": ("torchvision",), "installed": ("torch_musa",), **MUSA_EXPECT,
+                          **sdk.expect(options.stack)}, vendor=True)
 
 
 def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
     options = opts.resolve_release(values, env)
-    return _build(values, env, out, echo, options.common, lambda engine: plan_release(options, env), _say(out),
-                  root_flags={}, expect={"imports": ("torch",), "installed": ("torch", "torch_musa"), **MUSA_EXPECT}, vendor=True)
+    say = _say(out)
+
+    def make_plan(engine):
+        apt = sdk.resolve_apt_versions(options.stack, engine, insecure=options.common.insecure, say=say) if engine else None
+        return plan_release(options, env, apt)
+
+    return _build(values, env, out, echo, options.common, make_plan, say,
+                  root_flags={}, expect={"imports": ("torch",), "installed": ("torch", "torch_musa"), **MUSA_EXPECT,
+                                       **sdk.expect(options.stack)}, vendor=True)
 
 
 def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:

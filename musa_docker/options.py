@@ -12,9 +12,9 @@ import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Tuple
 
-from . import defaults
+from . import defaults, sdk
 from .context import check_reserved
 from .defaults import SYSTEMS, System
 from .errors import ConfigError
@@ -162,16 +162,16 @@ def _no_credentials(location: Location, flag: str) -> None:
         )
 
 
-def _index_url(value: str) -> str:
+def _index_url(value: str, flag: str = "--pip-index-url") -> str:
     if not value:
         return ""
-    location = parse_location(value, what="--pip-index-url")
+    location = parse_location(value, what=flag)
     if location.scheme not in ("http", "https"):
         # pip runs inside the image, where a host path or file:// URL names nothing.
         raise ConfigError(
-            f"--pip-index-url {location.display} is not an http(s) URL, e.g. https://mirrors.example.com/pypi/simple"
+            f"{flag} {location.display} is not an http(s) URL, e.g. https://mirrors.example.com/pypi/simple"
         )
-    _no_credentials(location, "--pip-index-url")
+    _no_credentials(location, flag)
     return location.url
 
 
@@ -287,9 +287,23 @@ def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOpt
 
 @dataclass(frozen=True)
 class VendorArtifacts:
-    musa: Location
-    mudnn: Location
+    musa: Optional[Location]      # None (all three) when the SDK comes from --musa-apt-source
+    mudnn: Optional[Location]
     mccl: Optional[Location]
+
+
+@dataclass(frozen=True)
+class MusaStack:
+    """The SDK from an apt repository, and MUSA wheels from the MUSA index (see sdk.py)."""
+
+    apt: Optional[sdk.AptRequest] = None
+    pip_index_url: str = ""
+    wheels: Tuple[sdk.MusaWheel, ...] = ()
+
+
+def resolve_stack(values, env, *, dev: bool) -> MusaStack:
+    index = _index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url")
+    return MusaStack(sdk.resolve_apt(values, env, dev=dev), index, sdk.resolve_wheels(values, index))
 
 
 @dataclass(frozen=True)
@@ -305,6 +319,7 @@ class DevOptions:
     torch_musa_repo: str          # a URL, or a local repo path (used as it is)
     torch_musa_local: bool
     torch_musa_ref: Optional[str]
+    stack: MusaStack = MusaStack()
 
 
 @dataclass(frozen=True)
@@ -318,8 +333,9 @@ class ReleaseOptions:
     python_prefix: str
     conda: Optional[Location]
     vendor: VendorArtifacts
-    torch_whl: Location
-    torch_musa_whl: Location
+    torch_whl: Optional[Location]         # None: --musa-wheel torch==... from the MUSA index
+    torch_musa_whl: Optional[Location]
+    stack: MusaStack = MusaStack()
 
 
 def _required_location(values, env, key: str, flag: str, var: str) -> Location:
@@ -329,7 +345,9 @@ def _required_location(values, env, key: str, flag: str, var: str) -> Location:
     return parse_location(value, what=flag.split("/")[-1])
 
 
-def resolve_vendor(values, env) -> VendorArtifacts:
+def resolve_vendor(values, env, stack: MusaStack = MusaStack()) -> VendorArtifacts:
+    if stack.apt:
+        return VendorArtifacts(None, None, None)
     mccl = values.get("mccl_url") or env.get("MCCL_URL")
     return VendorArtifacts(
         musa=_required_location(values, env, "musa_url", "-m/--musa-url", "MUSA_TOOLKITS_URL"),
@@ -359,18 +377,20 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
     if local:
         repo = str(_path(repo, common.home))
     root = values.get("vision_root") or env.get("TORCH_VISION_REPO_ROOT_PATH") or str(common.home)
+    stack = resolve_stack(values, env, dev=True)
     return DevOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
         base_img=base,
         dockerfile=_dockerfile(values, "build_dev", common.home),
-        vendor=resolve_vendor(values, env),
+        vendor=resolve_vendor(values, env, stack),
         vision_tag=values.get("vision_tag") or d["vision_tag"],
         vision_repo=values.get("vision_repo") or d["vision_repo"],
         vision_root=_path(root, common.home),
         torch_musa_repo=repo,
         torch_musa_local=local,
         torch_musa_ref=values.get("torch_musa_ref") or None,
+        stack=stack,
     )
 
 
@@ -387,6 +407,12 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         ) from None
     version = python_version(values.get("python_version") or d["python_version"])
     python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine(), "release")
+    stack = resolve_stack(values, env, dev=False)
+    from_index = {w.key for w in stack.wheels}
+    for key, flag, dist in (("torch_whl_url", "--torch-whl-url", "torch"),
+                            ("torch_musa_whl_url", "--torch-musa-whl-url", "torch-musa")):
+        if dist in from_index and values.get(key):
+            raise ConfigError(f"{flag} and --musa-wheel both give {dist}: name it once, as a file or as a requirement")
     return ReleaseOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
@@ -396,7 +422,11 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         python_env=python_env,
         python_prefix=prefix,
         conda=conda,
-        vendor=resolve_vendor(values, env),
-        torch_whl=_required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
-        torch_musa_whl=_required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
+        vendor=resolve_vendor(values, env, stack),
+        # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
+        torch_whl=None if "torch" in from_index else
+        _required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
+        torch_musa_whl=None if "torch-musa" in from_index else
+        _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
+        stack=stack,
     )

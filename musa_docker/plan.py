@@ -8,11 +8,12 @@ building a plan touches no disk, network or engine.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
 from . import defaults
+from .sdk import plan_stack
 from .locations import Location, redact, strip_credentials
 from .options import BaseOptions, DevOptions, ReleaseOptions
 
@@ -239,39 +240,44 @@ def torch_musa_step(o, present) -> RepoStep:
     return RepoStep("torch_musa", o.torch_musa_repo, ref, path, "fetch")
 
 
-def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: Optional[str] = None) -> Plan:
-    """The plan of `build-dev`. `python_version` is the base image's, once the engine was asked."""
+def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: Optional[str] = None,
+             apt=None, base_has_sdk: Optional[bool] = None) -> Plan:
+    """The plan of `build-dev`. `python_version` is the base image's, once the engine was asked;
+    `apt` the resolved apt versions, `base_has_sdk` whether the base image has the SDK already."""
     o = options
     present = set(present)
-    return _plan(
+    stack = plan_stack(o.stack, apt, base_has_sdk, dev=True)
+    return replace(_plan(
         "dev", o.common, python_version=python_version or FROM_BASE,
         repos=[torch_musa_step(o, present), _source_repo("vision", o.vision_repo, o.vision_tag, o.vision_root, present)],
         artifacts=_vendor_steps(o.vendor),
         dockerfile=o.dockerfile,
         image=o.image,
-        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)),
+        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs,
         labels=(
             ("musa_docker.kind", "dev"),
             ("musa_docker.python_version", python_version or FROM_BASE),
             ("musa_docker.base_image", o.base_img),
-        ),
+        ) + stack.labels,
         env=env,
-    )
+    ), notes=stack.notes)
 
 
-def plan_release(options: ReleaseOptions, env) -> Plan:
+def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
+    """The plan of `release`; `apt` the resolved apt versions (None: not read yet)."""
     o = options
-    wheels = (
-        ArtifactStep("torch_wheel", o.torch_whl, f"artifacts/wheels/{o.torch_whl.filename}"),
-        ArtifactStep("torch_musa_wheel", o.torch_musa_whl, f"artifacts/wheels/{o.torch_musa_whl.filename}"),
+    wheels = tuple(
+        ArtifactStep(name, loc, f"artifacts/wheels/{loc.filename}")
+        for name, loc in (("torch_wheel", o.torch_whl), ("torch_musa_wheel", o.torch_musa_whl)) if loc
     )
-    return _plan(
+    stack = plan_stack(o.stack, apt)
+    return replace(_plan(
         "release", o.common, python_version=o.python_version,
         repos=(),
         artifacts=_vendor_steps(o.vendor) + _conda_step(o) + wheels,
         dockerfile=o.dockerfile,
         image=o.image,
-        buildargs=_env_buildargs(o.system.name, o),
-        labels=_env_labels("release", o),
+        buildargs=_env_buildargs(o.system.name, o) + stack.buildargs,
+        labels=_env_labels("release", o) + stack.labels,
         env=env,
-    )
+    ), notes=stack.notes)
