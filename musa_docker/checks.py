@@ -4,6 +4,7 @@ its tag is the worst outcome, so a mismatch is an error and the image is not tag
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Dict, Tuple
 
@@ -120,7 +121,8 @@ def check_image(engine: Engine, image_id: str, expect: Expect) -> Dict:
         )
         if expect.no_cuda:
             from .sdk import CUDA_PREFIXES
-            cuda = [d for d in seen.get("dists", []) if d.lower().startswith(CUDA_PREFIXES)]
+            # compared as pip names them (PEP 503): nvidia_cublas_cu12 is nvidia-cublas-cu12
+            cuda = [d for d in seen.get("dists", []) if re.sub(r"[-_.]+", "-", d.lower()).startswith(CUDA_PREFIXES)]
             if cuda:
                 problems.append(f"CUDA distributions are installed ({', '.join(cuda)}): a public CUDA build "
                                 "slipped in; pin the MUSA builds with --musa-wheel from --musa-pip-index-url")
