@@ -159,3 +159,14 @@ def test_an_installed_version_that_differs_from_its_requirement(release, servers
     assert "CUDA distributions are installed (nvidia-cublas-cu12)" in err or \
            "CUDA distributions are installed (nvidia_cublas_cu12)" in err
     _no_image(engine, tag)
+
+
+def test_a_base_image_with_the_sdk_is_recognised(release, busybox):
+    """build-dev's observation (vllm-musa's INSTALL_MUSA_STACK=auto): mcc in the image keeps its SDK."""
+    from musa_docker.engine import Engine
+    from musa_docker.sdk import base_has_sdk
+    assert release["done"].returncode == 0
+    said = []
+    assert base_has_sdk(Engine(), release["ref"], said.append)
+    assert said == [f"keep the MUSA SDK of {release['ref']}: mcc is there, so nothing is installed from the apt source"]
+    assert not base_has_sdk(Engine(), busybox, said.append)
