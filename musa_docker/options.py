@@ -12,7 +12,7 @@ import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional
 
 from . import defaults, sdk
 from .context import check_reserved
@@ -291,19 +291,12 @@ class VendorArtifacts:
     mudnn: Optional[Location]
     mccl: Optional[Location]
 
-
-@dataclass(frozen=True)
-class MusaStack:
-    """The SDK from an apt repository, and MUSA wheels from the MUSA index (see sdk.py)."""
-
-    apt: Optional[sdk.AptRequest] = None
-    pip_index_url: str = ""
-    wheels: Tuple[sdk.MusaWheel, ...] = ()
+MusaStack = sdk.MusaStack
 
 
 def resolve_stack(values, env, *, dev: bool) -> MusaStack:
-    index = _index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url")
-    return MusaStack(sdk.resolve_apt(values, env, dev=dev), index, sdk.resolve_wheels(values, index))
+    return sdk.resolve_stack(values, env, _index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url"),
+                             dev=dev)
 
 
 @dataclass(frozen=True)
@@ -408,11 +401,8 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
     version = python_version(values.get("python_version") or d["python_version"])
     python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine(), "release")
     stack = resolve_stack(values, env, dev=False)
-    from_index = {w.key for w in stack.wheels}
-    for key, flag, dist in (("torch_whl_url", "--torch-whl-url", "torch"),
-                            ("torch_musa_whl_url", "--torch-musa-whl-url", "torch-musa")):
-        if dist in from_index and values.get(key):
-            raise ConfigError(f"{flag} and --musa-wheel both give {dist}: name it once, as a file or as a requirement")
+    from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
+                                                "torch_musa_whl_url": "--torch-musa-whl-url"})
     return ReleaseOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),

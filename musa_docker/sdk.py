@@ -37,6 +37,31 @@ HAS_SDK = ["sh", "-c", "command -v mcc >/dev/null 2>&1 || test -x /usr/local/mus
 
 
 @dataclass(frozen=True)
+class MusaStack:
+    """The SDK from an apt repository, and MUSA wheels from the MUSA index."""
+
+    apt: Optional[AptRequest] = None
+    pip_index_url: str = ""
+    wheels: Tuple["MusaWheel", ...] = ()
+
+
+def resolve_stack(values: Mapping[str, Any], env: Mapping[str, str], index_url: str, *, dev: bool) -> MusaStack:
+    """The stack's flags; `index_url` is --musa-pip-index-url, already checked. Raises ConfigError."""
+    return MusaStack(resolve_apt(values, env, dev=dev), index_url, resolve_wheels(values, index_url))
+
+
+def from_index(values: Mapping[str, Any], stack: MusaStack, file_flags: Mapping[str, str]) -> set:
+    """The distributions --musa-wheel names (pip's names: torch-musa). A wheel-file flag for one of
+    them is an error: it would come two ways. `file_flags` maps the flags' keys to their names."""
+    names = {w.key for w in stack.wheels}
+    for key, flag in file_flags.items():
+        dist = key[:-len("_whl_url")].replace("_", "-")
+        if dist in names and values.get(key):
+            raise ConfigError(f"{flag} and --musa-wheel both give {dist}: name it once, as a file or as a requirement")
+    return names
+
+
+@dataclass(frozen=True)
 class MusaWheel:
     name: str
     version: str
