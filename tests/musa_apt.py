@@ -12,6 +12,7 @@ Files land under /usr/local/musa-5.2; the packages do not make the /usr/local/mu
 from __future__ import annotations
 
 import gzip
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -72,8 +73,23 @@ def _suite(root: Path, suite: str, packages: dict, *, plain: bool = True) -> Non
     if plain:
         (binary / "Packages").write_bytes(index)
     (binary / "Packages.gz").write_bytes(gzip.compress(index, mtime=0))
-    (root / "dists" / suite / "Release").write_text(
-        f"Suite: {suite}\nCodename: {suite}\nComponents: main\nArchitectures: {ARCH}\n"
+    _release(root, suite)
+
+
+def _release(root: Path, suite: str) -> None:
+    """dists/SUITE/Release with the index files' hashes: apt fetches only the indexes it lists,
+    even from a [trusted=yes] source, and looks each up by its uncompressed name (listed, as real
+    repositories do, even where only Packages.gz is served)."""
+    dists = root / "dists" / suite
+    files = {str(p.relative_to(dists)): p.read_bytes() for p in sorted(dists.rglob("Packages*")) if p.is_file()}
+    for name, data in list(files.items()):
+        if name.endswith(".gz"):
+            files.setdefault(name[:-3], gzip.decompress(data))
+    entries = {algo: "".join(f" {hashlib.new(algo, data).hexdigest()} {len(data)} {name}\n"
+                             for name, data in sorted(files.items())) for algo in ("md5", "sha256")}
+    (dists / "Release").write_text(
+        f"Suite: {suite}\nCodename: {suite}\nDate: Tue, 14 Nov 2023 00:00:00 UTC\nComponents: main\n"
+        f"Architectures: {ARCH}\nMD5Sum:\n{entries['md5']}SHA256:\n{entries['sha256']}"
     )
 
 
@@ -81,13 +97,14 @@ def write_repo(root: Path) -> Path:
     """The three suites under `root` (served as the repository's URL)."""
     root.mkdir(parents=True, exist_ok=True)
     good = _packages()
-    older = _packages(f"5.1.0-1")["musa-toolkit-5-2"]
+    older = _packages("5.1.0-1")["musa-toolkit-5-2"]
     _suite(root, "good", {**good}, plain=False)
     # the older toolkit build beside the 5.2 one, as the real source mixes them
     _deb(root / "pool" / "good", "musa-toolkit-5-2", older[0], older[1])
     index = subprocess.run(["dpkg-scanpackages", "--multiversion", "pool/good", "/dev/null"], cwd=root,
                            check=True, capture_output=True).stdout
     (root / "dists/good/main" / f"binary-{ARCH}" / "Packages.gz").write_bytes(gzip.compress(index, mtime=0))
+    _release(root, "good")
     mixed = _packages()
     mixed["mtcc-5-2"] = ("5.1.0-1", mixed["mtcc-5-2"][1])
     _suite(root, "mixed", mixed)
