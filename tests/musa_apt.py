@@ -30,8 +30,9 @@ def _packages(version: str = f"{LINE}.0-1") -> dict:
     """name -> (version, {path: (bytes, mode)})"""
     lib = vendor._compile_library("musart", vendor._library_source("musart", version))
     return {
-        "musa-toolkit-5-2": (version, {f"{PREFIX}/bin/musa_toolkits_version": (
-            f"#!/bin/sh\necho 'musa_toolkits {version}'\n".encode(), 0o755)}),
+        "musa-toolkit-5-2": (version, {
+            f"{PREFIX}/bin/musa_toolkits_version": (f"#!/bin/sh\necho 'musa_toolkits {version}'\n".encode(), 0o755),
+            f"{PREFIX}/include/musa.h": (b"#pragma once\n", 0o644)}),
         "mtcc-5-2": (version, {f"{PREFIX}/bin/mcc": (MCC.encode(), 0o755)}),
         "musa-musart-5-2": (version, {f"{PREFIX}/lib/libmusart.so": (lib, 0o755)}),
         "libmudnn3-musa-5-2": ("3.0.0+musa5.2.0", {f"{PREFIX}/lib/libmudnn.so.3": (b"", 0o644)}),
