@@ -22,6 +22,13 @@ MUSA_HOME=/usr/local/musa
 LD_CONF=/etc/ld.so.conf.d/musa.conf
 
 dir="${1:-${MUSA_ARTIFACTS_DIR:-/tmp/musa_artifacts}}"
+if [ "${MUSA_SDK:-archives}" != archives ]; then
+    # the SDK comes from an apt repository or the base image (install_musa_apt.sh)
+    log "MUSA_SDK=${MUSA_SDK}: no archives to install"
+    mkdir -p /etc/ld.so.conf.d
+    rm -rf "${dir}"
+    exit 0
+fi
 [ -d "${dir}" ] || die "no artifacts directory ${dir}"
 work="$(mktemp -d /tmp/install_musa.XXXXXX)"
 trap 'rm -rf "${work}"' EXIT

@@ -22,6 +22,11 @@ python="${PYTHON_PREFIX}/bin/python"
 
 shopt -s nullglob
 wheels=("${dir}"/*.whl)
+if [ "${#wheels[@]}" -eq 0 ] && [ -n "${MUSA_WHEELS:-}" ]; then
+    log "no wheel files staged: the MUSA wheels came from the MUSA index (install_musa_wheels.sh)"
+    rm -rf "${dir}"
+    exit 0
+fi
 [ "${#wheels[@]}" -gt 0 ] || die "no wheels in ${dir}; the build context must hold artifacts/wheels/*.whl"
 
 index="${PIP_INDEX_URL:-the default index}"

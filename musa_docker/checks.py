@@ -4,6 +4,7 @@ its tag is the worst outcome, so a mismatch is an error and the image is not tag
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Dict, Tuple
 
@@ -57,6 +58,7 @@ def installed(name):
         return None
 out["installed"] = {name: installed(name) for name in spec["installed"]}
 out["paths"] = {path: os.path.exists(path) for path in spec["paths"]}
+out["dists"] = sorted({(d.metadata["Name"] or "") for d in metadata.distributions()}) if metadata else []
 print("MUSA_DOCKER_PROBE " + json.dumps(out))
 """
 
@@ -72,6 +74,10 @@ class Expect:
     trees: Dict[str, Tuple[str, str]] = field(default_factory=dict)   # name -> (path in image, commit)
     env: Dict[str, str] = field(default_factory=dict)                 # variables the image must set
     paths: Tuple[str, ...] = ()                                       # paths that must exist
+    # distribution -> the exact version its MUSA-index requirement pins (sdk.py)
+    versions: Dict[str, str] = field(default_factory=dict)
+    # no nvidia-*/cuda-* distribution: a CUDA build slipped in through the public index
+    no_cuda: bool = False
 
 
 def check_image(engine: Engine, image_id: str, expect: Expect) -> Dict:
@@ -82,7 +88,8 @@ def check_image(engine: Engine, image_id: str, expect: Expect) -> Dict:
         for k, v in expect.labels.items() if image.labels.get(k) != v
     ]
     spec = {"imports": list(expect.imports), "trees": {n: p for n, (p, _) in expect.trees.items()},
-            "env": list(expect.env), "paths": list(expect.paths), "installed": list(expect.installed)}
+            "env": list(expect.env), "paths": list(expect.paths),
+            "installed": list(expect.installed) + [n for n in expect.versions if n not in expect.installed]}
     code, output = engine.run(image_id, ["python", "-c", _PROBE, json.dumps(spec)])
     seen = None
     for line in output.splitlines():
@@ -106,6 +113,19 @@ def check_image(engine: Engine, image_id: str, expect: Expect) -> Dict:
                 problems.append(f"${name} is {seen['env'].get(name)!r}, expected {value!r}")
         problems.extend(f"{path} is missing" for path, ok in seen["paths"].items() if not ok)
         problems.extend(f"{name} is not installed" for name, version in seen["installed"].items() if not version)
+        problems.extend(
+            f"{name} is {seen['installed'][name]}, but the MUSA index requirement is {name}=={version}: "
+            "something installed after the MUSA wheels replaced it (a dependency from the public index?)"
+            for name, version in expect.versions.items()
+            if seen["installed"].get(name) and seen["installed"][name] != version
+        )
+        if expect.no_cuda:
+            from .sdk import CUDA_PREFIXES
+            # compared as pip names them (PEP 503): nvidia_cublas_cu12 is nvidia-cublas-cu12
+            cuda = [d for d in seen.get("dists", []) if re.sub(r"[-_.]+", "-", d.lower()).startswith(CUDA_PREFIXES)]
+            if cuda:
+                problems.append(f"CUDA distributions are installed ({', '.join(cuda)}): a public CUDA build "
+                                "slipped in; pin the MUSA builds with --musa-wheel from --musa-pip-index-url")
     if problems:
         raise ImageMismatchError(
             f"the new image {image_id[7:19]} does not match the request, so it was not tagged: "

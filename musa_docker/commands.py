@@ -14,6 +14,7 @@ from typing import Any, Mapping, TextIO
 from . import inputs
 from . import options as opts
 from . import plan as plans
+from . import sdk
 from .context import BuildDir
 from .errors import disk_errors
 from .observe import observe_disk, observe_engine
@@ -31,13 +32,15 @@ def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = 
 def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
     resolved, options = resolve("build_dev", values, env)
     return _run(options, resolved, values, env, out, echo,
-                expect={"imports": ("torchvision",), "installed": ("torch_musa",), **MUSA_EXPECT})
+                expect={"imports": ("torchvision",), "installed": ("torch_musa",), **MUSA_EXPECT,
+                        **sdk.expect(options.stack)})
 
 
 def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
     resolved, options = resolve("release", values, env)
     return _run(options, resolved, values, env, out, echo,
-                expect={"imports": ("torch",), "installed": ("torch", "torch_musa"), **MUSA_EXPECT})
+                expect={"imports": ("torch",), "installed": ("torch", "torch_musa"), **MUSA_EXPECT,
+                        **sdk.expect(options.stack)})
 
 
 RESOLVERS = {"build_base": opts.resolve_base, "build_dev": opts.resolve_dev, "release": opts.resolve_release}

@@ -40,9 +40,18 @@ COMMON: List[Flag] = [
 ]
 
 VENDOR: List[Flag] = [
-    ("musa_url", None, ("m", "musa-toolkits-url"), "MUSA toolkit archive (*.tar.gz) location [$MUSA_TOOLKITS_URL, else the pins file's for the arch] (required)"),
-    ("mudnn_url", None, ("n",), "muDNN archive (*.tar) location [$MUDNN_URL, else the pins file's for the arch] (required)"),
+    ("musa_url", None, ("m", "musa-toolkits-url"), "MUSA toolkit archive (*.tar.gz) location [$MUSA_TOOLKITS_URL, else the pins file's for the arch] (required without --musa-apt-source)"),
+    ("mudnn_url", None, ("n",), "muDNN archive (*.tar) location [$MUDNN_URL, else the pins file's for the arch] (required without --musa-apt-source)"),
     ("mccl_url", None, (), "MCCL archive (*.tar.gz) location [$MCCL_URL, else the pins file's for the arch] (optional)"),
+]
+
+# The MUSA 5.x stack (sdk.py): the SDK from an apt repository instead of VENDOR's archives, and
+# MUSA-built wheels from a MUSA pip index kept apart from --pip-index-url.
+MUSA_STACK: List[Flag] = [
+    ("musa_apt_source", None, (), 'the SDK from this apt source, "deb [trusted=yes] URL SUITE COMPONENT" (instead of -m/-n/--mccl-url)'),
+    ("musa_runtime", None, (), "the runtime line of --musa-apt-source, X.Y (5.2 installs musa-toolkit-5-2, mtcc-5-2, ...)"),
+    ("musa_pip_index_url", None, (), "the MUSA pip index: --musa-wheel requirements come from it alone, never merged with --pip-index-url"),
+    ("musa_wheel", [], (), "NAME==VERSION from the MUSA index, installed --no-deps first, repeatable (e.g. torch==2.7.1+musa5.2.0)"),
 ]
 
 
@@ -74,6 +83,7 @@ BUILD_DEV: List[Flag] = [
     ("base_img", None, ("b",), "base image made by build-base, name:tag (required)"),
     ("docker_file", None, ("f",), f"Dockerfile [{default('build_dev', 'docker_file')}]"),
     *VENDOR,
+    *MUSA_STACK,
     ("vision_tag", None, (), f"torchvision tag [{default('build_dev', 'vision_tag')}]"),
     ("vision_repo", None, (), "torchvision repo to clone from [github.com/pytorch/vision]"),
     ("vision_root", None, (), "the repo lives at DIR/vision: reused if present, else cloned [$TORCH_VISION_REPO_ROOT_PATH, else ~]"),
@@ -89,8 +99,9 @@ RELEASE: List[Flag] = [
     ("docker_file", None, ("f",), f"Dockerfile [{default('release', 'docker_file')}]"),
     *_env_flags("release"),
     *VENDOR,
-    ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL, else the pins file's] (required)"),
-    ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL, else the pins file's] (required)"),
+    *MUSA_STACK,
+    ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL, else the pins file's] (required unless --musa-wheel torch==...)"),
+    ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL, else the pins file's] (required unless --musa-wheel torch_musa==...)"),
     GPU_ARCH,
     PINS,
 ]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import repos
+from . import repos, sdk
 from .errors import EngineError
-from .options import DevOptions
+from .options import DevOptions, ReleaseOptions
 from .plan import Facts, local_repos
 from .util import Say
 
@@ -22,9 +22,16 @@ def observe_disk(options) -> Facts:
 
 
 def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
-    """`facts` with what the engine says: a dev image's base image's Python. Raises EngineError."""
+    """`facts` with what the engine says: a dev image's base image's Python and whether it has
+    the MUSA SDK already; with an apt source, the versions its index offers for the engine's
+    architecture. Raises EngineError, ConfigError or DownloadError."""
     if isinstance(options, DevOptions):
-        return dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say))
+        facts = dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say))
+        if options.stack.apt:
+            facts = dataclasses.replace(facts, base_has_sdk=sdk.base_has_sdk(engine, options.base_img, say))
+    if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.apt and not facts.base_has_sdk:
+        facts = dataclasses.replace(facts, apt=sdk.resolve_apt_versions(
+            options.stack, engine, insecure=options.common.insecure, say=say))
     return facts
 
 

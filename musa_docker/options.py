@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from . import defaults
+from . import defaults, sdk
 from .assets import ASSETS
 from .client import Builder, choose as choose_builder
 from .defaults import SYSTEMS, System
@@ -178,16 +178,16 @@ def _no_credentials(location: Location, flag: str) -> None:
         )
 
 
-def _index_url(value: str) -> str:
+def _index_url(value: str, flag: str = "--pip-index-url") -> str:
     if not value:
         return ""
-    location = parse_location(value, what="--pip-index-url")
+    location = parse_location(value, what=flag)
     if location.scheme not in ("http", "https"):
         # pip runs inside the image, where a host path or file:// URL names nothing.
         raise ConfigError(
-            f"--pip-index-url {location.display} is not an http(s) URL, e.g. https://mirrors.example.com/pypi/simple"
+            f"{flag} {location.display} is not an http(s) URL, e.g. https://mirrors.example.com/pypi/simple"
         )
-    _no_credentials(location, "--pip-index-url")
+    _no_credentials(location, flag)
     return location.url
 
 
@@ -338,9 +338,16 @@ def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOpt
 
 @dataclass(frozen=True)
 class VendorArtifacts:
-    musa: Location
-    mudnn: Location
+    musa: Optional[Location]      # None (all three) when the SDK comes from --musa-apt-source
+    mudnn: Optional[Location]
     mccl: Optional[Location]
+
+MusaStack = sdk.MusaStack
+
+
+def resolve_stack(values, env, *, dev: bool) -> MusaStack:
+    return sdk.resolve_stack(values, env, _index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url"),
+                             dev=dev)
 
 
 @dataclass(frozen=True)
@@ -356,6 +363,7 @@ class DevOptions:
     torch_musa_repo: str          # a URL, or a local repo path (used as it is)
     torch_musa_local: bool
     torch_musa_ref: Optional[str]
+    stack: MusaStack = MusaStack()
 
 
 @dataclass(frozen=True)
@@ -369,9 +377,10 @@ class ReleaseOptions:
     python_prefix: str
     conda: Optional[Location]
     vendor: VendorArtifacts
-    torch_whl: Location
-    torch_musa_whl: Location
+    torch_whl: Optional[Location]         # None: --musa-wheel torch==... from the MUSA index
+    torch_musa_whl: Optional[Location]
     notes: tuple = ()
+    stack: MusaStack = MusaStack()
 
 
 def _required_location(values, env, key: str, flag: str, var: str) -> Location:
@@ -381,7 +390,9 @@ def _required_location(values, env, key: str, flag: str, var: str) -> Location:
     return parse_location(value, what=flag.split("/")[-1])
 
 
-def resolve_vendor(values, env) -> VendorArtifacts:
+def resolve_vendor(values, env, stack: MusaStack = MusaStack()) -> VendorArtifacts:
+    if stack.apt:
+        return VendorArtifacts(None, None, None)
     mccl = values.get("mccl_url") or env.get("MCCL_URL")
     return VendorArtifacts(
         musa=_required_location(values, env, "musa_url", "-m/--musa-url", "MUSA_TOOLKITS_URL"),
@@ -430,18 +441,20 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
     if local:
         repo = str(_path(repo, common.home))
     root = values.get("vision_root") or env.get("TORCH_VISION_REPO_ROOT_PATH") or str(common.home)
+    stack = resolve_stack(values, env, dev=True)
     return DevOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
         base_img=base,
         dockerfile=_dockerfile(values, "build_dev", common.home),
-        vendor=resolve_vendor(values, env),
+        vendor=resolve_vendor(values, env, stack),
         vision_tag=values.get("vision_tag") or d["vision_tag"],
         vision_repo=repo_url(values.get("vision_repo") or d["vision_repo"], "--vision-repo"),
         vision_root=_path(root, common.home),
         torch_musa_repo=repo,
         torch_musa_local=local,
         torch_musa_ref=values.get("torch_musa_ref") or None,
+        stack=stack,
     )
 
 
@@ -458,6 +471,9 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         ) from None
     version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine(),
                                                                    "release")
+    stack = resolve_stack(values, env, dev=False)
+    from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
+                                                "torch_musa_whl_url": "--torch-musa-whl-url"})
     return ReleaseOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
@@ -467,8 +483,12 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         python_env=python_env,
         python_prefix=prefix,
         conda=conda,
-        vendor=resolve_vendor(values, env),
-        torch_whl=_required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
-        torch_musa_whl=_required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
+        vendor=resolve_vendor(values, env, stack),
+        # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
+        torch_whl=None if "torch" in from_index else
+        _required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
+        torch_musa_whl=None if "torch-musa" in from_index else
+        _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
         notes=notes,
+        stack=stack,
     )

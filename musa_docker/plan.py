@@ -16,6 +16,7 @@ from typing import FrozenSet, Iterable, Optional, Tuple, Union
 from . import client, defaults
 from .assets import ASSETS, DOCKERFILE_BASE, common_scripts
 from .client import Builder
+from .sdk import plan_stack
 from .locations import Location, redact, strip_credentials
 from .options import BaseOptions, DevOptions, ReleaseOptions
 
@@ -247,6 +248,8 @@ class Facts:
 
     present: FrozenSet[str] = frozenset()     # repos whose dirs exist at their root
     python_version: Optional[str] = None      # the base image's Python (dev), once the engine was asked
+    apt: Optional[object] = None              # the apt source's resolved versions (aptrepo.Resolution)
+    base_has_sdk: Optional[bool] = None       # the dev base image has the MUSA SDK already
 
 
 def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts, env) -> Plan:
@@ -254,8 +257,8 @@ def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts, 
     if isinstance(options, BaseOptions):
         return plan_base(options, facts.present, env)
     if isinstance(options, DevOptions):
-        return plan_dev(options, facts.present, env, facts.python_version)
-    return plan_release(options, env)
+        return plan_dev(options, facts.present, env, facts.python_version, facts.apt, facts.base_has_sdk)
+    return plan_release(options, env, facts.apt)
 
 
 def local_repos(options) -> Tuple[RepoStep, ...]:
@@ -324,41 +327,46 @@ def torch_musa_step(o) -> RepoStep:
     return RepoStep("torch_musa", o.torch_musa_repo, ref, path, RepoAction.FETCH, flag="--torch-musa-repo")
 
 
-def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: Optional[str] = None) -> Plan:
-    """The plan of `build-dev`. `python_version` is the base image's, once the engine was asked."""
+def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: Optional[str] = None,
+             apt=None, base_has_sdk: Optional[bool] = None) -> Plan:
+    """The plan of `build-dev`. `python_version` is the base image's, once the engine was asked;
+    `apt` the resolved apt versions, `base_has_sdk` whether the base image has the SDK already."""
     o = options
     present = set(present)
+    stack = plan_stack(o.stack, apt, base_has_sdk, dev=True)
     return _plan(
         "dev", o.common, python_version=python_version or FROM_BASE,
         repos=[torch_musa_step(o), _vision_step(o, present)],
         artifacts=_vendor_steps(o.vendor),
         dockerfile=o.dockerfile,
         image=o.image,
-        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)),
+        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs,
         labels=(
             ("musa_docker.kind", "dev"),
             ("musa_docker.python_version", python_version or FROM_BASE),
             ("musa_docker.base_image", o.base_img),
-        ),
+        ) + stack.labels,
         env=env,
+        notes=stack.notes,
     )
 
 
-def plan_release(options: ReleaseOptions, env) -> Plan:
+def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
+    """The plan of `release`; `apt` the resolved apt versions (None: not read yet)."""
     o = options
-    wheels = (
-        ArtifactStep("torch_wheel", o.torch_whl, f"artifacts/wheels/{o.torch_whl.filename}", checked=True),
-        ArtifactStep("torch_musa_wheel", o.torch_musa_whl, f"artifacts/wheels/{o.torch_musa_whl.filename}",
-                     checked=True),
+    wheels = tuple(
+        ArtifactStep(name, loc, f"artifacts/wheels/{loc.filename}", checked=True)
+        for name, loc in (("torch_wheel", o.torch_whl), ("torch_musa_wheel", o.torch_musa_whl)) if loc
     )
+    stack = plan_stack(o.stack, apt)
     return _plan(
         "release", o.common, python_version=o.python_version,
         repos=(),
         artifacts=_vendor_steps(o.vendor) + _conda_step(o) + wheels,
         dockerfile=o.dockerfile,
         image=o.image,
-        buildargs=_env_buildargs(o.system.name, o),
-        labels=_env_labels("release", o),
+        buildargs=_env_buildargs(o.system.name, o) + stack.buildargs,
+        labels=_env_labels("release", o) + stack.labels,
         env=env,
-        notes=o.notes,
+        notes=o.notes + stack.notes,
     )

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the MUSA-built wheels named as requirements (torch==2.7.1+musa5.2.0, ...) from the MUSA
+# pip index ALONE, --no-deps, before anything else is installed: names such as torch exist on the
+# public index too, with other meanings, so the two indexes are never merged (no
+# --extra-index-url; pip's config files and PIP_* index variables are ignored here). Their
+# ordinary dependencies come later from PIP_INDEX_URL (install_wheels.sh, build scripts), which
+# then finds the MUSA builds already installed. As MooreThreads/vllm-musa's musa.Dockerfile does.
+#
+# Environment (build args):
+#   MUSA_WHEELS         'name==version ...', checked by musa_docker; '' = nothing to do
+#   MUSA_PIP_INDEX_URL  the MUSA index
+#   PYTHON_PREFIX       the env (release); '' = the `python` on PATH (dev)
+set -euo pipefail
+
+log() { echo "install_musa_wheels: $*"; }
+die() { echo "error: install_musa_wheels: $*" >&2; exit 1; }
+
+read -r -a reqs <<<"${MUSA_WHEELS:-}"
+if [ "${#reqs[@]}" -eq 0 ]; then
+    log "no MUSA wheels asked"
+    exit 0
+fi
+[ -n "${MUSA_PIP_INDEX_URL:-}" ] || die "MUSA_WHEELS is set but MUSA_PIP_INDEX_URL is empty"
+python="${PYTHON_PREFIX:+${PYTHON_PREFIX}/bin/}python"
+log "pip install --no-deps ${reqs[*]} from ${MUSA_PIP_INDEX_URL} alone"
+env -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_FIND_LINKS -u PIP_NO_INDEX \
+    PIP_CONFIG_FILE=/dev/null PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    "${python}" -m pip install --no-deps --index-url "${MUSA_PIP_INDEX_URL}" -- "${reqs[@]}" \
+    || die "pip could not install ${reqs[*]} from the MUSA index ${MUSA_PIP_INDEX_URL}; pip's output above names what it lacks"
+log "done"

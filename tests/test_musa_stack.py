@@ -1,0 +1,136 @@
+"""The MUSA 5.x stack in options and the plan: --musa-apt-source/--musa-runtime against the archive
+flags, --musa-pip-index-url and --musa-wheel, and what a dry run shows before anything is read."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import cli, user_env
+from musa_docker import aptrepo, options as opts
+from musa_docker.errors import ConfigError
+from musa_docker.plan import plan_dev, plan_release
+from musa_docker.sdk import parse_wheel
+
+SOURCE = "deb [trusted=yes] https://repo.example.com/musa jammy main"
+APT = {"musa_apt_source": SOURCE, "musa_runtime": "5.2"}
+WHEELS = {"torch_whl_url": "/w/torch-2.0.0-cp311-cp311-linux_x86_64.whl",
+          "torch_musa_whl_url": "/w/torch_musa-1.0.0-cp311-cp311-linux_x86_64.whl"}
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"HOME": str(tmp_path / "home")}
+
+
+def release(env, **values):
+    return opts.resolve_release({"base_img": "debian:12", "python_env": "venv", "python_version": "3.11", **values},
+                                env, machine="x86_64")
+
+
+def dev(env, **values):
+    return opts.resolve_dev({"base_img": "musa-pytorch-base:latest", **values}, env)
+
+
+def error(call, *args, **kwargs) -> str:
+    with pytest.raises(ConfigError) as info:
+        call(*args, **kwargs)
+    return str(info.value)
+
+
+def test_an_apt_source_makes_the_archives_unnecessary(env):
+    o = release(env, **APT, **WHEELS)
+    assert o.vendor.musa is None and o.vendor.mudnn is None and o.vendor.mccl is None
+    assert o.stack.apt.runtime == "5.2" and o.stack.apt.source.suite == "jammy"
+    assert not o.stack.apt.dev and dev(env, **APT).stack.apt.dev      # dev asks for muAlg and muThrust
+
+
+@pytest.mark.parametrize("flag, key", [("-m/--musa-url", "musa_url"), ("-n/--mudnn-url", "mudnn_url"),
+                                       ("--mccl-url", "mccl_url")])
+def test_archive_flags_and_an_apt_source_exclude_each_other(env, flag, key):
+    assert f"--musa-apt-source and {flag} both install the MUSA SDK" in error(release, env, **APT, **WHEELS,
+                                                                              **{key: "/a/x.tar"})
+
+
+def test_an_archive_variable_with_an_apt_source_is_named(env):
+    assert "$MUSA_TOOLKITS_URL" in error(release, {**env, "MUSA_TOOLKITS_URL": "/a/m.tar.gz"}, **APT, **WHEELS)
+
+
+def test_source_and_runtime_need_each_other(env):
+    assert "needs --musa-runtime" in error(dev, env, musa_apt_source=SOURCE)
+    assert "needs --musa-apt-source" in error(dev, env, musa_runtime="5.2")
+
+
+def test_without_an_apt_source_the_archives_are_still_required(env):
+    assert "-m/--musa-url is required" in error(release, env, **WHEELS)
+
+
+def test_musa_wheels_need_the_musa_index_and_exact_pins(env):
+    assert "needs --musa-pip-index-url" in error(release, env, **APT, **WHEELS, musa_wheel=["triton==3.1.0"])
+    assert "not an exact requirement" in error(release, env, **APT, **WHEELS, musa_wheel=["torch>=2"],
+                                               musa_pip_index_url="https://m.example.com/simple")
+    assert "carries credentials" in error(release, env, **APT, **WHEELS,
+                                          musa_pip_index_url="https://u:tok@m.example.com/simple")
+    assert "not an http(s) URL" in error(release, env, **APT, **WHEELS, musa_pip_index_url="/srv/simple")
+
+
+@pytest.mark.parametrize("value", ["torch==2.7.1+musa5.2.0", "torch_musa==2.1.0", "triton==3.1.0.post1"])
+def test_exact_pins_parse(value):
+    wheel = parse_wheel(value)
+    assert wheel.requirement == value
+
+
+@pytest.mark.parametrize("value", ["torch", "torch==", "-e torch==1", "torch==1 --index-url x", "torch==1;rm",
+                                   "torch @ https://x/t.whl", "--extra-index-url=x"])
+def test_hostile_requirements_are_refused(value):
+    with pytest.raises(ConfigError):
+        parse_wheel(value)
+
+
+def test_torch_from_the_musa_index_replaces_the_torch_wheel_flag(env):
+    index = {"musa_pip_index_url": "https://m.example.com/simple"}
+    o = release(env, **APT, **index, musa_wheel=["torch==2.7.1+musa5.2.0"],
+                torch_musa_whl_url=WHEELS["torch_musa_whl_url"])
+    assert o.torch_whl is None and o.torch_musa_whl is not None
+    assert "--torch-whl-url and --musa-wheel both give torch" in error(
+        release, env, **APT, **index, **WHEELS, musa_wheel=["torch==2.7.1+musa5.2.0"])
+
+
+def test_the_plan_shows_pending_versions_then_the_resolved_ones(env):
+    o = release(env, **APT, **WHEELS, musa_pip_index_url="https://m.example.com/simple",
+                musa_wheel=["triton==3.1.0"])
+    dry = plan_release(o, {})
+    args = dict(dry.build.buildargs)
+    assert args["MUSA_SDK"] == "apt" and args["MUSA_RUNTIME"] == "5.2"
+    assert args["MUSA_APT_SOURCE"] == "deb [trusted=yes] https://repo.example.com/musa/ jammy main"
+    assert args["MUSA_APT_PACKAGES"].startswith("musa-toolkit-5-2=<resolved at prepare> mtcc-5-2=")
+    assert args["MUSA_PIP_INDEX_URL"] == "https://m.example.com/simple" and args["MUSA_WHEELS"] == "triton==3.1.0"
+    assert ("musa_docker.apt.mtcc-5-2", "<resolved at prepare>") in dry.build.labels
+    text = dry.render()
+    assert "one apt transaction" in text and "never merged" in text
+    resolved = aptrepo.Resolution(o.stack.apt, (("musa-toolkit-5-2", "5.2.0-1"), ("mtcc-5-2", "5.2.0-1")))
+    real = plan_release(o, {}, resolved)
+    assert dict(real.build.buildargs)["MUSA_APT_PACKAGES"] == "musa-toolkit-5-2=5.2.0-1 mtcc-5-2=5.2.0-1"
+    assert ("musa_docker.apt.musa-toolkit-5-2", "5.2.0-1") in real.build.labels
+
+
+def test_a_base_with_the_sdk_installs_nothing_and_the_plan_says_why(env):
+    o = dev(env, **APT)
+    assert "nothing is installed from the apt source (vllm-musa's INSTALL_MUSA_STACK=auto)" in plan_dev(o, (), {}).render()
+    kept = plan_dev(o, (), {}, "3.11", None, True)
+    assert dict(kept.build.buildargs)["MUSA_SDK"] == "base"
+    assert "MUSA_APT_PACKAGES" not in dict(kept.build.buildargs)
+    assert not [k for k, _ in kept.build.labels if k.startswith("musa_docker.apt.")]
+    assert "already has the MUSA SDK (mcc found)" in kept.render()
+
+
+def test_without_the_stack_the_plan_is_as_before(env):
+    o = release(env, musa_url="/a/m.tar.gz", mudnn_url="/a/d.tar", **WHEELS)
+    assert not [k for k, _ in plan_release(o, {}).build.buildargs if k.startswith("MUSA_")]
+
+
+def test_dry_run_from_the_command_line(tmp_path):
+    done = cli("build-dev", "-b", "musa-pytorch-base:latest", "--musa-apt-source", SOURCE, "--musa-runtime", "5.2",
+               "--dry-run", env=user_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "musa-muthrust-5-2=<resolved at prepare>" in done.stdout
+    assert "label       musa_docker.apt.musa-mualg-5-2=<resolved at prepare>" in done.stdout
