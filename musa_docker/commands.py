@@ -16,10 +16,6 @@ from .context import BuildDir
 from .errors import EngineError
 from .plan import plan_base, plan_dev, plan_release
 
-MUSA_HOME = "/usr/local/musa"
-MUSA_EXPECT = {"env": {"MUSA_HOME": MUSA_HOME}, "paths": (f"{MUSA_HOME}/bin", f"{MUSA_HOME}/lib")}
-
-
 def _engine(options: opts.Common, env):
     """Connect to the engine, once the build dir is known to be usable. Imported here so that a
     dry run, --help and bad flags never load the Docker SDK."""
@@ -40,7 +36,7 @@ def observe_repos(plan_steps) -> set:
     return {s.name for s in plan_steps if s.path.exists()}
 
 
-def _build(values, env, out, echo, common: opts.Common, make_plan, say, *, root_flags, expect, vendor: bool):
+def _build(values, env, out, echo, common: opts.Common, make_plan, say, *, root_flags, vendor: bool):
     """What every build shares: a dry run prints the plan; otherwise connect, plan with what the
     engine says (`make_plan(engine)`; None in a dry run), execute, report, and --verify."""
     if common.dry_run:
@@ -54,7 +50,7 @@ def _build(values, env, out, echo, common: opts.Common, make_plan, say, *, root_
     def check_artifacts(fetched):
         archives.check_all(fetched, plan.python_version, _discard, common.cache_dir / "checked", say)
     report = pipeline.execute(plan, engine=engine, home=common.home, say=say, root_flags=root_flags,
-                              expect=expect, validate=check_artifacts if vendor else None, echo=out if echo else None)
+                              validate=check_artifacts if vendor else None, echo=out if echo else None)
     out.write(report.render() + "\n")
     _verify(values, engine, report, out)
     return report
@@ -67,7 +63,7 @@ def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = 
         repos.check_root(step, "--pytorch-root")
     present = observe_repos(probe.repos)
     return _build(values, env, out, echo, options.common, lambda engine: plan_base(options, present, env), _say(out),
-                  root_flags={"pytorch": "--pytorch-root"}, expect={"imports": ("numpy",)}, vendor=False)
+                  root_flags={"pytorch": "--pytorch-root"}, vendor=False)
 
 
 def _verify(values, engine, report, out) -> None:
@@ -100,10 +96,11 @@ def base_python(engine, ref: str, say) -> str:
     version = image.labels.get("musa_docker.python_version")
     if version:
         return version
-    code, output = engine.run(image.id, ["python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-    if code != 0:
+    from .probe import run_python, spec
+    seen = run_python(engine, image.id, spec())
+    if seen.info is None:
         raise EngineError(f"-b/--base-img {ref} has no `python` on PATH: is it a base image made by build-base?")
-    return output.strip().splitlines()[-1]
+    return ".".join(seen.info["version"].split(".")[:2])
 
 
 def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
@@ -120,14 +117,13 @@ def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
         return plan_dev(options, present, env, python_version)
 
     return _build(values, env, out, echo, options.common, make_plan, say,
-                  root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"},
-                  expect={"imports": ("torchvision",), "installed": ("torch_musa",), **MUSA_EXPECT}, vendor=True)
+                  root_flags={"vision": "--vision-root", "torch_musa": "--torch-musa-repo"}, vendor=True)
 
 
 def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
     options = opts.resolve_release(values, env)
     return _build(values, env, out, echo, options.common, lambda engine: plan_release(options, env), _say(out),
-                  root_flags={}, expect={"imports": ("torch",), "installed": ("torch", "torch_musa"), **MUSA_EXPECT}, vendor=True)
+                  root_flags={}, vendor=True)
 
 
 def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:

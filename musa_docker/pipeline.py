@@ -21,8 +21,6 @@ from .download import Downloader, Fetched
 from .engine import Engine
 from .plan import ASSETS, Plan
 
-IN_IMAGE = {"pytorch": "/home/pytorch", "vision": "/home/vision", "torch_musa": "/home/torch_musa"}
-
 
 @dataclass(frozen=True)
 class Report:
@@ -83,7 +81,7 @@ def prepare(plan: Plan, engine_flags: Mapping[str, str], say, downloader: Downlo
 
 
 def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None],
-            root_flags: Mapping[str, str], expect: Optional[Mapping] = None,
+            root_flags: Mapping[str, str],
             validate=None, echo: Optional[TextIO] = sys.stdout) -> Report:
     """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses. The build
     dir was checked (`BuildDir.check`) before the engine was contacted."""
@@ -131,12 +129,9 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
             say(f"append the {name} tree as one layer at /{at}")
             image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say)
         say(f"check {image_id[7:19]} against the request")
-        checks.check_image(engine, image_id, checks.Expect(
-            python_version=plan.python_version,
-            labels={k: v for k, v in labels.items() if k.startswith("musa_docker.")},
-            **dict(expect or {}),
-            trees={s.name: (IN_IMAGE.get(s.name, f"/home/{s.name}"), s.commit) for s in prep.states},
-        ))
+        checks.check_image(engine, image_id, checks.Expect.of(
+            plan.kind, plan.python_version, {k: v for k, v in labels.items() if k.startswith("musa_docker.")},
+            {s.name: s.commit for s in prep.states}))
         engine.tag(image_id, ref)
         image = engine.image(image_id)
         return Report(ref, image_id, image.size, time.monotonic() - started, False, built.log, labels)

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import cli, tar_context
 from images import _locked, debian12_image
-from musa_docker import verify
+from musa_docker import host, probe, verify
 from musa_docker.engine import Engine
 from musa_docker.errors import ConfigError, VerifyError
 
@@ -190,15 +190,16 @@ def test_a_crash_inside_an_import_names_the_import():
               '@@py importing "numpy"\n@@py import {"name": "numpy", "ok": true, "version": "1.26.4"}\n'
               '@@py importing "torch"\nFatal Python error: Segmentation fault\n'
               "\n@@musa_docker_verify end python 139\n")
-    py = verify._python(verify.parse_sections(output)["python"])
-    assert py["imports"]["numpy"]["ok"]
-    assert py["imports"]["torch"]["error"] == "python died (exit 139) while importing it: Fatal Python error: Segmentation fault"
+    section = verify.parse_sections(output)["python"]
+    py = probe.parse(section.lines, section.code)
+    assert py.imports["numpy"]["ok"]
+    assert py.imports["torch"]["error"] == "python died (exit 139) while importing it: Fatal Python error: Segmentation fault"
 
 
 def test_the_musa_runtime_is_found_in_docker_info():
-    assert verify.musa_runtime({"Runtimes": {"runc": {}, "mthreads": {}}, "DefaultRuntime": "mthreads"}) == ("mthreads", True)
-    assert verify.musa_runtime({"Runtimes": {"runc": {}, "mthreads": {}}, "DefaultRuntime": "runc"}) == ("mthreads", False)
-    assert verify.musa_runtime({"Runtimes": {"runc": {}}, "DefaultRuntime": "runc"}) == (None, False)
+    assert host.musa_runtime({"Runtimes": {"runc": {}, "mthreads": {}}, "DefaultRuntime": "mthreads"}) == ("mthreads", True)
+    assert host.musa_runtime({"Runtimes": {"runc": {}, "mthreads": {}}, "DefaultRuntime": "runc"}) == ("mthreads", False)
+    assert host.musa_runtime({"Runtimes": {"runc": {}}, "DefaultRuntime": "runc"}) == (None, False)
 
 
 # --- the host ----------------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def test_host_driver_row_fails_when_mthreads_gmi_fails(tmp_path):
 
 def test_host_runtime_row_follows_docker_info(engine):
     row = rows(verify.verify_host(Engine(), io.StringIO(), {"PATH": ""}))["MUSA container runtime"]
-    name, default = verify.musa_runtime(engine.api.info())
+    name, default = host.musa_runtime(engine.api.info())
     if name and default:
         assert row.status == "pass"
     else:
@@ -243,7 +244,7 @@ def test_host_render_row_passes_with_the_group(host_render_group):
 
 def test_host_render_row_without_the_group_explains_why_it_matters():
     row = rows(verify.verify_host(Engine(), io.StringIO(), {"PATH": ""}))["render group"]
-    if verify.host_render_gid() is None:
+    if host.render_gid() is None:
         assert row.status == "fail"
         assert "groupadd" in row.detail and "/dev/dri/renderD" in row.detail
     else:

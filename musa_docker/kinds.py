@@ -1,0 +1,86 @@
+"""What each image kind holds, written once.
+
+The plan (where the source trees go), the post-build check (what must import, be installed, be
+set and exist) and `verify` (which rows a kind promises, and why it skips the others) all read
+this table. Adding a component to a kind is one edit here; the probe script
+(common/probe_image.py) asks the image about whatever the table names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional, Tuple
+
+# Where the vendor installers put the MUSA toolkit; the Dockerfiles' ENV block is rendered from
+# MUSA_ENV (`musa_env_block`) and a test holds them equal.
+MUSA_HOME = "/usr/local/musa"
+MUSA_ENV: Tuple[Tuple[str, str], ...] = (
+    ("MUSA_HOME", MUSA_HOME),
+    ("PATH", "${MUSA_HOME}/bin:${PATH}"),
+    # No trailing ':' when the image sets no LD_LIBRARY_PATH: an empty entry would search the cwd.
+    ("LD_LIBRARY_PATH", "${MUSA_HOME}/lib${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}"),
+)
+NO_TOOLKIT = "base images have no MUSA toolkit"
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str                                   # the musa_docker.kind label
+    # Modules that import in any container, even without a MUSA device or driver.
+    imports: Tuple[str, ...] = ()
+    # Distributions that must be installed. The post-build check asks only that: torch_musa may
+    # need the MUSA driver to import, which a build machine need not have. `verify` imports them
+    # too and says why when one cannot.
+    installed: Tuple[str, ...] = ()
+    trees: Mapping[str, str] = field(default_factory=dict)   # repo name -> its directory in the image
+    musa_home: Optional[str] = None             # the toolkit's home, None when the kind has none
+    # Why this kind lacks a module another kind promises (verify's skipped rows).
+    lacks: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> Dict[str, str]:
+        """Variables the image must set."""
+        return {"MUSA_HOME": self.musa_home} if self.musa_home else {}
+
+    @property
+    def paths(self) -> Tuple[str, ...]:
+        """Paths that must exist in the image."""
+        return (f"{self.musa_home}/bin", f"{self.musa_home}/lib") if self.musa_home else ()
+
+    @property
+    def modules(self) -> Tuple[str, ...]:
+        """Everything `verify` imports for this kind, in order."""
+        return _unique(self.imports + self.installed)
+
+    def why_not(self, module: str) -> str:
+        return self.lacks.get(module, f"{self.name} images have no {module}")
+
+
+KINDS: Dict[str, Kind] = {k.name: k for k in (
+    Kind("base", imports=("numpy",), trees={"pytorch": "/home/pytorch"},
+         lacks={"torch": "base images hold the PyTorch source, not a build",
+                "torchvision": "base images have no torchvision",
+                "torch_musa": "base images have no torch_musa"}),
+    Kind("dev", imports=("numpy", "torch", "torchvision"), installed=("torch_musa",),
+         trees={"torch_musa": "/home/torch_musa", "vision": "/home/vision"}, musa_home=MUSA_HOME),
+    Kind("release", imports=("numpy", "torch"), installed=("torch", "torch_musa"), musa_home=MUSA_HOME,
+         lacks={"torchvision": "release images install only the torch and torch_musa wheels"}),
+)}
+
+
+def get(name: str) -> Kind:
+    return KINDS[name]
+
+
+def all_modules() -> Tuple[str, ...]:
+    """Every module some kind promises: the import rows of `verify`, whatever the image's kind."""
+    return _unique(tuple(m for kind in KINDS.values() for m in kind.modules))
+
+
+def musa_env_block() -> str:
+    """The Dockerfile lines that set the MUSA env, as dockerfile.dev and dockerfile.release hold them."""
+    return "\n".join(f"ENV {name}={value}" for name, value in MUSA_ENV)
+
+
+def _unique(names) -> Tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
