@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Tuple
 
-# Where the vendor installers put the MUSA toolkit; the Dockerfiles' ENV block is rendered from
-# MUSA_ENV (`musa_env_block`) and a test holds them equal.
+# Where the vendor installers put the MUSA toolkit, and the env that makes it usable: the
+# Dockerfiles' MUSA env block is rendered from MUSA_ENV (`with_musa_env`), a test holds them equal.
 MUSA_HOME = "/usr/local/musa"
 MUSA_ENV: Tuple[Tuple[str, str], ...] = (
     ("MUSA_HOME", MUSA_HOME),
@@ -52,6 +52,14 @@ class Kind:
         """Everything `verify` imports for this kind, in order."""
         return _unique(self.imports + self.installed)
 
+    def describe(self) -> str:
+        """What the post-build check asks of the image, for the plan."""
+        parts = [f"import {', '.join(self.imports)}" if self.imports else "",
+                 f"installed {', '.join(self.installed)}" if self.installed else "",
+                 ", ".join(f"${k}={v}" for k, v in self.env.items()),
+                 ", ".join(f"{path} at its commit" for path in self.trees.values())]
+        return "; ".join(p for p in parts if p)
+
     def why_not(self, module: str) -> str:
         return self.lacks.get(module, f"{self.name} images have no {module}")
 
@@ -77,9 +85,27 @@ def all_modules() -> Tuple[str, ...]:
     return _unique(tuple(m for kind in KINDS.values() for m in kind.modules))
 
 
-def musa_env_block() -> str:
-    """The Dockerfile lines that set the MUSA env, as dockerfile.dev and dockerfile.release hold them."""
-    return "\n".join(f"ENV {name}={value}" for name, value in MUSA_ENV)
+ENV_BEGIN = "# BEGIN musa env"
+ENV_END = "# END musa env"
+
+
+def with_musa_env(dockerfile: str) -> str:
+    """`dockerfile` (text) with the lines between its ENV_BEGIN and ENV_END markers rendered from
+    MUSA_ENV: the one MUSA env block of dockerfile.dev and dockerfile.release."""
+    lines = dockerfile.split("\n")
+    begin = next(i for i, line in enumerate(lines) if line.startswith(ENV_BEGIN))
+    end = next(i for i, line in enumerate(lines) if i > begin and line.startswith(ENV_END))
+    block = [f"ENV {name}={value}" for name, value in MUSA_ENV]
+    return "\n".join(lines[:begin + 1] + block + lines[end:])
+
+
+if __name__ == "__main__":
+    # `python -m musa_docker.kinds`: rewrite the MUSA env block of the Dockerfiles that hold one.
+    from pathlib import Path
+    for path in sorted((Path(__file__).resolve().parent.parent / "ubuntu").glob("dockerfile.*")):
+        text = path.read_text()
+        if ENV_BEGIN in text:
+            path.write_text(with_musa_env(text))
 
 
 def _unique(names) -> Tuple[str, ...]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Tuple
 
-from . import defaults
+from . import defaults, kinds
 from .locations import Location, redact, strip_credentials
 from .options import BaseOptions, DevOptions, ReleaseOptions
 
@@ -108,6 +108,7 @@ class Plan:
                 lines.append(f"  then        {r.name} tree from {r.path} appended as one layer at /{r.layer_at} "
                              "(one tar per tree state, kept in the cache)")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
+        lines.append(f"  check       {kinds.get(self.kind).describe()}")
         lines.append(f"  network     {b.network}")
         lines.append(f"  cache       {'off (--no-cache)' if b.nocache else 'on'}; pull {'on' if b.pull else 'off'}")
         lines.append(
@@ -219,7 +220,8 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
     return _plan(
         "base", o.common, python_version=o.python_version,
         # PyTorch's ~100k files: one layer, written once by the engine (see layers.py)
-        repos=[_source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, set(present), "home/pytorch")],
+        repos=[_source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, set(present),
+                            kinds.get("base").trees["pytorch"].lstrip("/"))],
         artifacts=_conda_step(o),
         dockerfile=ASSETS / "ubuntu" / "dockerfile.base",
         image=o.image,
@@ -262,8 +264,9 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
 def plan_release(options: ReleaseOptions, env) -> Plan:
     o = options
     wheels = (
-        ArtifactStep("torch_wheel", o.torch_whl, f"artifacts/wheels/{o.torch_whl.filename}"),
-        ArtifactStep("torch_musa_wheel", o.torch_musa_whl, f"artifacts/wheels/{o.torch_musa_whl.filename}"),
+        # a dir each: the Dockerfile installs them in a step each, torch first
+        ArtifactStep("torch_wheel", o.torch_whl, f"artifacts/wheels/torch/{o.torch_whl.filename}"),
+        ArtifactStep("torch_musa_wheel", o.torch_musa_whl, f"artifacts/wheels/torch_musa/{o.torch_musa_whl.filename}"),
     )
     return _plan(
         "release", o.common, python_version=o.python_version,

@@ -3,6 +3,7 @@ a venv layout and stand-in modules), pass, fail and skipped rows, exit codes, th
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import uuid
@@ -12,9 +13,9 @@ import pytest
 
 from conftest import cli, tar_context
 from images import _locked, debian12_image
-from musa_docker import host, probe, verify
+from musa_docker import checks, host, kinds, probe, verify
 from musa_docker.engine import Engine
-from musa_docker.errors import ConfigError, VerifyError
+from musa_docker.errors import ConfigError, ImageMismatchError, VerifyError
 
 pytestmark = pytest.mark.engine
 
@@ -393,6 +394,26 @@ def test_a_base_image_skips_what_base_images_do_not_have(image, python_image):
     assert checks["MUSA_HOME"] == verify.Check("MUSA_HOME", "skipped", "base images have no MUSA toolkit")
     assert checks["mthreads-gmi"] == verify.Check("mthreads-gmi", "skipped", "no MUSA device visible")
     assert checks["musa program"] == verify.Check("musa program", "skipped", "base images have no MUSA toolkit")
+
+
+@pytest.mark.e2e
+def test_a_module_added_to_a_kind_is_asked_of_the_image(image, python_image, monkeypatch):
+    """One edit of the kinds table: the post-build check and `verify` both ask for the module."""
+    base = kinds.KINDS["base"]
+    monkeypatch.setitem(kinds.KINDS, "base", dataclasses.replace(base, imports=base.imports + ("musa_extra",)))
+    label_text = labels(kind="base", python_version="3.11", python_env="venv")
+    lacking = python_made(image, python_image, "base-lacking", label_text, {"numpy": module("1.26.4")}, musa_home=False)
+    with pytest.raises(ImageMismatchError) as caught:
+        checks.check_image(Engine(), Engine().image(lacking).id, checks.Expect.of("base", "3.11", {}, {}))
+    assert "`import musa_extra` fails: ModuleNotFoundError" in str(caught.value)
+    assert rows(verify.verify_image(Engine(), lacking, io.StringIO()))["import musa_extra"].status == "fail"
+
+    holding = python_made(image, python_image, "base-holding", label_text,
+                          {"numpy": module("1.26.4"), "musa_extra": module("0.1")}, musa_home=False)
+    seen = checks.check_image(Engine(), Engine().image(holding).id, checks.Expect.of("base", "3.11", {}, {}))
+    assert seen.imports["musa_extra"]["ok"]
+    row = rows(verify.verify_image(Engine(), holding, io.StringIO()))["import musa_extra"]
+    assert row == verify.Check("import musa_extra", "pass", "musa_extra 0.1")
 
 
 @pytest.mark.e2e
