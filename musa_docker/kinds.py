@@ -26,12 +26,14 @@ NO_TOOLKIT = "base images have no MUSA toolkit"
 @dataclass(frozen=True)
 class Kind:
     name: str                                   # the musa_docker.kind label
-    # Modules that import in any container, even without a MUSA device or driver.
+    # Modules the post-build check imports: they import in any container, without a MUSA device.
     imports: Tuple[str, ...] = ()
-    # Distributions that must be installed. The post-build check asks only that: torch_musa may
-    # need the MUSA driver to import, which a build machine need not have. `verify` imports them
-    # too and says why when one cannot.
+    # Distributions the post-build check asks to be installed, not imported: torch_musa may need
+    # the MUSA driver to import, which a build machine need not have.
     installed: Tuple[str, ...] = ()
+    # What `verify` imports besides those, first, in the order of its rows (it runs where the MUSA
+    # stack may be, and says why an import fails).
+    verified: Tuple[str, ...] = ()
     trees: Mapping[str, str] = field(default_factory=dict)   # repo name -> its directory in the image
     musa_home: Optional[str] = None             # the toolkit's home, None when the kind has none
     # Why this kind lacks a module another kind promises (verify's skipped rows).
@@ -50,7 +52,7 @@ class Kind:
     @property
     def modules(self) -> Tuple[str, ...]:
         """Everything `verify` imports for this kind, in order."""
-        return _unique(self.imports + self.installed)
+        return _unique(self.verified + self.imports + self.installed)
 
     def describe(self) -> str:
         """What the post-build check asks of the image, for the plan."""
@@ -69,9 +71,9 @@ KINDS: Dict[str, Kind] = {k.name: k for k in (
          lacks={"torch": "base images hold the PyTorch source, not a build",
                 "torchvision": "base images have no torchvision",
                 "torch_musa": "base images have no torch_musa"}),
-    Kind("dev", imports=("numpy", "torch", "torchvision"), installed=("torch_musa",),
+    Kind("dev", imports=("torchvision",), installed=("torch_musa",), verified=("numpy", "torch", "torchvision"),
          trees={"torch_musa": "/home/torch_musa", "vision": "/home/vision"}, musa_home=MUSA_HOME),
-    Kind("release", imports=("numpy", "torch"), installed=("torch", "torch_musa"), musa_home=MUSA_HOME,
+    Kind("release", imports=("torch",), installed=("torch", "torch_musa"), verified=("numpy",), musa_home=MUSA_HOME,
          lacks={"torchvision": "release images install only the torch and torch_musa wheels"}),
 )}
 
