@@ -152,8 +152,10 @@ def test_a_new_mccl_archive_reuses_the_toolkit_and_mudnn_layers(engine, tmp_path
     try:
         first, _ = build(engine, refs[0], dockerfile,
                          {**given, "mccl.tar.gz": vendor.mccl_archive(tmp_path / "v1", "1.0.0")})
+        # a version no earlier run built, so the engine's cache cannot hold its step
+        new = f"1.1.{uuid.uuid4().int % 10**9}"
         second, log = build(engine, refs[1], dockerfile,
-                            {**given, "mccl.tar.gz": vendor.mccl_archive(tmp_path / "v2", "1.1.0")})
+                            {**given, "mccl.tar.gz": vendor.mccl_archive(tmp_path / "v2", new)})
         one, two = first.attrs["RootFS"]["Layers"], second.attrs["RootFS"]["Layers"]
         n = len(base_layers)
         assert one[:n] == two[:n] == base_layers
@@ -167,7 +169,7 @@ def test_a_new_mccl_archive_reuses_the_toolkit_and_mudnn_layers(engine, tmp_path
         mccl = next(s for s in steps if s.startswith("RUN ") and "install_musa.sh mccl " in s)
         assert "Using cache" not in mccl
         assert run(engine, refs[1], "mccl_version; musa_toolkits_version; mudnn_version") == \
-            "mccl 1.1.0\nmusa_toolkits 1.0.0\nmudnn 1.0.0"
+            f"mccl {new}\nmusa_toolkits 1.0.0\nmudnn 1.0.0"
         assert run(engine, refs[1], "echo $MUSA_HOME; ldconfig -p | grep -c 'libm\\(usart\\|udnn\\|ccl\\)'") == \
             "/usr/local/musa\n3"
         # no archive in the image, and no layer but the toolkit's, muDNN's and MCCL's own
