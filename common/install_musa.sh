@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Install the MUSA toolkit, muDNN and (when staged) MCCL from the vendor archives, with the
-# vendors' own installer scripts, into /usr/local/musa.
+# Install one vendor component into /usr/local/musa with the vendor's own installer script: the
+# MUSA toolkit, muDNN or MCCL. The Dockerfiles run it once per component, toolkit first (muDNN
+# and MCCL install into the tree it creates), each in a step of its own so the layer cache keeps
+# the others when one archive changes.
 #
-# Usage: install_musa.sh [DIR]   (default: $MUSA_ARTIFACTS_DIR, else /tmp/musa_artifacts)
+# Usage: install_musa.sh COMPONENT ARCHIVE
 #
-# DIR holds, as musa_docker stages them:
-#   musa_toolkits.tar.gz  holding musa_toolkits_install/install.sh   (required)
-#   mudnn.tar             holding mudnn/install_mudnn.sh             (required)
-#   mccl.tar.gz           holding an install.sh somewhere inside     (optional)
-# Each archive is unpacked in a temp dir and its installer runs from its own directory (the
+#   musa_toolkits  ARCHIVE holds musa_toolkits_install/install.sh   (required)
+#   mudnn          ARCHIVE holds mudnn/install_mudnn.sh             (required)
+#   mccl           ARCHIVE holds an install.sh somewhere inside     (optional: a missing ARCHIVE
+#                  is skipped)
+# With MUSA_SDK other than `archives` (the SDK from an apt repository, or the base image's own)
+# there is nothing to install.
+# The archive is unpacked in a temp dir and its installer runs from its own directory (the
 # vendors' scripts copy with relative paths), with no stdin so a prompt cannot hang the build.
-# The toolkit goes first: muDNN and MCCL install into the tree it creates. DIR and the temp
-# dirs are removed afterwards. The loader learns /usr/local/musa/lib through
-# /etc/ld.so.conf.d/musa.conf when no installer registered it.
+# The archive and the temp dir are removed afterwards. After the toolkit, the loader learns
+# /usr/local/musa/lib through /etc/ld.so.conf.d/musa.conf when the installer did not register it.
 set -euo pipefail
 
 log() { echo "install_musa: $*"; }
@@ -21,15 +24,14 @@ die() { echo "error: install_musa: $*" >&2; exit 1; }
 MUSA_HOME=/usr/local/musa
 LD_CONF=/etc/ld.so.conf.d/musa.conf
 
-dir="${1:-${MUSA_ARTIFACTS_DIR:-/tmp/musa_artifacts}}"
+[ $# -eq 2 ] || die "usage: install_musa.sh musa_toolkits|mudnn|mccl ARCHIVE"
+component="$1" archive="$2"
 if [ "${MUSA_SDK:-archives}" != archives ]; then
     # the SDK comes from an apt repository or the base image (install_musa_apt.sh)
-    log "MUSA_SDK=${MUSA_SDK}: no archives to install"
-    mkdir -p /etc/ld.so.conf.d
-    rm -rf "${dir}"
+    log "MUSA_SDK=${MUSA_SDK}: no ${component} archive to install"
+    rm -f "${archive}"
     exit 0
 fi
-[ -d "${dir}" ] || die "no artifacts directory ${dir}"
 work="$(mktemp -d /tmp/install_musa.XXXXXX)"
 trap 'rm -rf "${work}"' EXIT
 
@@ -70,28 +72,31 @@ run() {
 }
 
 # A plain assignment, so that set -e stops the script when `installer` dies.
-unpack musa_toolkits "${dir}/musa_toolkits.tar.gz"
-script="$(installer musa_toolkits '*/musa_toolkits_install/install.sh')"
-run musa_toolkits "${script}"
-[ -d "${MUSA_HOME}/lib" ] || die "the MUSA toolkit installer finished but ${MUSA_HOME}/lib does not exist"
-
-unpack mudnn "${dir}/mudnn.tar"
-script="$(installer mudnn '*/mudnn/install_mudnn.sh')"
-run mudnn "${script}"
-
-if [ -e "${dir}/mccl.tar.gz" ]; then
-    unpack mccl "${dir}/mccl.tar.gz"
-    script="$(installer mccl '*/install.sh')"
-    run mccl "${script}"
-else
-    log "mccl: not staged, skipped"
-fi
-
-if ! grep -qsE "^[[:space:]]*${MUSA_HOME}(-[^/]*)?/lib/?[[:space:]]*$" /etc/ld.so.conf /etc/ld.so.conf.d/*.conf; then
-    log "register ${MUSA_HOME}/lib with the dynamic loader (${LD_CONF})"
-    echo "${MUSA_HOME}/lib" >"${LD_CONF}"
-fi
+case "${component}" in
+    musa_toolkits)
+        unpack musa_toolkits "${archive}"
+        script="$(installer musa_toolkits '*/musa_toolkits_install/install.sh')"
+        run musa_toolkits "${script}"
+        [ -d "${MUSA_HOME}/lib" ] || die "the MUSA toolkit installer finished but ${MUSA_HOME}/lib does not exist"
+        if ! grep -qsE "^[[:space:]]*${MUSA_HOME}(-[^/]*)?/lib/?[[:space:]]*$" /etc/ld.so.conf /etc/ld.so.conf.d/*.conf; then
+            log "register ${MUSA_HOME}/lib with the dynamic loader (${LD_CONF})"
+            echo "${MUSA_HOME}/lib" >"${LD_CONF}"
+        fi ;;
+    mudnn)
+        unpack mudnn "${archive}"
+        script="$(installer mudnn '*/mudnn/install_mudnn.sh')"
+        run mudnn "${script}" ;;
+    mccl)
+        if [ ! -e "${archive}" ]; then
+            log "mccl: not staged, skipped"
+            exit 0
+        fi
+        unpack mccl "${archive}"
+        script="$(installer mccl '*/install.sh')"
+        run mccl "${script}" ;;
+    *)
+        die "unknown component '${component}': expected musa_toolkits, mudnn or mccl" ;;
+esac
 ldconfig
-
-rm -rf "${dir}"
-log "done: ${MUSA_HOME} -> $(readlink -f "${MUSA_HOME}"); libraries: $(find "${MUSA_HOME}/lib/" -mindepth 1 -maxdepth 1 -name 'lib*' -printf '%f ' | head -c 400)"
+rm -f "${archive}"
+log "${component} done: ${MUSA_HOME} -> $(readlink -f "${MUSA_HOME}"); libraries: $(find "${MUSA_HOME}/lib/" -mindepth 1 -maxdepth 1 -name 'lib*' -printf '%f ' | head -c 400)"

@@ -91,11 +91,10 @@ class Selection:
         return tuple(t for t in self.targets if not ARCHS[t].mccl) if self.given else ()
 
     def buildargs(self, mccl: bool) -> Tuple[Tuple[str, str], ...]:
-        args = [("TORCH_MUSA_ARCH_LIST", self.arch_list)]
-        if len(self.targets) == 1:
-            args.append(("MTGPU_TARGET", self.targets[0]))
-        args.append(("USE_MCCL", "1" if mccl else "0"))
-        return tuple(args)
+        # MTGPU_TARGET names one target; with several it is passed empty (build_torch_musa.sh unsets it)
+        return (("TORCH_MUSA_ARCH_LIST", self.arch_list),
+                ("MTGPU_TARGET", self.targets[0] if len(self.targets) == 1 else ""),
+                ("USE_MCCL", "1" if mccl else "0"))
 
 
 def select(names: Iterable[str]) -> Selection:

@@ -51,7 +51,8 @@ def base_python(engine, ref: str, say: Say) -> str:
     version = image.labels.get("musa_docker.python_version")
     if version:
         return version
-    code, output = engine.run(image.id, ["python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-    if code != 0:
+    from .probe import run_python, spec     # the one in-image probe; loads the engine's module
+    seen = run_python(engine, image.id, spec())
+    if seen.info is None:
         raise EngineError(f"-b/--base-img {ref} has no `python` on PATH: is it a base image made by build-base?")
-    return output.strip().splitlines()[-1]
+    return ".".join(seen.info["version"].split(".")[:2])

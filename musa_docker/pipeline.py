@@ -25,8 +25,6 @@ from .engine import Engine
 from .plan import Plan
 from .util import Say, file_sha256, human_size, short_id
 
-IN_IMAGE = {"pytorch": "/home/pytorch", "vision": "/home/vision", "torch_musa": "/home/torch_musa"}
-
 
 @dataclass(frozen=True)
 class Report:
@@ -118,14 +116,11 @@ def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say) -> build.Staged:
 
 def check(engine: Engine, plan: Plan, prep: Prepared, image_id: str, labels: Mapping[str, str],
           expect: Optional[Mapping] = None) -> None:
-    """The new image against the request: labels, Python, what `expect` names, each tree at its
-    commit. Raises ImageMismatchError."""
-    checks.check_image(engine, image_id, checks.Expect(
-        python_version=plan.python_version,
-        labels={k: v for k, v in labels.items() if k.startswith("musa_docker.")},
-        **dict(expect or {}),
-        trees={s.name: (IN_IMAGE.get(s.name, f"/home/{s.name}"), s.commit) for s in prep.states},
-    ))
+    """The new image against the request: labels, Python, what its kind holds (kinds.py), each
+    tree at its commit, and what `expect` adds (the MUSA index's pins). Raises ImageMismatchError."""
+    checks.check_image(engine, image_id, checks.Expect.of(
+        plan.kind, plan.python_version, {k: v for k, v in labels.items() if k.startswith("musa_docker.")},
+        {s.name: s.commit for s in prep.states}, **dict(expect or {})))
 
 
 def execute(plan: Plan, *, engine: Engine, home: Path, say: Say, expect: Optional[Mapping] = None,

@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import FrozenSet, Iterable, Optional, Tuple, Union
 
-from . import client, defaults
+from . import client, defaults, kinds
 from .assets import ASSETS, DOCKERFILE_BASE, common_scripts
 from .client import Builder
 from .sdk import plan_stack
@@ -135,6 +135,7 @@ class Plan:
                 lines.append(f"  then        {r.name} tree from {r.path} appended as one layer at /{r.layer_at} "
                              "(one tar per tree state, kept in the cache)")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
+        lines.append(f"  check       {kinds.get(self.kind).describe()}")
         lines.extend(_builder_lines(b))
         lines.append(f"  network     {b.network}")
         lines.append(f"  cache       {'off (--no-cache)' if b.nocache else 'on'}; pull {'on' if b.pull else 'off'}")
@@ -293,7 +294,7 @@ def _source_repo(name: str, url: str, ref: str, root: Path, present, flag: str,
 def _pytorch_step(o: BaseOptions, present) -> RepoStep:
     # PyTorch's ~100k files: one layer, written once by the engine (see layers.py)
     return _source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, present, "--pytorch-root",
-                        "home/pytorch")
+                        kinds.get("base").trees["pytorch"].lstrip("/"))
 
 
 def _vision_step(o: DevOptions, present) -> RepoStep:
@@ -355,8 +356,10 @@ def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
     """The plan of `release`; `apt` the resolved apt versions (None: not read yet)."""
     o = options
     wheels = tuple(
-        ArtifactStep(name, loc, f"artifacts/wheels/{loc.filename}", checked=True)
-        for name, loc in (("torch_wheel", o.torch_whl), ("torch_musa_wheel", o.torch_musa_whl)) if loc
+        # a dir each: the Dockerfile installs them in a step each, torch first
+        ArtifactStep(name, loc, f"artifacts/wheels/{folder}/{loc.filename}", checked=True)
+        for name, folder, loc in (("torch_wheel", "torch", o.torch_whl),
+                                  ("torch_musa_wheel", "torch_musa", o.torch_musa_whl)) if loc
     )
     stack = plan_stack(o.stack, apt)
     return _plan(

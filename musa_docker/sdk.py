@@ -134,17 +134,21 @@ def plan_stack(stack, resolution=None, base_has_sdk: Optional[bool] = None, *, d
     """The stack's part of a plan. `resolution` is None until prepare read the index (a dry run
     shows `<resolved at prepare>`); `base_has_sdk` is None until the base image was looked at."""
     from .aptrepo import pending
-    args, labels, notes = [], [], []
+    # Every arg the Dockerfiles declare is passed, at its default when unused: ARG defaults never
+    # decide anything on their own.
+    args = {"MUSA_SDK": SDK_ARCHIVES, "MUSA_RUNTIME": "", "MUSA_APT_SOURCE": "", "MUSA_APT_PACKAGES": "",
+            "MUSA_PIP_INDEX_URL": "", "MUSA_WHEELS": ""}
+    labels, notes = [], []
     if stack.apt is not None:
         src = stack.apt.source
         if base_has_sdk:
-            args.append(("MUSA_SDK", SDK_BASE))
+            args["MUSA_SDK"] = SDK_BASE
             notes.append(f"the base image already has the MUSA SDK (mcc found): nothing is installed from "
                          f"{src.url} (as vllm-musa's INSTALL_MUSA_STACK=auto)")
         else:
             res = resolution or pending(stack.apt)
-            args += [("MUSA_SDK", SDK_APT), ("MUSA_RUNTIME", stack.apt.runtime), ("MUSA_APT_SOURCE", src.line),
-                     ("MUSA_APT_PACKAGES", res.specs())]
+            args.update(MUSA_SDK=SDK_APT, MUSA_RUNTIME=stack.apt.runtime, MUSA_APT_SOURCE=src.line,
+                        MUSA_APT_PACKAGES=res.specs())
             labels += list(res.labels())
             notes.append(f"MUSA {stack.apt.runtime} SDK from {src.url} {src.suite} {' '.join(src.components)}: "
                          f"{len(res.pins)} packages, exact versions read from its index before the build, one apt "
@@ -153,13 +157,13 @@ def plan_stack(stack, resolution=None, base_has_sdk: Optional[bool] = None, *, d
                 notes.append("if the base image already has the SDK (mcc on PATH or /usr/local/musa/bin/mcc), "
                              "nothing is installed from the apt source (vllm-musa's INSTALL_MUSA_STACK=auto)")
     if stack.pip_index_url:
-        args.append(("MUSA_PIP_INDEX_URL", stack.pip_index_url))
+        args["MUSA_PIP_INDEX_URL"] = stack.pip_index_url
     if stack.wheels:
-        args.append(("MUSA_WHEELS", " ".join(w.requirement for w in stack.wheels)))
+        args["MUSA_WHEELS"] = " ".join(w.requirement for w in stack.wheels)
         notes.append(f"MUSA wheels {', '.join(w.requirement for w in stack.wheels)} from {stack.pip_index_url} "
                      "alone, --no-deps, before anything else; everything else from --pip-index-url "
                      "(or pip's default); the two indexes are never merged")
-    return StackPlan(tuple(args), tuple(labels), tuple(notes))
+    return StackPlan(tuple(args.items()), tuple(labels), tuple(notes))
 
 
 def base_has_sdk(engine, ref: str, say) -> bool:

@@ -5,7 +5,6 @@ terminal) or one command run non-interactively with its output streamed and its 
 
 from __future__ import annotations
 
-import grp
 import shutil
 import subprocess
 import sys
@@ -13,17 +12,10 @@ from typing import Callable, Mapping, Optional
 
 from .engine import Engine
 from .errors import ShellError
+from .host import render_gid
 from .options import ShellOptions
 
 Say = Callable[[str], None]
-
-
-def host_render_gid() -> Optional[int]:
-    """The host's `render` gid (it differs from host to host: 104, 109, 110…), if it has one."""
-    try:
-        return grp.getgrnam("render").gr_gid
-    except KeyError:
-        return None
 
 
 def ensure_container(engine: Engine, options: ShellOptions, say: Say) -> str:
@@ -45,7 +37,7 @@ def ensure_container(engine: Engine, options: ShellOptions, say: Say) -> str:
             say(f"start stopped container {options.name}")
             engine.start(options.name)
         return options.name
-    gid = host_render_gid()
+    gid = render_gid()
     group_add = [str(gid)] if gid is not None else []
     say(
         f"create container {options.name} from {options.image}"

@@ -10,41 +10,22 @@ skipped with the reason why; any failure makes the exit code 1.
 
 from __future__ import annotations
 
-import glob
-import grp
-import json
+import enum
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, TextIO
 
+from . import host, kinds, probe
 from .engine import Engine
 from .errors import ConfigError, MusaDockerError, VerifyError
+from .kinds import NO_TOOLKIT, Kind
 from .options import image_reference, python_prefix
+from .probe import last as _last
 
-PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
-KINDS = ("base", "dev", "release")
-MUSA_RUNTIME = "mthreads"
-
-# What each kind promises, and why a kind that does not promise something skips its row.
-IMPORTS = ("numpy", "torch", "torchvision", "torch_musa")
-EXPECTED_IMPORTS = {
-    "base": ("numpy",),
-    "dev": ("numpy", "torch", "torchvision", "torch_musa"),
-    "release": ("numpy", "torch", "torch_musa"),
-}
-NOT_EXPECTED = {
-    ("base", "torch"): "base images hold the PyTorch source, not a build",
-    ("base", "torchvision"): "base images have no torchvision",
-    ("base", "torch_musa"): "base images have no torch_musa",
-    ("release", "torchvision"): "release images install only the torch and torch_musa wheels",
-}
-NO_TOOLKIT = "base images have no MUSA toolkit"
 NO_DEVICE = "no MUSA device visible"
-
-MTGPU_DRIVER = "mtgpu"   # the kernel driver of Moore Threads GPUs, as /sys names it
 
 DRIVER_HINT = "install the MUSA driver (it provides the mtgpu kernel module and mthreads-gmi)"
 RUNTIME_HINT = (
@@ -59,10 +40,23 @@ RENDER_HINT = (
 )
 
 
+class Status(str, enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIPPED = "skipped"     # the kind does not promise it, or it cannot be checked here
+
+    # A row prints its value, whatever Python's default for str-mixed enums.
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+PASS, FAIL, SKIPPED = Status.PASS, Status.FAIL, Status.SKIPPED
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str      # pass | fail | skipped
+    status: Status
     detail: str      # what was seen; for skipped, why
 
 
@@ -76,103 +70,6 @@ def render_table(checks: Sequence[Check]) -> str:
 
 def failed(checks: Sequence[Check]) -> List[Check]:
     return [c for c in checks if c.status == FAIL]
-
-
-# --- the probe ------------------------------------------------------------------------------------
-
-# Runs with the image's own `python` (2 or 3): its version and env, then each import in turn,
-# flushed one by one so that a crash inside an import still leaves what came before.
-_PYTHON_PROBE = r"""
-import importlib, json, sys
-def emit(tag, data):
-    sys.stdout.write("\n@@py %s %s\n" % (tag, json.dumps(data)))
-    sys.stdout.flush()
-emit("info", {"version": "%d.%d.%d" % tuple(sys.version_info[:3]), "prefix": sys.prefix,
-              "executable": sys.executable})
-for name in sys.argv[1:]:
-    emit("importing", name)
-    try:
-        module = importlib.import_module(name)
-        emit("import", {"name": name, "ok": True, "version": str(getattr(module, "__version__", "") or "")})
-    except BaseException as err:
-        emit("import", {"name": name, "ok": False, "error": "%s: %s" % (type(err).__name__, err)})
-"""
-
-# The MUSA runtime's answer to "how many devices?", as a program built by the image's mcc.
-MUSA_PROGRAM = r"""#include <stdio.h>
-#include <musa_runtime.h>
-
-int main(void) {
-    int count = 0;
-    musaError_t err = musaGetDeviceCount(&count);
-    if (err != musaSuccess) {
-        printf("musaGetDeviceCount failed: %s\n", musaGetErrorString(err));
-        return 1;
-    }
-    printf("musa devices: %d\n", count);
-    return count > 0 ? 0 : 2;
-}
-"""
-
-# Runs with /bin/sh, so that an image without python still reports everything else. Each
-# section of output is framed by begin/end lines; `end` carries the section's exit code.
-# $1 the python probe, $2 the MUSA program, $3 "1" to build and run it, then the modules.
-_SHELL_PROBE = r"""
-py=$1 mu=$2 build=$3
-shift 3
-begin() { printf '\n@@musa_docker_verify begin %s\n' "$1"; }
-end() { printf '\n@@musa_docker_verify end %s %s\n' "$1" "$2"; }
-
-begin python
-python -c "$py" "$@" 2>&1
-end python $?
-
-begin musa_home
-if [ -n "${MUSA_HOME+set}" ]; then echo "set=1"; fi
-echo "value=${MUSA_HOME:-}"
-if [ -n "${MUSA_HOME:-}" ] && [ -d "$MUSA_HOME/bin" ]; then echo "bin=1"; fi
-if [ -n "${MUSA_HOME:-}" ] && [ -x "$MUSA_HOME/bin/mcc" ]; then echo "mcc=1"; fi
-end musa_home 0
-
-devices=
-for node in /dev/mtgpu* /dev/dri/renderD*; do
-    [ -e "$node" ] || continue
-    case $node in
-        /dev/dri/*)
-            driver=$(readlink "/sys/class/drm/${node##*/}/device/driver" 2>/dev/null)
-            case ${driver##*/} in mtgpu*) ;; *) continue ;; esac ;;
-    esac
-    devices="$devices $node"
-done
-begin devices
-echo $devices
-end devices 0
-[ -n "$devices" ] || exit 0
-
-begin gmi
-if command -v mthreads-gmi >/dev/null 2>&1; then
-    mthreads-gmi 2>&1
-    end gmi $?
-else
-    echo "mthreads-gmi is not on PATH in the container"
-    end gmi 127
-fi
-
-[ "$build" = 1 ] || exit 0
-dir=/tmp/musa_docker_verify.$$
-mkdir -p "$dir"
-printf '%s' "$mu" >"$dir/probe.mu"
-begin mcc
-"$MUSA_HOME/bin/mcc" "$dir/probe.mu" -o "$dir/probe" -L"$MUSA_HOME/lib" -lmusart 2>&1
-rc=$?
-end mcc $rc
-if [ $rc -eq 0 ]; then
-    begin program
-    "$dir/probe" 2>&1
-    end program $?
-fi
-rm -rf "$dir"
-"""
 
 
 @dataclass
@@ -202,47 +99,8 @@ def parse_sections(output: str) -> Dict[str, Section]:
     return sections
 
 
-def _last(lines: Sequence[str], fallback: str = "no output") -> str:
-    return next((line for line in reversed(lines) if line.strip()), fallback)[:200]
-
-
 def _first(lines: Sequence[str], fallback: str = "no output") -> str:
     return next((line.strip() for line in lines if line.strip()), fallback)[:200]
-
-
-# --- devices and runtimes -------------------------------------------------------------------------
-
-def host_device_nodes(dev: str = "/dev", sys_drm: str = "/sys/class/drm") -> List[str]:
-    """This machine's MUSA device nodes: /dev/mtgpu*, and the DRI nodes the mtgpu driver owns."""
-    nodes = sorted(glob.glob(os.path.join(dev, "mtgpu*")))
-    for node in sorted(glob.glob(os.path.join(dev, "dri", "card*")) + glob.glob(os.path.join(dev, "dri", "renderD*"))):
-        driver = os.path.realpath(os.path.join(sys_drm, os.path.basename(node), "device", "driver"))
-        if os.path.basename(driver).startswith(MTGPU_DRIVER):
-            nodes.append(node)
-    return nodes
-
-
-def is_local(engine: Engine) -> bool:
-    """Whether the engine runs on this machine, so that this machine's devices and groups are its."""
-    host = engine.host
-    if host.startswith(("unix://", "npipe://", "/")):
-        return True
-    address = host.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
-    return address in ("127.0.0.1", "localhost", "::1")
-
-
-def musa_runtime(info: Mapping) -> Tuple[Optional[str], bool]:
-    """(the name of the engine's mthreads runtime or None, whether it is the default runtime)."""
-    names = list((info.get("Runtimes") or {}).keys())
-    name = MUSA_RUNTIME if MUSA_RUNTIME in names else next((n for n in names if MUSA_RUNTIME in n), None)
-    return name, name is not None and info.get("DefaultRuntime") == name
-
-
-def host_render_gid() -> Optional[int]:
-    try:
-        return grp.getgrnam("render").gr_gid
-    except KeyError:
-        return None
 
 
 # --- verify -i IMAGE ------------------------------------------------------------------------------
@@ -259,25 +117,25 @@ def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequen
         raise VerifyError(f"image {ref} does not exist on {engine.host}: build it first, or check -i")
     labels = image.labels
     label_kind = labels.get("musa_docker.kind")
-    kind = label_kind if label_kind in KINDS else None
+    kind = kinds.KINDS.get(label_kind) if label_kind else None
 
-    runtime, default = musa_runtime(engine.info())
+    runtime, default = host.musa_runtime(engine.info())
     if devices is not None:
         runtime, default, devices = None, False, list(devices)
-    elif runtime is None and is_local(engine):
+    elif runtime is None and host.is_local(engine):
         # Without the mthreads runtime nothing injects the devices: map this host's own nodes.
-        devices = host_device_nodes()
+        devices = host.device_nodes()
     else:
         devices = []
-    gid = host_render_gid() if devices and is_local(engine) else None
+    gid = host.render_gid() if devices and host.is_local(engine) else None
     group_add = [str(gid)] if gid is not None else []
-    build = kind in ("dev", "release") or kind is None
+    build = kind is None or kind.musa_home is not None
     access = (f"runtime {runtime}" if runtime else
               f"devices {' '.join(devices)}" if devices else "no MUSA runtime or devices")
-    out.write(f"verify {ref} ({image.id[7:19]}, kind {kind or 'unknown'}) on {engine.host}: "
+    out.write(f"verify {ref} ({image.id[7:19]}, kind {kind.name if kind else 'unknown'}) on {engine.host}: "
               f"one check container, {access}\n")
     out.flush()
-    command = ["sh", "-c", _SHELL_PROBE, "sh", _PYTHON_PROBE, MUSA_PROGRAM, "1" if build else "0", *IMPORTS]
+    command = probe.shell_command(probe.spec(kinds.all_modules()), build)
     code, output = engine.probe(
         image.id, command, env=["MTHREADS_VISIBLE_DEVICES=all"], devices=devices, group_add=group_add,
         runtime=runtime if runtime and not default else None,
@@ -291,16 +149,16 @@ def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequen
     return _image_rows(label_kind, kind, labels, sections)
 
 
-def _image_rows(label_kind, kind, labels, sections) -> List[Check]:
+def _image_rows(label_kind, kind: Optional[Kind], labels, sections) -> List[Check]:
     rows: List[Check] = []
     if kind:
-        rows.append(Check("kind", PASS, f"{kind} (label musa_docker.kind)"))
+        rows.append(Check("kind", PASS, f"{kind.name} (label musa_docker.kind)"))
     elif label_kind is None:
         rows.append(Check("kind", SKIPPED, "unknown: no musa_docker.kind label (not built by musa_docker?); "
                                            "rows that depend on the kind are not required"))
     else:
-        rows.append(Check("kind", FAIL, f"label musa_docker.kind is {label_kind!r}, expected one of {', '.join(KINDS)}"))
-    py = _python(sections["python"])
+        rows.append(Check("kind", FAIL, f"label musa_docker.kind is {label_kind!r}, expected one of {', '.join(kinds.KINDS)}"))
+    py = probe.parse(sections["python"].lines, sections["python"].code)
     rows.extend(_python_rows(py, labels))
     rows.extend(_import_rows(py, kind))
     home = dict(line.partition("=")[::2] for line in sections.get("musa_home", Section([], 0)).lines)
@@ -310,32 +168,10 @@ def _image_rows(label_kind, kind, labels, sections) -> List[Check]:
     return rows
 
 
-def _python(section: Section) -> dict:
-    info, imports, importing = None, {}, None
-    noise = []
-    for line in section.lines:
-        if line.startswith("@@py "):
-            _, tag, data = line.split(" ", 2)
-            data = json.loads(data)
-            if tag == "info":
-                info = data
-            elif tag == "importing":
-                importing = data
-            elif tag == "import":
-                imports[data["name"]] = data
-                importing = None
-        else:
-            noise.append(line)
-    if importing is not None:
-        imports[importing] = {"name": importing, "ok": False,
-                              "error": f"python died (exit {section.code}) while importing it: {_last(noise)}"}
-    return {"info": info, "imports": imports, "code": section.code, "noise": noise}
-
-
-def _python_rows(py: dict, labels: Mapping[str, str]) -> List[Check]:
-    info = py["info"]
+def _python_rows(py: probe.Seen, labels: Mapping[str, str]) -> List[Check]:
+    info = py.info
     if info is None:
-        detail = f"`python` does not run (exit {py['code']}: {_last(py['noise'])})"
+        detail = f"`python` does not run (exit {py.code}: {_last(py.noise)})"
         why = "python does not run"
         return [Check("python runs", FAIL, detail), Check("python version", SKIPPED, why),
                 Check("python env", SKIPPED, why)]
@@ -361,17 +197,17 @@ def _python_rows(py: dict, labels: Mapping[str, str]) -> List[Check]:
     return rows
 
 
-def _import_rows(py: dict, kind: Optional[str]) -> List[Check]:
+def _import_rows(py: probe.Seen, kind: Optional[Kind]) -> List[Check]:
     rows = []
-    for name in IMPORTS:
+    for name in kinds.all_modules():
         row = f"import {name}"
-        if kind and name not in EXPECTED_IMPORTS[kind]:
-            rows.append(Check(row, SKIPPED, NOT_EXPECTED[(kind, name)]))
+        if kind and name not in kind.modules:
+            rows.append(Check(row, SKIPPED, kind.why_not(name)))
             continue
-        if py["info"] is None:
+        if py.info is None:
             rows.append(Check(row, SKIPPED if kind is None else FAIL, "python does not run"))
             continue
-        got = py["imports"].get(name) or {"ok": False, "error": f"python ended (exit {py['code']}) before importing it"}
+        got = py.imports.get(name) or {"ok": False, "error": f"python ended (exit {py.code}) before importing it"}
         if got["ok"]:
             rows.append(Check(row, PASS, f"{name} {got['version']}".strip()))
         elif kind is None:
@@ -381,8 +217,12 @@ def _import_rows(py: dict, kind: Optional[str]) -> List[Check]:
     return rows
 
 
-def _musa_home_row(home: Mapping[str, str], kind: Optional[str]) -> Check:
-    if kind == "base":
+def _no_toolkit(kind: Optional[Kind]) -> bool:
+    return kind is not None and kind.musa_home is None
+
+
+def _musa_home_row(home: Mapping[str, str], kind: Optional[Kind]) -> Check:
+    if _no_toolkit(kind):
         return Check("MUSA_HOME", SKIPPED, NO_TOOLKIT)
     value = home.get("value", "")
     if home.get("set") and value and home.get("bin"):
@@ -394,10 +234,10 @@ def _musa_home_row(home: Mapping[str, str], kind: Optional[str]) -> Check:
     return Check("MUSA_HOME", FAIL, problem)
 
 
-def _device_rows(sections: Mapping[str, Section], kind: Optional[str], home, has_device: bool) -> List[Check]:
+def _device_rows(sections: Mapping[str, Section], kind: Optional[Kind], home, has_device: bool) -> List[Check]:
     if not has_device:
         return [Check("mthreads-gmi", SKIPPED, NO_DEVICE),
-                Check("musa program", SKIPPED, NO_TOOLKIT if kind == "base" else NO_DEVICE)]
+                Check("musa program", SKIPPED, NO_TOOLKIT if _no_toolkit(kind) else NO_DEVICE)]
     devices = _first(sections["devices"].lines)
     gmi = sections.get("gmi", Section([], None))
     if gmi.code == 0:
@@ -405,7 +245,7 @@ def _device_rows(sections: Mapping[str, Section], kind: Optional[str], home, has
     else:
         hint = "; " + RUNTIME_HINT if gmi.code == 127 else ""
         rows = [Check("mthreads-gmi", FAIL, f"exit {gmi.code}: {_last(gmi.lines)}{hint}")]
-    if kind == "base":
+    if _no_toolkit(kind):
         return rows + [Check("musa program", SKIPPED, NO_TOOLKIT)]
     if kind is None and not home.get("mcc"):
         return rows + [Check("musa program", SKIPPED, "kind unknown and no $MUSA_HOME/bin/mcc")]
@@ -429,7 +269,7 @@ def verify_host(engine: Engine, out: TextIO, env: Optional[Mapping[str, str]] = 
     env = os.environ if env is None else env
     out.write(f"verify the host of the engine at {engine.host}\n")
     out.flush()
-    local = is_local(engine)
+    local = host.is_local(engine)
     remote = f"the engine at {engine.host} is on another machine; this check looks at this one"
     rows = [_driver_row(env) if local else Check("MUSA driver", SKIPPED, remote)]
     rows.append(_runtime_row(engine))
@@ -457,7 +297,7 @@ def _runtime_row(engine: Engine) -> Check:
         info = engine.info()
     except MusaDockerError as err:
         return Check("MUSA container runtime", FAIL, str(err))
-    name, default = musa_runtime(info)
+    name, default = host.musa_runtime(info)
     if name is None:
         known = ", ".join(sorted((info.get("Runtimes") or {}).keys())) or "none"
         return Check("MUSA container runtime", FAIL, f"the engine knows no mthreads runtime (it has {known}): {RUNTIME_HINT}")
@@ -469,7 +309,7 @@ def _runtime_row(engine: Engine) -> Check:
 
 
 def _render_row() -> Check:
-    gid = host_render_gid()
+    gid = host.render_gid()
     if gid is None:
         return Check("render group", FAIL, f"this host has no render group: {RENDER_HINT}")
     return Check("render group", PASS, f"gid {gid} (`shell` adds it to its containers)")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make sure a Docker engine answers, and that the tools the tests use are installed.
 # Installs Debian's docker.io (and debootstrap, busybox-static for the test images, docker-registry
-# for the push tests, dpkg-dev for the local apt repository) when missing, and starts dockerd when no engine answers. Changes nothing on a
-# machine that has them.
+# for the push tests, dpkg-dev for the local apt repository, shellcheck for common/*.sh) when missing,
+# and starts dockerd when no engine answers. Changes nothing on a machine that has them.
 set -euo pipefail
 
 log=${MUSA_DOCKER_DOCKERD_LOG:-/var/log/musa-docker-dockerd.log}
@@ -12,6 +12,7 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx sh || missing+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)   # the registry `push` is tested against
 command -v dpkg-scanpackages >/dev/null 2>&1 || missing+=(dpkg-dev)   # the local MUSA apt repository of the tests
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)             # tests/test_dockerfiles.py lints common/*.sh
 if [ ${#missing[@]} -gt 0 ]; then
     echo "install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

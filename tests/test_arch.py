@@ -26,7 +26,7 @@ def test_several_are_deduplicated_and_sorted():
     assert sel.targets == ("mp_21", "mp_22")
     assert sel.label == "mp_21,mp_22"
     assert sel.arch_list == "21;22"
-    assert dict(sel.buildargs(mccl=False)) == {"TORCH_MUSA_ARCH_LIST": "21;22", "USE_MCCL": "0"}
+    assert dict(sel.buildargs(mccl=False)) == {"TORCH_MUSA_ARCH_LIST": "21;22", "MTGPU_TARGET": "", "USE_MCCL": "0"}
 
 
 def test_one_arch_sets_mtgpu_target():

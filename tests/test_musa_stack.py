@@ -118,14 +118,19 @@ def test_a_base_with_the_sdk_installs_nothing_and_the_plan_says_why(env):
     assert "nothing is installed from the apt source (vllm-musa's INSTALL_MUSA_STACK=auto)" in plan_dev(o, (), {}).render()
     kept = plan_dev(o, (), {}, "3.11", None, True)
     assert dict(kept.build.buildargs)["MUSA_SDK"] == "base"
-    assert "MUSA_APT_PACKAGES" not in dict(kept.build.buildargs)
+    assert dict(kept.build.buildargs)["MUSA_APT_PACKAGES"] == ""
     assert not [k for k, _ in kept.build.labels if k.startswith("musa_docker.apt.")]
     assert "already has the MUSA SDK (mcc found)" in kept.render()
 
 
 def test_without_the_stack_the_plan_is_as_before(env):
     o = release(env, musa_url="/a/m.tar.gz", mudnn_url="/a/d.tar", **WHEELS)
-    assert not [k for k, _ in plan_release(o, {}).build.buildargs if k.startswith("MUSA_")]
+    plan = plan_release(o, {})
+    # the stack's args are passed at their Dockerfile defaults: the archives install the SDK
+    assert {k: v for k, v in plan.build.buildargs if k.startswith("MUSA_")} == {
+        "MUSA_SDK": "archives", "MUSA_RUNTIME": "", "MUSA_APT_SOURCE": "", "MUSA_APT_PACKAGES": "",
+        "MUSA_PIP_INDEX_URL": "", "MUSA_WHEELS": ""}
+    assert not [k for k, _ in plan.build.labels if k.startswith("musa_docker.apt.")]
 
 
 def test_dry_run_from_the_command_line(tmp_path):

@@ -3,6 +3,7 @@ a venv layout and stand-in modules), pass, fail and skipped rows, exit codes, th
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import uuid
@@ -12,9 +13,9 @@ import pytest
 
 from conftest import cli, tar_context
 from images import _locked, debian12_image
-from musa_docker import verify
+from musa_docker import checks, host, kinds, probe, verify
 from musa_docker.engine import Engine
-from musa_docker.errors import ConfigError, VerifyError
+from musa_docker.errors import ConfigError, ImageMismatchError, VerifyError
 
 pytestmark = pytest.mark.engine
 
@@ -190,15 +191,16 @@ def test_a_crash_inside_an_import_names_the_import():
               '@@py importing "numpy"\n@@py import {"name": "numpy", "ok": true, "version": "1.26.4"}\n'
               '@@py importing "torch"\nFatal Python error: Segmentation fault\n'
               "\n@@musa_docker_verify end python 139\n")
-    py = verify._python(verify.parse_sections(output)["python"])
-    assert py["imports"]["numpy"]["ok"]
-    assert py["imports"]["torch"]["error"] == "python died (exit 139) while importing it: Fatal Python error: Segmentation fault"
+    section = verify.parse_sections(output)["python"]
+    py = probe.parse(section.lines, section.code)
+    assert py.imports["numpy"]["ok"]
+    assert py.imports["torch"]["error"] == "python died (exit 139) while importing it: Fatal Python error: Segmentation fault"
 
 
 def test_the_musa_runtime_is_found_in_docker_info():
-    assert verify.musa_runtime({"Runtimes": {"runc": {}, "mthreads": {}}, "DefaultRuntime": "mthreads"}) == ("mthreads", True)
-    assert verify.musa_runtime({"Runtimes": {"runc": {}, "mthreads": {}}, "DefaultRuntime": "runc"}) == ("mthreads", False)
-    assert verify.musa_runtime({"Runtimes": {"runc": {}}, "DefaultRuntime": "runc"}) == (None, False)
+    assert host.musa_runtime({"Runtimes": {"runc": {}, "mthreads": {}}, "DefaultRuntime": "mthreads"}) == ("mthreads", True)
+    assert host.musa_runtime({"Runtimes": {"runc": {}, "mthreads": {}}, "DefaultRuntime": "runc"}) == ("mthreads", False)
+    assert host.musa_runtime({"Runtimes": {"runc": {}}, "DefaultRuntime": "runc"}) == (None, False)
 
 
 # --- the host ----------------------------------------------------------------------------------
@@ -229,7 +231,7 @@ def test_host_driver_row_fails_when_mthreads_gmi_fails(tmp_path):
 
 def test_host_runtime_row_follows_docker_info(engine):
     row = rows(verify.verify_host(Engine(), io.StringIO(), {"PATH": ""}))["MUSA container runtime"]
-    name, default = verify.musa_runtime(engine.api.info())
+    name, default = host.musa_runtime(engine.api.info())
     if name and default:
         assert row.status == "pass"
     else:
@@ -243,7 +245,7 @@ def test_host_render_row_passes_with_the_group(host_render_group):
 
 def test_host_render_row_without_the_group_explains_why_it_matters():
     row = rows(verify.verify_host(Engine(), io.StringIO(), {"PATH": ""}))["render group"]
-    if verify.host_render_gid() is None:
+    if host.render_gid() is None:
         assert row.status == "fail"
         assert "groupadd" in row.detail and "/dev/dri/renderD" in row.detail
     else:
@@ -392,6 +394,26 @@ def test_a_base_image_skips_what_base_images_do_not_have(image, python_image):
     assert checks["MUSA_HOME"] == verify.Check("MUSA_HOME", "skipped", "base images have no MUSA toolkit")
     assert checks["mthreads-gmi"] == verify.Check("mthreads-gmi", "skipped", "no MUSA device visible")
     assert checks["musa program"] == verify.Check("musa program", "skipped", "base images have no MUSA toolkit")
+
+
+@pytest.mark.e2e
+def test_a_module_added_to_a_kind_is_asked_of_the_image(image, python_image, monkeypatch):
+    """One edit of the kinds table: the post-build check and `verify` both ask for the module."""
+    base = kinds.KINDS["base"]
+    monkeypatch.setitem(kinds.KINDS, "base", dataclasses.replace(base, imports=base.imports + ("musa_extra",)))
+    label_text = labels(kind="base", python_version="3.11", python_env="venv")
+    lacking = python_made(image, python_image, "base-lacking", label_text, {"numpy": module("1.26.4")}, musa_home=False)
+    with pytest.raises(ImageMismatchError) as caught:
+        checks.check_image(Engine(), Engine().image(lacking).id, checks.Expect.of("base", "3.11", {}, {}))
+    assert "`import musa_extra` fails: ModuleNotFoundError" in str(caught.value)
+    assert rows(verify.verify_image(Engine(), lacking, io.StringIO()))["import musa_extra"].status == "fail"
+
+    holding = python_made(image, python_image, "base-holding", label_text,
+                          {"numpy": module("1.26.4"), "musa_extra": module("0.1")}, musa_home=False)
+    seen = checks.check_image(Engine(), Engine().image(holding).id, checks.Expect.of("base", "3.11", {}, {}))
+    assert seen.imports["musa_extra"]["ok"]
+    row = rows(verify.verify_image(Engine(), holding, io.StringIO()))["import musa_extra"]
+    assert row == verify.Check("import musa_extra", "pass", "musa_extra 0.1")
 
 
 @pytest.mark.e2e

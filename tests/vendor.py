@@ -199,18 +199,18 @@ def mudnn_archive(dir: Path | str) -> Path:
     return _write_tar(Path(dir) / f"mudnn_rc{MUDNN_VERSION}.tar", files, compress=False)
 
 
-def mccl_archive(dir: Path | str) -> Path:
+def mccl_archive(dir: Path | str, version: str = MCCL_VERSION) -> Path:
     """`dir/mccl_rc<version>.tar.gz` holding `mccl_rc<version>/release/x86_64/install.sh`, which
     adds `bin/mccl_version`, `lib/libmccl.so` and `include/mccl.h` to /usr/local/musa."""
-    root = f"mccl_rc{MCCL_VERSION}/release/x86_64"
+    root = f"mccl_rc{version}/release/x86_64"
     files = {
-        f"mccl_rc{MCCL_VERSION}/README": _text("MCCL fixture\n"),
-        f"{root}/install.sh": _addon_install("MCCL", "install.sh", "mccl.h", MCCL_VERSION),
-        f"{root}/bin/mccl_version": _version_tool("mccl", MCCL_VERSION),
+        f"mccl_rc{version}/README": _text("MCCL fixture\n"),
+        f"{root}/install.sh": _addon_install("MCCL", "install.sh", "mccl.h", version),
+        f"{root}/bin/mccl_version": _version_tool("mccl", version),
         f"{root}/include/mccl.h": _text("#pragma once\nconst char *mccl_version(void);\n"),
-        f"{root}/lib/libmccl.so": (_compile_library("mccl", _library_source("mccl", MCCL_VERSION)), 0o755),
+        f"{root}/lib/libmccl.so": (_compile_library("mccl", _library_source("mccl", version)), 0o755),
     }
-    return _write_tar(Path(dir) / f"mccl_rc{MCCL_VERSION}.tar.gz", files, compress=True)
+    return _write_tar(Path(dir) / f"mccl_rc{version}.tar.gz", files, compress=True)
 
 
 def corrupt_archive(dir: Path | str, name: str = "musa_toolkits_corrupt.tar.gz") -> Path:

@@ -1,0 +1,73 @@
+# Asks an image what it holds. musa_docker sends this file to the image's own `python` (2 or 3)
+# as `python -c TEXT SPEC`, since the image need not contain it; SPEC is JSON:
+#   {"imports": [module...], "installed": [distribution...], "trees": {name: dir},
+#    "env": [variable...], "paths": [path...], "dists": true}   (every key optional; dists: list
+#    the names of every installed distribution)
+# Each answer is one line `@@py TAG JSON`, flushed at once, so that a crash inside an import still
+# leaves what came before and names the import it died in. Tags, in order: info, then importing
+# and import per module, then installed, commits, env, paths, dists, done.
+import importlib
+import json
+import os
+import sys
+
+
+def emit(tag, data):
+    sys.stdout.write("\n@@py %s %s\n" % (tag, json.dumps(data)))
+    sys.stdout.flush()
+
+
+def commit(path):
+    """The commit the tree at `path` is at, read from .git, so the image needs no git for it."""
+    git = os.path.join(path, ".git")
+    try:
+        if os.path.isfile(git):
+            git = os.path.join(path, open(git).read().split(":", 1)[1].strip())
+        head = open(os.path.join(git, "HEAD")).read().strip()
+    except (OSError, IOError, IndexError):
+        return None
+    if not head.startswith("ref: "):
+        return head
+    ref = head[5:]
+    try:
+        return open(os.path.join(git, ref)).read().strip()
+    except (OSError, IOError):
+        pass
+    try:
+        for line in open(os.path.join(git, "packed-refs")):
+            if line.strip().endswith(" " + ref):
+                return line.split()[0]
+    except (OSError, IOError):
+        pass
+    return None
+
+
+def installed(name):
+    try:
+        from importlib import metadata
+        return metadata.version(name)
+    except Exception:
+        return None
+
+
+spec = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+emit("info", {"version": "%d.%d.%d" % tuple(sys.version_info[:3]), "prefix": sys.prefix,
+              "executable": sys.executable})
+for name in spec.get("imports", ()):
+    emit("importing", name)
+    try:
+        module = importlib.import_module(name)
+        emit("import", {"name": name, "ok": True, "version": str(getattr(module, "__version__", "") or "")})
+    except BaseException as err:
+        emit("import", {"name": name, "ok": False, "error": "%s: %s" % (type(err).__name__, err)})
+emit("installed", dict((name, installed(name)) for name in spec.get("installed", ())))
+emit("commits", dict((name, commit(path)) for name, path in spec.get("trees", {}).items()))
+emit("env", dict((name, os.environ.get(name)) for name in spec.get("env", ())))
+emit("paths", dict((path, os.path.exists(path)) for path in spec.get("paths", ())))
+if spec.get("dists"):
+    try:
+        from importlib import metadata
+        emit("dists", sorted(set(d.metadata["Name"] or "" for d in metadata.distributions())))
+    except Exception:
+        emit("dists", [])
+emit("done", True)
