@@ -7,11 +7,12 @@ MusaDockerError; the task boundary prints them.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Callable, Mapping, TextIO
 
 from . import options as opts
-from . import repos
+from . import repos, validate
 from .context import BuildDir
 from .errors import EngineError
 from .plan import plan_base, plan_dev, plan_release
@@ -160,7 +161,8 @@ def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
         jobs = 0
     if jobs < 1:
         raise ConfigError(f"--jobs {values.get('jobs')!r} is not a positive whole number")
-    path = Path(values["config"]).expanduser()
+    # os.path.expanduser leaves `~nobody/…` as it is where pathlib would raise
+    path = Path(os.path.expanduser(validate.path(values["config"], "-c/--config")))
     entries = matrix.load(path)
     if values.get("dry_run"):
         out.write(matrix.render(entries) + "\n")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from . import defaults
+from . import defaults, validate
 from .context import check_reserved
 from .defaults import SYSTEMS, System
 from .errors import ConfigError
@@ -178,6 +178,8 @@ def _index_url(value: str) -> str:
 def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     home = Path(env.get("HOME") or Path.home())
     build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
+    if build_dir:
+        validate.path(build_dir, "--build-dir" if values.get("build_dir") else "$DOCKER_BUILD_DIR")
     network = values.get("network") or defaults.default("", "network")
     apt_mirror = values.get("apt_mirror") or ""
     if apt_mirror and not re.match(r"^https?://[^\s]+$", apt_mirror):
@@ -238,7 +240,7 @@ def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Opt
     sys_ = system(values.get("sys") or d["sys"])
     version = python_version(values.get("python_version") or d["python_version"])
     python_env, prefix, conda = resolve_python_env(values, sys_, version, machine or platform.machine())
-    root = values.get("pytorch_root") or env.get("PYTORCH_REPO_ROOT_PATH") or str(common.home)
+    root = _root(values, env, "pytorch_root", "PYTORCH_REPO_ROOT_PATH", common.home)
     return BaseOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
@@ -247,10 +249,19 @@ def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Opt
         python_env=python_env,
         python_prefix=prefix,
         conda=conda,
-        pytorch_tag=values.get("pytorch_tag") or d["pytorch_tag"],
-        pytorch_repo=values.get("pytorch_repo") or d["pytorch_repo"],
+        pytorch_tag=validate.git_ref(values.get("pytorch_tag") or d["pytorch_tag"], "--pytorch-tag"),
+        pytorch_repo=validate.repo_url(values.get("pytorch_repo") or d["pytorch_repo"], "--pytorch-repo"),
         pytorch_root=_path(root, common.home),
     )
+
+
+def _root(values, env, key: str, var: str, home: Path) -> str:
+    """A repo root from its flag, else its variable, else HOME: a path git clones into."""
+    if values.get(key):
+        return validate.path(values[key], f"--{key.replace('_', '-')}")
+    if env.get(var):
+        return validate.path(env[var], f"${var}")
+    return str(home)
 
 
 def container_name(image: str) -> str:
@@ -340,13 +351,9 @@ def resolve_vendor(values, env) -> VendorArtifacts:
 
 def _dockerfile(values, task: str, home: Path) -> Path:
     from .plan import ASSETS   # the repo root; plan imports options, so import late
-    value = values.get("docker_file") or defaults.TASKS[task]["docker_file"]
+    value = validate.path(values.get("docker_file") or defaults.TASKS[task]["docker_file"], "-f/--docker-file")
     path = _path(value, home)
     return path if path.is_absolute() else ASSETS / path
-
-
-def is_url(value: str) -> bool:
-    return "://" in value or bool(re.match(r"^[\w.-]+@[\w.-]+:", value))
 
 
 def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions:
@@ -355,22 +362,25 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
     d = defaults.TASKS["build_dev"]
     base = image_reference(values.get("base_img") or "", "-b/--base-img")
     repo = values.get("torch_musa_repo") or d["torch_musa_repo"]
-    local = not is_url(repo)
+    local = not validate.is_url(repo)
     if local:
-        repo = str(_path(repo, common.home))
-    root = values.get("vision_root") or env.get("TORCH_VISION_REPO_ROOT_PATH") or str(common.home)
+        repo = str(_path(validate.local_repo(repo, "--torch-musa-repo"), common.home))
+    else:
+        validate.repo_url(repo, "--torch-musa-repo", local_ok=False)
+    root = _root(values, env, "vision_root", "TORCH_VISION_REPO_ROOT_PATH", common.home)
+    ref = values.get("torch_musa_ref")
     return DevOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
         base_img=base,
         dockerfile=_dockerfile(values, "build_dev", common.home),
         vendor=resolve_vendor(values, env),
-        vision_tag=values.get("vision_tag") or d["vision_tag"],
-        vision_repo=values.get("vision_repo") or d["vision_repo"],
+        vision_tag=validate.git_ref(values.get("vision_tag") or d["vision_tag"], "--vision-tag"),
+        vision_repo=validate.repo_url(values.get("vision_repo") or d["vision_repo"], "--vision-repo"),
         vision_root=_path(root, common.home),
         torch_musa_repo=repo,
         torch_musa_local=local,
-        torch_musa_ref=values.get("torch_musa_ref") or None,
+        torch_musa_ref=validate.git_ref(ref, "--torch-musa-ref") if ref else None,
     )
 
 
