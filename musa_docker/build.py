@@ -8,6 +8,7 @@ The image is not tagged here: the caller tags it only after it checks out.
 from __future__ import annotations
 
 import collections
+import os
 import re
 import sys
 import time
@@ -55,8 +56,10 @@ class BuildLog:
 
 
 def log_path(logs: Path, image: str) -> Path:
+    """A log file of this run alone: builds of one image in the same second (build-all --jobs,
+    two runs sharing the cache) must not write into one file."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image)
-    return logs / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    return logs / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}.log"
 
 
 def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: str,

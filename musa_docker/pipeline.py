@@ -11,6 +11,7 @@ import hashlib
 import json
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, TextIO
@@ -19,6 +20,7 @@ from . import build, checks, context, layers, repos
 from .context import BuildDir
 from .download import Downloader, Fetched
 from .engine import Engine
+from .locks import EntryLock, lock_for
 from .plan import ASSETS, Plan
 
 IN_IMAGE = {"pytorch": "/home/pytorch", "vision": "/home/vision", "torch_musa": "/home/torch_musa"}
@@ -68,8 +70,12 @@ def inputs_digest(plan: Plan, states, fetched, trees) -> str:
 
 
 def prepare(plan: Plan, engine_flags: Mapping[str, str], say, downloader: Downloader,
-            validate: Optional[Callable[[Sequence[Fetched]], None]] = None) -> Prepared:
-    states = [repos.ensure(step, say, engine_flags.get(step.name, "--root")) for step in plan.repos]
+            validate: Optional[Callable[[Sequence[Fetched]], None]] = None,
+            held: Optional[ExitStack] = None) -> Prepared:
+    """Repos, artifacts and their digests. The repos stay under shared locks that `held` releases
+    (their trees are packed later), so that another run cannot move them meanwhile."""
+    states = [repos.ensure(step, say, engine_flags.get(step.name, "--root"), locks_dir=plan.cache_dir / "locks",
+                           held=held) for step in plan.repos]
     fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []
     if validate:
         validate(fetched)
@@ -87,9 +93,16 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
             validate=None, echo: Optional[TextIO] = sys.stdout) -> Report:
     """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses. The build
     dir was checked (`BuildDir.check`) before the engine was contacted."""
+    with ExitStack() as held:
+        return _execute(plan, engine, home, say, root_flags, expect, validate, echo, held)
+
+
+def _execute(plan, engine, home, say, root_flags, expect, validate, echo, held: ExitStack) -> Report:
+    """`execute`, with what it locks (repos, tree tars, the build dir) released by `held`."""
     started = time.monotonic()
     downloader = Downloader(plan.cache_dir, verify=not plan.insecure)
-    prep = prepare(plan, root_flags, say, downloader, validate)
+    repo_locks = held.enter_context(ExitStack())
+    prep = prepare(plan, root_flags, say, downloader, validate, held=repo_locks)
     ref = plan.build.image
 
     existing = engine.image(ref)
@@ -97,6 +110,10 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
         say(f"up to date {ref} ({existing.id[7:19]}): same inputs digest {prep.digest[:12]}; --force builds anyway")
         return Report(ref, existing.id, existing.size, time.monotonic() - started, True, None, existing.labels)
 
+    if plan.build_dir is not None:
+        # A build dir the user named is one place two runs could share: one waits for the other.
+        held.enter_context(EntryLock(lock_for(plan.cache_dir / "locks", "build-dir", plan.build_dir),
+                                     f"the build dir {plan.build_dir}", say))
     bd = BuildDir.acquire(plan.build_dir, home, scratch=plan.cache_dir / "builds")
     try:
         say(f"stage context in {bd.path}")
@@ -107,11 +124,13 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Callable[[str], None
         steps = {step.name: step for step in plan.repos}
         for state in prep.states:
             at = steps[state.name].layer_at
-            tar = context.tree_tar(state.path, state.name, plan.cache_dir, say, digest=prep.trees[state.name], at=at)
+            tar = context.tree_tar(state.path, state.name, plan.cache_dir, say, digest=prep.trees[state.name], at=at,
+                                   held=held)
             if at:
                 layered[state.name] = (tar, at)
             else:
                 files[f"{state.name}.tar"] = tar
+        repo_locks.close()     # the trees are packed: other runs may move the repos now
         context.stage(bd, files, {"common": ASSETS / "common", "artifacts": _empty_dir(plan.cache_dir)}, say)
 
         labels = dict(prep.labels)
