@@ -25,6 +25,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _REF_BAD_CHAR = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _REF_MAX = 255
+_PATH_MAX, _NAME_MAX = 4096, 255      # Linux's PATH_MAX and NAME_MAX
 # A transport helper (`ext::sh -c …`, `fd::3`): git runs it instead of talking to a server.
 _HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -158,4 +159,8 @@ def path(value, flag: str) -> str:
     (a NUL cannot be in a path at all; a newline in one is a mistake). Returned as given."""
     if _CONTROL.search(_text(value, flag)):
         raise ConfigError(f"{flag} {_shown(value)} holds a control character: give a plain path")
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size > _PATH_MAX or any(len(p.encode("utf-8", "surrogateescape")) > _NAME_MAX for p in value.split("/")):
+        raise ConfigError(f"{flag} {_shown(value)} is longer than a path or file name may be "
+                          f"({_PATH_MAX} bytes, {_NAME_MAX} a name): give a shorter path")
     return value
