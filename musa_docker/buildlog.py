@@ -6,6 +6,7 @@ failing step is reported by its name, exit code, last lines of output and the lo
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -45,8 +46,10 @@ class BuildLog:
 
 
 def log_path(logs: Path, image: str) -> Path:
+    """A log file of this run alone: builds of one image in the same second (build-all --jobs,
+    two runs sharing the cache) must not write into one file."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", image)
-    return logs / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    return logs / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}.log"
 
 
 def failure(step: str, code, message: str, tail, log: Path) -> str:

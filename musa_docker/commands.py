@@ -8,13 +8,14 @@ MusaDockerError; the task boundary prints them.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Mapping, TextIO
 
 from . import inputs
 from . import options as opts
 from . import plan as plans
-from . import sdk
+from . import sdk, validate
 from .context import BuildDir
 from .errors import disk_errors
 from .observe import observe_disk, observe_engine
@@ -128,7 +129,8 @@ def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = s
         jobs = 0
     if jobs < 1:
         raise ConfigError(f"--jobs {values.get('jobs')!r} is not a positive whole number")
-    path = Path(values["config"]).expanduser()
+    # os.path.expanduser leaves `~nobody/…` as it is where pathlib would raise
+    path = Path(os.path.expanduser(validate.path(values["config"], "-c/--config")))
     entries = matrix.load(path)
     invalid = {}
     for entry in entries:

@@ -15,7 +15,6 @@ those are ever removed, and a kept dir holding anything else is refused, never c
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -23,12 +22,13 @@ import shutil
 import stat
 import tarfile
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 from .errors import BuildDirError
+from .locks import EntryLock, shared_entry
 from .paths import check_reserved
 from .util import CHUNK, Say, human_size
 
@@ -236,32 +236,35 @@ def _walk(root: Path):
         stack.extend(reversed(subdirs))
 
 
-@contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[str] = None,
-             at: Optional[str] = None) -> Path:
+             at: Optional[str] = None, held: Optional[ExitStack] = None) -> Path:
     """The tar of `root`, from the cache when the tree has not changed. Its members are under
     `name/` (for `ADD` at a directory), or, with `at` ("home/pytorch"), under that path with
     its parent dirs: an image layer. The tar's own sha256 (a layer's diff id) is taken while
     packing and kept beside it, see `tar_sha256`. `digest` is the tree's `fingerprint`, when
-    the caller has it already."""
+    the caller has it already. The tar is packed under a private name and renamed into place
+    under its lock; it is left under a shared lock that `held` releases (eviction by another
+    run skips it meanwhile); without `held` the lock is released on return."""
     digest = (digest or fingerprint(root))[:20]
     trees = cache_dir / "trees"
     kind = "layer" if at else "tree"
     target = trees / f"{name}-{kind}-{digest}.tar"
-    with _locked(target):
-        if target.exists() and Path(f"{target}.sha256").exists():
+    lock = EntryLock(Path(f"{target}.lock"), f"the {name} {kind} tar {target.name}", say)
+
+    def read():
+        if _complete(target):
             say(f"cached {name} {kind} tar (tree unchanged since it was packed)")
             os.utime(target)      # eviction goes by last use, not by when it was packed
             return target
+        return None
+
+    def write():
+        if _complete(target):     # packed by another run while this one waited
+            return target
         say(f"pack {name} tree from {root} into the cache")
-        part = target.with_suffix(".tar.part")
+        for stale in trees.glob(f"{target.name}.part-*"):
+            stale.unlink(missing_ok=True)     # left by a run that died: this lock is held by this run alone
+        part = target.with_name(f"{target.name}.part-{os.getpid()}-{os.urandom(4).hex()}")
         h = hashlib.sha256()
         entries = _layer_entries(root, at) if at else _tree_entries(root, name)
         try:
@@ -269,13 +272,30 @@ def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[
                 for chunk in tar_stream(entries):
                     h.update(chunk)
                     out.write(chunk)
-        except BaseException as err:
-            part.unlink(missing_ok=True)      # a half-packed tar helps no one and fills the disk
-            raise _at(err, part)
-        os.replace(part, target)
-        Path(f"{target}.sha256").write_text(h.hexdigest() + "\n")
-    _evict(trees, f"{name}-{kind}", keep=target)
+            os.replace(part, target)
+        except OSError as err:
+            raise _at(err, part)     # a failed write(2) names no file: say where the disk filled up
+        finally:
+            part.unlink(missing_ok=True)     # a half-packed tar helps no one and fills the disk
+        sha = Path(f"{target}.sha256")
+        sha_part = sha.with_name(f"{part.name}.sha256")
+        sha_part.write_text(h.hexdigest() + "\n")
+        os.replace(sha_part, sha)
+        return target
+
+    shared_entry(lock, read, write, still=lambda t: _complete(t))
+    if held is not None:
+        held.callback(lock.release)
+    try:
+        _evict(trees, f"{name}-{kind}", keep=target)
+    finally:
+        if held is None:
+            lock.release()
     return target
+
+
+def _complete(target: Path) -> bool:
+    return target.exists() and Path(f"{target}.sha256").exists()
 
 
 def _at(err: BaseException, path: Path) -> BaseException:
@@ -302,12 +322,25 @@ def _layer_entries(root: Path, at: str) -> Iterator[Entry]:
 
 
 def _evict(trees: Path, name: str, keep: Path, most: int = 2) -> None:
-    """Keep the newest few tars of a tree: each is GBs."""
-    tars = sorted(trees.glob(f"{name}-*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in [t for t in tars if t != keep][most - 1:]:
-        old.unlink(missing_ok=True)
-        Path(f"{old}.lock").unlink(missing_ok=True)
-        Path(f"{old}.sha256").unlink(missing_ok=True)
+    """Keep the newest few tars of a tree: each is GBs. A tar another run holds (it is packing or
+    sending it) is skipped, never pulled from under it."""
+    tars = []
+    for tar in trees.glob(f"{name}-*.tar"):
+        try:
+            tars.append((tar.stat().st_mtime, tar))
+        except FileNotFoundError:
+            continue               # evicted by another run just now
+    older = [tar for _, tar in sorted(tars, reverse=True) if tar != keep]
+    for old in older[most - 1:]:
+        lock = EntryLock(Path(f"{old}.lock"), "")
+        if not lock.try_exclusive():
+            continue
+        try:
+            old.unlink(missing_ok=True)
+            Path(f"{old}.sha256").unlink(missing_ok=True)
+            Path(f"{old}.lock").unlink(missing_ok=True)
+        finally:
+            lock.release()
 
 
 # --- the context as a tar stream -------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from . import defaults, sdk
+from . import defaults, sdk, validate
 from .assets import ASSETS
 from .client import Builder, choose as choose_builder
 from .defaults import SYSTEMS, System
@@ -206,6 +206,8 @@ def _connections(value: Any) -> int:
 def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     home = Path(env.get("HOME") or Path.home())
     build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
+    if build_dir:
+        validate.path(build_dir, "--build-dir" if values.get("build_dir") else "$DOCKER_BUILD_DIR")
     network = values.get("network") or defaults.default("", "network")
     apt_mirror = values.get("apt_mirror") or ""
     if apt_mirror and not _HTTP_RE.fullmatch(apt_mirror):
@@ -285,7 +287,7 @@ def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Opt
     d = defaults.TASKS["build_base"]
     sys_ = system(values.get("sys") or d["sys"])
     version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine())
-    root = values.get("pytorch_root") or env.get("PYTORCH_REPO_ROOT_PATH") or str(common.home)
+    root = _root(values, env, "pytorch_root", "PYTORCH_REPO_ROOT_PATH", common.home)
     return BaseOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
@@ -294,11 +296,20 @@ def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Opt
         python_env=python_env,
         python_prefix=prefix,
         conda=conda,
-        pytorch_tag=values.get("pytorch_tag") or d["pytorch_tag"],
+        pytorch_tag=validate.git_ref(values.get("pytorch_tag") or d["pytorch_tag"], "--pytorch-tag"),
         pytorch_repo=repo_url(values.get("pytorch_repo") or d["pytorch_repo"], "--pytorch-repo"),
         pytorch_root=_path(root, common.home),
         notes=notes,
     )
+
+
+def _root(values, env, key: str, var: str, home: Path) -> str:
+    """A repo root from its flag, else its variable, else HOME: a path git clones into."""
+    if values.get(key):
+        return validate.path(values[key], f"--{key.replace('_', '-')}")
+    if env.get(var):
+        return validate.path(env[var], f"${var}")
+    return str(home)
 
 
 def container_name(image: str) -> str:
@@ -402,7 +413,7 @@ def resolve_vendor(values, env, stack: MusaStack = MusaStack()) -> VendorArtifac
 
 
 def _dockerfile(values, task: str, home: Path) -> Path:
-    value = values.get("docker_file") or defaults.TASKS[task]["docker_file"]
+    value = validate.path(values.get("docker_file") or defaults.TASKS[task]["docker_file"], "-f/--docker-file")
     path = _path(value, home)
     path = path if path.is_absolute() else ASSETS / path
     # Checked now, not after the clones and downloads that come before staging.
@@ -414,21 +425,19 @@ def _dockerfile(values, task: str, home: Path) -> Path:
     return path
 
 
-def repo_url(value: str, flag: str) -> str:
-    """A repo URL that parses (an unclosed '[' of an IPv6 host, a space: refused, not a traceback)."""
+def repo_url(value: str, flag: str, local_ok: bool = True) -> str:
+    """A repo URL git may clone from (validate.repo_url) that also parses (an unclosed '[' of an
+    IPv6 host, a space: refused, not a traceback)."""
     from urllib.parse import urlsplit
-    if is_url(value) and "://" in value:
+    validate.repo_url(value, flag, local_ok=local_ok)
+    if validate.is_url(value) and "://" in value:
         try:
             urlsplit(value).port
         except ValueError as err:
             raise ConfigError(f"{flag} {redact(value)} is not a valid URL ({err}): check it") from None
-    if is_url(value) and any(c.isspace() for c in value):
+    if validate.is_url(value) and any(c.isspace() for c in value):
         raise ConfigError(f"{flag} {redact(value)!r} holds a space: a repo URL has none")
     return value
-
-
-def is_url(value: str) -> bool:
-    return "://" in value or bool(re.match(r"^[\w.-]+@[\w.-]+:", value))
 
 
 def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions:
@@ -436,11 +445,14 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
     common = resolve_common(values, env)
     d = defaults.TASKS["build_dev"]
     base = image_reference(values.get("base_img") or "", "-b/--base-img")
-    repo = repo_url(values.get("torch_musa_repo") or d["torch_musa_repo"], "--torch-musa-repo")
-    local = not is_url(repo)
+    repo = values.get("torch_musa_repo") or d["torch_musa_repo"]
+    local = not validate.is_url(repo)
     if local:
-        repo = str(_path(repo, common.home))
-    root = values.get("vision_root") or env.get("TORCH_VISION_REPO_ROOT_PATH") or str(common.home)
+        repo = str(_path(validate.local_repo(repo, "--torch-musa-repo"), common.home))
+    else:
+        repo = repo_url(repo, "--torch-musa-repo", local_ok=False)
+    root = _root(values, env, "vision_root", "TORCH_VISION_REPO_ROOT_PATH", common.home)
+    ref = values.get("torch_musa_ref")
     stack = resolve_stack(values, env, dev=True)
     return DevOptions(
         common=common,
@@ -448,12 +460,12 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         base_img=base,
         dockerfile=_dockerfile(values, "build_dev", common.home),
         vendor=resolve_vendor(values, env, stack),
-        vision_tag=values.get("vision_tag") or d["vision_tag"],
+        vision_tag=validate.git_ref(values.get("vision_tag") or d["vision_tag"], "--vision-tag"),
         vision_repo=repo_url(values.get("vision_repo") or d["vision_repo"], "--vision-repo"),
         vision_root=_path(root, common.home),
         torch_musa_repo=repo,
         torch_musa_local=local,
-        torch_musa_ref=values.get("torch_musa_ref") or None,
+        torch_musa_ref=validate.git_ref(ref, "--torch-musa-ref") if ref else None,
         stack=stack,
     )
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, TextIO
@@ -22,6 +23,7 @@ from .assets import COMMON
 from .context import BuildDir
 from .download import Downloader, Fetched
 from .engine import Engine
+from .locks import EntryLock, lock_for
 from .plan import Plan
 from .util import Say, file_sha256, human_size, short_id
 
@@ -74,10 +76,13 @@ def inputs_digest(plan: Plan, states, fetched, trees) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def prepare(plan: Plan, say: Say, downloader: Downloader) -> Prepared:
+def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitStack] = None) -> Prepared:
     """Bring every repo and artifact of the plan to the host and check the vendor archives and
-    wheels the plan marks. Raises RepoError, DownloadError, ArtifactError."""
-    states = [repos.ensure(step, say, step.flag) for step in plan.repos]
+    wheels the plan marks. The repos stay under shared locks that `held` releases (their trees
+    are packed later), so that another run cannot move them meanwhile. Raises RepoError,
+    DownloadError, ArtifactError."""
+    states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held)
+              for step in plan.repos]
     fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []
     checked = [got for step, got in zip(plan.artifacts, fetched) if step.checked]
     if checked:
@@ -92,9 +97,10 @@ def prepare(plan: Plan, say: Say, downloader: Downloader) -> Prepared:
 
 # --- stage, build, check, tag ----------------------------------------------------------------------
 
-def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say) -> build.Staged:
+def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say, held: Optional[ExitStack] = None) -> build.Staged:
     """The context in `bd`: the Dockerfile, common/, the artifacts and the tree tars the Dockerfile
-    ADDs; the trees the plan appends as layers are packed but left out of the context."""
+    ADDs; the trees the plan appends as layers are packed but left out of the context. The tree
+    tars stay locked (shared) until `held` releases them."""
     say(f"stage context in {bd.path}")
     files = {"Dockerfile": plan.build.dockerfile}
     for step, got in zip(plan.artifacts, prep.fetched):
@@ -103,7 +109,8 @@ def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say) -> build.Staged:
     steps = {step.name: step for step in plan.repos}
     for state in prep.states:
         at = steps[state.name].layer_at
-        tar = context.tree_tar(state.path, state.name, plan.cache_dir, say, digest=prep.trees[state.name], at=at)
+        tar = context.tree_tar(state.path, state.name, plan.cache_dir, say, digest=prep.trees[state.name], at=at,
+                               held=held)
         if at:
             appended.append((state.name, tar, at))
         else:
@@ -127,8 +134,16 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Say, expect: Optiona
             echo: Optional[TextIO] = sys.stdout) -> Report:
     """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses. The build
     dir was checked (`BuildDir.check`) before the engine was contacted."""
+    with ExitStack() as held:
+        return _execute(plan, engine, home, say, expect, echo, held)
+
+
+def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
+    """`execute`, with what it locks (repos, tree tars, the build dir) released by `held`."""
     started = time.monotonic()
-    prep = prepare(plan, say, Downloader(plan.cache_dir, verify=not plan.insecure, connections=plan.connections))
+    downloader = Downloader(plan.cache_dir, verify=not plan.insecure, connections=plan.connections)
+    repo_locks = held.enter_context(ExitStack())
+    prep = prepare(plan, say, downloader, held=repo_locks)
     ref = plan.build.image
 
     existing = engine.image(ref)
@@ -136,9 +151,14 @@ def execute(plan: Plan, *, engine: Engine, home: Path, say: Say, expect: Optiona
         say(f"up to date {ref} ({short_id(existing.id)}): same inputs digest {prep.digest[:12]}; --force builds anyway")
         return Report(ref, existing.id, existing.size, time.monotonic() - started, True, None, existing.labels)
 
+    if plan.build_dir is not None:
+        # A build dir the user named is one place two runs could share: one waits for the other.
+        held.enter_context(EntryLock(lock_for(plan.cache_dir / "locks", "build-dir", plan.build_dir),
+                                     f"the build dir {plan.build_dir}", say))
     bd = BuildDir.acquire(plan.build_dir, home, scratch=plan.cache_dir / "builds")
     try:
-        staged = stage(plan, prep, bd, say)
+        staged = stage(plan, prep, bd, say, held=held)
+        repo_locks.close()     # the trees are packed: other runs may move the repos now
         log = build.BuildLog(build.log_path(plan.cache_dir / "logs", ref), echo=echo)
         say(f"build {ref} on {engine.host}; the whole log goes to {log.path}")
         try:

@@ -2,6 +2,11 @@
 
 A clone is shallow at the tag, and its submodules (recursively) really arrive: the old
 scripts ran the submodule update in the wrong directory and shipped empty third_party/ dirs.
+
+Every value from a user reaches git after `--end-of-options` (git 2.24+), so it is never read as
+an option, and is checked (`validate`) before that. A repo is read under a shared lock and
+changed under an exclusive one (`locks`); a clone is made under a private name beside its place
+and renamed into it, so a run never sees another run's half-made clone.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import RepoError
+from . import locks, validate
+from .errors import ConfigError, RepoError
 from .locations import redact, strip_credentials
 from .plan import RepoStep
 from .util import Say
@@ -35,15 +42,30 @@ class RepoState:
 # No prompts; and no opportunistic index refresh by read-only commands (status), which would
 # rewrite .git/index and make an unchanged tree look changed to the inputs digest.
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+# Everything after it is an argument, never an option, whatever it starts with.
+END = "--end-of-options"
+
+
+def _not_started(cwd: Optional[Path]) -> RepoError:
+    if cwd is not None and not Path(cwd).is_dir():
+        return RepoError(f"{cwd} went away while git was to run in it (another program removed it): run again")
+    return RepoError("git is not installed: install it (e.g. apt-get install git) and run again")
+
+
+def _argv(args: Sequence[str]) -> list:
+    if any("\x00" in a for a in args):
+        # No program can be given a NUL; this is a value no check let through before.
+        raise RepoError(f"a value for `git {args[0]}` holds a NUL character, which no program can be given")
+    return ["git", *args]
 
 
 def _git(args: Sequence[str], cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV},
+            _argv(args), cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV},
         )
     except FileNotFoundError:
-        raise RepoError("git is not installed: install it (e.g. apt-get install git) and run again") from None
+        raise _not_started(cwd) from None
 
 
 def _git_streamed(args: Sequence[str], cwd: Optional[Path] = None, echo=None) -> tuple:
@@ -51,13 +73,14 @@ def _git_streamed(args: Sequence[str], cwd: Optional[Path] = None, echo=None) ->
     meters are asked for only on a terminal, where their carriage returns redraw one line."""
     echo = echo or sys.stderr
     tty = echo.isatty()
-    args = [a for a in args if a != "--progress" or tty]
+    cut = args.index(END) if END in args else len(args)     # only the tool's own options are dropped
+    args = [a for a in args[:cut] if a != "--progress" or tty] + list(args[cut:])
     tail = collections.deque(maxlen=20)
     env = {**os.environ, **GIT_ENV}
     try:
-        proc = subprocess.Popen(["git", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(_argv(args), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except FileNotFoundError:
-        raise RepoError("git is not installed: install it (e.g. apt-get install git) and run again") from None
+        raise _not_started(cwd) from None
     pending = ""
     for chunk in iter(lambda: proc.stdout.read1(65536), b""):
         text = chunk.decode("utf-8", "replace")
@@ -71,6 +94,9 @@ def _git_streamed(args: Sequence[str], cwd: Optional[Path] = None, echo=None) ->
 
 
 def _rev(path: Path, rev: str) -> Optional[str]:
+    if rev.startswith("-"):
+        # rev-parse takes --end-of-options only from git 2.30; no rev starts with '-' anyway.
+        return None
     out = _git(["rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], cwd=path)
     return out.stdout.strip() if out.returncode == 0 else None
 
@@ -91,28 +117,65 @@ def check_root(step: RepoStep, flag: str) -> None:
         raise RepoError(f"{step.path} is a file, not a {step.name} repo: move it away or choose another {flag}")
 
 
-def ensure(step: RepoStep, say: Say, flag: str) -> RepoState:
+def ensure(step: RepoStep, say: Say, flag: str, *, locks_dir: Path, held: Optional[ExitStack] = None) -> RepoState:
     """Reuse `step.path` when it holds a repo, else clone it there; for a repo the user named,
-    use it as it is; for the tool's own clone, fetch the ref into it. Raises RepoError."""
-    if step.action == "fetch":
-        return _fetch(step, say)
+    use it as it is; for the tool's own clone, fetch the ref into it. The repo is left under a
+    shared lock (in `locks_dir`) that `held` releases, so that no other run changes it while this
+    one packs it; without `held` the lock is released on return. Raises RepoError, ConfigError."""
+    _check_values(step)
     if step.action == "use":
         if not (step.path / ".git").exists():
             raise RepoError(f"{flag} {step.path} is not a git repo: give the path of a {step.name} checkout, or its URL")
-        return _reuse(step, say)
-    check_root(step, flag)
-    if step.path.exists():
-        return _reuse(step, say)
-    return _clone(step, say)
+    elif step.action != "fetch":
+        check_root(step, flag)
+    lock = locks.EntryLock(locks.lock_for(locks_dir, f"repo-{step.name}", step.path),
+                           f"the {step.name} repo at {step.path}", say)
+    if step.action == "fetch":
+        def read():
+            return _fetch_current(step, say)
+
+        def write():
+            return _fetch_current(step, say) or _fetch(step, say)
+    else:
+        def read():
+            return _reuse(step, say, fix=False) if step.path.exists() else None
+
+        def write():
+            # A repo the user named is never cloned, even when it went away meanwhile.
+            return _reuse(step, say, fix=True) if step.action == "use" or step.path.exists() else _clone(step, say)
+    state = locks.shared_entry(lock, read, write, still=lambda s: _rev(step.path, "HEAD") == s.commit)
+    if held is not None:
+        held.callback(lock.release)
+    else:
+        lock.release()
+    return state
 
 
-def _reuse(step: RepoStep, say: Say) -> RepoState:
+def _check_values(step: RepoStep) -> None:
+    """What reaches git's argv, checked again here for callers that did not go through options."""
+    try:
+        validate.git_ref(step.ref, f"the {step.name} ref")
+        if step.action in ("clone", "fetch"):
+            validate.repo_url(step.url, f"the {step.name} repo")
+    except ConfigError as err:
+        raise RepoError(str(err)) from None
+
+
+def _reuse(step: RepoStep, say: Say, fix: bool) -> Optional[RepoState]:
+    """The repo as it is; None when submodules are missing and `fix` is off (fetching them is a
+    change, made under the exclusive lock)."""
     path = step.path
     if not (path / ".git").exists():
         raise RepoError(
             f"{path} exists but is not a git repo: remove or move it, or point the root elsewhere "
             f"so {step.name} can be cloned"
         )
+    missing = []
+    if step.submodules:
+        status = _git(["submodule", "status", "--recursive"], cwd=path)
+        missing = [ln for ln in status.stdout.splitlines() if ln.startswith("-")]
+        if missing and not fix:
+            return None
     commit = head(path)
     wanted = _rev(path, step.ref)
     at_ref = wanted == commit
@@ -122,13 +185,15 @@ def _reuse(step: RepoStep, say: Say) -> RepoState:
             f"warning: {path} is at {commit[:10]}, not at {step.ref}"
             f"{'' if wanted else ' (no such ref in that repo)'}; the image gets what is checked out"
         )
-    if step.submodules:
-        status = _git(["submodule", "status", "--recursive"], cwd=path)
-        missing = [ln for ln in status.stdout.splitlines() if ln.startswith("-")]
-        if missing:
-            say(f"fetch {len(missing)} missing submodule(s) of {step.name}")
-            _update_submodules(path)
+    if missing:
+        say(f"fetch {len(missing)} missing submodule(s) of {step.name}")
+        _update_submodules(path)
     return RepoState(step.name, path, commit, step.ref, reused=True, at_ref=at_ref)
+
+
+def _beside(path: Path) -> Path:
+    """A private name beside `path` (same file system, so the rename into place is atomic)."""
+    return path.with_name(f".{path.name}.part-{os.getpid()}-{os.urandom(4).hex()}")
 
 
 def _clone(step: RepoStep, say: Say) -> RepoState:
@@ -137,64 +202,84 @@ def _clone(step: RepoStep, say: Say) -> RepoState:
     say(f"clone {step.name} {shown} @ {step.ref} -> {path} (shallow, submodules recursive)")
     made_dirs = [p for p in path.parents if not p.exists()]    # deepest first
     path.parent.mkdir(parents=True, exist_ok=True)
-    code, tail = _git_streamed(
-        ["clone", "--depth", "1", "--branch", step.ref, "--progress", step.url, str(path)]
-    )
-    if code != 0:
-        _remove_own(path, made_dirs)
-        text = "\n".join(tail)
-        if "not found in upstream" in text or "Remote branch" in text:
-            raise RepoError(
-                f"{step.ref!r} is not a tag or branch of {shown}: check the tag "
-                f"(git ls-remote --tags {shown})"
-            )
-        last = tail[-1] if tail else "no output"
-        raise RepoError(f"cloning {step.name} from {shown} failed: {last}")
+    work = _beside(path)
     try:
-        _update_submodules(path)
-    except RepoError:
-        _remove_own(path, made_dirs)
+        code, tail = _git_streamed(
+            ["clone", "--depth", "1", "--branch", step.ref, "--progress", END, step.url, str(work)]
+        )
+        if code != 0:
+            text = "\n".join(tail)
+            if "not found in upstream" in text or "Remote branch" in text:
+                raise RepoError(
+                    f"{step.ref!r} is not a tag or branch of {shown}: check the tag "
+                    f"(git ls-remote --tags {shown})"
+                )
+            last = tail[-1] if tail else "no output"
+            raise RepoError(f"cloning {step.name} from {shown} failed: {last}")
+        _update_submodules(work)
+        commit = head(work)
+        os.rename(work, path)
+    except BaseException:
+        _remove_own(work, made_dirs)
         raise
-    commit = head(path)
     return RepoState(step.name, path, commit, step.ref, reused=False, at_ref=True)
+
+
+def _fetch_current(step: RepoStep, say: Say) -> Optional[RepoState]:
+    """The tool's own clone when it is clean and at the commit `step.ref` names upstream, else None."""
+    path = step.path
+    if not (path / ".git").exists():
+        return None
+    current = _rev(path, "HEAD")
+    if current and current == _remote_commit(step.url, step.ref, current) and _clean(path):
+        # Fetching rewrites FETCH_HEAD, objects and the index: the tree would look changed.
+        say(f"reuse {step.name} clone at {path}: {step.ref} is still {current[:10]} at {redact(step.url)}")
+        return RepoState(step.name, path, current, step.ref, reused=True, at_ref=True)
+    return None
 
 
 def _fetch(step: RepoStep, say: Say) -> RepoState:
     """Bring the tool's own clone (in the cache) to `step.ref`: one shallow fetch, a forced
-    checkout, untracked files cleaned. The URL is passed to git, never stored in .git/config,
-    so a token in it stays out of the cache."""
+    checkout, untracked files cleaned; a first clone is made under a private name and renamed
+    into place. The URL is passed to git, never stored in .git/config, so a token in it stays
+    out of the cache."""
     path, shown = step.path, redact(step.url)
     fresh = not (path / ".git").exists()
-    if not fresh:
-        current = _rev(path, "HEAD")
-        if current and current == _remote_commit(step.url, step.ref, current) and _clean(path):
-            # Fetching rewrites FETCH_HEAD, objects and the index: the tree would look changed.
-            say(f"reuse {step.name} clone at {path}: {step.ref} is still {current[:10]} at {shown}")
-            return RepoState(step.name, path, current, step.ref, reused=True, at_ref=True)
     say(f"fetch {step.name} {shown} @ {step.ref} into {'a new' if fresh else 'the'} clone at {path}")
-    if fresh:
-        path.mkdir(parents=True, exist_ok=True)
-        _checked(_git(["init", "-q", str(path)]), f"creating {path}")
-    _checked(_git(["config", "remote.origin.url", strip_credentials(step.url)], cwd=path), "configuring the clone")
-    code, tail = _git_streamed(["fetch", "--depth", "1", "--progress", "--no-tags", step.url, step.ref], cwd=path)
-    if code != 0:
+    where = _beside(path) if fresh else path
+    try:
         if fresh:
-            shutil.rmtree(path, ignore_errors=True)
-        text = "\n".join(tail)
-        if "couldn't find remote ref" in text or "not our ref" in text or "unadvertised" in text:
-            raise RepoError(f"{step.ref!r} is not a branch, tag or commit of {shown}: check --torch-musa-ref")
-        raise RepoError(f"fetching {step.name} from {shown} failed: {tail[-1] if tail else 'no output'}")
-    _checked(_git(["checkout", "-q", "--force", "--detach", "FETCH_HEAD"], cwd=path), f"checking out {step.ref}")
-    _checked(_git(["clean", "-q", "-ffdx"], cwd=path), "cleaning the clone")
-    _update_submodules(path)
-    return RepoState(step.name, path, head(path), step.ref, reused=not fresh, at_ref=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _checked(_git(["init", "-q", END, str(where)]), f"creating {path}")
+        _checked(_git(["config", END, "remote.origin.url", strip_credentials(step.url)], cwd=where),
+                 "configuring the clone")
+        code, tail = _git_streamed(["fetch", "--depth", "1", "--progress", "--no-tags", END, step.url, step.ref],
+                                   cwd=where)
+        if code != 0:
+            text = "\n".join(tail)
+            if "couldn't find remote ref" in text or "not our ref" in text or "unadvertised" in text:
+                raise RepoError(f"{step.ref!r} is not a branch, tag or commit of {shown}: check --torch-musa-ref")
+            raise RepoError(f"fetching {step.name} from {shown} failed: {tail[-1] if tail else 'no output'}")
+        _checked(_git(["checkout", "-q", "--force", "--detach", "FETCH_HEAD"], cwd=where), f"checking out {step.ref}")
+        _checked(_git(["clean", "-q", "-ffdx"], cwd=where), "cleaning the clone")
+        _update_submodules(where)
+        commit = head(where)
+        if fresh:
+            if path.exists():
+                shutil.rmtree(path)      # the tool's own, left without .git by a run that died
+            os.rename(where, path)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(where, ignore_errors=True)
+        raise
+    return RepoState(step.name, path, commit, step.ref, reused=not fresh, at_ref=True)
 
 
 def _remote_commit(url: str, ref: str, head_commit: str) -> Optional[str]:
     """The commit `ref` names at `url` (a tag peeled), or None when the remote cannot say."""
     if re.fullmatch(r"[0-9a-f]{40}", ref):
         return ref
-    done = _git(["ls-remote", url, ref, f"{ref}^{{}}"])
+    done = _git(["ls-remote", END, url, ref, f"{ref}^{{}}"])
     if done.returncode != 0:
         return None
     found = dict(reversed(line.split("\t", 1)) for line in done.stdout.splitlines() if "\t" in line)

@@ -75,12 +75,13 @@ def interactive(name: str, env, docker_host: Optional[str], environ: Mapping[str
     cli = shutil.which("docker", path=environ.get("PATH"))
     if cli is None:
         raise ShellError("the interactive shell needs the docker CLI on PATH: install it, or run a command with --cmd")
-    flags = ["-it"] if sys.stdin.isatty() else ["-i"]
-    args = [cli, "exec", *flags]
-    for item in env:
-        args += ["-e", item]
-    args += [name, "bash"]
     child_env = dict(environ)
     if docker_host:
         child_env["DOCKER_HOST"] = docker_host
-    return subprocess.call(args, env=child_env)
+    return subprocess.call(exec_argv(cli, name, env, sys.stdin.isatty()), env=child_env)
+
+
+def exec_argv(cli: str, name: str, env, tty: bool) -> list:
+    """`docker exec` into `name`: each value joined to its flag (`--env=K=V`) and the container
+    after `--`, so no value is ever read as an option of the docker CLI."""
+    return [cli, "exec", "-it" if tty else "-i", *(f"--env={item}" for item in env), "--", name, "bash"]
