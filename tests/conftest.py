@@ -40,6 +40,37 @@ def make_repo(path: Path, files: dict, tag: str = None) -> str:
     return git("rev-parse", "HEAD", cwd=path)
 
 
+# What a developer's shell may hold that the tool reads (its own config and flag defaults, the
+# engine's address, invoke's config, proxies): the tests see none of it, so they run alike everywhere.
+LEAKY_PREFIXES = ("MUSA_DOCKER_", "INVOKE_", "DOCKER_")
+LEAKY_NAMES = {"MUSA_TOOLKITS_URL", "MUDNN_URL", "MCCL_URL", "TORCH_WHL_URL", "TORCH_MUSA_WHL_URL",
+               "PYTORCH_REPO_ROOT_PATH", "TORCH_VISION_REPO_ROOT_PATH", "DOCKER_BUILD_DIR",
+               "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}
+# The tests' own knobs (where to keep the slow-to-make fixture images), not the tool's.
+TEST_KNOBS = {"MUSA_DOCKER_TEST_CACHE"}
+
+
+def leaky(name: str) -> bool:
+    """Whether a variable of the outer environment must not reach a test."""
+    if name in TEST_KNOBS:
+        return False
+    return name.startswith(LEAKY_PREFIXES) or name.upper() in LEAKY_NAMES
+
+
+def sealed(environ) -> dict:
+    """`environ` without what a developer's shell may hold for the tool."""
+    return {k: v for k, v in environ.items() if not leaky(k)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sealed_environment():
+    """Session-wide, so the session fixtures (the engine client, the e2e builds) see it too."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [k for k in os.environ if leaky(k)]:
+            mp.delenv(name)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _git_file_protocol(monkeypatch):
     for k, v in GIT_FILE_OK.items():
