@@ -13,7 +13,7 @@ from typing import Callable, Mapping, Optional
 from .engine import Engine
 from .errors import ShellError
 from .host import render_gid
-from .options import ShellOptions
+from .shellopts import ShellOptions
 
 Say = Callable[[str], None]
 

@@ -22,7 +22,8 @@ from . import host, kinds, probe
 from .engine import Engine
 from .errors import ConfigError, MusaDockerError, VerifyError
 from .kinds import NO_TOOLKIT, Kind
-from .options import image_reference, python_prefix
+from .options import python_prefix
+from .refs import image_reference
 from .probe import last as _last
 
 NO_DEVICE = "no MUSA device visible"

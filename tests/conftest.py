@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grp
+import stat
 import io
 import os
 import subprocess
@@ -230,3 +231,28 @@ def containers_running(client, token: str) -> list:
         if token in " ".join(c.attrs.get("Config", {}).get("Cmd") or []):
             found.append(c.name)
     return found
+
+
+def snapshot(root: Path) -> dict:
+    """Everything under root: path -> (type, mode, bytes or link target)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        rel = str(p.relative_to(root))
+        if stat.S_ISLNK(st.st_mode):
+            out[rel] = ("link", None, os.readlink(p))
+        elif stat.S_ISDIR(st.st_mode):
+            out[rel] = ("dir", stat.S_IMODE(st.st_mode), None)
+        else:
+            out[rel] = ("file", stat.S_IMODE(st.st_mode), p.read_bytes())
+    return out
+
+
+def stage_something(bd, tmp_path: Path):
+    """A Dockerfile and common/a.sh staged into the build dir `bd`."""
+    from musa_docker import context
+    src = tmp_path / "src-files"
+    (src / "common").mkdir(parents=True, exist_ok=True)
+    (src / "Dockerfile").write_text("FROM scratch\n")
+    (src / "common" / "a.sh").write_text("echo a\n")
+    return context.stage(bd, {"Dockerfile": src / "Dockerfile"}, {"common": src / "common"})

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from musa_docker import build, context
-from musa_docker.context import BuildDir
+from musa_docker.builddir import BuildDir
 from musa_docker.engine import Engine
 from musa_docker.errors import BuildError, EngineError
 
