@@ -27,6 +27,8 @@ def compose(path: Path, flag: str, label: str) -> yaml.Node:
         text = path.read_text()
     except OSError as err:
         raise ConfigError(f"{flag} {path} cannot be read: {err.strerror}") from err
+    except ValueError:      # a NUL in the path: no file has that name
+        raise ConfigError(f"{flag} {str(path)!r} cannot be read: a path holds no NUL character") from None
     try:
         return yaml.compose(text)
     except yaml.YAMLError as err:

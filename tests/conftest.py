@@ -136,6 +136,15 @@ def busybox(engine):
     return busybox_image(engine)
 
 
+def remove_images(client, *refs) -> None:
+    """Remove what a test built, whatever state a failed test left it in."""
+    for ref in refs:
+        try:
+            client.images.remove(ref, force=True)
+        except Exception:   # already gone, or the engine went away: nothing left to clean
+            pass
+
+
 E2E_BASE = "musa-docker-test/base"
 
 
@@ -163,10 +172,7 @@ def e2e_base(request, tmp_path_factory, upstream, engine):
         second = cli(*args, "--pip-index-url", index, "--verify", env=env)
     yield {"first": first, "second": second, "ref": f"{E2E_BASE}:{tag}", "tmp": tmp, "env": env,
            "builder": request.param}
-    try:
-        engine.images.remove(f"{E2E_BASE}:{tag}", force=True)
-    except Exception:
-        pass
+    remove_images(engine, f"{E2E_BASE}:{tag}")
 
 
 def tar_context(dockerfile: str, files: dict, mode: int = 0o755) -> io.BytesIO:
