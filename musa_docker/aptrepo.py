@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .errors import ConfigError, DownloadError
+from .util import Say
 
 PENDING = "<resolved at prepare>"
 
@@ -306,7 +307,7 @@ class _VersionKey:
         return compare_versions(self.version, other.version) < 0
 
 
-def resolve(request: AptRequest, *, arch: str = "amd64", verify=True, say: Callable[[str], None] = lambda _: None,
+def resolve(request: AptRequest, *, arch: str = "amd64", verify=True, say: Say = lambda _: None,
             session: Optional[requests.Session] = None) -> Resolution:
     """Read the repository's index on the host and freeze the versions. Raises AptRepoError."""
     src = request.source

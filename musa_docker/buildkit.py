@@ -13,12 +13,13 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from .buildlog import TAIL, Built, failure
 from .client import Builder, command
 from .errors import BuildError, EngineError
 from .locations import redact
+from .util import Say
 
 _STEP = re.compile(r"^#(\d+) (\[.*)$")
 _LINE = re.compile(r"^#(\d+) (\d+\.\d+) (.*)$")
@@ -28,7 +29,7 @@ _CODE = re.compile(r"exit code: (\d+)")
 
 
 
-def run(builder: Builder, context_dir: Path, log, *, say: Callable[[str], None], dockerfile: str,
+def run(builder: Builder, context_dir: Path, log, *, say: Say, dockerfile: str,
         buildargs: Mapping[str, str], labels: Mapping[str, str], network: str, nocache: bool, pull: bool):
     """One BuildKit build through the docker client; returns build.Built. Raises BuildError."""
     steps, tails, errors, caches = {}, collections.defaultdict(lambda: collections.deque(maxlen=TAIL)), {}, {}

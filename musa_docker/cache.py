@@ -23,8 +23,8 @@ from typing import IO, Callable, Iterator, Optional
 
 from .errors import DownloadError
 from .locations import Location, strip_credentials
+from .util import Cancelled, hash_file
 
-CHUNK = 1 << 20
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by musa_docker.\n"
@@ -33,42 +33,9 @@ CACHEDIR_TAG = (
 )
 
 
-class Cancelled(Exception):
-    """Another artifact of the same fetch_all failed: stop, keep the .part for next time."""
-
-
-def human_size(n: int | None) -> str:
-    """`812.3 MB`-style size, in SI units (the progress bars count the same way)."""
-    if n is None:
-        return "size unknown"
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB"):
-        value /= 1000
-        if value < 1000:
-            return f"{value:.1f} {unit}"
-    return f"{value / 1000:.1f} TB"
-
-
 def cache_key(location: Location) -> str:
     """The cache entry's name: sha256 of the URL without credentials."""
     return hashlib.sha256(strip_credentials(location.url).encode()).hexdigest()
-
-
-def hash_file(path: Path, cancel: threading.Event | None = None) -> tuple[str, int]:
-    """(sha256 hex, size) of a file, read in chunks; raises Cancelled when `cancel` is set."""
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while True:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            chunk = f.read(CHUNK)
-            if not chunk:
-                return h.hexdigest(), size
-            h.update(chunk)
-            size += len(chunk)
 
 
 @dataclass(frozen=True)

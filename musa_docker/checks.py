@@ -10,6 +10,7 @@ from typing import Dict, Mapping, Tuple
 from . import kinds, probe
 from .engine import Engine
 from .errors import ImageMismatchError
+from .util import short_id
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def check_image(engine: Engine, image_id: str, expect: Expect) -> probe.Seen:
             problems.append(f"the probe ended early (exit {seen.code}: {probe.last(seen.noise)})")
     if problems:
         raise ImageMismatchError(
-            f"the new image {image_id[7:19]} does not match the request, so it was not tagged: "
+            f"the new image {short_id(image_id)} does not match the request, so it was not tagged: "
             + "; ".join(problems)
         )
     return seen

@@ -11,7 +11,7 @@ import re
 import yaml
 from invoke import Config, Exit, ParseError, Program
 
-from . import __version__
+from . import __version__, yamlfile
 from .tasks import ns
 
 
@@ -24,9 +24,7 @@ class MusaConfig(Config):
             with open(path) as fd:
                 data = yaml.safe_load(fd)
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark else ""
-            raise Exit(f"error: config file {path}{where} is not YAML ({getattr(err, 'problem', None) or err}): "
+            raise Exit(f"error: config file {path}{yamlfile.where(err)} is not YAML ({yamlfile.problem(err)}): "
                        "fix it, or move it away", code=2) from None
         except OSError as err:
             if err.errno == errno.ENOENT:

@@ -12,17 +12,15 @@ and the plan can use it without loading anything that builds.
 
 from __future__ import annotations
 
-import collections
 import re
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
-from .errors import BuildError, ConfigError, EngineError
+from .errors import ConfigError
 from .locations import redact
 
 BUILDERS = ("auto", "buildkit", "classic")

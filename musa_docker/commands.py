@@ -15,8 +15,8 @@ from typing import Any, Mapping, TextIO
 from . import inputs
 from . import options as opts
 from . import plan as plans
-from . import sdk, validate
-from .context import BuildDir
+from . import sdk, shellopts, validate
+from .builddir import BuildDir
 from .errors import disk_errors
 from .observe import observe_disk, observe_engine
 from .util import Say
@@ -102,7 +102,7 @@ def _say(out: TextIO) -> Say:
 def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     from . import shell as shell_mod
     from .engine import Engine
-    options = opts.resolve_shell(values, env)
+    options = shellopts.resolve_shell(values, env)
     engine = Engine(options.docker_host, env)
     # Status lines go to stderr so that `--cmd` output on stdout is the command's alone.
     say = _say(sys.stderr)

@@ -57,6 +57,9 @@ RENDER_GID = 109
 CONNECTIONS = 4
 MAX_CONNECTIONS = 16
 
+# The variable `push --username` reads the password from (never a flag: it would show in `ps`).
+PASSWORD_VAR = "MUSA_DOCKER_REGISTRY_PASSWORD"
+
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
     """`$MUSA_DOCKER_CACHE`, else `~/.cache/musa_docker` (home from `env["HOME"]`).

@@ -30,15 +30,16 @@ import urllib3
 from tqdm import tqdm
 
 from . import parts
-from .cache import CACHEDIR_TAG, CHUNK, Action, Cancelled, Entry, cache_key, decide, discard, hash_file, human_size
+from .cache import CACHEDIR_TAG, Action, Entry, cache_key, decide, discard
 from .cache import locked, look, prepare, write_file
 from .defaults import CONNECTIONS
 from .errors import ChecksumError, DownloadError
 from .locations import Location, redact
 from .stream import attempt
 from .transfer import Job, Ranged, Restart, session, split_auth, with_retries
+from .util import Cancelled, hash_file, human_size
 
-__all__ = ["CACHEDIR_TAG", "CHUNK", "Downloader", "Fetched", "cache_key", "hash_file", "human_size"]
+__all__ = ["CACHEDIR_TAG", "Downloader", "Fetched", "cache_key"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Tuple
 
 from .defaults import CONNECTIONS, MAX_CONNECTIONS, SYSTEMS, default
 from .errors import ConfigError
-from .push import PASSWORD_VAR
+from .defaults import PASSWORD_VAR
 
 Flag = Tuple[str, Any, Tuple[str, ...], str]
 

@@ -18,8 +18,9 @@ import os
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
+from .util import Say
+
 T = TypeVar("T")
-Say = Callable[[str], None]
 
 
 def lock_for(locks_dir: Path, kind: str, target: Path) -> Path:

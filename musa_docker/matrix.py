@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import yaml
 
-from . import flags
+from . import flags, yamlfile
 from .defaults import default
 from .errors import ConfigError, MusaDockerError
 from .util import human_size, short_id
@@ -88,16 +88,7 @@ def _mapping(node, path: Path, what: str) -> Dict[str, Tuple[Any, int]]:
 
 def load(path: Path) -> List[Entry]:
     """Read and check the matrix file. Raises ConfigError naming the file, line and key."""
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"-c {path} cannot be read: {err.strerror}") from err
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where} is not YAML: {getattr(err, 'problem', None) or err}") from None
+    root = yamlfile.compose(path, "-c", str(path))
     if root is None:
         raise ConfigError(f"{path} is empty: list the images under `images:` (see README, build-all)")
     top = _mapping(root, path, "the file")

@@ -22,28 +22,10 @@ from .defaults import SYSTEMS, System
 from .errors import ConfigError
 from .locations import Location, parse_location, redact
 from .paths import check_reserved
+from .refs import ImageRef, image_name, image_reference, image_tag
 
-# The grammar of docker/distribution's reference package, without digests.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
-_NAME_RE = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
-_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _PY_RE = re.compile(r"3\.(?:0|[1-9][0-9]?)")
-# docker's sizes: a number, then b, k, m or g (either case), optionally followed by b
-_SIZE_RE = re.compile(r"[0-9]+(?:[kmgKMG][bB]?|[bB])?")
-_ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CONTAINER_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _HTTP_RE = re.compile(r"https?://\S+")
-_NAME_MAX = 255
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    name: str
-    tag: str
-
-    def __str__(self) -> str:
-        return f"{self.name}:{self.tag}"
 
 
 @dataclass(frozen=True)
@@ -81,53 +63,6 @@ class BaseOptions:
     pytorch_repo: str
     pytorch_root: Path
     notes: tuple = ()             # what the plan should say about a choice made for the user
-
-
-@dataclass(frozen=True)
-class ShellOptions:
-    image: str
-    name: str
-    shm_size: str
-    privileged: bool
-    env: tuple                    # ("K=V", ...), MTHREADS_VISIBLE_DEVICES first unless overridden
-    cmd: Optional[str]
-    docker_host: Optional[str]
-
-
-def image_name(value: str, flag: str) -> str:
-    """A repository name as docker accepts it, without a tag."""
-    if not value:
-        raise ConfigError(f"{flag} is required: name the image, e.g. {flag} musa-pytorch-base")
-    name, _, tag = value.rpartition(":") if ":" in value.split("/")[-1] else (value, "", "")
-    if tag:
-        raise ConfigError(f"{flag} takes a name without a tag (got {value!r}); pass the tag with -t {tag}")
-    if len(value) > _NAME_MAX or not _NAME_RE.fullmatch(value):
-        raise ConfigError(
-            f"{flag} {value!r} is not a valid image name: use lower-case letters, digits and "
-            "'.', '_', '-' separators, optionally after a registry host and '/'"
-        )
-    return value
-
-
-def image_tag(value: str, flag: str = "-t/--tag") -> str:
-    if not isinstance(value, str) or not _TAG_RE.fullmatch(value):
-        raise ConfigError(
-            f"{flag} {value!r} is not a valid tag: up to 128 letters, digits, '_', '.', '-', "
-            "not starting with '.' or '-'"
-        )
-    return value
-
-
-def image_reference(value: str, flag: str) -> str:
-    """A full reference `name[:tag]` (for -b and -i of shell): returned as given."""
-    if not value:
-        raise ConfigError(f"{flag} is required: name an image, e.g. {flag} musa-pytorch-base:latest")
-    last = value.split("/")[-1]
-    name, tag = (value.rsplit(":", 1) if ":" in last else (value, ""))
-    image_name(name, flag)
-    if tag:
-        image_tag(tag, flag)
-    return value
 
 
 def python_version(value: str) -> str:
@@ -310,41 +245,6 @@ def _root(values, env, key: str, var: str, home: Path) -> str:
     if env.get(var):
         return validate.path(env[var], f"${var}")
     return str(home)
-
-
-def container_name(image: str) -> str:
-    """`musa-pytorch-dev:latest` -> `musa-pytorch-dev-latest`: a valid container name from a reference."""
-    name = re.sub(r"[^a-zA-Z0-9_.-]+", "-", image.split("/")[-1]).strip("-.")
-    return name or "musa-docker"
-
-
-def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOptions:
-    d = defaults.TASKS["shell"]
-    image = image_reference(values.get("image") or "", "-i/--image")
-    pairs = []
-    for item in values.get("env") or ():
-        key, sep, _ = item.partition("=")
-        if not sep or not _ENV_KEY_RE.fullmatch(key):
-            raise ConfigError(f"-e/--env {item!r} is not KEY=VALUE")
-        pairs.append(item)
-    if not any(p.startswith("MTHREADS_VISIBLE_DEVICES=") for p in pairs):
-        pairs.insert(0, f"MTHREADS_VISIBLE_DEVICES={d['visible_devices']}")
-    name = values.get("name") or container_name(image)
-    if not _CONTAINER_RE.fullmatch(name):
-        raise ConfigError(f"--name {name!r} is not a valid container name: letters, digits, '_', '.', '-'")
-    privileged = values.get("privileged")
-    shm_size = values.get("shm_size") or d["shm_size"]
-    if not _SIZE_RE.fullmatch(shm_size):
-        raise ConfigError(f"--shm-size {shm_size!r} is not a size: give a number and a unit, e.g. --shm-size 16G")
-    return ShellOptions(
-        image=image,
-        name=name,
-        shm_size=shm_size,
-        privileged=d["privileged"] if privileged is None else bool(privileged),
-        env=tuple(pairs),
-        cmd=values.get("cmd") or None,
-        docker_host=values.get("docker_host") or None,
-    )
 
 
 @dataclass(frozen=True)

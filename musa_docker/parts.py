@@ -27,7 +27,8 @@ from typing import List, Optional
 import requests
 import urllib3
 
-from .cache import Cancelled, discard, hash_file, human_size, write_error, write_file
+from .cache import discard, write_error, write_file
+from .util import Cancelled, hash_file, human_size
 from .transfer import Job, Ranged, Restart, Retry, bar, check_status, content_range, describe, get, raw_chunks, session
 from .transfer import with_retries
 

@@ -20,6 +20,7 @@ from typing import Dict, Optional, Tuple
 import yaml
 
 from . import arch as arch_mod
+from . import yamlfile
 from .errors import ConfigError
 from .locations import Location, parse_location
 
@@ -126,16 +127,7 @@ class _Reader:
 
 def load(path: Path) -> Pins:
     """Read and check a pins file. Raises ConfigError naming the file and line."""
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"--pins {path} cannot be read: {err.strerror}") from None
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"--pins {path}{where} is not YAML: {getattr(err, 'problem', None) or err}") from None
+    root = yamlfile.compose(path, "--pins", f"--pins {path}")
     r = _Reader(path)
     pins = Pins(path, {}, {}, {}, {}, {})
     if root is None:

@@ -23,6 +23,7 @@ from .locations import Location, parse_location, redact
 from .options import python_version as check_python
 from .pins import Pins
 from .repos import GIT_ENV
+from .util import Say
 
 TIMEOUT = 30
 
@@ -101,7 +102,7 @@ def check_tag(url: str, ref: str, is_tag: bool) -> Optional[str]:
     return redact(f"git ls-remote failed: {last}")
 
 
-def check(pins: Pins, say: Callable[[str], None]) -> int:
+def check(pins: Pins, say: Say) -> int:
     """Ask every URL and tag in the file; say one line each; return the number that failed."""
     import requests
     items: List[Tuple[int, str, Callable[[], Optional[str]]]] = []

@@ -20,7 +20,7 @@ from typing import Dict, List, Mapping, Optional, TextIO
 
 from . import archives, build, checks, context, repos
 from .assets import COMMON
-from .context import BuildDir
+from .builddir import BuildDir
 from .download import Downloader, Fetched
 from .engine import Engine
 from .locks import EntryLock, lock_for

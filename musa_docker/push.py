@@ -13,11 +13,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, TextIO, Tuple
 
+from .defaults import PASSWORD_VAR
 from .errors import ConfigError, MusaDockerError, PushError
-from .options import image_name, image_reference, image_tag
+from .refs import image_name, image_reference, image_tag
 from .util import Say, human_size, short_id
-
-PASSWORD_VAR = "MUSA_DOCKER_REGISTRY_PASSWORD"
 
 # Docker's meaning of a reference without a tag, not a default of this project.
 _IMPLICIT_TAG = "latest"

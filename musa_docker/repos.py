@@ -62,7 +62,8 @@ def _argv(args: Sequence[str]) -> list:
 def _git(args: Sequence[str], cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            _argv(args), cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV},
+            # git echoes what it was given (and may cut a message mid-character): never fail decoding it
+            _argv(args), cwd=cwd, capture_output=True, text=True, errors="replace", env={**os.environ, **GIT_ENV},
         )
     except FileNotFoundError:
         raise _not_started(cwd) from None

@@ -8,14 +8,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from typing import Callable, Mapping, Optional
+from typing import Mapping, Optional
 
 from .engine import Engine
 from .errors import ShellError
 from .host import render_gid
-from .options import ShellOptions
+from .shellopts import ShellOptions
+from .util import Say, short_id
 
-Say = Callable[[str], None]
 
 
 def ensure_container(engine: Engine, options: ShellOptions, say: Say) -> str:
@@ -28,7 +28,7 @@ def ensure_container(engine: Engine, options: ShellOptions, say: Say) -> str:
         if found["Image"] != image.id:
             raise ShellError(
                 f"container {options.name} exists but runs {found['Config']['Image']} "
-                f"({found['Image'][7:19]}), not {options.image} ({image.id[7:19]}): "
+                f"({short_id(found['Image'])}), not {options.image} ({short_id(image.id)}): "
                 f"pass another --name, or remove it with `docker rm -f {options.name}`"
             )
         if found["State"]["Running"]:

@@ -20,7 +20,8 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from .cache import CHUNK, Cancelled, Entry, human_size, write_error, write_file
+from .cache import Entry, write_error, write_file
+from .util import CHUNK, Cancelled, human_size
 from .transfer import Job, Ranged, Restart, Retry, bar, check_status, content_range, describe, get, int_header
 from .transfer import raw_chunks, validator
 

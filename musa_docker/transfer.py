@@ -23,7 +23,8 @@ import urllib3
 from tqdm import tqdm
 
 from . import __version__
-from .cache import CHUNK, Cancelled, Entry
+from .cache import Entry
+from .util import CHUNK, Cancelled, Say
 from .errors import DownloadError
 from .locations import Location, redact
 
@@ -42,7 +43,7 @@ class Job:
     entry: Entry
     url: str                                   # without userinfo (see split_auth)
     auth: Optional[tuple[str, str]]
-    say: Callable[[str], None]
+    say: Say
     cancel: threading.Event
     out: TextIO
     progress: bool

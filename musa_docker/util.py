@@ -1,10 +1,14 @@
-"""Small helpers every part shares: the say callback, byte sizes, short image ids, file hashes."""
+"""Small helpers every part shares: the say callback, byte sizes, short image ids, file hashes,
+a sorted walk of a tree."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+import threading
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 Say = Callable[[str], None]   # one status line for people, written as it happens
 CHUNK = 1 << 20               # read and send files in 1 MiB pieces: constant memory, few syscalls
@@ -32,9 +36,43 @@ def short_id(image_id: str) -> str:
     return image_id.split(":", 1)[-1][:12]
 
 
-def file_sha256(path: Path) -> str:
+class Cancelled(Exception):
+    """Other work of the same run failed: stop, keep what was written for next time."""
+
+
+def hash_file(path: Path, cancel: Optional[threading.Event] = None) -> Tuple[str, int]:
+    """(sha256 hex, size) of a file, read in chunks; raises Cancelled when `cancel` is set
+    (checked between chunks, so a large file stops soon after another download fails)."""
     h = hashlib.sha256()
+    size = 0
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            chunk = f.read(CHUNK)
+            if not chunk:
+                return h.hexdigest(), size
             h.update(chunk)
-    return h.hexdigest()
+            size += len(chunk)
+
+
+def file_sha256(path: Path, cancel: Optional[threading.Event] = None) -> str:
+    return hash_file(path, cancel)[0]
+
+
+def walk_tree(root: Path):
+    """Yield (relative path, lstat, symlink target) for everything under root, sorted, dirs first."""
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        with os.scandir(root / rel_dir if rel_dir else root) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        subdirs = []
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            st = entry.stat(follow_symlinks=False)
+            target = os.readlink(entry.path) if stat.S_ISLNK(st.st_mode) else ""
+            yield rel, st, target
+            if stat.S_ISDIR(st.st_mode):
+                subdirs.append(rel)
+        stack.extend(reversed(subdirs))

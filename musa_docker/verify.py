@@ -22,8 +22,10 @@ from . import host, kinds, probe
 from .engine import Engine
 from .errors import ConfigError, MusaDockerError, VerifyError
 from .kinds import NO_TOOLKIT, Kind
-from .options import image_reference, python_prefix
+from .options import python_prefix
+from .refs import image_reference
 from .probe import last as _last
+from .util import short_id
 
 NO_DEVICE = "no MUSA device visible"
 
@@ -132,7 +134,7 @@ def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequen
     build = kind is None or kind.musa_home is not None
     access = (f"runtime {runtime}" if runtime else
               f"devices {' '.join(devices)}" if devices else "no MUSA runtime or devices")
-    out.write(f"verify {ref} ({image.id[7:19]}, kind {kind.name if kind else 'unknown'}) on {engine.host}: "
+    out.write(f"verify {ref} ({short_id(image.id)}, kind {kind.name if kind else 'unknown'}) on {engine.host}: "
               f"one check container, {access}\n")
     out.flush()
     command = probe.shell_command(probe.spec(kinds.all_modules()), build)

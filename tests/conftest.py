@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grp
+import stat
 import io
 import os
 import subprocess
@@ -38,6 +39,37 @@ def make_repo(path: Path, files: dict, tag: str = None) -> str:
     if tag:
         git("tag", tag, cwd=path)
     return git("rev-parse", "HEAD", cwd=path)
+
+
+# What a developer's shell may hold that the tool reads (its own config and flag defaults, the
+# engine's address, invoke's config, proxies): the tests see none of it, so they run alike everywhere.
+LEAKY_PREFIXES = ("MUSA_DOCKER_", "INVOKE_", "DOCKER_")
+LEAKY_NAMES = {"MUSA_TOOLKITS_URL", "MUDNN_URL", "MCCL_URL", "TORCH_WHL_URL", "TORCH_MUSA_WHL_URL",
+               "PYTORCH_REPO_ROOT_PATH", "TORCH_VISION_REPO_ROOT_PATH", "DOCKER_BUILD_DIR",
+               "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}
+# The tests' own knobs (where to keep the slow-to-make fixture images), not the tool's.
+TEST_KNOBS = {"MUSA_DOCKER_TEST_CACHE"}
+
+
+def leaky(name: str) -> bool:
+    """Whether a variable of the outer environment must not reach a test."""
+    if name in TEST_KNOBS:
+        return False
+    return name.startswith(LEAKY_PREFIXES) or name.upper() in LEAKY_NAMES
+
+
+def sealed(environ) -> dict:
+    """`environ` without what a developer's shell may hold for the tool."""
+    return {k: v for k, v in environ.items() if not leaky(k)}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sealed_environment():
+    """Session-wide, so the session fixtures (the engine client, the e2e builds) see it too."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [k for k in os.environ if leaky(k)]:
+            mp.delenv(name)
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +136,15 @@ def busybox(engine):
     return busybox_image(engine)
 
 
+def remove_images(client, *refs) -> None:
+    """Remove what a test built, whatever state a failed test left it in."""
+    for ref in refs:
+        try:
+            client.images.remove(ref, force=True)
+        except Exception:   # already gone, or the engine went away: nothing left to clean
+            pass
+
+
 E2E_BASE = "musa-docker-test/base"
 
 
@@ -131,10 +172,7 @@ def e2e_base(request, tmp_path_factory, upstream, engine):
         second = cli(*args, "--pip-index-url", index, "--verify", env=env)
     yield {"first": first, "second": second, "ref": f"{E2E_BASE}:{tag}", "tmp": tmp, "env": env,
            "builder": request.param}
-    try:
-        engine.images.remove(f"{E2E_BASE}:{tag}", force=True)
-    except Exception:
-        pass
+    remove_images(engine, f"{E2E_BASE}:{tag}")
 
 
 def tar_context(dockerfile: str, files: dict, mode: int = 0o755) -> io.BytesIO:
@@ -199,3 +237,28 @@ def containers_running(client, token: str) -> list:
         if token in " ".join(c.attrs.get("Config", {}).get("Cmd") or []):
             found.append(c.name)
     return found
+
+
+def snapshot(root: Path) -> dict:
+    """Everything under root: path -> (type, mode, bytes or link target)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        rel = str(p.relative_to(root))
+        if stat.S_ISLNK(st.st_mode):
+            out[rel] = ("link", None, os.readlink(p))
+        elif stat.S_ISDIR(st.st_mode):
+            out[rel] = ("dir", stat.S_IMODE(st.st_mode), None)
+        else:
+            out[rel] = ("file", stat.S_IMODE(st.st_mode), p.read_bytes())
+    return out
+
+
+def stage_something(bd, tmp_path: Path):
+    """A Dockerfile and common/a.sh staged into the build dir `bd`."""
+    from musa_docker import context
+    src = tmp_path / "src-files"
+    (src / "common").mkdir(parents=True, exist_ok=True)
+    (src / "Dockerfile").write_text("FROM scratch\n")
+    (src / "common" / "a.sh").write_text("echo a\n")
+    return context.stage(bd, {"Dockerfile": src / "Dockerfile"}, {"common": src / "common"})

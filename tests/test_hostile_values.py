@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, make_repo
-from musa_docker import commands, flags, options, push, repos, validate
+from musa_docker import commands, flags, push, refs, repos, shellopts, validate
 from musa_docker.errors import MusaDockerError
 from musa_docker.plan import RepoStep
 
@@ -146,11 +146,11 @@ def test_build_all_files_and_flags_in_a_dry_run(task, key, value, name, jobs, ho
 def test_shell_push_and_verify_flags_are_checked_or_refused(key, value):
     with Sandbox() as box:
         shell_values = {"image": "busybox:latest", key: [value] if key == "env" else value}
-        box.call(options.resolve_shell, shell_values, box.env)
+        box.call(shellopts.resolve_shell, shell_values, box.env)
         push_values = {"image": "busybox:latest", key: value}
         box.call(push.resolve, push_values, {**box.env, push.PASSWORD_VAR: "pw"}, io.StringIO())
         if key == "image":
-            box.call(options.image_reference, value, "-i/--image")
+            box.call(refs.image_reference, value, "-i/--image")
 
 
 @pytest.fixture(scope="module")

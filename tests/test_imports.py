@@ -60,18 +60,37 @@ def test_no_import_runs_back_up_the_stack():
     """A lower layer never imports a higher one: the steps sit above the plan, the task
     adapters above the steps."""
     graph = _graph()
-    layers = [
-        {"errors", "util", "assets", "paths", "defaults", "locations", "flags"},
-        {"options"},
-        {"plan"},
-        {"repos", "observe", "download", "archives", "context", "engine", "layers", "build", "checks"},
-        {"pipeline"},
-        {"commands"},
-        {"tasks", "cli", "__main__"},
-    ]
+    layers = _layers()
     rank = {name: i for i, layer in enumerate(layers) for name in layer}
     for name, deps in graph.items():
         if name not in rank:
             continue
         upward = [d for d in deps if rank.get(d, -1) > rank[name]]
         assert not upward, f"{name} imports {upward} from above it"
+
+
+def _layers():
+    return [
+        # facts, grammar and tables: no step, no flow
+        {"errors", "util", "assets", "paths", "kinds", "defaults", "locations", "refs", "validate", "yamlfile",
+         "arch", "locks", "aptrepo", "client", "flags"},
+        # what the inputs are: the MUSA SDK, the pins file, each input's value and source
+        {"sdk", "pins", "inputs"},
+        {"options", "shellopts"},
+        {"plan"},
+        # what the steps stand on: the engine, git, the cache and HTTP, the build dir, the build log
+        {"engine", "repos", "cache", "transfer", "builddir", "buildlog", "probe", "host"},
+        # the steps: observe, prepare (download, archives, context), build, check
+        {"observe", "stream", "parts", "download", "archives", "context", "layers", "buildkit", "build", "checks"},
+        # one library function per task
+        {"pipeline", "verify", "shell", "push", "matrix", "pinstask"},
+        {"commands"},
+        {"tasks", "cli", "__main__"},
+    ]
+
+
+def test_every_module_has_its_place_in_the_stack():
+    """A new module is given a layer above, so an import running back up from it is caught."""
+    placed = {name for layer in _layers() for name in layer}
+    unplaced = sorted(set(_graph()) - placed - {"__init__"})
+    assert not unplaced, f"{unplaced}: add each to a layer of test_no_import_runs_back_up_the_stack"

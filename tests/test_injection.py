@@ -179,9 +179,9 @@ def test_the_docker_cli_takes_a_dashed_container_name_literally(engine):
 
 
 def test_shell_refuses_a_dashed_container_name_and_env_key(env):
-    from musa_docker import options
+    from musa_docker import shellopts
     for values, flag in (({"image": "busybox:latest", "name": "--privileged"}, "--name"),
                          ({"image": "busybox:latest", "env": ["--privileged=1"]}, "-e/--env")):
         with pytest.raises(MusaDockerError) as info:
-            options.resolve_shell(values, env)
+            shellopts.resolve_shell(values, env)
         assert str(info.value).startswith(flag)

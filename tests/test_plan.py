@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from musa_docker import options as opts
-from musa_docker.plan import ASSETS, plan_base
+from musa_docker.plan import ASSETS, RepoAction, plan_base, plan_dev, plan_release
 
 
 @pytest.fixture
@@ -191,3 +191,72 @@ def test_the_plan_is_made_from_observed_facts_and_a_step_names_its_flag(home, tm
     (step,) = make_plan(options, facts, env).repos
     assert (step.action, step.flag) == (RepoAction.REUSE, "--pytorch-root")
     assert "  reuse   pytorch " in make_plan(options, facts, env).render()
+
+
+VENDOR = {"musa_url": "/v/musa_toolkits.tar.gz", "mudnn_url": "/v/mudnn.tar"}
+
+
+def dev(home, present=(), python_version=None, **values):
+    env = {"HOME": str(home)}
+    options = opts.resolve_dev({"base_img": "musa-pytorch-base:1", **VENDOR, **values}, env)
+    return plan_dev(options, present, env, python_version)
+
+
+def release(home, **values):
+    env = {"HOME": str(home)}
+    options = opts.resolve_release({"base_img": "debian:12", "python_env": "venv", "python_version": "3.11",
+                                    **VENDOR, "torch_whl_url": "/w/torch-2.0.0-cp311-cp311-linux_x86_64.whl",
+                                    "torch_musa_whl_url": "/w/torch_musa-2.0.0-cp311-cp311-linux_x86_64.whl",
+                                    **values}, env, machine="x86_64")
+    return plan_release(options, env)
+
+
+def test_plan_dev_fetches_torch_musa_and_clones_vision(home):
+    p = dev(home)
+    assert p.kind == "dev"
+    steps = {r.name: r for r in p.repos}
+    assert steps["torch_musa"].action is RepoAction.FETCH
+    assert steps["vision"].action is RepoAction.CLONE
+
+
+def test_plan_dev_reuses_a_present_vision_and_uses_a_local_torch_musa(home, tmp_path):
+    local = tmp_path / "torch_musa"
+    local.mkdir()
+    p = dev(home, present={"vision"}, torch_musa_repo=str(local))
+    steps = {r.name: r for r in p.repos}
+    assert steps["torch_musa"].action is RepoAction.USE and steps["torch_musa"].path == local
+    assert steps["vision"].action is RepoAction.REUSE
+
+
+def test_plan_dev_builds_on_its_base_and_says_so_in_labels(home):
+    p = dev(home, python_version="3.11")
+    assert ("BASE_IMAGE", "musa-pytorch-base:1") in p.build.buildargs
+    labels = dict(p.build.labels)
+    assert labels["musa_docker.kind"] == "dev"
+    assert labels["musa_docker.base_image"] == "musa-pytorch-base:1"
+    assert labels["musa_docker.python_version"] == "3.11"
+    assert [a.name for a in p.artifacts][:2] == ["musa_toolkits", "mudnn"]
+
+
+def test_plan_dev_before_the_engine_is_asked_takes_python_from_the_base(home):
+    p = dev(home)
+    assert p.python_version == dict(p.build.labels)["musa_docker.python_version"]
+    assert "3." not in p.python_version
+
+
+def test_plan_release_has_no_repos_and_a_wheel_dir_each(home):
+    p = release(home)
+    assert p.kind == "release" and p.repos == ()
+    dests = {a.name: a.dest for a in p.artifacts}
+    assert dests["torch_wheel"] == "artifacts/wheels/torch/torch-2.0.0-cp311-cp311-linux_x86_64.whl"
+    assert dests["torch_musa_wheel"].startswith("artifacts/wheels/torch_musa/")
+    assert dict(p.build.labels)["musa_docker.kind"] == "release"
+    assert p.python_version == "3.11"
+
+
+def test_plan_release_renders_every_artifact(home):
+    text = release(home).render()
+    assert text.startswith("plan: release image ")
+    for name in ("musa_toolkits", "mudnn", "torch_wheel", "torch_musa_wheel"):
+        assert f"fetch   {name} " in text
+    assert "repos:\n  (none)" in text

@@ -11,7 +11,7 @@ import uuid
 import docker.errors
 import pytest
 
-from conftest import cli, tar_context
+from conftest import cli, remove_images, tar_context
 from images import _locked, debian12_image
 from musa_docker import checks, host, kinds, probe, verify
 from musa_docker.engine import Engine
@@ -58,11 +58,7 @@ def made(engine):
     """Tags of the images a test builds; removed at the end of the module."""
     refs = []
     yield refs
-    for ref in refs:
-        try:
-            engine.images.remove(ref, force=True)
-        except docker.errors.APIError:
-            pass
+    remove_images(engine, *refs)
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,9 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 import run  # noqa: E402  (bench/context/run.py)
 import tree  # noqa: E402
-from musa_docker import build, context  # noqa: E402
-from musa_docker.context import BuildDir, Entry  # noqa: E402
+from musa_docker import build, context, util  # noqa: E402
+from musa_docker.builddir import BuildDir  # noqa: E402
+from musa_docker.context import Entry  # noqa: E402
 from musa_docker.engine import Engine  # noqa: E402
 
 NAME = run.NAME
@@ -65,12 +66,12 @@ def sync_time(label: str):
 
 
 def tree_bytes(src: Path) -> int:
-    return sum(e[1].st_size for e in context._walk(src) if e[1].st_mode & 0o170000 == 0o100000)
+    return sum(e[1].st_size for e in util.walk_tree(src) if e[1].st_mode & 0o170000 == 0o100000)
 
 
 def read_all(src: Path) -> int:
     n = 0
-    for rel, st, _ in context._walk(src):
+    for rel, st, _ in util.walk_tree(src):
         if st.st_mode & 0o170000 == 0o100000:
             with open(src / rel, "rb") as f:
                 while True:

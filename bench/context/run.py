@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import tree  # noqa: E402  (bench/context/tree.py)
 from musa_docker import build, context, layers  # noqa: E402
-from musa_docker.context import BuildDir  # noqa: E402
+from musa_docker.builddir import BuildDir  # noqa: E402
 from musa_docker.engine import Engine  # noqa: E402
 
 BASE = "musa-docker-test/busybox:latest"

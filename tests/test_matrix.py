@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from conftest import cli, user_env
+from conftest import cli, remove_images, user_env
 from images import debian12_image, local_pypi
 
 
@@ -136,10 +136,7 @@ images:
         assert engine.images.get(f"musa-docker-test/all-base:{tag}").labels["musa_docker.kind"] == "base"
         assert "[good-base] " in done.stdout               # each entry's lines carry its name
     finally:
-        try:
-            engine.images.remove(f"musa-docker-test/all-base:{tag}", force=True)
-        except Exception:
-            pass
+        remove_images(engine, f"musa-docker-test/all-base:{tag}")
 
 
 def test_an_entry_may_name_its_engine(tmp_path, env):

@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
+from conftest import remove_images
 from musa_docker import build, context
-from musa_docker.context import BuildDir
+from musa_docker.builddir import BuildDir
 from musa_docker.engine import Engine
 from musa_docker.errors import BuildError, EngineError
 
@@ -33,14 +34,10 @@ def _context(tmp_path, dockerfile: str, files=None):
 @pytest.fixture(autouse=True)
 def _remove_what_the_test_built(engine, busybox):
     """Builds here are untagged by design; remove the images a test left, so runs do not pile up."""
-    before = {i.id for i in engine.images.list(all=True)}
+    # ids only, in one call: inspecting each image races with other runs removing theirs
+    before = set(engine.api.images(all=True, quiet=True))
     yield
-    for image in engine.images.list(all=True):
-        if image.id not in before:
-            try:
-                engine.images.remove(image.id, force=True)
-            except Exception:
-                pass
+    remove_images(engine, *(set(engine.api.images(all=True, quiet=True)) - before))
 
 
 def _build(tmp_path, dockerfile, files=None, labels=None, buildargs=None):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, git, make_repo
+from conftest import REPO, git, make_repo, remove_images
 from musa_docker import build, context, util
 from musa_docker.locks import EntryLock
 
@@ -176,8 +176,4 @@ images:
             assert engine.images.get(ref).labels["musa_docker.torch_musa.commit"] == commit
         assert done.stdout.count("fetch torch_musa") == 1 and done.stdout.count("clone vision") == 1
     finally:
-        for ref in refs:
-            try:
-                engine.images.remove(ref, force=True)
-            except Exception:
-                pass
+        remove_images(engine, *refs)
