@@ -24,7 +24,8 @@ ENV_VARS = {"musa_url": "MUSA_TOOLKITS_URL", "mudnn_url": "MUDNN_URL", "mccl_url
             "torch_whl_url": "TORCH_WHL_URL", "torch_musa_whl_url": "TORCH_MUSA_WHL_URL"}
 REPO_KEYS = {
     "build_base": {"pytorch": ("pytorch_repo", "pytorch_tag")},
-    "build_dev": {"vision": ("vision_repo", "vision_tag"), "torch_musa": ("torch_musa_repo", "torch_musa_ref")},
+    "build_dev": {"vision": ("vision_repo", "vision_tag"), "torch_musa": ("torch_musa_repo", "torch_musa_ref"),
+                  **{c: (f"{c}_repo", f"{c}_tag") for c in ("kineto", "mualg", "muthrust", "audio")}},
     "release": {},
 }
 ARTIFACT_KEYS = {"musa_toolkits": "musa_url", "mudnn": "mudnn_url", "mccl": "mccl_url"}
@@ -34,7 +35,8 @@ FLAG_NAMES = {"musa_url": "-m/--musa-url", "mudnn_url": "-n/--mudnn-url", "mccl_
 SHOWN = {
     "build_base": ("python_version", "pytorch_repo", "pytorch_tag"),
     "build_dev": ("gpu_arch", "musa_url", "mudnn_url", "mccl_url", "vision_repo", "vision_tag",
-                  "torch_musa_repo", "torch_musa_ref"),
+                  "torch_musa_repo", "torch_musa_ref", "kineto_repo", "kineto_tag", "mualg_repo", "mualg_tag",
+                  "muthrust_repo", "muthrust_tag", "audio_repo", "audio_tag"),
     "release": ("gpu_arch", "python_version", "musa_url", "mudnn_url", "mccl_url", "torch_whl_url",
                 "torch_musa_whl_url"),
 }

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from . import defaults, sdk, validate
+from . import components, defaults, sdk, validate
 from .assets import ASSETS
 from .client import Builder, choose as choose_builder
 from .defaults import SYSTEMS, System
@@ -375,6 +375,7 @@ class DevOptions:
     torch_musa_local: bool
     torch_musa_ref: Optional[str]
     stack: MusaStack = MusaStack()
+    components: tuple = ()        # components.Component: kineto, muAlg, muThrust, torchaudio given
 
 
 @dataclass(frozen=True)
@@ -467,6 +468,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         torch_musa_local=local,
         torch_musa_ref=validate.git_ref(ref, "--torch-musa-ref") if ref else None,
         stack=stack,
+        components=components.resolve(values, env, common.home, url=repo_url, path=_path, root=_root),
     )
 
 

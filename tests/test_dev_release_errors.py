@@ -112,6 +112,19 @@ def test_torch_musa_path_that_is_not_a_git_repo(env, files, labelled_base, tmp_p
     assert (plain / "setup.py").exists()
 
 
+def test_kineto_tag_that_does_not_exist(env, files, labelled_base, tmp_path):
+    upstream = tmp_path / "upstream"
+    torch_musa, vision, kineto = (vendor.torch_musa_repo(upstream), vendor.vision_repo(upstream),
+                                  vendor.kineto_repo(upstream))
+    done = cli("build-dev", "-b", labelled_base, "-m", str(files["musa"]), "-n", str(files["mudnn"]),
+               "--torch-musa-repo", str(torch_musa), "--vision-repo", vision.as_uri(),
+               "--vision-root", str(tmp_path / "src"), "--kineto-repo", kineto.as_uri(),
+               "--kineto-tag", "v9.9.9", "--kineto-root", str(tmp_path / "src"), env=env)
+    line = one_error(done, "error: ")
+    assert "v9.9.9" in line and "kineto" in line, line
+    assert not (tmp_path / "src" / "kineto").exists()       # no half clone left behind
+
+
 def test_sigterm_cleans_up_like_ctrl_c(env, engine, busybox, tmp_path):
     import signal
     import time
