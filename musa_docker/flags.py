@@ -111,6 +111,7 @@ RELEASE: List[Flag] = [
     *MUSA_STACK,
     ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL, else the pins file's] (required unless --musa-wheel torch==...)"),
     ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL, else the pins file's] (required unless --musa-wheel torch_musa==...)"),
+    ("wheel", [], (), "an extra wheel (torchvision, torchaudio, triton…) installed after torch_musa, checked for the image's Python and platform; repeatable [the pins file's]"),
     GPU_ARCH,
     PINS,
 ]

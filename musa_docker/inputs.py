@@ -195,9 +195,14 @@ def _wheels(pins, selection, python: str, out, sources, notes) -> Tuple[pins_mod
             )
         out[key], sources[key] = pin.value.value, pins.where(pin.value.line)
     for name, pin in sorted(found.items()):
-        if name not in WHEEL_KEYS:
-            notes.append(f"{pins.where(pin.value.line)}: wheel {name} is not installed (release installs torch "
-                         "and torch_musa)")
+        if name in WHEEL_KEYS:
+            continue
+        if pin.requirement:
+            notes.append(f"{pins.where(pin.value.line)}: wheel {name} is the requirement {pin.requirement!r}, "
+                         "not installed (give its wheel URL there, or --wheel)")
+        else:
+            # installed as a --wheel is, after those the flags give
+            out["pins_wheel"] = list(out.get("pins_wheel") or []) + [pin.value.value]
     return tuple(found.values())
 
 

@@ -22,6 +22,7 @@ from .defaults import SYSTEMS, System
 from .errors import ConfigError
 from .locations import Location, parse_location, redact
 from .paths import check_reserved
+from .wheelname import wheel_dist
 
 # The grammar of docker/distribution's reference package, without digests.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -393,6 +394,7 @@ class ReleaseOptions:
     torch_musa_whl: Optional[Location]
     notes: tuple = ()
     stack: MusaStack = MusaStack()
+    extra_wheels: tuple = ()              # (dist, Location): --wheel and the pins file's other wheels
 
 
 def _required_location(values, env, key: str, flag: str, var: str) -> Location:
@@ -505,4 +507,27 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
         notes=notes,
         stack=stack,
+        extra_wheels=extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version,
+                                  machine or platform.machine()),
     )
+
+
+def extra_wheels(given, pinned, python_version: str, machine: str) -> tuple:
+    """(dist, location) of each --wheel, then of each of the pins file's other wheels whose
+    distribution no --wheel gives (a flag wins over the pins file), each name checked for the
+    image's Python and platform now, before anything is fetched. Raises ConfigError or ArtifactError."""
+    found, flagged = {}, set()
+    for value, from_flag in [(v, True) for v in ([given] if isinstance(given, str) else given)] + \
+            [(v, False) for v in pinned]:
+        location = parse_location(value, what="--wheel")
+        dist = wheel_dist("--wheel", location.filename, location.display, python_version, machine)
+        if dist in ("torch", "torch_musa"):
+            raise ConfigError(f"--wheel {location.display} is a {dist} wheel: give it with --{dist.replace('_', '-')}-whl-url")
+        if dist in flagged and not from_flag:
+            continue
+        if dist in found:
+            raise ConfigError(f"--wheel gives two {dist} wheels ({found[dist].display}, {location.display}): keep one")
+        found[dist] = location
+        if from_flag:
+            flagged.add(dist)
+    return tuple(found.items())

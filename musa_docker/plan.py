@@ -370,6 +370,10 @@ def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
         ArtifactStep(name, loc, f"artifacts/wheels/{folder}/{loc.filename}", checked=True)
         for name, folder, loc in (("torch_wheel", "torch", o.torch_whl),
                                   ("torch_musa_wheel", "torch_musa", o.torch_musa_whl)) if loc
+    ) + tuple(
+        # --wheel and the pins file's other wheels: one step after torch_musa
+        ArtifactStep(f"{dist}_wheel", loc, f"artifacts/wheels/extra/{loc.filename}", checked=True)
+        for dist, loc in o.extra_wheels
     )
     stack = plan_stack(o.stack, apt)
     return _plan(

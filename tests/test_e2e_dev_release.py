@@ -159,14 +159,16 @@ def release(tmp_path_factory, vendor_files, engine):
     tmp = tmp_path_factory.mktemp("e2e-release")
     env = user_env(tmp)
     torch_whl, torch_musa_whl = vendor.fixture_wheels(tmp / "wheels", "3.11")
+    extra = vendor.extra_wheel(tmp / "wheels", "3.11")
     tag = uuid.uuid4().hex[:8]
     with local_pypi(tmp / "index", vendor.release_index_wheels("3.11")) as index:
         done = cli("release", "-b", "debian:12", "--python-env", "venv", "-v", "3.11",
                    "-i", "musa-docker-test/release", "-t", tag,
                    "-m", str(vendor_files["musa"]), "-n", str(vendor_files["mudnn"]),
                    "--torch-whl-url", str(torch_whl), "--torch-musa-whl-url", torch_musa_whl.as_uri(),
+                   "--wheel", extra.as_uri(),
                    "--gpu-arch", "S80", "--pip-index-url", index, *BUILDERS["buildkit"], env=env)
-    yield {"done": done, "ref": f"musa-docker-test/release:{tag}", "wheels": (torch_whl, torch_musa_whl)}
+    yield {"done": done, "ref": f"musa-docker-test/release:{tag}", "wheels": (torch_whl, torch_musa_whl, extra)}
     try:
         engine.images.remove(f"musa-docker-test/release:{tag}", force=True)
     except Exception:
@@ -184,3 +186,13 @@ def test_release_from_debian_has_the_wheels_and_musa(release, engine):
     assert labels["musa_docker.gpu_arch"] == "mp_21"
     assert labels["musa_docker.artifact.torch_wheel.sha256"] == sha256(release["wheels"][0])
     assert labels["musa_docker.artifact.torch_musa_wheel.sha256"] == sha256(release["wheels"][1])
+
+
+def test_release_installs_the_extra_wheel_after_torch_musa_and_labels_it(release, engine):
+    assert release["done"].returncode == 0, release["done"].stderr[-2000:]
+    ref = release["ref"]
+    assert run_in(engine, ref, "cd / && python -c 'import torchvision; print(torchvision.__version__)'") \
+        == vendor.VISION_VERSION
+    labels = engine.images.get(ref).labels
+    assert labels["musa_docker.artifact.torchvision_wheel.sha256"] == sha256(release["wheels"][2])
+    assert run_in(engine, ref, "ls /tmp") == ""                         # no wheel file stays behind

@@ -61,7 +61,7 @@ def test_no_import_runs_back_up_the_stack():
     adapters above the steps."""
     graph = _graph()
     layers = [
-        {"errors", "util", "assets", "paths", "defaults", "locations", "flags"},
+        {"errors", "util", "assets", "paths", "defaults", "locations", "flags", "wheelname"},
         {"options"},
         {"plan"},
         {"repos", "observe", "download", "archives", "context", "engine", "layers", "build", "checks"},

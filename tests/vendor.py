@@ -320,6 +320,17 @@ def fixture_wheels(dir: Path | str, python_version: str) -> tuple[Path, Path]:
     return torch, torch_musa
 
 
+def extra_wheel(dir: Path | str, python_version: str, dist: str = "torchvision", version: str = VISION_VERSION) -> Path:
+    """`<dist>-<version>-cpXY-cpXY-linux_<arch>.whl` in `dir`: a package `<dist>` whose
+    `__version__` is `version`, requiring `torch==2.0.0`, as the vendor's torchvision wheel does."""
+    dir = Path(dir)
+    dir.mkdir(parents=True, exist_ok=True)
+    cp = "cp" + python_version.replace(".", "")
+    return _write_wheel(dir, dist, version, f"{cp}-{cp}-linux_{platform.machine()}",
+                        {f"{dist}/__init__.py": f"import torch\n__version__ = {version!r}\n"},
+                        requires=(f"torch=={TORCH_VERSION}",), summary=f"{dist} fixture")
+
+
 # --- source repos --------------------------------------------------------------------------------
 
 def _git(repo: Path, *args: str) -> str:
