@@ -7,7 +7,8 @@
 # Environment:
 #   PIP_INDEX_URL   '' = pip's default index; used for SOURCE/requirements.txt
 #   MUSA_HOME       the MUSA toolkit (/usr/local/musa in the dev image)
-#   TORCH_MUSA_ARCH_LIST, MTGPU_TARGET, USE_MCCL   passed on to build.sh (an empty one is unset)
+#   TORCH_MUSA_ARCH_LIST, MTGPU_TARGET, USE_MCCL, USE_KINETO   passed on to build.sh (an empty one is unset)
+#   (USE_KINETO=1: kineto's source is at /home/kineto, as KINETO_SOURCE_DIR)
 set -euo pipefail
 
 log() { echo "build_torch_musa: $*"; }
@@ -16,13 +17,17 @@ die() { echo "error: build_torch_musa: $*" >&2; exit 1; }
 source_dir="${1:-/home/torch_musa}"
 export PYTORCH_REPO_PATH="${2:-/home/pytorch}"
 [ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
-for var in TORCH_MUSA_ARCH_LIST MTGPU_TARGET USE_MCCL; do
+for var in TORCH_MUSA_ARCH_LIST MTGPU_TARGET USE_MCCL USE_KINETO; do
     if [ -n "${!var:-}" ]; then export "${var?}"; else unset "${var}"; fi
 done
 export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 [ -f "${source_dir}/build.sh" ] || die "${source_dir}/build.sh is missing: is ${source_dir} torch_musa's source tree?"
 [ -d "${PYTORCH_REPO_PATH}" ] || die "no PyTorch source at ${PYTORCH_REPO_PATH}; the base image (build-base) puts it there"
+if [ "${USE_KINETO:-0}" = 1 ]; then
+    [ -d /home/kineto ] || die "USE_KINETO=1 but no kineto source at /home/kineto"
+    export KINETO_SOURCE_DIR=/home/kineto
+fi
 [ -d "${MUSA_HOME:-}" ] || die "MUSA_HOME ('${MUSA_HOME:-}') is not a directory; the MUSA toolkit must be installed first"
 cd "${source_dir}"
 
@@ -34,7 +39,7 @@ else
     log "no requirements.txt in ${source_dir}"
 fi
 
-log "bash build.sh (PYTORCH_REPO_PATH=${PYTORCH_REPO_PATH}, MUSA_HOME=${MUSA_HOME}, TORCH_MUSA_ARCH_LIST=${TORCH_MUSA_ARCH_LIST:-}, MTGPU_TARGET=${MTGPU_TARGET:-}, USE_MCCL=${USE_MCCL:-})"
+log "bash build.sh (PYTORCH_REPO_PATH=${PYTORCH_REPO_PATH}, MUSA_HOME=${MUSA_HOME}, TORCH_MUSA_ARCH_LIST=${TORCH_MUSA_ARCH_LIST:-}, MTGPU_TARGET=${MTGPU_TARGET:-}, USE_MCCL=${USE_MCCL:-}, USE_KINETO=${USE_KINETO:-})"
 status=0
 bash build.sh </dev/null || status=$?
 [ "${status}" -eq 0 ] || die "${source_dir}/build.sh failed with exit code ${status}; its output is above"

@@ -8,6 +8,7 @@
 # Environment:
 #   PYTHON_PREFIX   the env, as install_python_env.sh made it
 #   PIP_INDEX_URL   '' = pip's default index
+#   WHEELS_OPTIONAL 1: no staged wheel is no error (the extra wheels, which may be none)
 set -euo pipefail
 
 log() { echo "install_wheels: $*"; }
@@ -22,6 +23,11 @@ python="${PYTHON_PREFIX}/bin/python"
 
 shopt -s nullglob
 wheels=("${dir}"/*.whl)
+if [ "${#wheels[@]}" -eq 0 ] && [ "${WHEELS_OPTIONAL:-0}" = 1 ]; then
+    log "no wheel files staged, none asked for"
+    rm -rf "${dir}"
+    exit 0
+fi
 if [ "${#wheels[@]}" -eq 0 ] && [ -n "${MUSA_WHEELS:-}" ]; then
     log "no wheel files staged: the MUSA wheels came from the MUSA index (install_musa_wheels.sh)"
     rm -rf "${dir}"

@@ -6,7 +6,6 @@ build up to that step and ends in a less helpful message.
 
 from __future__ import annotations
 
-import re
 import tarfile
 import zipfile
 import zlib
@@ -16,6 +15,7 @@ from typing import Optional, Sequence
 
 from .download import Fetched
 from .errors import ArtifactError
+from .wheelname import wheel_dist
 from .util import CHUNK, human_size
 
 
@@ -65,28 +65,11 @@ def find_installer(name: str, path: Path, display: str) -> str:
     )
 
 
-_WHEEL = re.compile(r"^(?P<dist>[^-]+)-(?P<ver>[^-]+)(?:-(?P<build>\d[^-]*))?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
-
-
 def check_wheel(name: str, dist: str, path: Path, filename: str, display: str, python_version: str) -> None:
     """A wheel of `dist` installable on CPython `python_version`. Raises ArtifactError."""
-    match = _WHEEL.match(filename)
-    if not match:
-        raise ArtifactError(
-            f"{name} from {display} is not a wheel (its file name {filename!r} is not NAME-VERSION-PY-ABI-PLATFORM.whl): "
-            "give the URL of a .whl file"
-        )
-    got = match.group("dist").lower().replace("-", "_").replace(".", "_")
+    got = wheel_dist(name, filename, display, python_version)
     if got != dist:
-        raise ArtifactError(f"{name} from {display} is a wheel of {match.group('dist')!r}, not {dist!r}: check the URL")
-    tags = match.group("py").split(".")
-    wanted = f"cp{python_version.replace('.', '')}"
-    cpython = [t for t in tags if t.startswith("cp")]
-    if cpython and wanted not in cpython:
-        raise ArtifactError(
-            f"{name} {filename} is built for {', '.join(cpython)}, but the image's Python is {python_version}: "
-            f"give a {wanted} wheel, or pass -v to match the wheel"
-        )
+        raise ArtifactError(f"{name} from {display} is a wheel of {filename.split('-')[0]!r}, not {dist!r}: check the URL")
     try:
         with zipfile.ZipFile(path) as whl:
             if not any(n.endswith(".dist-info/WHEEL") for n in whl.namelist()):
@@ -111,14 +94,17 @@ def check_all(fetched: Sequence[Fetched], python_version: Optional[str], discard
                     if mark is not None:
                         mark.parent.mkdir(parents=True, exist_ok=True)
                         mark.write_text(f"{f.name}\n")
-            elif f.name in WHEELS:
-                check_wheel(f.name, WHEELS[f.name], f.path, f.location.filename, f.location.display, python_version)
+            elif f.name.endswith(WHEEL_SUFFIX):
+                # an extra wheel (--wheel) is named after its own distribution: <dist>_wheel
+                dist = WHEELS.get(f.name, f.name[:-len(WHEEL_SUFFIX)])
+                check_wheel(f.name, dist, f.path, f.location.filename, f.location.display, python_version)
         except ArtifactError:
             discard(f)
             raise
 
 
 WHEELS = {"torch_wheel": "torch", "torch_musa_wheel": "torch_musa"}
+WHEEL_SUFFIX = "_wheel"
 
 
 def discard(fetched: Fetched) -> None:

@@ -102,6 +102,11 @@ TASKS = {
         "vision_tag": "v0.16.0",
         "vision_repo": VISION_REPO,
         "torch_musa_repo": TORCH_MUSA_REPO,
+        # taken when the component's repo is given without a tag (see components.py)
+        "kineto_tag": "main",
+        "mualg_tag": "HEAD",
+        "muthrust_tag": "HEAD",
+        "audio_tag": "HEAD",
     },
     "release": {
         "image": "musa-pytorch-release",

@@ -89,6 +89,15 @@ BUILD_DEV: List[Flag] = [
     ("vision_root", None, (), "the repo lives at DIR/vision: reused if present, else cloned [$TORCH_VISION_REPO_ROOT_PATH, else ~]"),
     ("torch_musa_repo", None, (), "torch_musa URL (fetched into the cache) or local repo path (used as it is) [github.com/MooreThreads/torch_musa]"),
     ("torch_musa_ref", None, (), "branch, tag or commit of torch_musa [the repo's default branch / HEAD]"),
+    ("kineto_repo", None, (), "kineto repo, made available to torch_musa's build (USE_KINETO=1) [none: USE_KINETO=0]"),
+    ("kineto_tag", None, (), "kineto tag or branch [main]"),
+    ("kineto_root", None, (), "the kineto repo lives at DIR/kineto: reused if present, else cloned [~]"),
+    ("mualg_repo", None, (), "muAlg URL (fetched into the cache) or local repo path, built with mt_build.sh -i before torch_musa [none]"),
+    ("mualg_tag", None, (), "branch, tag or commit of muAlg [HEAD]"),
+    ("muthrust_repo", None, (), "muThrust URL (fetched into the cache) or local repo path, built with mt_build.sh -i before torch_musa [none]"),
+    ("muthrust_tag", None, (), "branch, tag or commit of muThrust [HEAD]"),
+    ("audio_repo", None, (), "torchaudio URL (fetched into the cache) or local repo path, built after torchvision [none]"),
+    ("audio_tag", None, (), "branch, tag or commit of torchaudio [HEAD]"),
     GPU_ARCH,
     PINS,
 ]
@@ -102,6 +111,7 @@ RELEASE: List[Flag] = [
     *MUSA_STACK,
     ("torch_whl_url", None, (), "torch wheel location [$TORCH_WHL_URL, else the pins file's] (required unless --musa-wheel torch==...)"),
     ("torch_musa_whl_url", None, (), "torch_musa wheel location [$TORCH_MUSA_WHL_URL, else the pins file's] (required unless --musa-wheel torch_musa==...)"),
+    ("wheel", [], (), "an extra wheel (torchvision, torchaudio, triton…) installed after torch_musa, checked for the image's Python and platform; repeatable [the pins file's]"),
     GPU_ARCH,
     PINS,
 ]

@@ -24,7 +24,8 @@ ENV_VARS = {"musa_url": "MUSA_TOOLKITS_URL", "mudnn_url": "MUDNN_URL", "mccl_url
             "torch_whl_url": "TORCH_WHL_URL", "torch_musa_whl_url": "TORCH_MUSA_WHL_URL"}
 REPO_KEYS = {
     "build_base": {"pytorch": ("pytorch_repo", "pytorch_tag")},
-    "build_dev": {"vision": ("vision_repo", "vision_tag"), "torch_musa": ("torch_musa_repo", "torch_musa_ref")},
+    "build_dev": {"vision": ("vision_repo", "vision_tag"), "torch_musa": ("torch_musa_repo", "torch_musa_ref"),
+                  **{c: (f"{c}_repo", f"{c}_tag") for c in ("kineto", "mualg", "muthrust", "audio")}},
     "release": {},
 }
 ARTIFACT_KEYS = {"musa_toolkits": "musa_url", "mudnn": "mudnn_url", "mccl": "mccl_url"}
@@ -34,7 +35,8 @@ FLAG_NAMES = {"musa_url": "-m/--musa-url", "mudnn_url": "-n/--mudnn-url", "mccl_
 SHOWN = {
     "build_base": ("python_version", "pytorch_repo", "pytorch_tag"),
     "build_dev": ("gpu_arch", "musa_url", "mudnn_url", "mccl_url", "vision_repo", "vision_tag",
-                  "torch_musa_repo", "torch_musa_ref"),
+                  "torch_musa_repo", "torch_musa_ref", "kineto_repo", "kineto_tag", "mualg_repo", "mualg_tag",
+                  "muthrust_repo", "muthrust_tag", "audio_repo", "audio_tag"),
     "release": ("gpu_arch", "python_version", "musa_url", "mudnn_url", "mccl_url", "torch_whl_url",
                 "torch_musa_whl_url"),
 }
@@ -193,9 +195,14 @@ def _wheels(pins, selection, python: str, out, sources, notes) -> Tuple[pins_mod
             )
         out[key], sources[key] = pin.value.value, pins.where(pin.value.line)
     for name, pin in sorted(found.items()):
-        if name not in WHEEL_KEYS:
-            notes.append(f"{pins.where(pin.value.line)}: wheel {name} is not installed (release installs torch "
-                         "and torch_musa)")
+        if name in WHEEL_KEYS:
+            continue
+        if pin.requirement:
+            notes.append(f"{pins.where(pin.value.line)}: wheel {name} is the requirement {pin.requirement!r}, "
+                         "not installed (give its wheel URL there, or --wheel)")
+        else:
+            # installed as a --wheel is, after those the flags give
+            out["pins_wheel"] = list(out.get("pins_wheel") or []) + [pin.value.value]
     return tuple(found.values())
 
 

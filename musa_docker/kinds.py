@@ -55,12 +55,14 @@ class Kind:
         """Everything `verify` imports for this kind, in order."""
         return _unique(self.verified + self.imports + self.installed)
 
-    def describe(self) -> str:
-        """What the post-build check asks of the image, for the plan."""
+    def describe(self, repos=None) -> str:
+        """What the post-build check asks of the image, for the plan; `repos` the names of the
+        trees the build puts there (None: every tree of the kind)."""
         parts = [f"import {', '.join(self.imports)}" if self.imports else "",
                  f"installed {', '.join(self.installed)}" if self.installed else "",
                  ", ".join(f"${k}={v}" for k, v in self.env.items()),
-                 ", ".join(f"{path} at its commit" for path in self.trees.values())]
+                 ", ".join(f"{path} at its commit" for name, path in self.trees.items()
+                           if repos is None or name in repos)]
         return "; ".join(p for p in parts if p)
 
     def why_not(self, module: str) -> str:
@@ -71,7 +73,8 @@ KINDS: Dict[str, Kind] = {k.name: k for k in (
     Kind("base", imports=("numpy",), trees={"pytorch": "/home/pytorch"},
          lacks={"torch": "base images hold the PyTorch source, not a build"}),
     Kind("dev", imports=("torchvision",), installed=("torch_musa",), verified=("numpy", "torch", "torchvision"),
-         trees={"torch_musa": "/home/torch_musa", "vision": "/home/vision"}, musa_home=MUSA_HOME),
+         trees={"torch_musa": "/home/torch_musa", "vision": "/home/vision", "kineto": "/home/kineto",
+                "mualg": "/home/mualg", "muthrust": "/home/muthrust", "audio": "/home/audio"}, musa_home=MUSA_HOME),
     Kind("release", imports=("torch",), installed=("torch", "torch_musa"), verified=("numpy",), musa_home=MUSA_HOME,
          lacks={"torchvision": "release images install only the torch and torch_musa wheels"}),
 )}

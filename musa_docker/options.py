@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from . import defaults, sdk, validate
+from . import components, defaults, sdk, validate
 from .assets import ASSETS
 from .client import Builder, choose as choose_builder
 from .defaults import SYSTEMS, System
@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .locations import Location, parse_location, redact
 from .paths import check_reserved
 from .refs import ImageRef, image_name, image_reference, image_tag
+from .wheelname import wheel_dist
 
 _PY_RE = re.compile(r"3\.(?:0|[1-9][0-9]?)")
 _HTTP_RE = re.compile(r"https?://\S+")
@@ -275,6 +276,7 @@ class DevOptions:
     torch_musa_local: bool
     torch_musa_ref: Optional[str]
     stack: MusaStack = MusaStack()
+    components: tuple = ()        # components.Component: kineto, muAlg, muThrust, torchaudio given
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,7 @@ class ReleaseOptions:
     torch_musa_whl: Optional[Location]
     notes: tuple = ()
     stack: MusaStack = MusaStack()
+    extra_wheels: tuple = ()              # (dist, Location): --wheel and the pins file's other wheels
 
 
 def _required_location(values, env, key: str, flag: str, var: str) -> Location:
@@ -367,6 +370,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         torch_musa_local=local,
         torch_musa_ref=validate.git_ref(ref, "--torch-musa-ref") if ref else None,
         stack=stack,
+        components=components.resolve(values, env, common.home, url=repo_url, path=_path, root=_root),
     )
 
 
@@ -403,4 +407,27 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
         notes=notes,
         stack=stack,
+        extra_wheels=extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version,
+                                  machine or platform.machine()),
     )
+
+
+def extra_wheels(given, pinned, python_version: str, machine: str) -> tuple:
+    """(dist, location) of each --wheel, then of each of the pins file's other wheels whose
+    distribution no --wheel gives (a flag wins over the pins file), each name checked for the
+    image's Python and platform now, before anything is fetched. Raises ConfigError or ArtifactError."""
+    found, flagged = {}, set()
+    for value, from_flag in [(v, True) for v in ([given] if isinstance(given, str) else given)] + \
+            [(v, False) for v in pinned]:
+        location = parse_location(value, what="--wheel")
+        dist = wheel_dist("--wheel", location.filename, location.display, python_version, machine)
+        if dist in ("torch", "torch_musa"):
+            raise ConfigError(f"--wheel {location.display} is a {dist} wheel: give it with --{dist.replace('_', '-')}-whl-url")
+        if dist in flagged and not from_flag:
+            continue
+        if dist in found:
+            raise ConfigError(f"--wheel gives two {dist} wheels ({found[dist].display}, {location.display}): keep one")
+        found[dist] = location
+        if from_flag:
+            flagged.add(dist)
+    return tuple(found.items())

@@ -135,7 +135,7 @@ class Plan:
                 lines.append(f"  then        {r.name} tree from {r.path} appended as one layer at /{r.layer_at} "
                              "(one tar per tree state, kept in the cache)")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
-        lines.append(f"  check       {kinds.get(self.kind).describe()}")
+        lines.append(f"  check       {kinds.get(self.kind).describe({r.name for r in self.repos})}")
         lines.extend(_builder_lines(b))
         lines.append(f"  network     {b.network}")
         lines.append(f"  cache       {'off (--no-cache)' if b.nocache else 'on'}; pull {'on' if b.pull else 'off'}")
@@ -268,7 +268,7 @@ def local_repos(options) -> Tuple[RepoStep, ...]:
     if isinstance(options, BaseOptions):
         return (_pytorch_step(options, ()),)
     if isinstance(options, DevOptions):
-        return (_vision_step(options, ()),)
+        return (_vision_step(options, ()),) + tuple(s for s in component_steps(options, ()) if s.action == "clone")
     return ()
 
 
@@ -319,13 +319,22 @@ def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
 
 def torch_musa_step(o) -> RepoStep:
     """torch_musa: a local repo is used as it is; a URL is fetched into a clone the tool owns."""
-    ref = o.torch_musa_ref or "HEAD"
-    if o.torch_musa_local:
-        return RepoStep("torch_musa", o.torch_musa_repo, ref, Path(o.torch_musa_repo), RepoAction.USE,
-                        flag="--torch-musa-repo")
-    key = hashlib.sha256(strip_credentials(o.torch_musa_repo).encode()).hexdigest()[:12]
-    path = o.common.cache_dir / "repos" / f"torch_musa-{key}"
-    return RepoStep("torch_musa", o.torch_musa_repo, ref, path, RepoAction.FETCH, flag="--torch-musa-repo")
+    return _fetched_step("torch_musa", o.torch_musa_repo, o.torch_musa_ref or "HEAD", o.torch_musa_local,
+                         o.common.cache_dir, "--torch-musa-repo")
+
+
+def _fetched_step(name: str, url: str, ref: str, local: bool, cache_dir: Path, flag: str) -> RepoStep:
+    if local:
+        return RepoStep(name, url, ref, Path(url), RepoAction.USE, flag=flag)
+    key = hashlib.sha256(strip_credentials(url).encode()).hexdigest()[:12]
+    return RepoStep(name, url, ref, cache_dir / "repos" / f"{name}-{key}", RepoAction.FETCH, flag=flag)
+
+
+def component_steps(o: DevOptions, present) -> Tuple[RepoStep, ...]:
+    """kineto, muAlg, muThrust and torchaudio, those given (see components.py)."""
+    return tuple(_source_repo(c.name, c.url, c.ref, c.root, present, c.flag) if c.root else
+                 _fetched_step(c.name, c.url, c.ref, c.local, o.common.cache_dir, c.flag)
+                 for c in o.components)
 
 
 def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: Optional[str] = None,
@@ -337,11 +346,12 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
     stack = plan_stack(o.stack, apt, base_has_sdk, dev=True)
     return _plan(
         "dev", o.common, python_version=python_version or FROM_BASE,
-        repos=[torch_musa_step(o), _vision_step(o, present)],
+        repos=[torch_musa_step(o), _vision_step(o, present), *component_steps(o, present)],
         artifacts=_vendor_steps(o.vendor),
         dockerfile=o.dockerfile,
         image=o.image,
-        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs,
+        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs
+        + (("USE_KINETO", "1" if any(c.name == "kineto" for c in o.components) else "0"),),
         labels=(
             ("musa_docker.kind", "dev"),
             ("musa_docker.python_version", python_version or FROM_BASE),
@@ -360,6 +370,10 @@ def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
         ArtifactStep(name, loc, f"artifacts/wheels/{folder}/{loc.filename}", checked=True)
         for name, folder, loc in (("torch_wheel", "torch", o.torch_whl),
                                   ("torch_musa_wheel", "torch_musa", o.torch_musa_whl)) if loc
+    ) + tuple(
+        # --wheel and the pins file's other wheels: one step after torch_musa
+        ArtifactStep(f"{dist}_wheel", loc, f"artifacts/wheels/extra/{loc.filename}", checked=True)
+        for dist, loc in o.extra_wheels
     )
     stack = plan_stack(o.stack, apt)
     return _plan(

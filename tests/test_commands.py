@@ -112,6 +112,27 @@ def test_torch_musa_path_that_is_not_a_git_repo(env, files, labelled_base, tmp_p
     assert (plain / "setup.py").exists()
 
 
+def test_extra_wheel_for_another_python_fails_before_any_build(env, files, tmp_path, engine):
+    other = vendor.extra_wheel(tmp_path, "3.10")
+    done, ref = release(env, files, **{"--wheel": str(other)})
+    one_error(done, f"error: --wheel {other.name} is built for cp310, but the image's Python is 3.11")
+    assert "fetch" not in done.stdout + done.stderr.splitlines()[0]      # refused before any download
+    assert not engine.images.list(name=ref)
+
+
+def test_kineto_tag_that_does_not_exist(env, files, labelled_base, tmp_path):
+    upstream = tmp_path / "upstream"
+    torch_musa, vision, kineto = (vendor.torch_musa_repo(upstream), vendor.vision_repo(upstream),
+                                  vendor.kineto_repo(upstream))
+    done = cli("build-dev", "-b", labelled_base, "-m", str(files["musa"]), "-n", str(files["mudnn"]),
+               "--torch-musa-repo", str(torch_musa), "--vision-repo", vision.as_uri(),
+               "--vision-root", str(tmp_path / "src"), "--kineto-repo", kineto.as_uri(),
+               "--kineto-tag", "v9.9.9", "--kineto-root", str(tmp_path / "src"), env=env)
+    line = one_error(done, "error: ")
+    assert "v9.9.9" in line and "kineto" in line, line
+    assert not (tmp_path / "src" / "kineto").exists()       # no half clone left behind
+
+
 def test_sigterm_cleans_up_like_ctrl_c(env, engine, busybox, tmp_path):
     import signal
     import time

@@ -81,7 +81,14 @@ def test_one_step_per_component_slowest_first():
         # patterns: no archive is staged when the SDK comes from an apt source
         assert [c for c in copies if ".ta" in c] == ["musa_toolkits.tar.g[z]", "mudnn.ta[r]", "mccl.tar.g[z]"], name
     release = (ASSETS / "ubuntu" / "dockerfile.release").read_text()
-    assert re.findall(r"install_wheels\.sh (/tmp\S+)", release) == ["/tmp/wheels/torch", "/tmp/wheels/torch_musa"]
+    assert re.findall(r"install_wheels\.sh (/tmp\S+)", release) == ["/tmp/wheels/torch", "/tmp/wheels/torch_musa",
+                                                                     "/tmp/wheels/extra"]
+    # the dev image's components: a step each, muAlg and muThrust and kineto before torch_musa,
+    # torchaudio after torchvision
+    dev = (ASSETS / "ubuntu" / "dockerfile.dev").read_text()
+    steps = re.findall(r"/home/build_components\.sh (\w+)|(build_torch_musa|build_torchvision)\.sh /home", dev)
+    assert [a or b for a, b in steps] == ["mualg", "muthrust", "kineto", "build_torch_musa", "build_torchvision",
+                                          "audio"]
 
 
 def test_only_classic_builder_syntax():

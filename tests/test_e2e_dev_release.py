@@ -48,6 +48,8 @@ def dev(e2e_base, vendor_files, server, tmp_path_factory, engine):
     env = user_env(tmp)
     torch_musa = vendor.torch_musa_repo(tmp / "upstream")
     vision = vendor.vision_repo(tmp / "upstream")
+    kineto, audio = vendor.kineto_repo(tmp / "upstream"), vendor.audio_repo(tmp / "upstream")
+    mualg, muthrust = vendor.mt_repo(tmp / "upstream", "mualg"), vendor.mt_repo(tmp / "upstream", "muthrust")
     tag = uuid.uuid4().hex[:8]
     musa = vendor_files["musa"]
     args = [
@@ -58,6 +60,10 @@ def dev(e2e_base, vendor_files, server, tmp_path_factory, engine):
         "-n", str(vendor_files["mudnn"]),
         "--torch-musa-repo", torch_musa.as_uri(), "--torch-musa-ref", "v1.0.0",
         "--vision-repo", vision.as_uri(), "--vision-root", str(tmp / "src"),
+        # kineto cloned under its root; muAlg fetched into the cache at a tag; muThrust used as it is
+        "--kineto-repo", kineto.as_uri(), "--kineto-tag", vendor.COMPONENT_TAG, "--kineto-root", str(tmp / "src"),
+        "--mualg-repo", mualg.as_uri(), "--mualg-tag", vendor.COMPONENT_TAG, "--muthrust-repo", str(muthrust),
+        "--audio-repo", audio.as_uri(), "--audio-tag", vendor.COMPONENT_TAG,
         "--gpu-arch", "s4000",
         *BUILDERS[e2e_base["builder"]],     # dev is built by the builder its base was
     ]
@@ -70,7 +76,7 @@ def dev(e2e_base, vendor_files, server, tmp_path_factory, engine):
         second_s = time.monotonic() - started
     print(f"\nbuild-dev: first {first_s:.1f}s, unchanged second {second_s:.1f}s")
     yield {"first": first, "second": second, "ref": f"musa-docker-test/dev:{tag}", "torch_musa": torch_musa,
-           "requests": len(server.requests)}
+           "requests": len(server.requests), "kineto": kineto, "mualg": mualg, "muthrust": muthrust, "audio": audio}
     try:
         engine.images.remove(f"musa-docker-test/dev:{tag}", force=True)
     except Exception:
@@ -108,6 +114,25 @@ def test_gpu_arch_build_args_reach_the_torch_musa_build(dev, engine):
     assert run_in(engine, dev["ref"], "echo ${TORCH_MUSA_ARCH_LIST:-unset} ${USE_MCCL:-unset}") == "unset unset"
 
 
+def test_components_are_built_before_torch_musa_and_labelled(dev, engine):
+    ref = dev["ref"]
+    # torch_musa's build found kineto (with its submodule) and linked muAlg and muThrust, which
+    # their mt_build.sh -i installed in MUSA_HOME: muAlg at its tag, muThrust as it is (after it)
+    info = run_in(engine, ref, "cd / && python -c 'from torch_musa import _build_info as b; "
+                               "print(b.use_kineto, b.linked)'")
+    assert info == "1 mualg=1.0.0 muthrust=1.1.0a0"
+    assert run_in(engine, ref, "ls /usr/local/musa/lib/libmualg.so /usr/local/musa/include/muthrust.h") \
+        == "/usr/local/musa/include/muthrust.h\n/usr/local/musa/lib/libmualg.so"
+    assert run_in(engine, ref, "cat /home/kineto/third_party/fmt/include/fmt/core.h") == "// fmt core"
+    assert run_in(engine, ref, "cd / && python -c 'import torchaudio; print(torchaudio.__version__)'") == "1.0.0"
+    assert run_in(engine, ref, "ls /home/build_components.sh 2>&1 || true").endswith("No such file or directory")
+    labels = engine.images.get(ref).labels
+    tagged = {n: git("rev-parse", f"{vendor.COMPONENT_TAG}^{{commit}}", cwd=dev[n]) for n in ("kineto", "mualg", "audio")}
+    for name, commit in tagged.items():
+        assert labels[f"musa_docker.{name}.commit"] == commit
+    assert labels["musa_docker.muthrust.commit"] == git("rev-parse", "HEAD", cwd=dev["muthrust"])
+
+
 def test_credentials_appear_in_no_output_label_or_history(dev, engine):
     out = dev["first"].stdout + dev["first"].stderr + dev["second"].stdout
     assert "t0ken" not in out
@@ -134,14 +159,16 @@ def release(tmp_path_factory, vendor_files, engine):
     tmp = tmp_path_factory.mktemp("e2e-release")
     env = user_env(tmp)
     torch_whl, torch_musa_whl = vendor.fixture_wheels(tmp / "wheels", "3.11")
+    extra = vendor.extra_wheel(tmp / "wheels", "3.11")
     tag = uuid.uuid4().hex[:8]
     with local_pypi(tmp / "index", vendor.release_index_wheels("3.11")) as index:
         done = cli("release", "-b", "debian:12", "--python-env", "venv", "-v", "3.11",
                    "-i", "musa-docker-test/release", "-t", tag,
                    "-m", str(vendor_files["musa"]), "-n", str(vendor_files["mudnn"]),
                    "--torch-whl-url", str(torch_whl), "--torch-musa-whl-url", torch_musa_whl.as_uri(),
+                   "--wheel", extra.as_uri(),
                    "--gpu-arch", "S80", "--pip-index-url", index, *BUILDERS["buildkit"], env=env)
-    yield {"done": done, "ref": f"musa-docker-test/release:{tag}", "wheels": (torch_whl, torch_musa_whl)}
+    yield {"done": done, "ref": f"musa-docker-test/release:{tag}", "wheels": (torch_whl, torch_musa_whl, extra)}
     try:
         engine.images.remove(f"musa-docker-test/release:{tag}", force=True)
     except Exception:
@@ -159,3 +186,13 @@ def test_release_from_debian_has_the_wheels_and_musa(release, engine):
     assert labels["musa_docker.gpu_arch"] == "mp_21"
     assert labels["musa_docker.artifact.torch_wheel.sha256"] == sha256(release["wheels"][0])
     assert labels["musa_docker.artifact.torch_musa_wheel.sha256"] == sha256(release["wheels"][1])
+
+
+def test_release_installs_the_extra_wheel_after_torch_musa_and_labels_it(release, engine):
+    assert release["done"].returncode == 0, release["done"].stderr[-2000:]
+    ref = release["ref"]
+    assert run_in(engine, ref, "cd / && python -c 'import torchvision; print(torchvision.__version__)'") \
+        == vendor.VISION_VERSION
+    labels = engine.images.get(ref).labels
+    assert labels["musa_docker.artifact.torchvision_wheel.sha256"] == sha256(release["wheels"][2])
+    assert run_in(engine, ref, "ls /tmp") == ""                         # no wheel file stays behind

@@ -73,9 +73,9 @@ def _layers():
     return [
         # facts, grammar and tables: no step, no flow
         {"errors", "util", "assets", "paths", "kinds", "defaults", "locations", "refs", "validate", "yamlfile",
-         "arch", "locks", "aptrepo", "client", "flags"},
+         "arch", "locks", "aptrepo", "client", "flags", "wheelname"},
         # what the inputs are: the MUSA SDK, the pins file, each input's value and source
-        {"sdk", "pins", "inputs"},
+        {"sdk", "pins", "inputs", "components"},
         {"options", "shellopts"},
         {"plan"},
         # what the steps stand on: the engine, git, the cache and HTTP, the build dir, the build log

@@ -59,6 +59,18 @@ def test_dev_flags_starting_with_a_dash_are_refused_before_the_plan(env, canary,
         assert out.getvalue() == ""                  # no plan printed
 
 
+@pytest.mark.parametrize("name", ["kineto", "mualg", "muthrust", "audio"])
+def test_component_repos_and_tags_starting_with_a_dash_are_refused_before_the_plan(env, canary, name):
+    for key, value in ((f"{name}_repo", None), (f"{name}_tag", "https://example.com/x.git")):
+        for payload in payloads(canary):
+            values = {key: payload, **({f"{name}_repo": value} if value else {})}
+            out = io.StringIO()
+            with pytest.raises(ConfigError) as info:
+                commands.build_dev(dev_values(**values), env, out)
+            assert str(info.value).startswith(f"--{key.replace('_', '-')} ") and "'-" in str(info.value)
+            assert out.getvalue() == ""
+
+
 @pytest.mark.parametrize("flag,key", [("--pytorch-tag", "pytorch_tag"), ("--pytorch-repo", "pytorch_repo")])
 def test_base_flags_starting_with_a_dash_are_refused_before_the_plan(env, canary, flag, key):
     for value in payloads(canary):

@@ -255,7 +255,24 @@ def test_release_takes_torch_wheels_from_the_pins(pins_file, env, server):
     assert "fetch   torch_musa_wheel " in plan["text"]
     assert plan["args"]["MTGPU_TARGET"] == "mp_22"
     assert plan["labels"]["musa_docker.gpu_arch"] == "mp_22"
-    assert "wheel torchvision is not installed" in plan["text"]
+    # the pins file's other wheels are installed as a --wheel is, after torch_musa
+    assert "fetch   torchvision_wheel " in plan["text"]
+    assert "label       musa_docker.artifact.torchvision_wheel.sha256=" in plan["text"]
+
+
+def test_build_dev_takes_the_components_from_the_pins(tmp_path, env):
+    path = tmp_path / "dev.yaml"
+    path.write_text("repos:\n  kineto: {url: https://example.com/kineto.git, tag: v0.4.0}\n"
+                    "  mualg: {url: https://example.com/muAlg.git, tag: v1.2}\n")
+    done = cli("build-dev", "--dry-run", "--pins", str(path), "-b", "base:1", "-m", "/v/m.tar.gz", "-n", "/v/d.tar",
+               "--mualg-tag", "v2.0", env=env)
+    plan = plan_of(done)
+    assert plan["inputs"]["kineto_tag"] == ("v0.4.0", f"pins {path}:2")
+    assert plan["inputs"]["mualg_tag"] == ("v2.0", "flag")                  # a flag wins over the pins file
+    assert plan["args"]["USE_KINETO"] == "1"
+    assert "clone   kineto https://example.com/kineto.git @ v0.4.0" in plan["text"]
+    assert "fetch   mualg https://example.com/muAlg.git @ v2.0" in plan["text"]
+    assert "label       musa_docker.mualg.commit=" in plan["text"]
 
 
 def test_release_with_a_requirement_wheel_asks_for_a_url(pins_file, env):

@@ -13,6 +13,10 @@
   needed on the host, which `pip wheel --no-build-isolation` would need).
 - `torch_musa_repo`, `vision_repo`: git repos with a tag and one commit after it, buildable the
   way the dev image builds them (`bash build.sh`; `pip install --no-build-isolation .`).
+  torch_musa's build.sh needs kineto's source (and its submodule) when USE_KINETO=1, and
+  compiles and links against muAlg and muThrust when they are installed in MUSA_HOME.
+- `mt_repo` (muAlg, muThrust), `kineto_repo` (with a submodule), `audio_repo`: the dev image's
+  other components, buildable the way it builds them (`mt_build.sh -i`; `pip install`).
 - `dev_index_wheels`, `release_index_wheels`: what a local index must serve, besides the numpy
   wheel of the base image, for a dev or release image built from these fixtures.
 
@@ -316,6 +320,17 @@ def fixture_wheels(dir: Path | str, python_version: str) -> tuple[Path, Path]:
     return torch, torch_musa
 
 
+def extra_wheel(dir: Path | str, python_version: str, dist: str = "torchvision", version: str = VISION_VERSION) -> Path:
+    """`<dist>-<version>-cpXY-cpXY-linux_<arch>.whl` in `dir`: a package `<dist>` whose
+    `__version__` is `version`, requiring `torch==2.0.0`, as the vendor's torchvision wheel does."""
+    dir = Path(dir)
+    dir.mkdir(parents=True, exist_ok=True)
+    cp = "cp" + python_version.replace(".", "")
+    return _write_wheel(dir, dist, version, f"{cp}-{cp}-linux_{platform.machine()}",
+                        {f"{dist}/__init__.py": f"import torch\n__version__ = {version!r}\n"},
+                        requires=(f"torch=={TORCH_VERSION}",), summary=f"{dist} fixture")
+
+
 # --- source repos --------------------------------------------------------------------------------
 
 def _git(repo: Path, *args: str) -> str:
@@ -374,12 +389,27 @@ PYTORCH_REPO_PATH="${PYTORCH_REPO_PATH:-$(pwd)/../pytorch}"
 [ -f "${MUSA_HOME:?MUSA_HOME is not set}/include/musa.h" ] || { echo "build.sh: no MUSA toolkit in ${MUSA_HOME}" >&2; exit 1; }
 python -c "import packaging" || { echo "build.sh: requirements.txt is not installed" >&2; exit 1; }
 musa_version="$(musa_toolkits_version)"
-python - "${musa_version}" "${PYTORCH_REPO_PATH}" "$(cat version.txt)" <<'EOF'
+# kineto: its source, with its submodule, where USE_KINETO=1 says it is.
+if [ "${USE_KINETO:-0}" = 1 ]; then
+    [ -f "${KINETO_SOURCE_DIR:?}/libkineto/include/libkineto.h" ] || { echo "build.sh: no kineto source" >&2; exit 1; }
+    [ -f "${KINETO_SOURCE_DIR}/third_party/fmt/include/fmt/core.h" ] || { echo "build.sh: kineto lacks its submodule" >&2; exit 1; }
+fi
+# muAlg and muThrust, when installed in MUSA_HOME: compiled against and linked with.
+linked=""
+for lib in mualg muthrust; do
+    [ -f "${MUSA_HOME}/include/${lib}.h" ] || continue
+    printf '#include <stdio.h>\\n#include <%s.h>\\nint main(void) { puts(%s_version()); return 0; }\\n' "${lib}" "${lib}" \\
+        | gcc -x c - -I"${MUSA_HOME}/include" -L"${MUSA_HOME}/lib" -l"${lib}" -o "/tmp/uses_${lib}"
+    linked="${linked}${lib}=$(LD_LIBRARY_PATH="${MUSA_HOME}/lib" "/tmp/uses_${lib}") "
+    rm -f "/tmp/uses_${lib}"
+done
+python - "${musa_version}" "${PYTORCH_REPO_PATH}" "$(cat version.txt)" "${linked% }" <<'EOF'
 import os, sys
 with open("torch_musa/_build_info.py", "w") as f:
     f.write(f"musa_version = {sys.argv[1]!r}\\npytorch_repo_path = {sys.argv[2]!r}\\n")
-    # What the real build.sh compiles for: the archs, and whether MCCL is used.
-    for var in ("TORCH_MUSA_ARCH_LIST", "MTGPU_TARGET", "USE_MCCL"):
+    f.write(f"linked = {sys.argv[4]!r}\\n")
+    # What the real build.sh compiles for: the archs, and whether MCCL and kineto are used.
+    for var in ("TORCH_MUSA_ARCH_LIST", "MTGPU_TARGET", "USE_MCCL", "USE_KINETO"):
         f.write(f"{var.lower()} = {os.environ.get(var)!r}\\n")
 with open("torch_musa/version.py", "w") as f:
     f.write(f"__version__ = {sys.argv[3]!r}\\n")
@@ -465,6 +495,70 @@ def vision_repo(dir: Path | str) -> Path:
     }
     after = {"version.txt": f"{AFTER_TAG_VERSION['vision']}\n"}
     return _make_repo(Path(dir) / "vision", files, VISION_TAG, after)
+
+
+# --- components of the dev image: kineto, muAlg, muThrust, torchaudio --------------------------
+
+COMPONENT_TAG = "v1.0.0"
+COMPONENT_VERSION = "1.0.0"
+
+# As muAlg's and muThrust's: `mt_build.sh -i` builds the library and installs it with its header
+# into MUSA_HOME.
+_MT_BUILD = '''#!/bin/bash
+# Fixture of {name}'s mt_build.sh: -i builds lib{name}.so and installs it and {name}.h in MUSA_HOME.
+set -euo pipefail
+cd "$(dirname "$0")"
+[ "${{1:-}}" = -i ] || {{ echo "mt_build.sh: usage: mt_build.sh -i" >&2; exit 2; }}
+[ -d "${{MUSA_HOME:?MUSA_HOME is not set}}/lib" ] || {{ echo "mt_build.sh: no MUSA toolkit in ${{MUSA_HOME}}" >&2; exit 1; }}
+gcc -shared -fPIC -O2 -Iinclude -o "lib{name}.so" src/{name}.c
+install -m 0644 include/{name}.h "${{MUSA_HOME}}/include/{name}.h"
+install -m 0755 "lib{name}.so" "${{MUSA_HOME}}/lib/lib{name}.so"
+rm -f "lib{name}.so"
+echo "{name} installed in ${{MUSA_HOME}}"
+'''
+
+
+def mt_repo(dir: Path | str, name: str) -> Path:
+    """`dir/<name>` (mualg or muthrust): a git repo tagged `v1.0.0` plus one commit after it, whose
+    `mt_build.sh -i` compiles `lib<name>.so` (`<name>_version()` returns "1.0.0" at the tag,
+    "1.1.0a0" after it) and installs it and `<name>.h` into MUSA_HOME."""
+    files = {
+        "mt_build.sh": _MT_BUILD.format(name=name),
+        f"include/{name}.h": f"const char *{name}_version(void);\n",
+        f"src/{name}.c": f'#include "{name}.h"\nconst char *{name}_version(void) {{ return "{COMPONENT_VERSION}"; }}\n',
+    }
+    after = {f"src/{name}.c": f'#include "{name}.h"\nconst char *{name}_version(void) {{ return "1.1.0a0"; }}\n'}
+    return _make_repo(Path(dir) / name, files, COMPONENT_TAG, after, executable=("mt_build.sh",))
+
+
+def kineto_repo(dir: Path | str) -> Path:
+    """`dir/kineto`: a git repo tagged `v1.0.0` holding `libkineto/include/libkineto.h` and a
+    submodule `third_party/fmt` (from `dir/kineto-fmt`), plus one commit after the tag."""
+    fmt = _make_repo(Path(dir) / "kineto-fmt", {"include/fmt/core.h": "// fmt core\n"}, "v1", {"README": "fmt\n"})
+    path = Path(dir) / "kineto"
+    path.mkdir(parents=True)
+    _git(path, "init", "-q", "-b", "main")
+    (path / "libkineto/include").mkdir(parents=True)
+    (path / "libkineto/include/libkineto.h").write_text("// libkineto\n")
+    _git(path, "-c", "protocol.file.allow=always", "submodule", "add", "-q", fmt.as_uri(), "third_party/fmt")
+    _git(path, "add", "-A")
+    _git(path, "commit", "-q", "-m", "release")
+    _git(path, "tag", COMPONENT_TAG)
+    (path / "CHANGELOG").write_text("after the release\n")
+    _git(path, "add", "-A")
+    _git(path, "commit", "-q", "-m", "after the release")
+    return path
+
+
+def audio_repo(dir: Path | str) -> Path:
+    """`dir/audio`: a git repo tagged `v1.0.0` holding a pure-Python `torchaudio` 1.0.0, built
+    with `pip install --no-build-isolation .`, plus one commit after the tag."""
+    files = {
+        "setup.py": f'from setuptools import setup\n\nsetup(name="torchaudio", version="{COMPONENT_VERSION}", '
+                    'packages=["torchaudio"])\n',
+        "torchaudio/__init__.py": f'__version__ = "{COMPONENT_VERSION}"\n',
+    }
+    return _make_repo(Path(dir) / "audio", files, COMPONENT_TAG, {"CHANGELOG": "after the release\n"})
 
 
 # --- what the local index must serve -------------------------------------------------------------
