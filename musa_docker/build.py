@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Sequence, Tuple
 
-from . import buildkit, context, layers
+from . import buildkit, context, dockerfile, layers
 from .buildlog import TAIL, BuildLog, Built, failure, log_path  # noqa: F401  (log_path: the pipeline's)
 from .client import MIN_API, Builder
 from .engine import Engine
@@ -82,7 +82,14 @@ def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -
     """Build the plan's Dockerfile with its builder, then append each tree as one layer.
     Returns the image id; raises BuildError, EngineError or ConfigError."""
     b = plan.build
-    image_id = build_context(b.builder, engine, staged.path, log, say=say, dockerfile="Dockerfile",
+    builder = effective(b.builder, engine, say)
+    if builder.kind != b.builder.kind:
+        # the staged Dockerfile is the other builder's rendering: stage this one's (unlink first, the
+        # staged file may be a link to the cache's copy)
+        path = staged.path / "Dockerfile"
+        path.unlink()
+        path.write_text(dockerfile.for_plan(plan, builder.kind))
+    image_id = build_context(builder, engine, staged.path, log, say=say, dockerfile="Dockerfile",
                              buildargs=dict(b.buildargs), labels=staged.labels, network=b.network,
                              nocache=b.nocache, pull=b.pull).image_id
     for name, tar, at in staged.layers:
@@ -95,14 +102,7 @@ def build_context(builder: Builder, engine: Engine, context_dir: Path, log: Buil
                   **kwargs) -> Built:
     """Build a staged context dir with `builder`: classic through docker-py, BuildKit through the
     client. An `auto` BuildKit falls back to classic when the engine predates BuildKit."""
-    if builder.kind == "buildkit" and builder.inline_cache:
-        api = engine.api_version
-        if tuple(int(p) for p in api.split(".")[:2]) < MIN_API:
-            why = f"the engine at {engine.host} speaks API {api}, BuildKit needs 1.39 (Engine 18.09)"
-            if not builder.auto:
-                raise ConfigError(f"--builder buildkit: {why}; upgrade the engine or use --builder classic")
-            say(f"builder classic: {why}")
-            builder = Builder("classic", why, cache_from=builder.cache_from)
+    builder = effective(builder, engine, say)
     if builder.kind == "classic":
         for ref in builder.cache_from:
             if engine.image(ref) is None:     # the classic builder ignores it without a word
@@ -111,3 +111,17 @@ def build_context(builder: Builder, engine: Engine, context_dir: Path, log: Buil
         return run(engine, context.tar_stream(context.dir_entries(context_dir)), log,
                    cache_from=builder.cache_from, **kwargs)
     return buildkit.run(builder, context_dir, log, say=say, **kwargs)
+
+
+def effective(builder: Builder, engine: Engine, say: Say) -> Builder:
+    """`builder`, or classic when it is an `auto` BuildKit and the engine predates BuildKit.
+    Raises ConfigError when BuildKit was asked for and the engine cannot."""
+    if builder.kind == "buildkit" and builder.inline_cache:
+        api = engine.api_version
+        if tuple(int(p) for p in api.split(".")[:2]) < MIN_API:
+            why = f"the engine at {engine.host} speaks API {api}, BuildKit needs 1.39 (Engine 18.09)"
+            if not builder.auto:
+                raise ConfigError(f"--builder buildkit: {why}; upgrade the engine or use --builder classic")
+            say(f"builder classic: {why}")
+            builder = Builder("classic", why, cache_from=builder.cache_from)
+    return builder
