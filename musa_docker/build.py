@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Sequence, Tuple
@@ -30,6 +31,8 @@ from .util import Say
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _CODE = re.compile(r"returned a non-zero code: (\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CCACHE = re.compile(r"compile cache: hits=(\d+) misses=(\d+)\s*$", re.M)
+COMPILE_CACHE_LABEL = "musa_docker.compile_cache"
 _CHATTER = (" ---> ", "Removing intermediate container", "Successfully built", "Successfully tagged")
 
 
@@ -89,13 +92,41 @@ def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -
         path = staged.path / "Dockerfile"
         path.unlink()
         path.write_text(dockerfile.for_plan(plan, builder.kind))
+    start = log.path.stat().st_size
     image_id = build_context(builder, engine, staged.path, log, say=say, dockerfile="Dockerfile",
                              buildargs=dict(b.buildargs), labels=staged.labels, network=b.network,
                              nocache=b.nocache, pull=b.pull).image_id
+    if builder.kind == "buildkit" and dict(b.buildargs).get("COMPILE_CACHE", "off") != "off":
+        image_id = _label_compile_cache(engine, image_id, staged, log, start, say)
     for name, tar, at in staged.layers:
         say(f"append the {name} tree as one layer at /{at}")
         image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say)
     return image_id
+
+
+def compile_cache_counts(text: str) -> Tuple[int, int]:
+    """(hits, misses) summed over the `compile cache: hits=N misses=M` lines of a build's log
+    (common/compile_cache.sh prints one per source build; a step served by the layer cache none)."""
+    found = _CCACHE.findall(text)
+    return sum(int(h) for h, _ in found), sum(int(m) for _, m in found)
+
+
+def _label_compile_cache(engine: Engine, image_id: str, staged: Staged, log: BuildLog, start: int, say: Say) -> str:
+    """`image_id` with the label musa_docker.compile_cache=hits=N misses=M of this build. The numbers
+    are known only at the end of the build and BuildKit fixes labels at its start, so the label
+    comes from a one-line classic build on top (`FROM <id>`: no layer, only the config changes)."""
+    with open(log.path, encoding="utf-8", errors="replace") as f:
+        f.seek(start)
+        hits, misses = compile_cache_counts(f.read())
+    value = f"hits={hits} misses={misses}"
+    say(f"compile cache: {value}" + (f" ({100 * hits // (hits + misses)}% hits)" if hits + misses else
+                                      " (no source build ran: its steps came from the layer cache)"))
+    staged.labels[COMPILE_CACHE_LABEL] = value
+    with tempfile.TemporaryDirectory(prefix="musa-docker-label-") as tmp:
+        (Path(tmp) / "Dockerfile").write_text(f"FROM {image_id}\n")
+        return run(engine, context.tar_stream(context.dir_entries(Path(tmp))), log, dockerfile="Dockerfile",
+                   buildargs={}, labels={COMPILE_CACHE_LABEL: value}, network="none", nocache=False,
+                   pull=False).image_id
 
 
 def build_context(builder: Builder, engine: Engine, context_dir: Path, log: BuildLog, *, say: Say,

@@ -99,6 +99,7 @@ TASKS = {
         "vision_tag": "v0.16.0",
         "vision_repo": VISION_REPO,
         "torch_musa_repo": TORCH_MUSA_REPO,
+        "compile_cache_size": "20G",      # ccache's max size (CCACHE_MAXSIZE), per Python and GPU arch list
     },
     "release": {
         "image": "musa-pytorch-release",

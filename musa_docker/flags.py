@@ -89,6 +89,8 @@ BUILD_DEV: List[Flag] = [
     ("vision_root", None, (), "the repo lives at DIR/vision: reused if present, else cloned [$TORCH_VISION_REPO_ROOT_PATH, else ~]"),
     ("torch_musa_repo", None, (), "torch_musa URL (fetched into the cache) or local repo path (used as it is) [github.com/MooreThreads/torch_musa]"),
     ("torch_musa_ref", None, (), "branch, tag or commit of torch_musa [the repo's default branch / HEAD]"),
+    ("no_compile_cache", False, (), "compile without ccache (BuildKit keeps it in a cache mount; classic has none)"),
+    ("compile_cache_size", None, (), f"the compile cache's max size, e.g. 5G or 500M [{default('build_dev', 'compile_cache_size')}]"),
     GPU_ARCH,
     PINS,
 ]

@@ -341,15 +341,25 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
         artifacts=_vendor_steps(o.vendor),
         dockerfile=o.dockerfile,
         image=o.image,
-        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs,
+        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs
+        + (("COMPILE_CACHE", o.compile_cache),),
         labels=(
             ("musa_docker.kind", "dev"),
             ("musa_docker.python_version", python_version or FROM_BASE),
             ("musa_docker.base_image", o.base_img),
         ) + stack.labels,
         env=env,
-        notes=stack.notes,
+        notes=stack.notes + (_compile_cache_note(o.compile_cache, o.common.builder),),
     )
+
+
+def _compile_cache_note(size: str, builder) -> str:
+    if builder.kind != "buildkit":
+        return "compile cache: none: the classic builder has no cache mounts (--builder buildkit keeps one)"
+    if size == "off":
+        return "compile cache: off (--no-compile-cache)"
+    return (f"compile cache: ccache (max {size} per Python and GPU arch list) in the BuildKit cache mount "
+            "musa-docker-ccache; the hits and misses end the log and label the image musa_docker.compile_cache")
 
 
 def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
