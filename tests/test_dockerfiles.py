@@ -283,3 +283,30 @@ def test_the_inputs_digest_covers_the_rendered_dockerfile(tmp_path):
     assert texts[0] != texts[1] and "--mount=type=cache" in texts[1]
     digests = [pipeline.inputs_digest(p, [], [], {}) for p in (classic, buildkit)]
     assert digests[0] != digests[1]
+
+
+def test_the_compile_cache_counts_are_read_from_either_builders_log():
+    from musa_docker import build
+    log = ("#14 12.3 compile cache: ccache in /root/.ccache/py3.11-22, max 20G\n"
+           "#14 40.1 compile cache: hits=3 misses=1\n"
+           "#16 9.8 compile cache: hits=12 misses=0\n"
+           "compile cache: hits=bogus misses=1\n")
+    assert build.compile_cache_counts(log) == (15, 1)
+    assert build.compile_cache_counts("#14 CACHED\n") == (0, 0)
+
+
+def test_the_plan_says_which_compile_cache_a_dev_build_gets(env):
+    from conftest import cli
+    dev = ("build-dev", "--dry-run", "-b", "base:1", "-m", "/v/musa_toolkits.tar.gz", "-n", "/v/mudnn.tar")
+    buildkit = ("--builder", "buildkit", "--docker-cli", "/usr/bin/docker")
+    cases = [(buildkit, "compile cache: ccache (max 20G per Python and GPU arch list)"),
+             ((*buildkit, "--compile-cache-size", "5G"), "compile cache: ccache (max 5G "),
+             ((*buildkit, "--no-compile-cache"), "compile cache: off (--no-compile-cache)"),
+             (("--builder", "classic"), "compile cache: none: the classic builder has no cache mounts")]
+    for args, said in cases:
+        done = cli(*dev, *args, env=env)
+        assert done.returncode == 0, done.stderr
+        assert f"note: {said}" in done.stdout
+    done = cli(*dev, *buildkit, "--compile-cache-size", "lots", env=env)
+    assert done.returncode != 0 and done.stderr.strip().splitlines() == [
+        "error: --compile-cache-size 'lots' is not a size such as 20G or 500M"]
