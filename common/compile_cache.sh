@@ -42,6 +42,7 @@ compile_cache_start() {
         chmod +x "${links}/mcc"
     fi
     export PATH="${links}:${PATH}"
+    COMPILE_CACHE_LINKS="${links}"
     ccache -z >/dev/null
     echo "compile cache: ccache in ${CCACHE_DIR}, max ${CCACHE_MAXSIZE}"
 }
@@ -61,4 +62,5 @@ compile_cache_report() {
         misses="$(awk '/^cache miss/ {n += $NF} END {print n + 0}' <<<"${stats}")"
     fi
     echo "compile cache: hits=${hits} misses=${misses}"
+    rm -rf "${COMPILE_CACHE_LINKS:?}"    # the links leave no trace in the image
 }

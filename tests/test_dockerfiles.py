@@ -120,7 +120,8 @@ def test_the_buildkit_rendering_mounts_what_it_reads_and_copies_no_artifact():
             or path.name == "dockerfile.dev", path.name
     dev = rendered("dockerfile.dev", "buildkit")
     for dest in VENDOR:
-        assert f"--mount=type=bind,source={dest},target=/tmp/musa_{dest}" in dev
+        # straight under /tmp: the mount point BuildKit makes for a file leaves no dir behind
+        assert f"--mount=type=bind,source={dest},target=/tmp/{dest[len('artifacts/'):]}" in dev
     assert "--mount=type=bind,source=artifacts/conda_installer.sh," in rendered("dockerfile.base", "buildkit")
     release = rendered("dockerfile.release", "buildkit")
     for folder in ("torch", "torch_musa"):
@@ -130,7 +131,7 @@ def test_the_buildkit_rendering_mounts_what_it_reads_and_copies_no_artifact():
 def test_an_artifact_not_staged_is_not_mounted():
     dev = rendered("dockerfile.dev", "buildkit", staged=VENDOR[:2])
     assert "source=artifacts/mccl.tar.gz" not in dev
-    assert "install_musa.sh mccl /tmp/musa_artifacts/mccl.tar.gz" in dev    # it skips a missing archive
+    assert "install_musa.sh mccl /tmp/mccl.tar.gz" in dev    # it skips a missing archive
     assert "source=artifacts/" not in rendered("dockerfile.dev", "buildkit", staged=())
 
 
@@ -310,3 +311,12 @@ def test_the_plan_says_which_compile_cache_a_dev_build_gets(env):
     done = cli(*dev, *buildkit, "--compile-cache-size", "lots", env=env)
     assert done.returncode != 0 and done.stderr.strip().splitlines() == [
         "error: --compile-cache-size 'lots' is not a size such as 20G or 500M"]
+
+
+def test_each_installer_reads_the_archive_its_builder_put_there():
+    for name in ("dockerfile.dev", "dockerfile.release"):
+        classic, buildkit = rendered(name, "classic"), rendered(name, "buildkit")
+        for path in re.findall(r"install_musa\.sh \w+ (\S+)", classic):
+            assert path.startswith("/tmp/musa_artifacts/"), (name, path)    # where the stage's COPY put it
+        for path in re.findall(r"install_musa\.sh \w+ (\S+)", buildkit):
+            assert f",target={path} " in buildkit, (name, path)                # where the bind mount put it
