@@ -9,7 +9,10 @@
 #   MUSA_HOME       the MUSA toolkit (/usr/local/musa in the dev image)
 #   TORCH_MUSA_ARCH_LIST, MTGPU_TARGET, USE_MCCL, USE_KINETO   passed on to build.sh (an empty one is unset)
 #   (USE_KINETO=1: kineto's source is at /home/kineto, as KINETO_SOURCE_DIR)
+#   COMPILE_CACHE   ccache's max size with BuildKit's cache mount, else off (compile_cache.sh)
 set -euo pipefail
+# shellcheck source=common/compile_cache.sh
+. "$(dirname "${BASH_SOURCE[0]}")/compile_cache.sh"
 
 log() { echo "build_torch_musa: $*"; }
 die() { echo "error: build_torch_musa: $*" >&2; exit 1; }
@@ -40,8 +43,10 @@ else
 fi
 
 log "bash build.sh (PYTORCH_REPO_PATH=${PYTORCH_REPO_PATH}, MUSA_HOME=${MUSA_HOME}, TORCH_MUSA_ARCH_LIST=${TORCH_MUSA_ARCH_LIST:-}, MTGPU_TARGET=${MTGPU_TARGET:-}, USE_MCCL=${USE_MCCL:-}, USE_KINETO=${USE_KINETO:-})"
+compile_cache_start
 status=0
 bash build.sh </dev/null || status=$?
+compile_cache_report
 [ "${status}" -eq 0 ] || die "${source_dir}/build.sh failed with exit code ${status}; its output is above"
 
 # The MUSA driver's libraries come from the host at run time, so an import that fails here

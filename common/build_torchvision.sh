@@ -10,7 +10,10 @@
 # --no-build-isolation: the C++ extensions must build against the torch in this env, not a
 # torch pip would fetch into an isolated build env; install_build_tools.sh provides setuptools
 # and wheel for that.
+#   COMPILE_CACHE   ccache's max size with BuildKit's cache mount, else off (compile_cache.sh)
 set -euo pipefail
+# shellcheck source=common/compile_cache.sh
+. "$(dirname "${BASH_SOURCE[0]}")/compile_cache.sh"
 
 log() { echo "build_torchvision: $*"; }
 die() { echo "error: build_torchvision: $*" >&2; exit 1; }
@@ -24,7 +27,9 @@ cd "${source_dir}"
 
 index="${PIP_INDEX_URL:-the default index}"
 log "pip install --no-build-isolation -v ${source_dir} (dependencies from ${index})"
+compile_cache_start
 python -m pip install --no-build-isolation -v . || die "building torchvision in ${source_dir} failed; pip's output is above"
+compile_cache_report
 
 # From /, so the check imports the installed package and not the source tree's torchvision/.
 version="$(cd / && python -c 'import torchvision; print(torchvision.__version__)')" \

@@ -13,6 +13,9 @@
 #               http://mirror.example/ubuntu that replaces the archive host in every apt source
 #               (classic sources.list and deb822 *.sources). Debian's security archive
 #               (.../debian-security) maps to "${APT_MIRROR}-security", as mirrors lay it out.
+#   APT_CACHE_MOUNTED  1 = /var/cache/apt and /var/lib/apt/lists are BuildKit cache mounts: apt
+#               keeps its downloads there (the image's docker-clean hook is set aside for this
+#               step only) and they are not cleaned, since they are in no layer.
 set -euo pipefail
 
 log() { echo "install_base: $*"; }
@@ -87,6 +90,11 @@ else
     log "apt sources: kept as the image has them"
 fi
 
+if [ -n "${APT_CACHE_MOUNTED:-}" ] && [ -e /etc/apt/apt.conf.d/docker-clean ]; then
+    # docker-clean deletes every downloaded .deb after each install: the cache would keep nothing
+    mv /etc/apt/apt.conf.d/docker-clean /etc/apt/docker-clean.set-aside
+    trap 'mv /etc/apt/docker-clean.set-aside /etc/apt/apt.conf.d/docker-clean' EXIT
+fi
 log "apt-get update"
 apt-get update || die "apt-get update failed; check the network or APT_MIRROR ('${APT_MIRROR:-}')"
 # pick "a|b": the first alternative apt knows, after apt-get update.
@@ -111,6 +119,9 @@ log "apt-get install ${#PACKAGES[@]} ${set_name} packages: ${PACKAGES[*]}"
 apt-get install -y --no-install-recommends "${PACKAGES[@]}" \
     || die "apt-get install failed on ${os}; the apt output above names the package"
 
-apt-get clean
-rm -rf /var/lib/apt/lists/* /var/tmp/* /tmp/*
+if [ -z "${APT_CACHE_MOUNTED:-}" ]; then
+    apt-get clean
+    rm -rf /var/lib/apt/lists/*
+fi
+rm -rf /var/tmp/* /tmp/*
 log "done"

@@ -13,7 +13,9 @@ log() { echo "install_build_tools: $*"; }
 die() { echo "error: install_build_tools: $*" >&2; exit 1; }
 
 [ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
-export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# With BuildKit pip's cache is a cache mount (PIP_CACHE_MOUNTED=1): kept between builds, in no layer.
+[ -n "${PIP_CACHE_MOUNTED:-}" ] || export PIP_NO_CACHE_DIR=1
 index="${PIP_INDEX_URL:-the default index}"
 
 command -v python >/dev/null || die "no python on PATH; the base image puts its Python env first on PATH"

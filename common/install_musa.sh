@@ -29,7 +29,7 @@ component="$1" archive="$2"
 if [ "${MUSA_SDK:-archives}" != archives ]; then
     # the SDK comes from an apt repository or the base image (install_musa_apt.sh)
     log "MUSA_SDK=${MUSA_SDK}: no ${component} archive to install"
-    rm -f "${archive}"
+    rm -f "${archive}" 2>/dev/null || true
     exit 0
 fi
 work="$(mktemp -d /tmp/install_musa.XXXXXX)"
@@ -98,5 +98,6 @@ case "${component}" in
         die "unknown component '${component}': expected musa_toolkits, mudnn or mccl" ;;
 esac
 ldconfig
-rm -f "${archive}"
+# a bind-mounted archive (BuildKit) cannot be removed, and is in no layer anyway
+rm -f "${archive}" 2>/dev/null || true
 log "${component} done: ${MUSA_HOME} -> $(readlink -f "${MUSA_HOME}"); libraries: $(find "${MUSA_HOME}/lib/" -mindepth 1 -maxdepth 1 -name 'lib*' -printf '%f ' | head -c 400)"

@@ -27,7 +27,9 @@ NUMPY_REQUIREMENT="numpy<2"
 ARTIFACTS_DIR="${ARTIFACTS_DIR:-/tmp/artifacts}"
 [[ "${PYTHON_VERSION}" =~ ^3\.[0-9]+$ ]] || die "PYTHON_VERSION must look like 3.8, got '${PYTHON_VERSION}'"
 [ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
-export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# With BuildKit pip's cache is a cache mount (PIP_CACHE_MOUNTED=1): kept between builds, in no layer.
+[ -n "${PIP_CACHE_MOUNTED:-}" ] || export PIP_NO_CACHE_DIR=1
 env_name="py${PYTHON_VERSION/./}"
 
 install_conda_env() {

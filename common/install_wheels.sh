@@ -17,7 +17,9 @@ die() { echo "error: install_wheels: $*" >&2; exit 1; }
 dir="${1:-/tmp/wheels}"
 : "${PYTHON_PREFIX:?PYTHON_PREFIX is not set}"
 [ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
-export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# With BuildKit pip's cache is a cache mount (PIP_CACHE_MOUNTED=1): kept between builds, in no layer.
+[ -n "${PIP_CACHE_MOUNTED:-}" ] || export PIP_NO_CACHE_DIR=1
 python="${PYTHON_PREFIX}/bin/python"
 [ -x "${python}" ] || die "no Python env at ${PYTHON_PREFIX}; install_python_env.sh makes it first"
 
@@ -30,7 +32,7 @@ if [ "${#wheels[@]}" -eq 0 ] && [ "${WHEELS_OPTIONAL:-0}" = 1 ]; then
 fi
 if [ "${#wheels[@]}" -eq 0 ] && [ -n "${MUSA_WHEELS:-}" ]; then
     log "no wheel files staged: the MUSA wheels came from the MUSA index (install_musa_wheels.sh)"
-    rm -rf "${dir}"
+    rm -rf "${dir}" 2>/dev/null || true    # a bind mount (BuildKit) stays, and is in no layer
     exit 0
 fi
 [ "${#wheels[@]}" -gt 0 ] || die "no wheels in ${dir}; the build context must hold artifacts/wheels/*.whl"
@@ -39,7 +41,7 @@ index="${PIP_INDEX_URL:-the default index}"
 log "pip install ${wheels[*]##*/} (dependencies from ${index})"
 "${python}" -m pip install --find-links "${dir}" "${wheels[@]}" \
     || die "pip install of ${wheels[*]##*/} into ${PYTHON_PREFIX} failed (dependencies from ${index}); pip's output is above"
-rm -rf "${dir}"
+rm -rf "${dir}" 2>/dev/null || true    # a bind mount (BuildKit) stays, and is in no layer
 
 installed="$("${python}" - "${wheels[@]##*/}" <<'PY'
 import sys

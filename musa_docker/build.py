@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import collections
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Sequence, Tuple
 
-from . import buildkit, context, layers
+from . import buildkit, context, dockerfile, layers
 from .buildlog import TAIL, BuildLog, Built, failure, log_path  # noqa: F401  (log_path: the pipeline's)
 from .client import MIN_API, Builder
 from .engine import Engine
@@ -30,6 +31,8 @@ from .util import Say
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _CODE = re.compile(r"returned a non-zero code: (\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CCACHE = re.compile(r"compile cache: hits=(\d+) misses=(\d+)\s*$", re.M)
+COMPILE_CACHE_LABEL = "musa_docker.compile_cache"
 _CHATTER = (" ---> ", "Removing intermediate container", "Successfully built", "Successfully tagged")
 
 
@@ -82,27 +85,55 @@ def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -
     """Build the plan's Dockerfile with its builder, then append each tree as one layer.
     Returns the image id; raises BuildError, EngineError or ConfigError."""
     b = plan.build
-    image_id = build_context(b.builder, engine, staged.path, log, say=say, dockerfile="Dockerfile",
+    builder = effective(b.builder, engine, say)
+    if builder.kind != b.builder.kind:
+        # the staged Dockerfile is the other builder's rendering: stage this one's (unlink first, the
+        # staged file may be a link to the cache's copy)
+        path = staged.path / "Dockerfile"
+        path.unlink()
+        path.write_text(dockerfile.for_plan(plan, builder.kind))
+    start = log.path.stat().st_size
+    image_id = build_context(builder, engine, staged.path, log, say=say, dockerfile="Dockerfile",
                              buildargs=dict(b.buildargs), labels=staged.labels, network=b.network,
                              nocache=b.nocache, pull=b.pull).image_id
+    if builder.kind == "buildkit" and dict(b.buildargs).get("COMPILE_CACHE", "off") != "off":
+        image_id = _label_compile_cache(engine, image_id, staged, log, start, say)
     for name, tar, at in staged.layers:
         say(f"append the {name} tree as one layer at /{at}")
         image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say)
     return image_id
 
 
+def compile_cache_counts(text: str) -> Tuple[int, int]:
+    """(hits, misses) summed over the `compile cache: hits=N misses=M` lines of a build's log
+    (common/compile_cache.sh prints one per source build; a step served by the layer cache none)."""
+    found = _CCACHE.findall(text)
+    return sum(int(h) for h, _ in found), sum(int(m) for _, m in found)
+
+
+def _label_compile_cache(engine: Engine, image_id: str, staged: Staged, log: BuildLog, start: int, say: Say) -> str:
+    """`image_id` with the label musa_docker.compile_cache=hits=N misses=M of this build. The numbers
+    are known only at the end of the build and BuildKit fixes labels at its start, so the label
+    comes from a one-line classic build on top (`FROM <id>`: no layer, only the config changes)."""
+    with open(log.path, encoding="utf-8", errors="replace") as f:
+        f.seek(start)
+        hits, misses = compile_cache_counts(f.read())
+    value = f"hits={hits} misses={misses}"
+    say(f"compile cache: {value}" + (f" ({100 * hits // (hits + misses)}% hits)" if hits + misses else
+                                      " (no source build ran: its steps came from the layer cache)"))
+    staged.labels[COMPILE_CACHE_LABEL] = value
+    with tempfile.TemporaryDirectory(prefix="musa-docker-label-") as tmp:
+        (Path(tmp) / "Dockerfile").write_text(f"FROM {image_id}\n")
+        return run(engine, context.tar_stream(context.dir_entries(Path(tmp))), log, dockerfile="Dockerfile",
+                   buildargs={}, labels={COMPILE_CACHE_LABEL: value}, network="none", nocache=False,
+                   pull=False).image_id
+
+
 def build_context(builder: Builder, engine: Engine, context_dir: Path, log: BuildLog, *, say: Say,
                   **kwargs) -> Built:
     """Build a staged context dir with `builder`: classic through docker-py, BuildKit through the
     client. An `auto` BuildKit falls back to classic when the engine predates BuildKit."""
-    if builder.kind == "buildkit" and builder.inline_cache:
-        api = engine.api_version
-        if tuple(int(p) for p in api.split(".")[:2]) < MIN_API:
-            why = f"the engine at {engine.host} speaks API {api}, BuildKit needs 1.39 (Engine 18.09)"
-            if not builder.auto:
-                raise ConfigError(f"--builder buildkit: {why}; upgrade the engine or use --builder classic")
-            say(f"builder classic: {why}")
-            builder = Builder("classic", why, cache_from=builder.cache_from)
+    builder = effective(builder, engine, say)
     if builder.kind == "classic":
         for ref in builder.cache_from:
             if engine.image(ref) is None:     # the classic builder ignores it without a word
@@ -111,3 +142,17 @@ def build_context(builder: Builder, engine: Engine, context_dir: Path, log: Buil
         return run(engine, context.tar_stream(context.dir_entries(context_dir)), log,
                    cache_from=builder.cache_from, **kwargs)
     return buildkit.run(builder, context_dir, log, say=say, **kwargs)
+
+
+def effective(builder: Builder, engine: Engine, say: Say) -> Builder:
+    """`builder`, or classic when it is an `auto` BuildKit and the engine predates BuildKit.
+    Raises ConfigError when BuildKit was asked for and the engine cannot."""
+    if builder.kind == "buildkit" and builder.inline_cache:
+        api = engine.api_version
+        if tuple(int(p) for p in api.split(".")[:2]) < MIN_API:
+            why = f"the engine at {engine.host} speaks API {api}, BuildKit needs 1.39 (Engine 18.09)"
+            if not builder.auto:
+                raise ConfigError(f"--builder buildkit: {why}; upgrade the engine or use --builder classic")
+            say(f"builder classic: {why}")
+            builder = Builder("classic", why, cache_from=builder.cache_from)
+    return builder

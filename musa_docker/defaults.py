@@ -107,6 +107,7 @@ TASKS = {
         "mualg_tag": "HEAD",
         "muthrust_tag": "HEAD",
         "audio_tag": "HEAD",
+        "compile_cache_size": "20G",      # ccache's max size (CCACHE_MAXSIZE), per Python and GPU arch list
     },
     "release": {
         "image": "musa-pytorch-release",

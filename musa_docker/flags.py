@@ -98,6 +98,8 @@ BUILD_DEV: List[Flag] = [
     ("muthrust_tag", None, (), "branch, tag or commit of muThrust [HEAD]"),
     ("audio_repo", None, (), "torchaudio URL (fetched into the cache) or local repo path, built after torchvision [none]"),
     ("audio_tag", None, (), "branch, tag or commit of torchaudio [HEAD]"),
+    ("no_compile_cache", False, (), "compile without ccache (BuildKit keeps it in a cache mount; classic has none)"),
+    ("compile_cache_size", None, (), f"the compile cache's max size, e.g. 5G or 500M [{default('build_dev', 'compile_cache_size')}]"),
     GPU_ARCH,
     PINS,
 ]

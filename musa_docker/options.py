@@ -277,6 +277,7 @@ class DevOptions:
     torch_musa_ref: Optional[str]
     stack: MusaStack = MusaStack()
     components: tuple = ()        # components.Component: kineto, muAlg, muThrust, torchaudio given
+    compile_cache: str = "off"    # ccache's max size (e.g. 20G), or off (--no-compile-cache)
 
 
 @dataclass(frozen=True)
@@ -371,7 +372,16 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         torch_musa_ref=validate.git_ref(ref, "--torch-musa-ref") if ref else None,
         stack=stack,
         components=components.resolve(values, env, common.home, url=repo_url, path=_path, root=_root),
+        compile_cache="off" if values.get("no_compile_cache") else _size(
+            values.get("compile_cache_size") or d["compile_cache_size"], "--compile-cache-size"),
     )
+
+
+def _size(value: str, flag: str) -> str:
+    """A ccache size such as 20G or 500M (ccache's CCACHE_MAXSIZE)."""
+    if not re.fullmatch(r"[1-9][0-9]{0,5}(\.[0-9]{1,2})?[KMGT]", str(value)):
+        raise ConfigError(f"{flag} {value!r} is not a size such as 20G or 500M")
+    return str(value)
 
 
 def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> ReleaseOptions:

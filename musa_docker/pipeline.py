@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, TextIO
 
-from . import archives, build, checks, context, repos
+from . import archives, build, checks, context, dockerfile, repos
 from .assets import COMMON
 from .builddir import BuildDir
 from .download import Downloader, Fetched
@@ -62,7 +64,7 @@ class Prepared:
 
 def inputs_digest(plan: Plan, states, fetched, trees) -> str:
     """One digest of everything that decides the image's contents."""
-    files = {"Dockerfile": file_sha256(plan.build.dockerfile)}
+    files = {"Dockerfile": hashlib.sha256(dockerfile.for_plan(plan).encode()).hexdigest()}
     for name in plan.scripts:
         files[f"common/{name}"] = file_sha256(COMMON / name)
     doc = {
@@ -74,6 +76,20 @@ def inputs_digest(plan: Plan, states, fetched, trees) -> str:
         "artifacts": {f.name: f.sha256 for f in fetched},
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _rendered(plan: Plan) -> Path:
+    """The rendered Dockerfile as a file in the cache, named by its digest: written once, renamed into
+    place, so two runs never see half of one."""
+    text = dockerfile.for_plan(plan)
+    path = plan.cache_dir / "dockerfiles" / f"{hashlib.sha256(text.encode()).hexdigest()}.Dockerfile"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    return path
 
 
 def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitStack] = None) -> Prepared:
@@ -102,7 +118,7 @@ def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say, held: Optional[Exi
     ADDs; the trees the plan appends as layers are packed but left out of the context. The tree
     tars stay locked (shared) until `held` releases them."""
     say(f"stage context in {bd.path}")
-    files = {"Dockerfile": plan.build.dockerfile}
+    files = {"Dockerfile": _rendered(plan)}
     for step, got in zip(plan.artifacts, prep.fetched):
         files[step.dest] = got.path
     appended = []

@@ -120,7 +120,7 @@ class Plan:
         where = str(self.build_dir) if self.build_dir else f"a fresh dir under {self.cache_dir / 'builds'}"
         fate = "kept" if self.keep_build_dir else "removed after the build (only what the tool made)"
         lines.append(f"context: {where}, {fate}")
-        lines.append(f"  Dockerfile        <- {_rel(b.dockerfile)}")
+        lines.append(f"  Dockerfile        <- {_rel(b.dockerfile)}, its {b.builder.kind} rendering (musa_docker/dockerfile.py)")
         lines.append("  .dockerignore")
         lines.append(f"  common/           <- common/ ({len(self.scripts)} files)")
         lines.append("  artifacts/" + "".join(f"\n    {Path(a.dest).name}" for a in self.artifacts))
@@ -351,15 +351,25 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
         dockerfile=o.dockerfile,
         image=o.image,
         buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs
-        + (("USE_KINETO", "1" if any(c.name == "kineto" for c in o.components) else "0"),),
+        + (("USE_KINETO", "1" if any(c.name == "kineto" for c in o.components) else "0"),
+           ("COMPILE_CACHE", o.compile_cache)),
         labels=(
             ("musa_docker.kind", "dev"),
             ("musa_docker.python_version", python_version or FROM_BASE),
             ("musa_docker.base_image", o.base_img),
         ) + stack.labels,
         env=env,
-        notes=stack.notes,
+        notes=stack.notes + (_compile_cache_note(o.compile_cache, o.common.builder),),
     )
+
+
+def _compile_cache_note(size: str, builder) -> str:
+    if builder.kind != "buildkit":
+        return "compile cache: none: the classic builder has no cache mounts (--builder buildkit keeps one)"
+    if size == "off":
+        return "compile cache: off (--no-compile-cache)"
+    return (f"compile cache: ccache (max {size} per Python and GPU arch list) in the BuildKit cache mount "
+            "musa-docker-ccache; the hits and misses end the log and label the image musa_docker.compile_cache")
 
 
 def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:

@@ -1,6 +1,7 @@
-"""The Dockerfiles and common/ scripts: ARG defaults agree with the tool's, the MUSA env block is
-the one kinds.py renders, the scripts pass shellcheck, only classic-builder syntax is used, and a
-new MCCL archive leaves the toolkit and muDNN layers cached (on the real engine)."""
+"""The Dockerfile templates and common/ scripts: ARG defaults agree with the tool's, the MUSA env
+block is the one kinds.py renders, the scripts pass shellcheck, the classic rendering uses only
+classic-builder syntax and the BuildKit one mounts what it reads, and under either builder a new
+MCCL archive leaves the toolkit and muDNN layers cached (on the real engine)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,23 @@ import pytest
 
 import vendor
 from images import debian12_image
-from musa_docker import commands, inputs, kinds, plan
+from musa_docker import commands, dockerfile, inputs, kinds, plan
+from musa_docker.errors import ConfigError
 from musa_docker.plan import ASSETS
 
 DOCKERFILES = sorted((ASSETS / "ubuntu").glob("dockerfile.*"))
+VENDOR = ("artifacts/musa_toolkits.tar.gz", "artifacts/mudnn.tar", "artifacts/mccl.tar.gz")
+WHEELS = ("artifacts/wheels/torch/torch-2.0.0-cp38-cp38-linux_x86_64.whl",
+          "artifacts/wheels/torch_musa/torch_musa-1.0.0-cp38-cp38-linux_x86_64.whl")
+STAGED = (*VENDOR, *WHEELS, "artifacts/conda_installer.sh")
+
+
+def rendered(name: str, builder: str, staged=STAGED) -> str:
+    return dockerfile.render((ASSETS / "ubuntu" / name).read_text(), builder, staged)
+
+
+def code(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
 def arg_defaults(path: Path) -> list:
@@ -74,29 +88,70 @@ def test_the_env_block_is_rewritten_from_the_table(monkeypatch):
 
 def test_one_step_per_component_slowest_first():
     for name in ("dockerfile.dev", "dockerfile.release"):
-        text = (ASSETS / "ubuntu" / name).read_text()
-        installs = re.findall(r"install_musa\.sh (\w+) ", text)
-        assert installs == ["musa_toolkits", "mudnn", "mccl"], name
-        copies = re.findall(r"^COPY .*artifacts/(\S+) ", text, re.M)
+        for builder in dockerfile.KINDS:
+            text = rendered(name, builder)
+            installs = re.findall(r"install_musa\.sh (\w+) ", text)
+            assert installs == ["musa_toolkits", "mudnn", "mccl"], (name, builder)
+        copies = re.findall(r"^COPY .*artifacts/(\S+) ", rendered(name, "classic"), re.M)
         # patterns: no archive is staged when the SDK comes from an apt source
         assert [c for c in copies if ".ta" in c] == ["musa_toolkits.tar.g[z]", "mudnn.ta[r]", "mccl.tar.g[z]"], name
-    release = (ASSETS / "ubuntu" / "dockerfile.release").read_text()
+    release = rendered("dockerfile.release", "classic")
     assert re.findall(r"install_wheels\.sh (/tmp\S+)", release) == ["/tmp/wheels/torch", "/tmp/wheels/torch_musa",
                                                                      "/tmp/wheels/extra"]
     # the dev image's components: a step each, muAlg and muThrust and kineto before torch_musa,
     # torchaudio after torchvision
-    dev = (ASSETS / "ubuntu" / "dockerfile.dev").read_text()
+    dev = rendered("dockerfile.dev", "classic")
     steps = re.findall(r"/home/build_components\.sh (\w+)|(build_torch_musa|build_torchvision)\.sh /home", dev)
     assert [a or b for a, b in steps] == ["mualg", "muthrust", "kineto", "build_torch_musa", "build_torchvision",
                                           "audio"]
 
 
-def test_only_classic_builder_syntax():
+def test_the_classic_rendering_has_classic_builder_syntax_only():
     for path in DOCKERFILES:
-        text = path.read_text()
+        text = rendered(path.name, "classic")
         assert not re.search(r"^#\s*syntax=", text, re.M), path.name
-        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-        assert "--mount" not in code and "--link" not in code and "<<" not in code, path.name
+        assert "--mount" not in code(text) and "--link" not in code(text) and "<<" not in code(text), path.name
+        assert "@bind" not in text and not re.search(r"^# \[", text, re.M), path.name
+
+
+def test_the_buildkit_rendering_mounts_what_it_reads_and_copies_no_artifact():
+    for path in DOCKERFILES:
+        text = rendered(path.name, "buildkit")
+        # the engine's built-in frontend: no `# syntax=` line that would fetch another one
+        assert not re.search(r"^#\s*syntax=", text, re.M), path.name
+        assert not re.search(r"^(COPY|ADD) .*artifacts", code(text), re.M), path.name
+        assert "@bind" not in text and not re.search(r"^# \[", text, re.M), path.name
+        # the vendor components install in the image's own steps (release keeps its wheel stages)
+        assert "capture.sh" not in code(text) or path.name == "dockerfile.release", path.name
+        assert "--mount=type=cache,id=musa-docker-apt-cache,target=/var/cache/apt,sharing=locked" in text \
+            or path.name == "dockerfile.dev", path.name
+    dev = rendered("dockerfile.dev", "buildkit")
+    for dest in VENDOR:
+        # straight under /tmp: the mount point BuildKit makes for a file leaves no dir behind
+        assert f"--mount=type=bind,source={dest},target=/tmp/{dest[len('artifacts/'):]}" in dev
+    assert "--mount=type=bind,source=artifacts/conda_installer.sh," in rendered("dockerfile.base", "buildkit")
+    release = rendered("dockerfile.release", "buildkit")
+    for folder in ("torch", "torch_musa"):
+        assert f"--mount=type=bind,source=artifacts/wheels/{folder},target=/tmp/wheels/{folder}" in release
+
+
+def test_an_artifact_not_staged_is_not_mounted():
+    dev = rendered("dockerfile.dev", "buildkit", staged=VENDOR[:2])
+    assert "source=artifacts/mccl.tar.gz" not in dev
+    assert "install_musa.sh mccl /tmp/mccl.tar.gz" in dev    # it skips a missing archive
+    assert "source=artifacts/" not in rendered("dockerfile.dev", "buildkit", staged=())
+
+
+def test_render_blocks_and_pass_through():
+    template = "FROM a\n# [classic]\nRUN one\n# [buildkit]\nRUN @bind(common/x,/x) two\n# [end]\nRUN three\n"
+    assert dockerfile.render(template, "classic") == "FROM a\nRUN one\nRUN three\n"
+    assert dockerfile.render(template, "buildkit") == \
+        "FROM a\nRUN --mount=type=bind,source=common/x,target=/x two\nRUN three\n"
+    plain = "FROM a\nRUN x\n"
+    assert dockerfile.render(plain, "buildkit") == dockerfile.render(plain, "classic") == plain
+    for broken in ("FROM a\n# [classic]\nRUN x\n", "FROM a\n# [end]\n", "# [classic]\n# [classic]\n# [end]\n"):
+        with pytest.raises(ConfigError):
+            dockerfile.render(broken, "classic")
 
 
 def test_common_scripts_pass_shellcheck():
@@ -110,9 +165,10 @@ def test_common_scripts_pass_shellcheck():
 
 # --- on the engine: a new MCCL archive rebuilds the MCCL layer only -------------------------------
 
-def musa_part(dockerfile: Path) -> str:
-    """The dev Dockerfile up to its MUSA env block: the vendor stages and the layers they give."""
-    text = dockerfile.read_text()
+def musa_part(builder: str) -> str:
+    """The dev Dockerfile's `builder` rendering up to its MUSA env block: the vendor steps and the
+    layers they give."""
+    text = rendered("dockerfile.dev", builder)
     return text[:text.index(kinds.ENV_END) + len(kinds.ENV_END)] + "\n"
 
 
@@ -130,8 +186,19 @@ def context(dockerfile: str, artifacts: dict) -> io.BytesIO:
     return buf
 
 
-def build(engine, ref: str, dockerfile: str, artifacts: dict) -> tuple:
-    """(the image, the build's output) of an engine build with the classic builder."""
+def build(engine, builder: str, ref: str, dockerfile: str, artifacts: dict) -> tuple:
+    """(the image, the build's output) of an engine build with `builder`: classic through docker-py,
+    BuildKit through Debian's docker client (BuildKit built in)."""
+    if builder == "buildkit":
+        with tarfile.open(fileobj=context(dockerfile, artifacts)) as tar, \
+                __import__("tempfile").TemporaryDirectory() as tmp:
+            tar.extractall(tmp)
+            done = subprocess.run(["/usr/bin/docker", "build", "--progress=plain", "--network=none", "-t", ref,
+                                   "--build-arg", f"BASE_IMAGE={debian12_image(engine)}", tmp],
+                                  env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"},
+                                  capture_output=True, text=True)
+        assert done.returncode == 0, f"building {ref} failed:\n{done.stdout}{done.stderr}"
+        return engine.images.get(ref), done.stdout + done.stderr
     import docker.errors
     try:
         image, log = engine.images.build(fileobj=context(dockerfile, artifacts), custom_context=True, tag=ref,
@@ -143,50 +210,120 @@ def build(engine, ref: str, dockerfile: str, artifacts: dict) -> tuple:
     return image, "".join(str(chunk.get("stream", "")) for chunk in log)
 
 
+def cached_steps(builder: str, log: str) -> dict:
+    """component -> whether its installer step came from the cache, read from the build's log."""
+    found = {}
+    if builder == "buildkit":
+        names = dict(re.findall(r"(?m)^#(\d+) \[.*install_musa\.sh (\w+) ", log))
+        for num, component in names.items():
+            found[component] = bool(re.search(rf"(?m)^#{num} CACHED$", log))
+    else:
+        for step in re.split(r"(?m)^Step \d+/\d+ : ", log):
+            m = re.match(r"RUN .*install_musa\.sh (\w+) ", step, re.S)
+            if m:
+                found[m.group(1)] = "Using cache" in step
+    return found
+
+
 def run(engine, ref: str, command: str) -> str:
     return engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none").decode().strip()
 
 
 @pytest.mark.engine
 @pytest.mark.e2e
-def test_a_new_mccl_archive_reuses_the_toolkit_and_mudnn_layers(engine, tmp_path):
+@pytest.mark.parametrize("builder", dockerfile.KINDS)
+def test_a_new_mccl_archive_reuses_the_toolkit_and_mudnn_layers(engine, tmp_path, builder):
     debian12_image(engine)
     base_layers = engine.images.get(debian12_image(engine)).attrs["RootFS"]["Layers"]
-    dockerfile = musa_part(ASSETS / "ubuntu" / "dockerfile.dev")
+    text = musa_part(builder)
     given = {"musa_toolkits.tar.gz": vendor.musa_toolkits_archive(tmp_path / "v"),
              "mudnn.tar": vendor.mudnn_archive(tmp_path / "v")}
     tag = uuid.uuid4().hex[:8]
     refs = [f"musa-docker-test/mccl-cache:{tag}-1", f"musa-docker-test/mccl-cache:{tag}-2"]
     try:
-        first, _ = build(engine, refs[0], dockerfile,
+        first, _ = build(engine, builder, refs[0], text,
                          {**given, "mccl.tar.gz": vendor.mccl_archive(tmp_path / "v1", "1.0.0")})
         # a version no earlier run built, so the engine's cache cannot hold its step
         new = f"1.1.{uuid.uuid4().int % 10**9}"
-        second, log = build(engine, refs[1], dockerfile,
+        second, log = build(engine, builder, refs[1], text,
                             {**given, "mccl.tar.gz": vendor.mccl_archive(tmp_path / "v2", new)})
         one, two = first.attrs["RootFS"]["Layers"], second.attrs["RootFS"]["Layers"]
         n = len(base_layers)
         assert one[:n] == two[:n] == base_layers
-        assert one[n:n + 2] == two[n:n + 2], "the toolkit and muDNN layers were rebuilt for a new MCCL"
-        assert one[n + 2] != two[n + 2], "the MCCL layer is the same for two MCCL archives"
-        # the installer steps of the toolkit and muDNN stages came from the cache
-        steps = re.split(r"(?m)^Step \d+/\d+ : ", log)
-        for component in ("musa_toolkits", "mudnn"):
-            step = next(s for s in steps if s.startswith("RUN ") and f"install_musa.sh {component} " in s)
-            assert "Using cache" in step, step
-        mccl = next(s for s in steps if s.startswith("RUN ") and "install_musa.sh mccl " in s)
-        assert "Using cache" not in mccl
+        # the MCCL layer is the first that differs: the toolkit's and muDNN's come before it
+        differ = next(i for i, (a, b) in enumerate(zip(one, two)) if a != b)
+        mccl = n + 2 if builder == "classic" else n + 3     # BuildKit: the installer script's COPY first
+        assert differ == mccl, f"layer {differ} differs, the MCCL layer is {mccl}"
+        assert cached_steps(builder, log) == {"musa_toolkits": True, "mudnn": True, "mccl": False}
         assert run(engine, refs[1], "mccl_version; musa_toolkits_version; mudnn_version") == \
             f"mccl {new}\nmusa_toolkits 1.0.0\nmudnn 1.0.0"
         assert run(engine, refs[1], "echo $MUSA_HOME; ldconfig -p | grep -c 'libm\\(usart\\|udnn\\|ccl\\)'") == \
             "/usr/local/musa\n3"
-        # no archive in the image, and no layer but the toolkit's, muDNN's and MCCL's own
+        # no archive in the image, nor in any layer of it
         assert run(engine, refs[1], "find / -xdev \\( -name '*.tar.gz' -o -name '*.tar' \\) -print | head -3") == ""
         history = " ".join(str(h.get("CreatedBy")) for h in engine.api.history(refs[1]))
-        assert "musa_artifacts" not in history
+        assert not re.search(r"(COPY|ADD) \S*artifacts", history), history    # no step of the image copied one
     finally:
         for ref in refs:
             try:
                 engine.images.remove(ref, force=True)
             except Exception:
                 pass
+
+
+def test_the_plan_names_the_rendering_and_the_inputs_digest_covers_it(env):
+    from conftest import cli
+    for args, kind in ((("--builder", "buildkit", "--docker-cli", "/usr/bin/docker"), "buildkit"),
+                       (("--builder", "classic"), "classic")):
+        done = cli("build-base", "--dry-run", "-i", "musa-docker-test/render", *args, env=env)
+        assert done.returncode == 0, done.stderr
+        assert f"Dockerfile        <- ubuntu/dockerfile.base, its {kind} rendering" in done.stdout
+
+
+def test_the_inputs_digest_covers_the_rendered_dockerfile(tmp_path):
+    import dataclasses
+    from musa_docker import client, pipeline
+    resolved, options = commands.resolve("build_base", {}, {"HOME": str(tmp_path)})
+    classic = plan.make(options, plan.Facts(), {"HOME": str(tmp_path)})
+    buildkit = dataclasses.replace(classic, build=dataclasses.replace(
+        classic.build, builder=client.Builder("buildkit", "test")))
+    texts = [dockerfile.for_plan(p) for p in (classic, buildkit)]
+    assert texts[0] != texts[1] and "--mount=type=cache" in texts[1]
+    digests = [pipeline.inputs_digest(p, [], [], {}) for p in (classic, buildkit)]
+    assert digests[0] != digests[1]
+
+
+def test_the_compile_cache_counts_are_read_from_either_builders_log():
+    from musa_docker import build
+    log = ("#14 12.3 compile cache: ccache in /root/.ccache/py3.11-22, max 20G\n"
+           "#14 40.1 compile cache: hits=3 misses=1\n"
+           "#16 9.8 compile cache: hits=12 misses=0\n"
+           "compile cache: hits=bogus misses=1\n")
+    assert build.compile_cache_counts(log) == (15, 1)
+    assert build.compile_cache_counts("#14 CACHED\n") == (0, 0)
+
+
+def test_the_plan_says_which_compile_cache_a_dev_build_gets(env):
+    from conftest import cli
+    dev = ("build-dev", "--dry-run", "-b", "base:1", "-m", "/v/musa_toolkits.tar.gz", "-n", "/v/mudnn.tar")
+    buildkit = ("--builder", "buildkit", "--docker-cli", "/usr/bin/docker")
+    cases = [(buildkit, "compile cache: ccache (max 20G per Python and GPU arch list)"),
+             ((*buildkit, "--compile-cache-size", "5G"), "compile cache: ccache (max 5G "),
+             ((*buildkit, "--no-compile-cache"), "compile cache: off (--no-compile-cache)"),
+             (("--builder", "classic"), "compile cache: none: the classic builder has no cache mounts")]
+    for args, said in cases:
+        done = cli(*dev, *args, env=env)
+        assert done.returncode == 0, done.stderr
+        assert f"note: {said}" in done.stdout
+    done = cli(*dev, *buildkit, "--compile-cache-size", "lots", env=env)
+    assert done.returncode != 0 and done.stderr.strip().splitlines() == [
+        "error: --compile-cache-size 'lots' is not a size such as 20G or 500M"]
+
+
+def test_each_installer_reads_the_archive_its_builder_put_there():
+    for name in ("dockerfile.dev", "dockerfile.release"):
+        classic, buildkit = rendered(name, "classic"), rendered(name, "buildkit")
+        for path in re.findall(r"install_musa\.sh \w+ (\S+)", classic):
+            assert path.startswith("/tmp/musa_artifacts/"), (name, path)    # where the stage's COPY put it
+        for path in re.findall(r"install_musa\.sh \w+ (\S+)", buildkit):
+            assert f",target={path} " in buildkit, (name, path)                # where the bind mount put it

@@ -74,13 +74,43 @@ def dev(e2e_base, vendor_files, server, tmp_path_factory, engine):
         started = time.monotonic()
         second = cli(*args, "--pip-index-url", index, env=env)
         second_s = time.monotonic() - started
+        # the commit after the tag changes one of torch_musa's C++ sources
+        changed_tag = f"{tag}-changed"
+        changed = cli(*[changed_tag if a == tag else a for a in args if a not in ("--torch-musa-ref", "v1.0.0")],
+                      "--pip-index-url", index, env=env)
     print(f"\nbuild-dev: first {first_s:.1f}s, unchanged second {second_s:.1f}s")
     yield {"first": first, "second": second, "ref": f"musa-docker-test/dev:{tag}", "torch_musa": torch_musa,
-           "requests": len(server.requests), "kineto": kineto, "mualg": mualg, "muthrust": muthrust, "audio": audio}
-    try:
-        engine.images.remove(f"musa-docker-test/dev:{tag}", force=True)
-    except Exception:
-        pass
+           "requests": len(server.requests), "kineto": kineto, "mualg": mualg, "muthrust": muthrust, "audio": audio,
+           "builder": e2e_base["builder"], "changed": changed,
+           "changed_ref": f"musa-docker-test/dev:{changed_tag}"}
+    for ref in (f"musa-docker-test/dev:{tag}", f"musa-docker-test/dev:{changed_tag}"):
+        try:
+            engine.images.remove(ref, force=True)
+        except Exception:
+            pass
+
+
+def compile_cache(engine, ref):
+    label = engine.images.get(ref).labels.get("musa_docker.compile_cache")
+    m = label and re.fullmatch(r"hits=(\d+) misses=(\d+)", label)
+    return (int(m.group(1)), int(m.group(2))) if m else label
+
+
+def test_a_changed_source_rebuilds_from_the_compile_cache_under_buildkit(dev, engine):
+    changed = dev["changed"]
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    assert "compiled 4 C++ sources" in changed.stdout
+    if dev["builder"] == "classic":
+        assert compile_cache(engine, dev["ref"]) is None and compile_cache(engine, dev["changed_ref"]) is None
+        assert "compile cache: hits=" not in changed.stdout
+        return
+    hits, misses = compile_cache(engine, dev["ref"])
+    assert hits + misses >= 4      # torch_musa's four sources went through ccache
+    hits, misses = compile_cache(engine, dev["changed_ref"])
+    # one source changed: the other three (and torchvision's, rebuilt on top) hit; the changed one
+    # misses unless an earlier run on this engine compiled it already (the cache outlives builds)
+    assert hits >= 3, (hits, misses)
+    assert f"compile cache: hits={hits} misses={misses}" in changed.stderr + changed.stdout
 
 
 def test_dev_builds_and_the_toolkit_and_torch_musa_work(dev, engine):

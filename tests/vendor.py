@@ -414,15 +414,28 @@ with open("torch_musa/_build_info.py", "w") as f:
 with open("torch_musa/version.py", "w") as f:
     f.write(f"__version__ = {sys.argv[3]!r}\\n")
 EOF
+# C++ sources compiled as the real build compiles its own, through the `c++` on PATH (under
+# ccache with the dev image's compile cache)
+shopt -s nullglob
+mkdir -p build/obj
+for src in csrc/*.cpp; do
+    c++ -O1 -c "${src}" -o "build/obj/$(basename "${src%.cpp}").o"
+done
+echo "build.sh: compiled $(find build/obj -name '*.o' | wc -l) C++ sources"
 python -m pip install --no-build-isolation --no-deps -v .
 '''
+
+# A few deterministic C++ translation units; the commit after the tag changes one of them.
+TORCH_MUSA_SOURCES = {f"csrc/op{i}.cpp": f"#include <vector>\nint op{i}(int x) {{ std::vector<int> v(x, {i}); "
+                      f"int s = 0; for (int y : v) s += y; return s; }}\n" for i in range(4)}
 
 
 def torch_musa_repo(dir: Path | str) -> Path:
     """`dir/torch_musa`: a git repo tagged `v1.0.0` (version 1.0.0) plus one commit after the tag
     (version 1.1.0a0), holding `requirements.txt` (packaging), `setup.py` and `build.sh`.
 
-    `bash build.sh` checks PYTORCH_REPO_PATH, MUSA_HOME and the requirements, records the toolkit
+    `bash build.sh` checks PYTORCH_REPO_PATH, MUSA_HOME and the requirements, compiles the C++
+    sources under csrc/ (the commit after the tag changes one of four) with `c++`, records the toolkit
     version and the TORCH_MUSA_ARCH_LIST, MTGPU_TARGET and USE_MCCL it was given (lower-cased
     names) in `torch_musa._build_info` and installs the package; `import torch_musa` works
     without torch, and `torch_musa.is_available()` says whether libmusart.so loads.
@@ -434,8 +447,10 @@ def torch_musa_repo(dir: Path | str) -> Path:
         "version.txt": f"{TORCH_MUSA_VERSION}\n",
         "build.sh": _TORCH_MUSA_BUILD,
         "torch_musa/__init__.py": _TORCH_MUSA_SOURCE_INIT,
+        **TORCH_MUSA_SOURCES,
     }
-    after = {"version.txt": f"{AFTER_TAG_VERSION['torch_musa']}\n"}
+    after = {"version.txt": f"{AFTER_TAG_VERSION['torch_musa']}\n",
+             "csrc/op0.cpp": TORCH_MUSA_SOURCES["csrc/op0.cpp"].replace("return s;", "return s + 1;")}
     return _make_repo(Path(dir) / "torch_musa", files, TORCH_MUSA_TAG, after, executable=("build.sh",))
 
 
