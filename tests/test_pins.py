@@ -258,9 +258,21 @@ def test_release_takes_torch_wheels_from_the_pins(pins_file, env, server):
     assert "wheel torchvision is not installed" in plan["text"]
 
 
-def test_release_with_a_requirement_wheel_asks_for_a_url(pins_file, env):
+def test_release_with_a_requirement_wheel_needs_the_musa_index(pins_file, env):
     one_error(cli("release", "--dry-run", "--pins", str(pins_file), "--gpu-arch", "S4000", "-v", "3.11", env=env),
-              "torch==2.7.1+musa5.2.0", "--torch-whl-url")
+              f"pins {pins_file}:{line_of(pins_file, 'torch==2.7.1')}: torch is the requirement 'torch==2.7.1+musa5.2.0'",
+              "--musa-pip-index-url")
+
+
+def test_release_takes_a_requirement_wheel_from_the_musa_index(pins_file, env, server):
+    torch_musa = server.url("/wheels/torch_musa-2.7.1-cp310-cp310-linux_x86_64.whl")
+    plan = plan_of(cli("release", "--dry-run", "--pins", str(pins_file), "--gpu-arch", "S4000", "-v", "3.11",
+                       "--musa-pip-index-url", "http://127.0.0.1:9/simple/", "--torch-musa-whl-url", torch_musa,
+                       env=env))
+    assert plan["inputs"]["torch_whl_url"] == ("torch==2.7.1+musa5.2.0 from the MUSA index",
+                                               f"pins {pins_file}:{line_of(pins_file, 'torch==2.7.1')}")
+    assert plan["args"]["MUSA_WHEELS"] == "torch==2.7.1+musa5.2.0"
+    assert "fetch   torch_wheel" not in plan["text"] and "fetch   torch_musa_wheel" in plan["text"]
 
 
 def test_build_base_takes_pytorch_from_the_pins(tmp_path, env):
