@@ -169,3 +169,40 @@ def test_a_base_image_with_the_sdk_is_recognised(release, busybox):
     assert base_has_sdk(Engine(), release["ref"], said.append)
     assert said == [f"keep the MUSA SDK of {release['ref']}: mcc is there, so nothing is installed from the apt source"]
     assert not base_has_sdk(Engine(), busybox, said.append)
+
+
+def test_every_arch_gets_each_mccl_package(release, engine):
+    """No --gpu-arch: the archs that have MCCL get theirs, each pinned and labelled."""
+    labels = engine.images.get(release["ref"]).labels
+    assert labels["musa_docker.apt.mccl-s4000"] == "2.4.0-1"
+    assert "ii  mccl-s4000" in run_in(engine, release["ref"], "dpkg -l mccl-s4000 mccl-s5000")
+
+
+@pytest.fixture(scope="module")
+def pins_release(servers, engine, tmp_path_factory):
+    """The runtime line and torch from a pins file, for qy1 (no MCCL)."""
+    debian12_image(engine)
+    tmp = tmp_path_factory.mktemp("pins-release")
+    pins = tmp / "pins.yaml"
+    pins.write_text(f'versions:\n  musa: "5.2.0"\nwheels:\n  S80:\n    "3.11":\n      torch: "torch=={MUSA_TORCH}"\n')
+    tag = uuid.uuid4().hex[:8]
+    args = release_args(servers, tag)
+    for flag in ("--musa-runtime", "--musa-wheel"):
+        del args[args.index(flag):args.index(flag) + 2]
+    done = cli(*args, "--pins", str(pins), "--gpu-arch", "qy1", env=user_env(tmp / "user"))
+    yield {"done": done, "ref": f"musa-docker-test/apt-release:{tag}", "pins": pins}
+    remove(engine, f"musa-docker-test/apt-release:{tag}")
+
+
+def test_a_release_from_a_pins_file_for_an_arch_without_mccl(pins_release, engine):
+    done, ref, pins = pins_release["done"], pins_release["ref"], pins_release["pins"]
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    assert f"musa_runtime        5.2  (pins {pins}:2 (versions.musa 5.2.0))" in done.stdout
+    assert f"torch_whl_url       torch=={MUSA_TORCH} from the MUSA index  (pins {pins}:6)" in done.stdout
+    assert "build arg   USE_MCCL=0" in done.stdout
+    labels = engine.images.get(ref).labels
+    assert labels["musa_docker.gpu_arch"] == "mp_21"
+    assert labels["musa_docker.apt.musa-toolkit-5-2"] == "5.2.0-1"
+    assert not [k for k in labels if k.startswith("musa_docker.apt.mccl")]
+    assert run_in(engine, ref, "dpkg -l 'mccl*' >/dev/null 2>&1 && echo mccl || echo none") == "none"
+    assert run_in(engine, ref, "python -c 'from importlib.metadata import version; print(version(\"torch\"))'") == MUSA_TORCH
