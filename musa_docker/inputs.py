@@ -31,8 +31,6 @@ REPO_KEYS = {
 }
 ARTIFACT_KEYS = {"musa_toolkits": "musa_url", "mudnn": "mudnn_url", "mccl": "mccl_url"}
 WHEEL_KEYS = {"torch": "torch_whl_url", "torch_musa": "torch_musa_whl_url"}
-FLAG_NAMES = {"musa_url": "-m/--musa-url", "mudnn_url": "-n/--mudnn-url", "mccl_url": "--mccl-url",
-              "torch_whl_url": "--torch-whl-url", "torch_musa_whl_url": "--torch-musa-whl-url"}
 SHOWN = {
     "build_base": ("python_version", "pytorch_repo", "pytorch_tag"),
     "build_dev": ("gpu_arch", "musa_url", "mudnn_url", "mccl_url", "vision_repo", "vision_tag",
