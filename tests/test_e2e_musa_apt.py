@@ -196,7 +196,7 @@ def pins_release(servers, engine, tmp_path_factory):
     for flag in ("--musa-runtime", "--musa-wheel", "--torch-musa-whl-url"):
         del args[args.index(flag):args.index(flag) + 2]
     args += ["--pins", str(pins), "--gpu-arch", "qy1"]
-    env = user_env(tmp / "user")
+    env = user_env(tmp_path_factory.mktemp("pins-user"))
     done = cli(*args, env=env)
     yield {"done": done, "ref": f"musa-docker-test/apt-release:{tag}", "pins": pins,
            "plan": cli(*args, "--dry-run", env=env)}
