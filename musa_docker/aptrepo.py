@@ -30,20 +30,35 @@ PENDING = "<resolved at prepare>"
 
 # The runtime line's packages by role, one row each: (role, name template, checked against the
 # line, when installed). `{line}` is the line with a dash (5.2 -> 5-2), `{major}` its major.
-# "always" rows are the SDK; "mccl" rows only where the GPU arch has MCCL (qy1 has none);
-# "dev" rows where torch_musa is compiled (build-dev): its build needs muAlg's and muThrust's
-# headers. MCCL is versioned on its own (vllm-musa pins mccl-s5000 by MCCL_VERSION), so its
-# version is not held against the line.
+# "always" rows are the SDK; "dev" rows where torch_musa is compiled (build-dev): its build needs
+# muAlg's and muThrust's headers. MCCL follows the GPU arch: see MCCL_PACKAGES.
 PACKAGES: Tuple[Tuple[str, str, bool, str], ...] = (
     ("toolkit", "musa-toolkit-{line}", True, "always"),
     ("compiler", "mtcc-{line}", True, "always"),
     ("runtime", "musa-musart-{line}", True, "always"),
     ("muDNN", "libmudnn3-musa-{line}", False, "always"),
     ("muDNN headers", "libmudnn3-dev-musa-{line}", False, "always"),
-    ("MCCL", "mccl-s5000", False, "mccl"),
     ("muAlg", "musa-mualg-{line}", True, "dev"),
     ("muThrust", "musa-muthrust-{line}", True, "dev"),
 )
+
+# MCCL's apt package per GPU arch (arch.ARCHS says which archs have MCCL; qy1 has none). The
+# vendor names it after the product: vllm-musa's docker/musa.Dockerfile installs `mccl-s5000`
+# for S5000, pinned by MCCL_VERSION, with a note that a generic `mccl` is to replace it; S4000's
+# follows the same naming. MCCL is versioned on its own, so its version is not held against the
+# runtime line. This is the one place to change when the vendor renames them.
+MCCL_PACKAGES: Dict[str, str] = {"mp_22": "mccl-s4000", "mp_31": "mccl-s5000"}
+
+
+def mccl_packages(selection) -> Tuple[str, ...]:
+    """The MCCL packages an image built for `selection` (arch.Selection) gets: one per arch that
+    has MCCL, so an image for several archs holds each of their MCCL builds; none when an arch
+    asked for explicitly has no MCCL (torch_musa is then built with USE_MCCL=0, as with the
+    archives). Without --gpu-arch (every arch) the archs that have MCCL get theirs."""
+    if selection.without_mccl:
+        return ()
+    return tuple(dict.fromkeys(MCCL_PACKAGES[t] for t in selection.targets if t in MCCL_PACKAGES))
+
 
 # `deb [opt=value ...] URL SUITE COMPONENT...`: options limited to those that need no file on
 # the build machine; anything else in the line is refused rather than passed to apt.
@@ -127,17 +142,16 @@ class AptRequest:
 
     source: AptSource
     runtime: str                   # "5.2"
-    mccl: bool = True
+    mccl: Tuple[str, ...] = ()     # the MCCL packages (mccl_packages): none where the arch has no MCCL
     dev: bool = False
 
     def packages(self) -> Tuple[Tuple[str, str, bool], ...]:
-        """(role, package name, checked against the line), in the table's order."""
+        """(role, package name, checked against the line): the SDK, then MCCL, then what dev adds."""
         major, minor = self.runtime.split(".")
-        wanted = {"always": True, "mccl": self.mccl, "dev": self.dev}
-        return tuple(
-            (role, template.format(line=f"{major}-{minor}", major=major), checked)
-            for role, template, checked, when in PACKAGES if wanted[when]
-        )
+        rows = [(role, template.format(line=f"{major}-{minor}", major=major), checked, when)
+                for role, template, checked, when in PACKAGES if when == "always" or self.dev]
+        rows[5:5] = [("MCCL", name, False, "mccl") for name in self.mccl]
+        return tuple(row[:3] for row in rows)
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,7 @@ PINS_TASK: List[Flag] = [
     ("gpu_arch", None, (), "show this arch's artifacts and wheels [the table of every arch in the file]"),
     ("python_version", None, ("v",), "show the wheels of this Python [every Python in the file]"),
     ("check_urls", False, (), "ask every URL (HEAD, else a ranged GET) and repo tag (git ls-remote); exit 1 if any fails"),
+    ("musa_pip_index_url", None, (), "with --check-urls, ask this MUSA index for each requirement wheel's version [skipped]"),
 ]
 
 SHELL: List[Flag] = [

@@ -10,6 +10,7 @@ the observe step (a dry run too: it is quick and reads nothing else), so the pla
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -17,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from . import arch as arch_mod
 from . import defaults
 from . import pins as pins_mod
+from . import sdk
 from .errors import ConfigError
 from .locations import redact
 
@@ -30,8 +32,6 @@ REPO_KEYS = {
 }
 ARTIFACT_KEYS = {"musa_toolkits": "musa_url", "mudnn": "mudnn_url", "mccl": "mccl_url"}
 WHEEL_KEYS = {"torch": "torch_whl_url", "torch_musa": "torch_musa_whl_url"}
-FLAG_NAMES = {"musa_url": "-m/--musa-url", "mudnn_url": "-n/--mudnn-url", "mccl_url": "--mccl-url",
-              "torch_whl_url": "--torch-whl-url", "torch_musa_whl_url": "--torch-musa-whl-url"}
 SHOWN = {
     "build_base": ("python_version", "pytorch_repo", "pytorch_tag"),
     "build_dev": ("gpu_arch", "musa_url", "mudnn_url", "mccl_url", "vision_repo", "vision_tag",
@@ -90,10 +90,14 @@ def resolve(task: str, values: Mapping[str, Any], env: Mapping[str, str]) -> Res
         if key not in sources and env.get(var):
             sources[key] = f"env ${var}"
     notes: List[str] = []
+    shown_as: Dict[str, Any] = {}     # an input's value as shown, where it is no flag value; extra rows
+    apt = task != "build_base" and _given(values.get("musa_apt_source"))
     selection = None
     if task != "build_base":
         selection, sources["gpu_arch"] = gpu_selection(values.get("gpu_arch"), env)
-        out["gpu_arch"] = selection.label
+        # the default stays absent: every arch, none of them asked for (qy1's lack of MCCL then
+        # leaves MCCL in for the others)
+        out["gpu_arch"] = selection.label if selection.given else None
         if not selection.given:
             notes.append(f"no --gpu-arch: built for every supported arch ({selection.label}); "
                          "name one (e.g. --gpu-arch S4000) for a smaller, faster build")
@@ -105,14 +109,23 @@ def resolve(task: str, values: Mapping[str, Any], env: Mapping[str, str]) -> Res
             for key, pin in ((url_key, repo and repo.url), (ref_key, repo and repo.ref)):
                 if pin and key not in sources:
                     out[key], sources[key] = pin.value, pins.where(pin.line)
-        if selection is not None:
+        if selection is not None and apt:
+            _no_artifacts_with_apt(pins, selection)
+        elif selection is not None:
             _artifacts(pins, selection, out, sources)
         if task == "release":
             python = str(values.get("python_version") or defaults.default(task, "python_version"))
-            wheels = _wheels(pins, selection, python, out, sources, notes)
+            wheels = _wheels(pins, selection, python, out, sources, notes, shown_as)
+    if apt:
+        for key in ARTIFACT_KEYS.values():
+            sources.setdefault(key, "none: the SDK comes from --musa-apt-source")
     for key in SHOWN[task]:
         sources.setdefault(key, "default")
-    shown = tuple((key, _shown(key, out, env, task, selection, sources[key]), sources[key]) for key in SHOWN[task])
+    shown = tuple((key, shown_as.get(key) or _shown(key, out, env, task, selection, sources[key]), sources[key])
+                  for key in SHOWN[task])
+    shown += tuple(row for row in shown_as.values() if isinstance(row, tuple))
+    if apt and task != "build_base":
+        shown += _apt_rows(pins, out)
     pinned = sorted(pins.versions.items()) if pins else []
     versions = tuple((n, p.value) for n, p in pinned)
     shown += tuple((f"version {n}", p.value, pins.where(p.line)) for n, p in pinned)
@@ -179,31 +192,74 @@ def _artifacts(pins, selection, out, sources) -> None:
             out[key], sources[key] = pin.location_text, pins.where(pin.url.line)
 
 
-def _wheels(pins, selection, python: str, out, sources, notes) -> Tuple[pins_mod.WheelPin, ...]:
+def _wheels(pins, selection, python: str, out, sources, notes, shown_as) -> Tuple[pins_mod.WheelPin, ...]:
+    """The pins file's wheels for the arch and Python: a URL fills its flag; a requirement
+    (`torch==2.7.1+musa5.2.0`) joins --musa-wheel's, installed from --musa-pip-index-url alone.
+    A flag (or its variable) naming the same wheel wins."""
     table = {t: by_py.get(python) for t, by_py in pins.wheels.items() if by_py.get(python)}
     needed = any(k not in sources for k in WHEEL_KEYS.values())
     found = _per_arch(pins, f"wheels for Python {python}", table, selection,
                       "--torch-whl-url and --torch-musa-whl-url", needed) or {}
-    for name, key in WHEEL_KEYS.items():
-        pin = found.get(name)
-        if not pin or key in sources:
-            continue
+    named = {sdk.parse_wheel(v).key for v in out.get("musa_wheel") or ()}
+    musa_wheels = list(out.get("musa_wheel") or ())
+    for name, pin in sorted(found.items(), key=lambda item: item[1].value.line):
+        key, where = WHEEL_KEYS.get(name), pins.where(pin.value.line)
         if pin.requirement:
-            raise ConfigError(
-                f"{pins.where(pin.value.line)}: {name} is the requirement {pin.requirement!r}, which a MUSA pip "
-                f"index serves; this build installs wheels by URL: give {FLAG_NAMES[key]}, or a wheel URL there"
-            )
-        out[key], sources[key] = pin.value.value, pins.where(pin.value.line)
-    for name, pin in sorted(found.items()):
-        if name in WHEEL_KEYS:
-            continue
-        if pin.requirement:
-            notes.append(f"{pins.where(pin.value.line)}: wheel {name} is the requirement {pin.requirement!r}, "
-                         "not installed (give its wheel URL there, or --wheel)")
-        else:
+            wheel = _requirement(pins, pin, out)
+            if wheel.key in named or (key and key in sources):
+                continue                                      # --musa-wheel or a wheel flag names it
+            musa_wheels.append(wheel.requirement)
+            shown = f"{wheel.requirement} from the MUSA index"
+            if key:
+                sources[key], shown_as[key] = where, shown
+            else:
+                shown_as[f"musa wheel {name}"] = (f"musa wheel {name}", shown, where)
+        elif key and key not in sources:
+            out[key], sources[key] = pin.value.value, where
+        elif not key:
             # installed as a --wheel is, after those the flags give
             out["pins_wheel"] = list(out.get("pins_wheel") or []) + [pin.value.value]
+    if musa_wheels:
+        out["musa_wheel"] = musa_wheels
     return tuple(found.values())
+
+
+def _requirement(pins, pin, out) -> "sdk.MusaWheel":
+    where = pins.where(pin.value.line)
+    try:
+        wheel = sdk.parse_wheel(re.sub(r"\s+", "", pin.requirement))
+    except ConfigError:
+        raise ConfigError(f"{where}: {pin.name} {pin.requirement!r} is not an exact NAME==VERSION, which the MUSA "
+                          "index is asked for and the image checked against") from None
+    if not out.get("musa_pip_index_url"):
+        raise ConfigError(f"{where}: {pin.name} is the requirement {wheel.requirement!r}, which comes from the MUSA "
+                          "pip index alone: give --musa-pip-index-url URL, or a wheel URL in the pins file")
+    return wheel
+
+
+def _no_artifacts_with_apt(pins, selection) -> None:
+    """The SDK comes one way: the pins file's archives for the arch and an apt source exclude each other."""
+    for target in selection.targets if selection.given else sorted(pins.artifacts):
+        if pins.artifacts.get(target):
+            line = pins.arch_lines[("artifacts", target)]
+            raise ConfigError(
+                f"--musa-apt-source and the pins file's artifacts for {target} ({pins.where(line)}) both install "
+                "the MUSA SDK: give the apt source or the archives, not both (drop --musa-apt-source, or that "
+                "arch's artifacts from the pins file)")
+
+
+def _apt_rows(pins, out) -> Tuple[Tuple[str, str, str], ...]:
+    """The apt source and runtime line in the inputs. Without --musa-runtime, the pins file's
+    `versions: musa` gives the line (5.2.0 -> 5.2), filled into the values."""
+    runtime, source = out.get("musa_runtime"), "flag"
+    pinned = pins.versions.get("musa") if pins else None
+    if not _given(runtime) and pinned:
+        m = re.match(r"^([0-9]+)\.([0-9]+)", pinned.value)
+        if m:
+            out["musa_runtime"] = runtime = f"{m.group(1)}.{m.group(2)}"
+            source = f"{pins.where(pinned.line)} (versions.musa {pinned.value})"
+    return (("musa_apt_source", redact(str(out["musa_apt_source"])), "flag"),
+            ("musa_runtime", str(runtime) if _given(runtime) else "(none)", source if _given(runtime) else "none"))
 
 
 def extend(plan, resolved: Resolved):
@@ -211,7 +267,7 @@ def extend(plan, resolved: Resolved):
     build = plan.build
     buildargs, labels = list(build.buildargs), list(build.labels)
     if resolved.selection is not None:
-        has_mccl = any(a.name == "mccl" for a in plan.artifacts)
+        has_mccl = sdk.uses_mccl(dict(buildargs), plan.artifacts, resolved.selection)
         buildargs += resolved.selection.buildargs(has_mccl)
         labels.append(("musa_docker.gpu_arch", resolved.selection.label))
     labels += [(f"musa_docker.version.{n}", v) for n, v in resolved.versions]

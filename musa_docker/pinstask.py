@@ -4,7 +4,9 @@ and repo tag in it, without building anything.
 URLs are asked with HEAD and, where a server refuses HEAD (many object stores answer 403 or 405
 for it on presigned links), with a GET of one byte (`Range: bytes=0-0`). Tags are asked with
 `git ls-remote --exit-code --end-of-options URL refs/tags/TAG`: the URL and tag were checked
-when the file was read, and git takes neither as an option.
+when the file was read, and git takes neither as an option. A requirement wheel
+(`torch==2.7.1+musa5.2.0`) is asked of the MUSA index (--musa-pip-index-url), the only place it
+comes from: its project page (PEP 503, `INDEX/NAME/`) must list a file of that version.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
+from urllib.parse import unquote, urlsplit
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Optional, TextIO, Tuple
 
@@ -20,6 +24,7 @@ from . import arch as arch_mod
 from . import inputs
 from .errors import ConfigError, MusaDockerError
 from .locations import Location, parse_location, redact
+from .options import _index_url
 from .options import python_version as check_python
 from .pins import Pins
 from .repos import GIT_ENV
@@ -54,7 +59,7 @@ def table(pins: Pins, targets: Optional[Tuple[str, ...]], python: Optional[str])
                 continue
             lines.append(f"wheels: {_arch_title(target)}, Python {py}")
             for name, pin in sorted(wheels.items()):
-                what = (f"{pin.requirement} (from a MUSA pip index)" if pin.requirement else pin.location.display)
+                what = (f"{pin.requirement} from the MUSA index" if pin.requirement else pin.location.display)
                 lines.append(f"  {name:<15} {what}  line {pin.value.line}")
         if python and python not in pins.wheels.get(target, {}):
             lines.append(f"wheels: {_arch_title(target)}, Python {python}\n  (none)")
@@ -102,8 +107,55 @@ def check_tag(url: str, ref: str, is_tag: bool) -> Optional[str]:
     return redact(f"git ls-remote failed: {last}")
 
 
-def check(pins: Pins, say: Say) -> int:
-    """Ask every URL and tag in the file; say one line each; return the number that failed."""
+class _Links(HTMLParser):
+    """The file names a PEP 503 project page links to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: List[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        href = dict(attrs).get("href") if tag == "a" else None
+        if href:
+            self.files.append(unquote(urlsplit(href).path.rsplit("/", 1)[-1]))
+
+
+def _version_of(filename: str) -> Optional[str]:
+    """The version a wheel's or sdist's file name carries (`torch-2.7.1+musa5.2.0-cp310-….whl`)."""
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        return parts[1] if len(parts) >= 5 else None
+    for suffix in (".tar.gz", ".zip"):
+        if filename.endswith(suffix) and "-" in filename:
+            return filename[:-len(suffix)].rsplit("-", 1)[1]
+    return None
+
+
+def check_requirement(index: str, requirement: str, session) -> Optional[str]:
+    """None when the MUSA index lists a file of the pinned version, else why not."""
+    import requests
+    name, _, version = re.sub(r"\s+", "", requirement).partition("==")
+    url = f"{index.rstrip('/')}/{re.sub(r'[-_.]+', '-', name).lower()}/"
+    try:
+        res = session.get(url, timeout=TIMEOUT, headers={"Accept": "text/html"})
+    except requests.RequestException as err:
+        return redact(f"the MUSA index does not answer ({type(err).__name__}: {err})")
+    if res.status_code == 404:
+        return f"the MUSA index has no project {name} ({redact(url)}: HTTP 404)"
+    if res.status_code >= 400:
+        return f"the MUSA index answered HTTP {res.status_code} {res.reason} for {redact(url)}"
+    links = _Links()
+    links.feed(res.text)
+    versions = {v for v in map(_version_of, links.files) if v}
+    if version.lower() in {v.lower() for v in versions}:
+        return None
+    has = ", ".join(sorted(versions)[:8]) or "no files"
+    return f"the MUSA index has no {name} {version} (it lists {has})"
+
+
+def check(pins: Pins, say: Callable[[str], None], index: str = "") -> int:
+    """Ask every URL and tag in the file, and every requirement of the MUSA index `index` when
+    one is given; say one line each; return the number that failed."""
     import requests
     items: List[Tuple[int, str, Callable[[], Optional[str]]]] = []
     session = requests.Session()
@@ -121,9 +173,12 @@ def check(pins: Pins, say: Say) -> int:
                 if pin.location:
                     items.append((pin.value.line, f"wheels.{target}.{py}.{name} {pin.location.display}",
                                   lambda loc=pin.location: check_location(loc, session)))
+                elif index:
+                    items.append((pin.value.line, f"wheels.{target}.{py}.{name} {pin.requirement} on the MUSA index",
+                                  lambda req=pin.requirement: check_requirement(index, req, session)))
                 else:
                     say(f"skip  {pins.path}:{pin.value.line}  wheels.{target}.{py}.{name} {pin.requirement}: "
-                        "a requirement, which only its MUSA pip index can answer")
+                        "a requirement, which only the MUSA index can answer (give --musa-pip-index-url)")
     failed = 0
     for line, what, ask in sorted(items, key=lambda item: item[0]):
         why = ask()
@@ -141,12 +196,13 @@ def run(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.std
     if values.get("gpu_arch"):
         targets = inputs.gpu_selection(values["gpu_arch"], env)[0].targets
     python = check_python(values["python_version"]) if values.get("python_version") else None
+    index = _index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url")
     out.write(table(pins, targets, python) + "\n")
     if values.get("check_urls"):
         def say(line: str) -> None:
             out.write(line + "\n")
             out.flush()
-        failed = check(pins, say)
+        failed = check(pins, say, index)
         if failed:
             raise MusaDockerError(f"{failed} pin(s) of {pins.path} failed the check; each is named above with its line")
     return 0

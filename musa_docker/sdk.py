@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Tuple
 
-from .aptrepo import AptRequest, parse_runtime, parse_source
+from . import arch as arch_mod
+from .aptrepo import MCCL_PACKAGES, AptRequest, mccl_packages, parse_runtime, parse_source
 from .errors import ConfigError
 
 # The build args the Dockerfiles read; MUSA_SDK says which way the SDK comes.
@@ -118,7 +119,28 @@ def resolve_apt(values: Mapping[str, Any], env: Mapping[str, str], *, dev: bool)
             f"--musa-apt-source and {', '.join(given)} both install the MUSA SDK: give the apt source or the "
             "archives, not both (unset the variables when they come from the environment)"
         )
-    return AptRequest(parse_source(source), parse_runtime(runtime), dev=dev)
+    return AptRequest(parse_source(source), parse_runtime(runtime), mccl_packages(selection(values, env)), dev=dev)
+
+
+def selection(values: Mapping[str, Any], env: Mapping[str, str]) -> "arch_mod.Selection":
+    """The archs `--gpu-arch` names (every arch when absent; detect asks mthreads-gmi)."""
+    value = values.get("gpu_arch")
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    return arch_mod.parse(value) or arch_mod.detect(env)
+
+
+def uses_mccl(buildargs: Mapping[str, str], artifacts, selection) -> bool:
+    """USE_MCCL for torch_musa's build: MCCL is in the image. From apt, when one of MCCL_PACKAGES
+    is installed; from the archives, when one was staged; from a base image that has the SDK,
+    unless the arch has none."""
+    way = buildargs.get("MUSA_SDK", SDK_ARCHIVES)
+    if way == SDK_APT:
+        names = {spec.split("=")[0] for spec in buildargs.get("MUSA_APT_PACKAGES", "").split()}
+        return bool(names & set(MCCL_PACKAGES.values()))
+    if way == SDK_BASE:
+        return not selection.without_mccl
+    return any(a.name == "mccl" for a in artifacts)
 
 
 @dataclass(frozen=True)

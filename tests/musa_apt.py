@@ -38,6 +38,7 @@ def _packages(version: str = f"{LINE}.0-1") -> dict:
         "libmudnn3-musa-5-2": ("3.0.0+musa5.2.0", {f"{PREFIX}/lib/libmudnn.so.3": (b"", 0o644)}),
         "libmudnn3-dev-musa-5-2": ("3.0.0+musa5.2.0", {f"{PREFIX}/include/mudnn.h": (b"#pragma once\n", 0o644)}),
         "mccl-s5000": ("2.4.0-1", {f"{PREFIX}/lib/libmccl.so.2": (b"", 0o644)}),
+        "mccl-s4000": ("2.4.0-1", {f"{PREFIX}/lib/s4000/libmccl.so.2": (b"", 0o644)}),
         "musa-mualg-5-2": (version, {f"{PREFIX}/include/mualg/mualg.h": (b"#pragma once\n", 0o644)}),
         "musa-muthrust-5-2": (version, {f"{PREFIX}/include/thrust/version.h": (b"#pragma once\n", 0o644)}),
     }

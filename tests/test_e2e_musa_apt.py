@@ -18,6 +18,7 @@ from images import debian12_image, serve_directory, write_simple_index
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
 MUSA_TORCH = "2.0.0+musa5.2.0"
+MUSA_TORCH_MUSA = "1.0.0+musa5.2.0"
 
 
 def run_in(engine, ref, command):
@@ -44,7 +45,10 @@ def servers(tmp_path_factory):
     # a torch_musa that asks for torch>=2.1: the public index then replaces the MUSA torch
     greedy = vendor._write_wheel(tmp / "greedy", "torch_musa", "1.0.0", tag, {"torch_musa/__init__.py": ""},
                                  requires=("torch>=2.1",), summary="torch_musa asking for a newer torch")
-    write_simple_index(tmp / "musa-index", [musa_torch])
+    musa_torch_musa = vendor._write_wheel(tmp / "musa-wheels", "torch_musa", MUSA_TORCH_MUSA, tag,
+                                          {"torch_musa/__init__.py": vendor._TORCH_MUSA_WHEEL_INIT},
+                                          requires=("torch==2.0.0",), summary="MUSA torch_musa stand-in")
+    write_simple_index(tmp / "musa-index", [musa_torch, musa_torch_musa])
     write_simple_index(tmp / "public-index", [public_torch, cublas, *vendor.release_index_wheels("3.11")])
     repo = musa_apt.write_repo(tmp / "apt")
     with serve_directory(repo) as apt, serve_directory(tmp / "musa-index") as musa, \
@@ -86,7 +90,8 @@ def test_release_gets_the_sdk_from_apt_and_torch_from_the_musa_index(release, en
     assert "libmusart.so" in run_in(engine, ref, "ldconfig -p")
     # the MUSA build, not the public index's higher version, and nothing of CUDA
     assert run_in(engine, ref, "cd / && python -c 'import torch; print(torch.__version__)'") == "2.0.0"
-    assert run_in(engine, ref, "python -c 'from importlib.metadata import version; print(version(\"torch\"))'") == MUSA_TORCH
+    assert run_in(engine, ref, "python -c 'from importlib.metadata import version as v; print(v(\"torch\"), v(\"torch_musa\"))'") \
+        == f"{MUSA_TORCH} {MUSA_TORCH_MUSA}"
     assert "nvidia" not in run_in(engine, ref, "python -m pip list 2>/dev/null")
 
 
@@ -169,3 +174,46 @@ def test_a_base_image_with_the_sdk_is_recognised(release, busybox):
     assert base_has_sdk(Engine(), release["ref"], said.append)
     assert said == [f"keep the MUSA SDK of {release['ref']}: mcc is there, so nothing is installed from the apt source"]
     assert not base_has_sdk(Engine(), busybox, said.append)
+
+
+def test_every_arch_gets_each_mccl_package(release, engine):
+    """No --gpu-arch: the archs that have MCCL get theirs, each pinned and labelled."""
+    labels = engine.images.get(release["ref"]).labels
+    assert labels["musa_docker.apt.mccl-s4000"] == "2.4.0-1"
+    assert "ii  mccl-s4000" in run_in(engine, release["ref"], "dpkg -l mccl-s4000 mccl-s5000")
+
+
+@pytest.fixture(scope="module")
+def pins_release(servers, engine, tmp_path_factory):
+    """The runtime line, torch and torch_musa from a pins file, for qy1 (no MCCL): no wheel URL."""
+    debian12_image(engine)
+    tmp = tmp_path_factory.mktemp("pins-release")
+    pins = tmp / "pins.yaml"
+    pins.write_text(f'versions:\n  musa: "5.2.0"\nwheels:\n  S80:\n    "3.11":\n      torch: "torch=={MUSA_TORCH}"\n'
+                    f'      torch_musa: "torch_musa=={MUSA_TORCH_MUSA}"\n')
+    tag = uuid.uuid4().hex[:8]
+    args = release_args(servers, tag)
+    for flag in ("--musa-runtime", "--musa-wheel", "--torch-musa-whl-url"):
+        del args[args.index(flag):args.index(flag) + 2]
+    args += ["--pins", str(pins), "--gpu-arch", "qy1"]
+    env = user_env(tmp_path_factory.mktemp("pins-user"))
+    done = cli(*args, env=env)
+    yield {"done": done, "ref": f"musa-docker-test/apt-release:{tag}", "pins": pins,
+           "plan": cli(*args, "--dry-run", env=env)}
+    remove(engine, f"musa-docker-test/apt-release:{tag}")
+
+
+def test_a_release_from_a_pins_file_for_an_arch_without_mccl(pins_release, engine):
+    done, ref, pins = pins_release["done"], pins_release["ref"], pins_release["pins"]
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    plan = pins_release["plan"].stdout
+    assert f"musa_runtime        5.2  (pins {pins}:2 (versions.musa 5.2.0))" in plan
+    assert f"torch_whl_url       torch=={MUSA_TORCH} from the MUSA index  (pins {pins}:6)" in plan
+    assert "build arg   USE_MCCL=0" in plan and "fetch   torch" not in plan
+    labels = engine.images.get(ref).labels
+    assert labels["musa_docker.gpu_arch"] == "mp_21"
+    assert labels["musa_docker.apt.musa-toolkit-5-2"] == "5.2.0-1"
+    assert not [k for k in labels if k.startswith("musa_docker.apt.mccl")]
+    assert run_in(engine, ref, "dpkg -l 'mccl*' >/dev/null 2>&1 && echo mccl || echo none") == "none"
+    assert run_in(engine, ref, "python -c 'from importlib.metadata import version as v; print(v(\"torch\"), v(\"torch_musa\"))'") \
+        == f"{MUSA_TORCH} {MUSA_TORCH_MUSA}"

@@ -3,6 +3,9 @@ flags, --musa-pip-index-url and --musa-wheel, and what a dry run shows before an
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from conftest import cli, user_env
@@ -139,3 +142,144 @@ def test_dry_run_from_the_command_line(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "musa-muthrust-5-2=<resolved at prepare>" in done.stdout
     assert "label       musa_docker.apt.musa-mualg-5-2=<resolved at prepare>" in done.stdout
+
+
+# --- the stack with --gpu-arch and the pins file --------------------------------------------------
+
+def apt_dry(tmp_path, *args, task="build-dev"):
+    base = ("-b", "musa-pytorch-base:latest") if task == "build-dev" else ()
+    done = cli(task, *base, "--musa-apt-source", SOURCE, "--dry-run", *args,
+               env=user_env(Path(tempfile.mkdtemp(dir=tmp_path))))
+    assert done.returncode == 0, done.stderr
+    args_ = dict(line[14:].partition("=")[::2] for line in done.stdout.splitlines() if line.startswith("  build arg   "))
+    return args_, done.stdout
+
+
+def test_every_arch_with_mccl_has_its_package_in_the_one_table():
+    from musa_docker import arch
+    assert set(aptrepo.MCCL_PACKAGES) == {t for t, a in arch.ARCHS.items() if a.mccl}
+    assert aptrepo.MCCL_PACKAGES["mp_31"] == "mccl-s5000"          # vllm-musa's name for S5000
+
+
+@pytest.mark.parametrize("gpu_arch, mccl, use", [
+    ("S5000", ["mccl-s5000"], "1"),
+    ("qy2", ["mccl-s4000"], "1"),
+    ("mp_22,ph1", ["mccl-s4000", "mccl-s5000"], "1"),      # several archs: each one's MCCL
+    ("qy1", [], "0"),                                      # qy1 has no MCCL
+    ("S3000,S5000", [], "0"),                              # an arch without MCCL leaves it out
+    (None, ["mccl-s4000", "mccl-s5000"], "1"),             # every arch: those that have MCCL
+])
+def test_mccl_from_apt_follows_the_gpu_arch(tmp_path, gpu_arch, mccl, use):
+    args, text = apt_dry(tmp_path, "--musa-runtime", "5.2", *(("--gpu-arch", gpu_arch) if gpu_arch else ()))
+    installed = [spec.split("=")[0] for spec in args["MUSA_APT_PACKAGES"].split()]
+    assert [name for name in installed if name.startswith("mccl")] == mccl
+    assert args["USE_MCCL"] == use
+    assert [f"musa_docker.apt.{n}" for n in mccl] == [
+        line[14:].split("=")[0] for line in text.splitlines() if line.startswith("  label       musa_docker.apt.mccl")]
+
+
+def test_a_base_image_with_the_sdk_keeps_use_mccl_by_arch(env):
+    from musa_docker import arch, sdk
+    kept = dict(plan_dev(dev(env, **APT), (), {}, "3.11", None, True).build.buildargs)
+    assert sdk.uses_mccl(kept, (), arch.EVERY) and not sdk.uses_mccl(kept, (), arch.select(["qy1"]))
+
+
+def pins(tmp_path, text: str):
+    path = tmp_path / "pins.yaml"
+    path.write_text(text)
+    return path
+
+
+ARTIFACTS = "artifacts:\n  S4000:\n    musa_toolkits: {url: https://e.example/m.tar.gz}\n    mudnn: {url: https://e.example/d.tar}\n"
+
+
+@pytest.mark.parametrize("gpu_arch", [["--gpu-arch", "S4000"], []])
+def test_pins_artifacts_and_an_apt_source_exclude_each_other(tmp_path, gpu_arch):
+    path = pins(tmp_path, ARTIFACTS)
+    done = cli("build-dev", "-b", "b:1", "--dry-run", "--pins", str(path), *gpu_arch, "--musa-apt-source", SOURCE,
+               "--musa-runtime", "5.2", env=user_env(tmp_path))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"error: --musa-apt-source and the pins file's artifacts for mp_22 (pins {path}:2) both install the MUSA SDK: "
+        "give the apt source or the archives, not both (drop --musa-apt-source, or that arch's artifacts from the "
+        "pins file)")
+
+
+def test_pins_artifacts_of_another_arch_do_not_stand_in_the_way(tmp_path):
+    args, _ = apt_dry(tmp_path, "--pins", str(pins(tmp_path, ARTIFACTS)), "--gpu-arch", "S5000", "--musa-runtime", "5.2")
+    assert args["MUSA_SDK"] == "apt" and "mccl-s5000=" in args["MUSA_APT_PACKAGES"]
+
+
+def test_mccl_url_variable_with_an_apt_source_names_the_variable(tmp_path):
+    done = cli("build-dev", "-b", "b:1", "--dry-run", "--musa-apt-source", SOURCE, "--musa-runtime", "5.2",
+               env={**user_env(tmp_path), "MCCL_URL": "/a/mccl.tar.gz"})
+    assert done.returncode != 0 and done.stderr.startswith("error: --musa-apt-source and $MCCL_URL both install")
+
+
+def inputs_of(text: str) -> dict:
+    rows, section = {}, None
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            section = line.rstrip(":")
+        elif section == "inputs":
+            value, _, source = line[22:].rpartition("  (")
+            rows[line[2:21].strip()] = (value, source[:-1])
+    return rows
+
+
+def test_the_inputs_show_the_apt_source_and_runtime_with_their_sources(tmp_path):
+    _, text = apt_dry(tmp_path, "--musa-runtime", "5.2", "--gpu-arch", "S5000")
+    rows = inputs_of(text)
+    assert rows["musa_apt_source"] == (SOURCE, "flag") and rows["musa_runtime"] == ("5.2", "flag")
+    assert rows["musa_url"] == ("(none)", "none: the SDK comes from --musa-apt-source")
+    path = pins(tmp_path, 'versions:\n  musa: "5.2.0"\n')
+    args, text = apt_dry(tmp_path, "--pins", str(path), "--gpu-arch", "S5000")
+    assert inputs_of(text)["musa_runtime"] == ("5.2", f"pins {path}:2 (versions.musa 5.2.0)")
+    assert args["MUSA_RUNTIME"] == "5.2" and args["MUSA_APT_PACKAGES"].startswith("musa-toolkit-5-2=")
+    # the flag wins over the pins file
+    args, text = apt_dry(tmp_path, "--pins", str(path), "--gpu-arch", "S5000", "--musa-runtime", "5.3")
+    assert inputs_of(text)["musa_runtime"] == ("5.3", "flag") and args["MUSA_RUNTIME"] == "5.3"
+
+
+REQS = ('versions:\n  musa: "5.2.0"\nwheels:\n  S5000:\n    "3.11":\n      torch: "torch==2.7.1+musa5.2.0"\n'
+        '      torch_musa: "torch_musa == 2.7.1+musa5.2.0"\n      triton: "triton==3.1.0"\n')
+INDEX = "https://m.example.com/simple"
+
+
+def test_pins_requirements_join_the_musa_wheels_and_the_checks(tmp_path, env):
+    from musa_docker import commands, sdk
+    path = pins(tmp_path, REQS)
+    values = {"base_img": "debian:12", "python_env": "venv", "python_version": "3.11", "pins": str(path),
+              "gpu_arch": "S5000", **APT, "musa_pip_index_url": INDEX, "musa_wheel": ["triton==3.2.0"]}
+    resolved, o = commands.resolve("release", values, env)
+    # --musa-wheel wins over the pins file's triton; torch and torch_musa need no wheel URL
+    assert [w.requirement for w in o.stack.wheels] == ["triton==3.2.0", "torch==2.7.1+musa5.2.0",
+                                                       "torch_musa==2.7.1+musa5.2.0"]
+    assert o.torch_whl is None and o.torch_musa_whl is None
+    assert sdk.expect(o.stack)["versions"] == {"triton": "3.2.0", "torch": "2.7.1+musa5.2.0",
+                                               "torch_musa": "2.7.1+musa5.2.0"}
+    rows = {name: (value, source) for name, value, source in resolved.sources}
+    assert rows["torch_musa_whl_url"] == ("torch_musa==2.7.1+musa5.2.0 from the MUSA index", f"pins {path}:7")
+    # a wheel flag wins over the pins file's requirement for the same wheel
+    _, o = commands.resolve("release", {**values, **WHEELS}, env)
+    assert [w.requirement for w in o.stack.wheels] == ["triton==3.2.0"]
+    assert o.torch_whl.filename == "torch-2.0.0-cp311-cp311-linux_x86_64.whl"
+
+
+def test_a_pins_requirement_without_the_musa_index_is_one_error(tmp_path):
+    path = pins(tmp_path, REQS)
+    done = cli("release", "--dry-run", "-b", "debian:12", "--python-env", "venv", "-v", "3.11", "--pins", str(path),
+               "--gpu-arch", "S5000", "--musa-apt-source", SOURCE, env=user_env(tmp_path))
+    assert done.returncode != 0
+    assert done.stderr.strip() == (
+        f"error: pins {path}:6: torch is the requirement 'torch==2.7.1+musa5.2.0', which comes from the MUSA pip "
+        "index alone: give --musa-pip-index-url URL, or a wheel URL in the pins file")
+
+
+def test_a_dry_run_installs_pins_requirements_from_the_musa_index(tmp_path):
+    args, text = apt_dry(tmp_path, "-b", "debian:12", "--python-env", "venv", "-v", "3.11", "--pins",
+                         str(pins(tmp_path, REQS)), "--gpu-arch", "S5000", "--musa-pip-index-url", INDEX,
+                         task="release")
+    assert args["MUSA_WHEELS"] == "torch==2.7.1+musa5.2.0 torch_musa==2.7.1+musa5.2.0 triton==3.1.0"
+    assert args["MUSA_PIP_INDEX_URL"] == INDEX and args["MUSA_RUNTIME"] == "5.2"
+    assert "fetch   torch" not in text

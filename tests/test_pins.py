@@ -275,9 +275,21 @@ def test_build_dev_takes_the_components_from_the_pins(tmp_path, env):
     assert "label       musa_docker.mualg.commit=" in plan["text"]
 
 
-def test_release_with_a_requirement_wheel_asks_for_a_url(pins_file, env):
+def test_release_with_a_requirement_wheel_needs_the_musa_index(pins_file, env):
     one_error(cli("release", "--dry-run", "--pins", str(pins_file), "--gpu-arch", "S4000", "-v", "3.11", env=env),
-              "torch==2.7.1+musa5.2.0", "--torch-whl-url")
+              f"pins {pins_file}:{line_of(pins_file, 'torch==2.7.1')}: torch is the requirement 'torch==2.7.1+musa5.2.0'",
+              "--musa-pip-index-url")
+
+
+def test_release_takes_a_requirement_wheel_from_the_musa_index(pins_file, env, server):
+    torch_musa = server.url("/wheels/torch_musa-2.7.1-cp310-cp310-linux_x86_64.whl")
+    plan = plan_of(cli("release", "--dry-run", "--pins", str(pins_file), "--gpu-arch", "S4000", "-v", "3.11",
+                       "--musa-pip-index-url", "http://127.0.0.1:9/simple/", "--torch-musa-whl-url", torch_musa,
+                       env=env))
+    assert plan["inputs"]["torch_whl_url"] == ("torch==2.7.1+musa5.2.0 from the MUSA index",
+                                               f"pins {pins_file}:{line_of(pins_file, 'torch==2.7.1')}")
+    assert plan["args"]["MUSA_WHEELS"] == "torch==2.7.1+musa5.2.0"
+    assert "fetch   torch_wheel" not in plan["text"] and "fetch   torch_musa_wheel" in plan["text"]
 
 
 def test_build_base_takes_pytorch_from_the_pins(tmp_path, env):
@@ -305,7 +317,7 @@ def test_pins_task_shows_one_arch_and_python(pins_file, env):
     assert done.returncode == 0, done.stderr
     assert "artifacts: mp_22 (qy2: S4000)" in done.stdout
     assert "mp_21" not in done.stdout
-    assert "torch==2.7.1+musa5.2.0 (from a MUSA pip index)" in done.stdout
+    assert "torch==2.7.1+musa5.2.0 from the MUSA index" in done.stdout
     assert "Python 3.10" not in done.stdout
 
 
@@ -346,3 +358,24 @@ def test_the_shipped_example_loads_and_is_the_readme_one():
     pins = pins_mod.load(example)
     assert set(pins.artifacts) == {"mp_21", "mp_22"} and pins.wheels["mp_22"]["3.10"]["torch"].location
     assert example.read_text() in (REPO / "README.md").read_text()
+
+
+def test_check_urls_asks_the_musa_index_for_each_requirement(tmp_path, env, server, vision):
+    """`INDEX/NAME/` must list a file of the pinned version; a missing version or project is a
+    FAIL naming its line; without --musa-pip-index-url requirements are skipped."""
+    files = ["torch-2.7.1%2Bmusa5.2.0-cp311-cp311-linux_x86_64.whl", "torch-2.6.0+musa5.1.0-cp311-cp311-linux_x86_64.whl"]
+    server.add("/musa/simple/torch/", "".join(f'<a href="../../files/{f}#sha256=00">{f}</a>\n' for f in files).encode())
+    path = write_pins(tmp_path, server, vision, name="reqs.yaml")
+    path.write_text(path.read_text() + '    "3.12":\n      torch: "torch==9.9.9+musa5.2.0"\n'
+                    '      triton: "triton==3.1.0"\n')
+    done = cli("pins", "--pins", str(path), "--check-urls", "--musa-pip-index-url", server.url("/musa/simple/"),
+               env=env)
+    one_error(done, "2 pin(s)", "failed the check")
+    assert (f"ok    {path}:{line_of(path, 'torch==2.7.1')}  wheels.mp_22.3.11.torch torch==2.7.1+musa5.2.0 "
+            "on the MUSA index") in done.stdout
+    fails = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 2, done.stdout
+    assert f"{path}:{line_of(path, 'torch==9.9.9')}" in fails[0]
+    assert "the MUSA index has no torch 9.9.9+musa5.2.0 (it lists 2.6.0+musa5.1.0, 2.7.1+musa5.2.0)" in fails[0]
+    assert f"{path}:{line_of(path, 'triton==')}" in fails[1] and "no project triton" in fails[1] and "404" in fails[1]
+    assert "skip  " not in done.stdout
