@@ -4,6 +4,11 @@
 environment mapping, apply the defaults of `defaults` to what is unset; they read no global
 state and no disk but for one check (the -f Dockerfile is a file), and raise
 `ConfigError` with a message naming the flag for anything a user has to fix.
+
+Over 400 lines on purpose: the three build tasks' `resolve_*` sit side by side with the checks
+they share, so a flag is read the same way everywhere. What stands apart already lives apart:
+image references (refs.py), the shell's options (shellopts.py), the grammar of refs, URLs and
+paths (validate.py), the MUSA stack (sdk.py) and the dev image's components (components.py).
 """
 
 from __future__ import annotations
