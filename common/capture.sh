@@ -48,6 +48,12 @@ mkdir -p "${out}"
 if [ -s "${work}/written" ]; then
     tar -C / --no-recursion --verbatim-files-from -T "${work}/written" -cf - | tar -C "${out}" -xpf -
 fi
+# The list of what was kept goes into the layer too, one file per component: it tells what each
+# layer holds, and it keeps two components that wrote nothing (an SDK from apt, a wheel from the
+# MUSA index) from making identical empty layers, which the classic builder cannot export.
+record="${out}/opt/musa_docker/layers/$(basename "${out}")"
+mkdir -p "$(dirname "${record}")"
+cp "${work}/written" "${record}"
 if [ -s "${work}/deleted" ]; then
     log "warning: $(wc -l <"${work}/deleted") entries deleted by the installer stay in the image, e.g. $(head -n 3 "${work}/deleted" | tr '\n' ' ')"
 fi

@@ -76,7 +76,8 @@ def dev(e2e_base, vendor_files, server, tmp_path_factory, engine):
         second_s = time.monotonic() - started
         # the commit after the tag changes one of torch_musa's C++ sources
         changed_tag = f"{tag}-changed"
-        changed = cli(*[changed_tag if a == tag else a for a in args if a not in ("--torch-musa-ref", "v1.0.0")],
+        at = args.index("--torch-musa-ref")         # torch_musa at its default branch: the commit after the tag
+        changed = cli(*[changed_tag if a == tag else a for a in args[:at] + args[at + 2:]],
                       "--pip-index-url", index, env=env)
     print(f"\nbuild-dev: first {first_s:.1f}s, unchanged second {second_s:.1f}s")
     yield {"first": first, "second": second, "ref": f"musa-docker-test/dev:{tag}", "torch_musa": torch_musa,
