@@ -20,7 +20,7 @@ from typing import Dict, Optional, Tuple
 import yaml
 
 from . import arch as arch_mod
-from . import yamlfile
+from . import validate, yamlfile
 from .errors import ConfigError
 from .locations import Location, parse_location
 
@@ -30,8 +30,6 @@ REPOS = ("pytorch", "vision", "torch_musa", "kineto", "mualg", "muthrust", "audi
 ARTIFACTS = ("musa_toolkits", "mudnn", "mccl")
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-# A git ref as a user may name it: no leading '-' (never an option of git), no '..', no spaces.
-_REF_RE = re.compile(r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._/+-]{0,199}$")
 _PY_RE = re.compile(r"^3\.(?:0|[1-9][0-9]?)$")
 _WHEEL_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 # A requirement pinned for the MUSA index: `name==version` (PEP 508 name, PEP 440 local version).
@@ -148,16 +146,19 @@ def _versions(r: _Reader, node, pins: Pins) -> None:
 
 
 def check_url(value: str, what: str) -> str:
-    """A repo URL that git can only take as a URL: never an option, never blank."""
-    if value.startswith("-") or not value.strip() or any(c.isspace() for c in value):
-        raise ConfigError(f"{what} {value!r} is not a repository URL")
-    return value
+    """A repo URL as the flags take it (validate.repo_url), said with the pins file's words."""
+    try:
+        return validate.repo_url(value, what)
+    except ConfigError:
+        raise ConfigError(f"{what} {value!r} is not a repository URL") from None
 
 
 def check_ref(value: str, what: str) -> str:
-    if not _REF_RE.match(value):
-        raise ConfigError(f"{what} {value!r} is not a tag or ref name (letters, digits, '.', '_', '/', '+', '-')")
-    return value
+    """A tag or ref as the flags take it (validate.git_ref), said with the pins file's words."""
+    try:
+        return validate.git_ref(value, what)
+    except ConfigError:
+        raise ConfigError(f"{what} {value!r} is not a tag or ref name (as git check-ref-format takes it)") from None
 
 
 def _repos(r: _Reader, node, pins: Pins) -> None:
