@@ -20,7 +20,7 @@ from typing import Dict, Optional, Tuple
 import yaml
 
 from . import arch as arch_mod
-from . import validate, yamlfile
+from . import defaults, validate, yamlfile
 from .errors import ConfigError
 from .locations import Location, parse_location
 
@@ -30,7 +30,6 @@ REPOS = ("pytorch", "vision", "torch_musa", "kineto", "mualg", "muthrust", "audi
 ARTIFACTS = ("musa_toolkits", "mudnn", "mccl")
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-_PY_RE = re.compile(r"^3\.(?:0|[1-9][0-9]?)$")
 _WHEEL_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 # A requirement pinned for the MUSA index: `name==version` (PEP 508 name, PEP 440 local version).
 _REQUIREMENT_RE = re.compile(r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*(?P<version>[A-Za-z0-9.+!_-]+)$")
@@ -207,8 +206,9 @@ def _wheels(r: _Reader, node, pins: Pins) -> None:
         by_python = pins.wheels.setdefault(target, {})
         for py, py_node, per_py in r.mapping(per_arch, f"wheels.{key}"):
             version = r.scalar(py_node, f"wheels.{key} Python version").value
-            if not _PY_RE.match(version):
-                raise r.fail(py_node, f"wheels.{key}: {version!r} is not a Python version; give MAJOR.MINOR, quoted: \"3.10\"")
+            if version not in defaults.PYTHON_VERSIONS:
+                raise r.fail(py_node, f"wheels.{key}: {version!r} is not a Python an image can have; give one of "
+                                      f"{', '.join(defaults.PYTHON_VERSIONS)}, quoted: \"3.10\"")
             found = by_python.setdefault(version, {})
             for name, name_node, value in r.mapping(per_py, f"wheels.{key}.{version}"):
                 if not _WHEEL_NAME_RE.match(name):

@@ -146,6 +146,7 @@ def test_every_section_is_optional(tmp_path):
     ("repos:\n  vision: {url: --upload-pack=evil, tag: v1}\n", 2, ("not a repository URL",)),
     ("repos:\n  vision: {url: http://h/v.git, tag: -x}\n", 2, ("not a tag or ref",)),
     ("wheels:\n  S4000:\n    '3.10': {torch: 'torchvision==1.0'}\n", 3, ("another package",)),
+    ("wheels:\n  S4000:\n    '3.7': {torch: 'torch==2.0.0'}\n", 3, ("not a Python an image can have", "3.8")),
     ("artifacts:\n  S4000:\n    mudnn: {url: http://h/m.tar, sha256: abc}\n", 3, ("64 hex digits",)),
 ])
 def test_bad_files_name_their_line(tmp_path, text, line, words):
