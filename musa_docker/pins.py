@@ -111,15 +111,19 @@ class _Reader:
             raise self.fail(node, f"{what} {node.value} reads as a number in YAML: quote it, e.g. \"{node.value}\"")
         return Pin(str(node.value), node.start_mark.line + 1)
 
-    def arch_key(self, key: str, key_node, section: str, seen: Dict[str, str]) -> str:
-        try:
-            target = arch_mod.normalise(key, what=f"{section} key")
-        except ConfigError as err:
-            raise self.fail(key_node, str(err)) from None
-        if target in seen:
-            raise self.fail(key_node, f"{section}: {key!r} and {seen[target]!r} are the same arch ({target})")
-        seen[target] = key
-        return target
+    def per_arch(self, node, section: str, pins: "Pins"):
+        """(key, target arch, node) for each arch of `section`; two keys for one arch are an error."""
+        seen: Dict[str, str] = {}
+        for key, key_node, value in self.mapping(node, section):
+            try:
+                target = arch_mod.normalise(key, what=f"{section} key")
+            except ConfigError as err:
+                raise self.fail(key_node, str(err)) from None
+            if target in seen:
+                raise self.fail(key_node, f"{section}: {key!r} and {seen[target]!r} are the same arch ({target})")
+            seen[target] = key
+            pins.arch_lines[(section, target)] = key_node.start_mark.line + 1
+            yield key, target, value
 
 
 def load(path: Path) -> Pins:
@@ -179,10 +183,7 @@ def _repos(r: _Reader, node, pins: Pins) -> None:
 
 
 def _artifacts(r: _Reader, node, pins: Pins) -> None:
-    seen: Dict[str, str] = {}
-    for key, key_node, per_arch in r.mapping(node, "artifacts"):
-        target = r.arch_key(key, key_node, "artifacts", seen)
-        pins.arch_lines[("artifacts", target)] = key_node.start_mark.line + 1
+    for key, target, per_arch in r.per_arch(node, "artifacts", pins):
         found = pins.artifacts.setdefault(target, {})
         for name, _, value in r.mapping(per_arch, f"artifacts.{key}", ARTIFACTS):
             fields = {k: v for k, _, v in r.mapping(value, f"artifacts.{key}.{name}", ("url", "sha256"))}
@@ -199,10 +200,7 @@ def _artifacts(r: _Reader, node, pins: Pins) -> None:
 
 
 def _wheels(r: _Reader, node, pins: Pins) -> None:
-    seen: Dict[str, str] = {}
-    for key, key_node, per_arch in r.mapping(node, "wheels"):
-        target = r.arch_key(key, key_node, "wheels", seen)
-        pins.arch_lines[("wheels", target)] = key_node.start_mark.line + 1
+    for key, target, per_arch in r.per_arch(node, "wheels", pins):
         by_python = pins.wheels.setdefault(target, {})
         for py, py_node, per_py in r.mapping(per_arch, f"wheels.{key}"):
             version = r.scalar(py_node, f"wheels.{key} Python version").value
