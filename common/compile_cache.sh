@@ -39,8 +39,8 @@ compile_cache_start() {
         if command -v "${tool}" >/dev/null; then ln -s "$(command -v ccache)" "${links}/${tool}"; fi
     done
     if real="$(command -v mcc)"; then compile_cache_mcc "${real}" "${links}"; fi
+    COMPILE_CACHE_PATH="${PATH}" COMPILE_CACHE_LINKS="${links}"
     export PATH="${links}:${PATH}"
-    COMPILE_CACHE_LINKS="${links}"
     ccache -z >/dev/null
     echo "compile cache: ccache in ${CCACHE_DIR}, max ${CCACHE_MAXSIZE}"
 }
@@ -114,5 +114,8 @@ compile_cache_report() {
         misses="$(awk '/^cache miss/ {n += $NF} END {print n + 0}' <<<"${stats}")"
     fi
     echo "compile cache: hits=${hits} misses=${misses}"
-    rm -rf "${COMPILE_CACHE_LINKS:?}"    # the links leave no trace in the image
+    # the links leave no trace in the image, nor in PATH (nor bash's memory of where mcc was)
+    rm -rf "${COMPILE_CACHE_LINKS:?}"
+    export PATH="${COMPILE_CACHE_PATH}"
+    hash -r
 }
