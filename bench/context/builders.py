@@ -107,6 +107,11 @@ def main(argv=None) -> int:
         if not args.keep:
             shutil.rmtree(src, ignore_errors=True)
             (work / "tree.params").unlink(missing_ok=True)
+            (work / context_run.OWNED).unlink(missing_ok=True)
+            try:
+                work.rmdir()
+            except OSError:
+                pass
     print()
     print(f"{'builder':<10}{'case':<18}" + "".join(f"{'run ' + str(i + 1):>9}" for i in range(args.runs)) + f"{'median':>9}")
     med = {}
