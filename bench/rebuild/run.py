@@ -114,15 +114,15 @@ def pytorch_repo(path: Path) -> Path:
     for repo, files in ((fmt, {"include/fmt/core.h": "// fmt core\n"}),
                         (path, {"README.md": "pytorch stand-in\n", "torch/__init__.py": "\n", "setup.py": "\n"})):
         repo.mkdir(parents=True)
-        standin._git(repo, "init", "-q", "-b", "main")
+        standin.git(repo, "init", "-q", "-b", "main")
         for rel, text in files.items():
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)
             (repo / rel).write_text(text)
-        standin._git(repo, "add", "-A")
-        standin._git(repo, "commit", "-q", "-m", "initial")
-    standin._git(path, "-c", "protocol.file.allow=always", "submodule", "add", "-q", fmt.as_uri(), "third_party/fmt")
-    standin._git(path, "commit", "-q", "-m", "add fmt")
-    standin._git(path, "tag", "v2.0.0")
+        standin.git(repo, "add", "-A")
+        standin.git(repo, "commit", "-q", "-m", "initial")
+    standin.git(path, "-c", "protocol.file.allow=always", "submodule", "add", "-q", fmt.as_uri(), "third_party/fmt")
+    standin.git(path, "commit", "-q", "-m", "add fmt")
+    standin.git(path, "tag", "v2.0.0")
     return path
 
 
@@ -254,8 +254,9 @@ def main(argv=None) -> int:
                     pass
         if not ok:
             print(f"the log is kept in {log}", file=sys.stderr)
-    report(results, args.runs)
-    return 0
+    if ok:
+        report(results, args.runs)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def unit(i: int, seed: int, salt: int = 0) -> str:
                        salt=salt)
 
 
-def _git(repo: Path, *args: str) -> str:
+def git(repo: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_ENV},
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -153,7 +153,7 @@ def _git(repo: Path, *args: str) -> str:
 def create(path: Path, files: int, seed: int) -> Path:
     """`path`: a git repo (branch main) of the stand-in with `files` units, one commit."""
     path.mkdir(parents=True)
-    _git(path, "init", "-q", "-b", "main")
+    git(path, "init", "-q", "-b", "main")
     tree = {
         "README.md": "torch_musa stand-in for bench/rebuild\n",
         "requirements.txt": "packaging\n",
@@ -170,8 +170,8 @@ def create(path: Path, files: int, seed: int) -> Path:
         (path / rel).parent.mkdir(parents=True, exist_ok=True)
         (path / rel).write_text(text)
     (path / "build.sh").chmod(0o755)
-    _git(path, "add", "-A")
-    _git(path, "commit", "-q", "-m", f"stand-in: {files} units, seed {seed}")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", f"stand-in: {files} units, seed {seed}")
     return path
 
 
@@ -182,5 +182,5 @@ def change(path: Path, files: int, seed: int, run: int, salt: int) -> str:
     i = random.Random(f"{seed}:change:{run}").randrange(files)
     rel = f"csrc/unit{i:04d}.cpp"
     (path / rel).write_text(unit(i, seed, salt))
-    _git(path, "commit", "-q", "-am", f"change {rel} (run {run})")
+    git(path, "commit", "-q", "-am", f"change {rel} (run {run})")
     return rel
