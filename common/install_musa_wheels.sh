@@ -14,6 +14,8 @@ set -euo pipefail
 
 log() { echo "install_musa_wheels: $*"; }
 die() { echo "error: install_musa_wheels: $*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 
 read -r -a reqs <<<"${MUSA_WHEELS:-}"
 if [ "${#reqs[@]}" -eq 0 ]; then

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import platform
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -26,6 +26,7 @@ from .client import Builder, choose as choose_builder
 from .defaults import SYSTEMS, System
 from .errors import ConfigError
 from .locations import Location, parse_location, redact
+from .network import ca_certs, index_url, proxies
 from .paths import check_reserved
 from .refs import ImageRef, image_name, image_reference, image_tag
 from .wheelname import wheel_dist
@@ -54,6 +55,9 @@ class Common:
     cache_dir: Path
     home: Path
     builder: Builder = Builder("classic", "--builder classic")
+    ca_certs: tuple = ()                  # --ca-cert files, checked (network.py)
+    proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
+    pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
 
 
 @dataclass(frozen=True)
@@ -120,16 +124,8 @@ def _no_credentials(location: Location, flag: str) -> None:
 
 
 def _index_url(value: str, flag: str = "--pip-index-url") -> str:
-    if not value:
-        return ""
-    location = parse_location(value, what=flag)
-    if location.scheme not in ("http", "https"):
-        # pip runs inside the image, where a host path or file:// URL names nothing.
-        raise ConfigError(
-            f"{flag} {location.display} is not an http(s) URL, e.g. https://mirrors.example.com/pypi/simple"
-        )
-    _no_credentials(location, flag)
-    return location.url
+    """An index URL that must carry no credentials (it has no secret to go to)."""
+    return index_url(value, flag)[0]
 
 
 def _connections(value: Any) -> int:
@@ -160,6 +156,8 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     if build_dir:
         # Refused now, not after the clone and downloads that come before staging.
         check_reserved(_path(build_dir, home), home)
+    builder = _builder(values, env)
+    index, index_secret = index_url(values.get("pip_index_url") or "", "--pip-index-url", builder)
     return Common(
         tag=image_tag(values.get("tag") or defaults.default("", "tag")),
         build_dir=_path(build_dir, home),
@@ -168,7 +166,8 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         pull=bool(values.get("pull")),
         network=network,
         apt_mirror=apt_mirror.rstrip("/"),
-        pip_index_url=_index_url(values.get("pip_index_url") or ""),
+        pip_index_url=index,
+        pip_index_secret=index_secret,
         insecure=bool(values.get("insecure")),
         connections=_connections(values.get("connections")),
         force=bool(values.get("force")),
@@ -176,7 +175,9 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         docker_host=values.get("docker_host") or None,
         cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
         home=home,
-        builder=_builder(values, env),
+        builder=builder,
+        ca_certs=ca_certs(values.get("ca_cert") or (), builder, home),
+        proxies=proxies(env, bool(values.get("no_proxy_env"))),
     )
 
 
