@@ -5,13 +5,14 @@
 # With BuildKit the step mounts (musa_docker/dockerfile.py, `@net`):
 #   /run/secrets/musa_docker_ca         the CAs of --ca-cert (a secret mount)
 #   /run/secrets/musa_docker_pip_index  --pip-index-url with its credentials (a secret mount)
+#   /run/secrets/musa_docker_musa_pip_index  --musa-pip-index-url with its credentials (a secret mount)
 #   /run/musa_docker_net                a tmpfs, for the combined CA bundle and apt's config
 # A secret not given is not there. What this writes goes to the tmpfs, and what it exports lives
 # in this step's processes only: nothing of it stays in a layer or the image's history. With the
 # classic builder there are no such mounts, and it only drops an empty PIP_INDEX_URL.
 #
-# Sets PIP_INDEX_SHOWN: the index as log lines may name it (the build arg PIP_INDEX_URL, which
-# never holds credentials), since PIP_INDEX_URL may now hold them.
+# Sets PIP_INDEX_SHOWN and MUSA_PIP_INDEX_SHOWN: the indexes as log lines may name them (the build
+# args, which never hold credentials), since PIP_INDEX_URL and MUSA_PIP_INDEX_URL may now hold them.
 # The host's proxies need nothing here: Docker sets them in the step's environment itself.
 
 NET_SECRETS=/run/secrets
@@ -23,6 +24,12 @@ if [ -s "${NET_SECRETS}/musa_docker_pip_index" ]; then
     PIP_INDEX_URL="$(cat "${NET_SECRETS}/musa_docker_pip_index")"
     export PIP_INDEX_URL
     PIP_INDEX_SHOWN="${PIP_INDEX_SHOWN} (its credentials from a secret)"
+fi
+MUSA_PIP_INDEX_SHOWN="${MUSA_PIP_INDEX_URL:-}"
+if [ -s "${NET_SECRETS}/musa_docker_musa_pip_index" ]; then
+    MUSA_PIP_INDEX_URL="$(cat "${NET_SECRETS}/musa_docker_musa_pip_index")"
+    export MUSA_PIP_INDEX_URL
+    MUSA_PIP_INDEX_SHOWN="${MUSA_PIP_INDEX_SHOWN} (its credentials from a secret)"
 fi
 
 if [ -s "${NET_SECRETS}/musa_docker_ca" ]; then

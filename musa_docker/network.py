@@ -26,7 +26,8 @@ from .locations import parse_location, redact, strip_credentials
 
 CA_SECRET = "musa_docker_ca"
 PIP_INDEX_SECRET = "musa_docker_pip_index"
-SECRETS = (CA_SECRET, PIP_INDEX_SECRET)     # every id the templates mount (dockerfile.py)
+MUSA_PIP_INDEX_SECRET = "musa_docker_musa_pip_index"
+SECRETS = (CA_SECRET, PIP_INDEX_SECRET, MUSA_PIP_INDEX_SECRET)     # every id the templates mount (dockerfile.py)
 NET_DIR = "/run/musa_docker_net"            # the tmpfs net_env.sh writes the CA bundle to
 # Docker's predefined proxy args (ALL_PROXY from Engine 23 on; older engines ignore it), in
 # either case: the engine keeps them out of the history and the layer cache keys.
@@ -142,13 +143,15 @@ def plan_lines(proxy_args, found: Sequence[Secret]) -> list:
         for s in found]
 
 
-def secrets(ca_files: Sequence[Path], pip_index: str) -> Tuple[Secret, ...]:
-    """The build's secrets: the CA bundle and the credentialed index, those given."""
+def secrets(ca_files: Sequence[Path], pip_index: str, musa_pip_index: str = "") -> Tuple[Secret, ...]:
+    """The build's secrets: the CA bundle and the credentialed indexes, those given."""
     found = []
     if ca_files:
         found.append(Secret(CA_SECRET, ", ".join(map(str, ca_files)), files=tuple(ca_files)))
-    if pip_index:
-        found.append(Secret(PIP_INDEX_SECRET, f"--pip-index-url {redact(pip_index)}", value=pip_index))
+    for secret_id, flag, url in ((PIP_INDEX_SECRET, "--pip-index-url", pip_index),
+                                 (MUSA_PIP_INDEX_SECRET, "--musa-pip-index-url", musa_pip_index)):
+        if url:
+            found.append(Secret(secret_id, f"{flag} {redact(url)}", value=url))
     return tuple(found)
 
 

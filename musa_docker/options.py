@@ -13,6 +13,7 @@ paths (validate.py), the MUSA stack (sdk.py) and the dev image's components (com
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import re
@@ -263,9 +264,11 @@ class VendorArtifacts:
 MusaStack = sdk.MusaStack
 
 
-def resolve_stack(values, env, *, dev: bool) -> MusaStack:
-    return sdk.resolve_stack(values, env, _index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url"),
-                             dev=dev)
+def resolve_stack(values, env, *, dev: bool, builder: Optional[Builder] = None) -> MusaStack:
+    """The MUSA stack; credentials in --musa-pip-index-url need `builder` to be BuildKit (a secret)."""
+    index, secret = index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url", builder)
+    stack = sdk.resolve_stack(values, env, index, dev=dev)
+    return dataclasses.replace(stack, pip_index_secret=secret) if secret else stack
 
 
 @dataclass(frozen=True)
@@ -363,7 +366,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         repo = repo_url(repo, "--torch-musa-repo", local_ok=False)
     root = _root(values, env, "vision_root", "TORCH_VISION_REPO_ROOT_PATH", common.home)
     ref = values.get("torch_musa_ref")
-    stack = resolve_stack(values, env, dev=True)
+    stack = resolve_stack(values, env, dev=True, builder=common.builder)
     return DevOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
@@ -403,7 +406,7 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         ) from None
     version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine(),
                                                                    "release")
-    stack = resolve_stack(values, env, dev=False)
+    stack = resolve_stack(values, env, dev=False, builder=common.builder)
     from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
                                                 "torch_musa_whl_url": "--torch-musa-whl-url"})
     return ReleaseOptions(

@@ -196,7 +196,7 @@ def engine_display(docker_host: Optional[str], env) -> str:
 
 
 def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env,
-          notes=()) -> Plan:
+          notes=(), musa_index_secret: str = "") -> Plan:
     return Plan(
         notes=tuple(notes),
         kind=kind,
@@ -220,7 +220,7 @@ def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, 
             force=common.force,
             engine=engine_display(common.docker_host, env),
             builder=common.builder,
-            secrets=network.secrets(common.ca_certs, common.pip_index_secret),
+            secrets=network.secrets(common.ca_certs, common.pip_index_secret, musa_index_secret),
             proxies=common.proxies,
         ),
     )
@@ -366,6 +366,7 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
         ) + stack.labels,
         env=env,
         notes=stack.notes + (_compile_cache_note(o.compile_cache, o.common.builder),),
+        musa_index_secret=o.stack.pip_index_secret,
     )
 
 
@@ -402,4 +403,5 @@ def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
         labels=_env_labels("release", o) + stack.labels,
         env=env,
         notes=o.notes + stack.notes,
+        musa_index_secret=o.stack.pip_index_secret,
     )

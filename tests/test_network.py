@@ -154,3 +154,18 @@ def test_secret_files_are_private_and_hold_only_the_certificates(tmp_path, ca):
         assert stat.S_IMODE((tmp_path / path).stat().st_mode) == 0o600
     assert network.secret_flag("x", "/a,b/c") == '--secret=id=x,"src=/a,b/c"'
 
+
+
+def test_a_credentialed_musa_index_is_a_secret_of_its_own_under_buildkit(env, ca):
+    args = ("--musa-apt-source", "deb [trusted=yes] http://apt.example.com/musa stable main", "--musa-runtime", "5.2",
+            "--musa-wheel", "torch==2.7.1+musa5.2.0", "--torch-musa-whl-url", "/tmp/torch_musa-2.7.1-cp311-cp311-linux_x86_64.whl",
+            "--musa-pip-index-url", f"https://me:{SECRET}@musa.example.com/simple", "-b", "debian:12",
+            "--python-env", "venv")
+    r = dry(env, *BUILDKIT, *args, task="release")
+    assert r.returncode == 0, r.stderr
+    assert SECRET not in r.stdout + r.stderr
+    assert "secret      musa_docker_musa_pip_index <- --musa-pip-index-url https://***@musa.example.com/simple" in r.stdout
+    assert "build arg   MUSA_PIP_INDEX_URL=https://musa.example.com/simple\n" in r.stdout
+    classic = dry(env, "--builder", "classic", *args, task="release")
+    assert_one_error(classic, "--musa-pip-index-url", "--builder buildkit")
+    assert SECRET not in classic.stdout + classic.stderr
