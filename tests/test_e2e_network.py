@@ -35,21 +35,24 @@ def net(tmp_path_factory, upstream, engine):
     tmp = tmp_path_factory.mktemp("e2e-net")
     ca = make_ca(tmp / "ca")
     cert = make_server_cert(tmp / "server", ca)
-    tag = uuid.uuid4().hex[:8]
+    tag, again = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
     env = user_env(tmp)
-    args = ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", IMAGE, "-t", tag,
+    args = ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", IMAGE,
             "--pytorch-root", str(tmp / "src"), "--pytorch-repo", upstream["url"], *BUILDERS["buildkit"]]
     with https_index(tmp / "index", [numpy_wheel()], cert, auth=("alice", INDEX_PASSWORD)) as index, \
             ConnectProxy() as proxy:
         env["HTTPS_PROXY"] = proxy.url(f"bob:{PROXY_PASSWORD}")
         env["NO_PROXY"] = "example.invalid"
         url = index["url"].replace("https://", f"https://alice:{INDEX_PASSWORD}@")
-        untrusted = cli(*args, "--pip-index-url", url, env=env)
+        untrusted = cli(*args, "-t", tag, "--pip-index-url", url, env=env)
         connects_before = list(proxy.connects)
-        trusted = cli(*args, "--pip-index-url", url, "--ca-cert", str(ca[0]), env=env)
-        yield {"untrusted": untrusted, "trusted": trusted, "ref": f"{IMAGE}:{tag}", "ca": ca[0], "index": index,
-               "proxy": proxy, "connects_before": connects_before, "tmp": tmp}
-    remove_images(engine, f"{IMAGE}:{tag}")
+        trusted = cli(*args, "-t", tag, "--pip-index-url", url, "--ca-cert", str(ca[0]), env=env)
+        # without the CA and the proxies, under another tag: the same steps, served by the layer cache
+        plain = {k: v for k, v in env.items() if k not in ("HTTPS_PROXY", "NO_PROXY")}
+        cached = cli(*args, "-t", again, "--pip-index-url", url, env=plain)
+        yield {"untrusted": untrusted, "trusted": trusted, "cached": cached, "ref": f"{IMAGE}:{tag}", "ca": ca[0],
+               "index": index, "proxy": proxy, "connects_before": connects_before, "tmp": tmp}
+    remove_images(engine, f"{IMAGE}:{tag}", f"{IMAGE}:{again}")
 
 
 def _error_lines(r) -> list:
@@ -135,3 +138,13 @@ def _search(stream, needles: dict) -> list:
         found.update(what for what, needle in needles.items() if needle in data)
         tail = data[-keep:]
     return sorted(found)
+
+
+def test_adding_or_removing_a_ca_or_a_proxy_changes_no_cache_key(net):
+    r = net["cached"]
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    log = _log(r)
+    steps = set(re.findall(r"^#(\d+) \[[^\]]*\] RUN .*install_(?:base|python_env)\.sh", log, re.M))
+    assert len(steps) == 2, log[:3000]
+    for number in steps:
+        assert re.search(rf"^#{number} CACHED$", log, re.M), f"step #{number} ran again:\n{log[-3000:]}"
