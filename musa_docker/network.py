@@ -56,9 +56,9 @@ class Secret:
 def certificates(path: Path, flag: str) -> Tuple[str, ...]:
     """The PEM certificate blocks of `path`, each parsed by OpenSSL. Raises ConfigError naming
     `flag` for a file that is missing, unreadable, a dir, or holds no certificate that parses."""
-    if path.is_dir():
-        raise ConfigError(f"{flag} {path} is a directory: name a PEM file of CA certificates")
     try:
+        if path.is_dir():
+            raise ConfigError(f"{flag} {path} is a directory: name a PEM file of CA certificates")
         text = path.read_text(encoding="ascii", errors="replace")
     except FileNotFoundError:
         raise ConfigError(f"{flag} {path} does not exist: name a PEM file of CA certificates") from None
