@@ -17,7 +17,8 @@ source_dir="${2:-/home/${name}}"
 log() { echo "build_components: ${name}: $*"; }
 die() { echo "error: build_components: ${name}: $*" >&2; exit 1; }
 
-[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 if [ ! -d "${source_dir}" ]; then
@@ -42,7 +43,7 @@ case "${name}" in
     audio)
         [ -f "${source_dir}/setup.py" ] || die "${source_dir}/setup.py is missing: is ${source_dir} torchaudio's source tree?"
         cd "${source_dir}"
-        log "pip install --no-build-isolation -v ${source_dir} (dependencies from ${PIP_INDEX_URL:-the default index})"
+        log "pip install --no-build-isolation -v ${source_dir} (dependencies from ${PIP_INDEX_SHOWN})"
         python -m pip install --no-build-isolation -v . || die "building torchaudio in ${source_dir} failed; pip's output is above"
         # From /, so the check imports the installed package and not the source tree's.
         version="$(cd / && python -c 'import torchaudio; print(torchaudio.__version__)')" \

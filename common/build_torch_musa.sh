@@ -19,7 +19,8 @@ die() { echo "error: build_torch_musa: $*" >&2; exit 1; }
 
 source_dir="${1:-/home/torch_musa}"
 export PYTORCH_REPO_PATH="${2:-/home/pytorch}"
-[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 for var in TORCH_MUSA_ARCH_LIST MTGPU_TARGET USE_MCCL USE_KINETO; do
     if [ -n "${!var:-}" ]; then export "${var?}"; else unset "${var}"; fi
 done
@@ -35,7 +36,7 @@ fi
 cd "${source_dir}"
 
 if [ -f requirements.txt ]; then
-    index="${PIP_INDEX_URL:-the default index}"
+    index="${PIP_INDEX_SHOWN}"
     log "pip install -r requirements.txt from ${index}"
     python -m pip install -r requirements.txt || die "pip install -r ${source_dir}/requirements.txt from ${index} failed"
 else

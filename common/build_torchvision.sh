@@ -19,13 +19,14 @@ log() { echo "build_torchvision: $*"; }
 die() { echo "error: build_torchvision: $*" >&2; exit 1; }
 
 source_dir="${1:-/home/vision}"
-[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 [ -f "${source_dir}/setup.py" ] || die "${source_dir}/setup.py is missing: is ${source_dir} torchvision's source tree?"
 cd "${source_dir}"
 
-index="${PIP_INDEX_URL:-the default index}"
+index="${PIP_INDEX_SHOWN}"
 log "pip install --no-build-isolation -v ${source_dir} (dependencies from ${index})"
 compile_cache_start
 python -m pip install --no-build-isolation -v . || die "building torchvision in ${source_dir} failed; pip's output is above"

@@ -20,6 +20,8 @@ set -euo pipefail
 
 log() { echo "install_base: $*"; }
 die() { echo "error: install_base: $*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 
 SUPPORTED="ubuntu 20.04, ubuntu 22.04, debian 12"
 

@@ -12,11 +12,12 @@ set -euo pipefail
 log() { echo "install_build_tools: $*"; }
 die() { echo "error: install_build_tools: $*" >&2; exit 1; }
 
-[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # With BuildKit pip's cache is a cache mount (PIP_CACHE_MOUNTED=1): kept between builds, in no layer.
 [ -n "${PIP_CACHE_MOUNTED:-}" ] || export PIP_NO_CACHE_DIR=1
-index="${PIP_INDEX_URL:-the default index}"
+index="${PIP_INDEX_SHOWN}"
 
 command -v python >/dev/null || die "no python on PATH; the base image puts its Python env first on PATH"
 

@@ -15,6 +15,8 @@ set -euo pipefail
 
 log() { echo "install_musa_apt: $*"; }
 die() { echo "error: install_musa_apt: $*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 
 MUSA_HOME=/usr/local/musa
 LIST=/etc/apt/sources.list.d/musa.list

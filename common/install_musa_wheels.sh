@@ -14,6 +14,8 @@ set -euo pipefail
 
 log() { echo "install_musa_wheels: $*"; }
 die() { echo "error: install_musa_wheels: $*" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 
 read -r -a reqs <<<"${MUSA_WHEELS:-}"
 if [ "${#reqs[@]}" -eq 0 ]; then
@@ -22,9 +24,9 @@ if [ "${#reqs[@]}" -eq 0 ]; then
 fi
 [ -n "${MUSA_PIP_INDEX_URL:-}" ] || die "MUSA_WHEELS is set but MUSA_PIP_INDEX_URL is empty"
 python="${PYTHON_PREFIX:+${PYTHON_PREFIX}/bin/}python"
-log "pip install --no-deps ${reqs[*]} from ${MUSA_PIP_INDEX_URL} alone"
+log "pip install --no-deps ${reqs[*]} from ${MUSA_PIP_INDEX_SHOWN} alone"
 env -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_FIND_LINKS -u PIP_NO_INDEX \
     PIP_CONFIG_FILE=/dev/null PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     "${python}" -m pip install --no-deps --index-url "${MUSA_PIP_INDEX_URL}" -- "${reqs[@]}" \
-    || die "pip could not install ${reqs[*]} from the MUSA index ${MUSA_PIP_INDEX_URL}; pip's output above names what it lacks"
+    || die "pip could not install ${reqs[*]} from the MUSA index ${MUSA_PIP_INDEX_SHOWN}; pip's output above names what it lacks"
 log "done"

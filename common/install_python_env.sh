@@ -26,7 +26,8 @@ NUMPY_REQUIREMENT="numpy<2"
 : "${PYTHON_PREFIX:?PYTHON_PREFIX is not set}"
 ARTIFACTS_DIR="${ARTIFACTS_DIR:-/tmp/artifacts}"
 [[ "${PYTHON_VERSION}" =~ ^3\.[0-9]+$ ]] || die "PYTHON_VERSION must look like 3.8, got '${PYTHON_VERSION}'"
-[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 # With BuildKit pip's cache is a cache mount (PIP_CACHE_MOUNTED=1): kept between builds, in no layer.
 [ -n "${PIP_CACHE_MOUNTED:-}" ] || export PIP_NO_CACHE_DIR=1
@@ -75,7 +76,7 @@ cmake_too_old() {
 }
 
 pip_install() {
-    local index="${PIP_INDEX_URL:-the default index}"
+    local index="${PIP_INDEX_SHOWN}"
     local wanted=("${NUMPY_REQUIREMENT}")
     if cmake_too_old; then
         log "the distribution's cmake is older than ${CMAKE_MIN}: add cmake>=${CMAKE_MIN} to the env"

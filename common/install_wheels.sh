@@ -16,7 +16,8 @@ die() { echo "error: install_wheels: $*" >&2; exit 1; }
 
 dir="${1:-/tmp/wheels}"
 : "${PYTHON_PREFIX:?PYTHON_PREFIX is not set}"
-[ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
+# shellcheck source-path=SCRIPTDIR source=net_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # With BuildKit pip's cache is a cache mount (PIP_CACHE_MOUNTED=1): kept between builds, in no layer.
 [ -n "${PIP_CACHE_MOUNTED:-}" ] || export PIP_NO_CACHE_DIR=1
@@ -37,7 +38,7 @@ if [ "${#wheels[@]}" -eq 0 ] && [ -n "${MUSA_WHEELS:-}" ]; then
 fi
 [ "${#wheels[@]}" -gt 0 ] || die "no wheels in ${dir}; the build context must hold artifacts/wheels/*.whl"
 
-index="${PIP_INDEX_URL:-the default index}"
+index="${PIP_INDEX_SHOWN}"
 log "pip install ${wheels[*]##*/} (dependencies from ${index})"
 "${python}" -m pip install --find-links "${dir}" "${wheels[@]}" \
     || die "pip install of ${wheels[*]##*/} into ${PYTHON_PREFIX} failed (dependencies from ${index}); pip's output is above"

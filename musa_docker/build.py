@@ -44,6 +44,7 @@ class Staged:
     path: Path                                # the context: Dockerfile, common/, artifacts/, tree tars
     labels: Dict[str, str]                    # every label, the build time included
     layers: Tuple[Tuple[str, Path, str], ...] = ()   # (repo name, tar, path in the image)
+    secrets: Tuple[Tuple[str, str], ...] = ()        # (id, file) of each BuildKit secret, outside the context
 
 
 def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: str,
@@ -93,9 +94,14 @@ def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -
         path.unlink()
         path.write_text(dockerfile.for_plan(plan, builder.kind))
     start = log.path.stat().st_size
+    if b.secrets and builder.kind != "buildkit":
+        raise ConfigError(f"{', '.join(s.shown for s in b.secrets)}: the engine cannot run BuildKit, and the "
+                          "classic builder would keep secrets in the image; use an engine of 18.09 or later")
+    # the host's proxies are Docker's predefined args: out of the history and the inputs digest
     image_id = build_context(builder, engine, staged.path, log, say=say, dockerfile="Dockerfile",
-                             buildargs=dict(b.buildargs), labels=staged.labels, network=b.network,
-                             nocache=b.nocache, pull=b.pull).image_id
+                             buildargs={**dict(b.buildargs), **dict(b.proxies)}, labels=staged.labels,
+                             network=b.network, nocache=b.nocache, pull=b.pull,
+                             **({"secrets": staged.secrets} if staged.secrets else {})).image_id
     if builder.kind == "buildkit" and dict(b.buildargs).get("COMPILE_CACHE", "off") != "off":
         image_id = _label_compile_cache(engine, image_id, staged, log, start, say)
     for name, tar, at in staged.layers:

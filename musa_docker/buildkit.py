@@ -13,7 +13,7 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence, Tuple
 
 from .buildlog import TAIL, Built, failure
 from .client import Builder, command
@@ -30,14 +30,16 @@ _CODE = re.compile(r"exit code: (\d+)")
 
 
 def run(builder: Builder, context_dir: Path, log, *, say: Say, dockerfile: str,
-        buildargs: Mapping[str, str], labels: Mapping[str, str], network: str, nocache: bool, pull: bool):
+        buildargs: Mapping[str, str], labels: Mapping[str, str], network: str, nocache: bool, pull: bool,
+        secrets: Sequence[Tuple[str, str]] = ()):
     """One BuildKit build through the docker client; returns build.Built. Raises BuildError."""
     steps, tails, errors, caches = {}, collections.defaultdict(lambda: collections.deque(maxlen=TAIL)), {}, {}
     last = collections.deque(maxlen=TAIL)
     with tempfile.TemporaryDirectory(prefix="musa-docker-iid-") as tmp:
         iidfile = Path(tmp) / "iid"
         argv, extra = command(builder, dockerfile=dockerfile, buildargs=buildargs, labels=labels, network=network,
-                              nocache=nocache, pull=pull, context=str(context_dir), iidfile=str(iidfile))
+                              nocache=nocache, pull=pull, context=str(context_dir), iidfile=str(iidfile),
+                              secrets=secrets)
         try:
             proc = subprocess.Popen(argv, env={**dict(builder.env), **extra}, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -22,6 +22,7 @@ from typing import Mapping, Optional, Sequence, Tuple
 
 from .errors import ConfigError
 from .locations import redact
+from .network import secret_flag
 
 BUILDERS = ("auto", "buildkit", "classic")
 # What the CLI reads to find and reach the engine, as docker-py does; PATH and HOME for its plugins.
@@ -150,9 +151,11 @@ def _check_buildx_builder(cli: str, name: str, env: Mapping[str, str], check: bo
 
 
 def command(b: Builder, *, dockerfile: str, buildargs: Mapping[str, str], labels: Mapping[str, str],
-            network: str, nocache: bool, pull: bool, context: str, iidfile: str) -> Tuple[list, dict]:
-    """(argv, extra env) of the build. Every user value is the argument of its own `--flag=`,
-    and `--` comes before the context dir, so no value can become an option."""
+            network: str, nocache: bool, pull: bool, context: str, iidfile: str,
+            secrets: Sequence[Tuple[str, str]] = ()) -> Tuple[list, dict]:
+    """(argv, extra env) of the build; `secrets` are (id, file) pairs. Every user value is the
+    argument of its own `--flag=`, and `--` comes before the context dir, so no value can become
+    an option."""
     argv = [b.cli] + ([f"--host={b.host}"] if b.host else [])
     argv += ["buildx", "build", f"--builder={b.buildx_builder}"] if b.buildx_builder else (
         ["buildx", "build"] if b.buildx else ["build"])
@@ -169,6 +172,7 @@ def command(b: Builder, *, dockerfile: str, buildargs: Mapping[str, str], labels
         args["BUILDKIT_INLINE_CACHE"] = "1"
     argv += [f"--build-arg={k}={v}" for k, v in args.items()]
     argv += [f"--label={k}={v}" for k, v in labels.items()]
+    argv += [secret_flag(i, path) for i, path in secrets]
     argv += [f"--cache-from={ref}" for ref in b.cache_from]
     if b.cache_to:
         argv.append(f"--cache-to=type=registry,ref={b.cache_to},mode=max")

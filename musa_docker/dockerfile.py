@@ -14,6 +14,12 @@ The marker lines themselves are dropped. In BuildKit lines, `@bind(SRC,TARGET)` 
 artifact, or a dir of them, only when the plan stages it), and nothing otherwise: an optional archive that is not
 staged is simply not mounted, and the step's cache key covers exactly the file it reads.
 
+`@net` marks a RUN step that reaches the network (apt, pip, conda, git, curl). With BuildKit it
+becomes a secret mount of each secret network.py knows and a tmpfs at network.NET_DIR, where
+common/net_env.sh builds the CA bundle: all of them always, whether the build has the secret or
+not (a secret mount with no secret is left out, `required` being false), so adding or removing a
+CA or an index password changes no cache key. The classic builder gets nothing in its place.
+
 Why two renderings: with BuildKit, vendor archives, wheels and the conda installer reach their RUN
 steps through bind mounts (never copied into a layer), and apt and pip keep their downloads in
 cache mounts; the classic builder (docker-py) knows no `RUN --mount`, so it gets throwaway stages
@@ -30,10 +36,13 @@ import re
 from typing import Collection, Optional
 
 from .errors import ConfigError
+from .network import NET_DIR, SECRETS
 
 KINDS = ("classic", "buildkit")
 _MARKER = re.compile(r"^# \[(classic|buildkit|end)\]\s*$")
 _BIND = re.compile(r"@bind\(([^,()\s]+),([^,()\s]+)\)")
+_NET = re.compile(r"@net(\s|$)")
+NET_MOUNTS = " ".join([f"--mount=type=secret,id={i}" for i in SECRETS] + [f"--mount=type=tmpfs,target={NET_DIR}"])
 
 
 def render(text: str, builder: str, staged: Collection[str] = ()) -> str:
@@ -53,6 +62,9 @@ def render(text: str, builder: str, staged: Collection[str] = ()) -> str:
             continue
         if builder == "buildkit":
             line = _BIND.sub(lambda b: _bind(b.group(1), b.group(2), staged), line)
+            line = _NET.sub(lambda m: NET_MOUNTS + m.group(1), line)
+        else:
+            line = _NET.sub("", line)
         out.append(line)
     if current != "end":
         raise ConfigError(f"Dockerfile: the '# [{current}]' block is not closed by '# [end]'")

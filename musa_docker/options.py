@@ -13,10 +13,11 @@ paths (validate.py), the MUSA stack (sdk.py) and the dev image's components (com
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -26,6 +27,7 @@ from .client import Builder, choose as choose_builder
 from .defaults import SYSTEMS, System
 from .errors import ConfigError
 from .locations import Location, parse_location, redact
+from .network import ca_certs, index_url, proxies
 from .paths import check_reserved
 from .refs import ImageRef, image_name, image_reference, image_tag
 from .wheelname import wheel_dist
@@ -54,6 +56,9 @@ class Common:
     cache_dir: Path
     home: Path
     builder: Builder = Builder("classic", "--builder classic")
+    ca_certs: tuple = ()                  # --ca-cert files, checked (network.py)
+    proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
+    pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
 
 
 @dataclass(frozen=True)
@@ -120,16 +125,8 @@ def _no_credentials(location: Location, flag: str) -> None:
 
 
 def _index_url(value: str, flag: str = "--pip-index-url") -> str:
-    if not value:
-        return ""
-    location = parse_location(value, what=flag)
-    if location.scheme not in ("http", "https"):
-        # pip runs inside the image, where a host path or file:// URL names nothing.
-        raise ConfigError(
-            f"{flag} {location.display} is not an http(s) URL, e.g. https://mirrors.example.com/pypi/simple"
-        )
-    _no_credentials(location, flag)
-    return location.url
+    """An index URL that must carry no credentials (it has no secret to go to)."""
+    return index_url(value, flag)[0]
 
 
 def _connections(value: Any) -> int:
@@ -160,6 +157,8 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     if build_dir:
         # Refused now, not after the clone and downloads that come before staging.
         check_reserved(_path(build_dir, home), home)
+    builder = _builder(values, env)
+    index, index_secret = index_url(values.get("pip_index_url") or "", "--pip-index-url", builder)
     return Common(
         tag=image_tag(values.get("tag") or defaults.default("", "tag")),
         build_dir=_path(build_dir, home),
@@ -168,7 +167,8 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         pull=bool(values.get("pull")),
         network=network,
         apt_mirror=apt_mirror.rstrip("/"),
-        pip_index_url=_index_url(values.get("pip_index_url") or ""),
+        pip_index_url=index,
+        pip_index_secret=index_secret,
         insecure=bool(values.get("insecure")),
         connections=_connections(values.get("connections")),
         force=bool(values.get("force")),
@@ -176,7 +176,9 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         docker_host=values.get("docker_host") or None,
         cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
         home=home,
-        builder=_builder(values, env),
+        builder=builder,
+        ca_certs=ca_certs(values.get("ca_cert") or (), builder, home),
+        proxies=proxies(env, bool(values.get("no_proxy_env"))),
     )
 
 
@@ -262,9 +264,11 @@ class VendorArtifacts:
 MusaStack = sdk.MusaStack
 
 
-def resolve_stack(values, env, *, dev: bool) -> MusaStack:
-    return sdk.resolve_stack(values, env, _index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url"),
-                             dev=dev)
+def resolve_stack(values, env, *, dev: bool, builder: Optional[Builder] = None) -> MusaStack:
+    """The MUSA stack; credentials in --musa-pip-index-url need `builder` to be BuildKit (a secret)."""
+    index, secret = index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url", builder)
+    stack = sdk.resolve_stack(values, env, index, dev=dev)
+    return dataclasses.replace(stack, pip_index_secret=secret) if secret else stack
 
 
 @dataclass(frozen=True)
@@ -362,7 +366,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         repo = repo_url(repo, "--torch-musa-repo", local_ok=False)
     root = _root(values, env, "vision_root", "TORCH_VISION_REPO_ROOT_PATH", common.home)
     ref = values.get("torch_musa_ref")
-    stack = resolve_stack(values, env, dev=True)
+    stack = resolve_stack(values, env, dev=True, builder=common.builder)
     return DevOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
@@ -402,7 +406,7 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         ) from None
     version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine(),
                                                                    "release")
-    stack = resolve_stack(values, env, dev=False)
+    stack = resolve_stack(values, env, dev=False, builder=common.builder)
     from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
                                                 "torch_musa_whl_url": "--torch-musa-whl-url"})
     return ReleaseOptions(

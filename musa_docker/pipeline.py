@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import dataclasses
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, TextIO
 
-from . import archives, build, checks, context, dockerfile, repos
+from . import archives, build, checks, context, dockerfile, network, repos
 from .assets import COMMON
 from .builddir import BuildDir
 from .download import Downloader, Fetched
@@ -172,8 +174,14 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
         held.enter_context(EntryLock(lock_for(plan.cache_dir / "locks", "build-dir", plan.build_dir),
                                      f"the build dir {plan.build_dir}", say))
     bd = BuildDir.acquire(plan.build_dir, home, scratch=plan.cache_dir / "builds")
+    secrets_dir = None
     try:
         staged = stage(plan, prep, bd, say, held=held)
+        if plan.build.secrets:
+            # beside the context, never in it (nor in a --build-dir that is kept): 0700, files 0600
+            secrets_dir = Path(tempfile.mkdtemp(prefix="musa-docker-secrets-", dir=plan.cache_dir / "builds"))
+            say(f"secrets {', '.join(s.id for s in plan.build.secrets)} in {secrets_dir} (removed after the build)")
+            staged = dataclasses.replace(staged, secrets=network.write(plan.build.secrets, secrets_dir))
         repo_locks.close()     # the trees are packed: other runs may move the repos now
         log = build.BuildLog(build.log_path(plan.cache_dir / "logs", ref), echo=echo)
         say(f"build {ref} on {engine.host}; the whole log goes to {log.path}")
@@ -187,6 +195,8 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
         image = engine.image(image_id)
         return Report(ref, image_id, image.size, time.monotonic() - started, False, log.path, staged.labels)
     finally:
+        if secrets_dir is not None:
+            shutil.rmtree(secrets_dir, ignore_errors=True)
         if plan.keep_build_dir:
             say(f"kept build dir {bd.path}")
         else:

@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import FrozenSet, Iterable, Optional, Tuple, Union
 
-from . import client, defaults, kinds
+from . import client, defaults, kinds, network
 from .assets import ASSETS, DOCKERFILE_BASE, common_scripts
 from .client import Builder
 from .sdk import plan_stack
@@ -77,6 +77,8 @@ class BuildStep:
     force: bool
     engine: str               # where the build runs, for people
     builder: Builder = Builder("classic", "--builder classic")
+    secrets: Tuple[network.Secret, ...] = ()  # BuildKit secrets: ids and sources, values never shown
+    proxies: Tuple[Tuple[str, str], ...] = ()  # the host's proxies: build args kept out of the history
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class Plan:
         )
         for k, v in b.buildargs:
             lines.append(f"  build arg   {k}={v}")
+        lines.extend(network.plan_lines(b.proxies, b.secrets))
         for k, v in b.labels:
             lines.append(f"  label       {k}={v}")
         for r in self.repos:
@@ -168,8 +171,9 @@ def _builder_lines(b: BuildStep) -> list:
         elif k.cache_to:
             lines.append(f"  cache to    {k.cache_to} (type=registry, mode=max)")
         lines.append("  command     " + client.render(
-            k, dockerfile="Dockerfile", buildargs=dict(b.buildargs), labels=dict(b.labels), network=b.network,
-            nocache=b.nocache, pull=b.pull, context="<build dir>", iidfile="<temp dir>/iid"))
+            k, dockerfile="Dockerfile", buildargs={**dict(b.buildargs), **network.shown(b.proxies)}, labels=dict(b.labels),
+            network=b.network, nocache=b.nocache, pull=b.pull, context="<build dir>", iidfile="<temp dir>/iid",
+            secrets=[(s.id, f"<secrets dir>/{s.id}") for s in b.secrets]))
         lines.append("              (with a --label= for each label below, its value known after prepare)")
     for ref in k.cache_from:
         lines.append(f"  cache from  {ref}")
@@ -192,7 +196,7 @@ def engine_display(docker_host: Optional[str], env) -> str:
 
 
 def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env,
-          notes=()) -> Plan:
+          notes=(), musa_index_secret: str = "") -> Plan:
     return Plan(
         notes=tuple(notes),
         kind=kind,
@@ -216,6 +220,8 @@ def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, 
             force=common.force,
             engine=engine_display(common.docker_host, env),
             builder=common.builder,
+            secrets=network.secrets(common.ca_certs, common.pip_index_secret, musa_index_secret),
+            proxies=common.proxies,
         ),
     )
 
@@ -360,6 +366,7 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
         ) + stack.labels,
         env=env,
         notes=stack.notes + (_compile_cache_note(o.compile_cache, o.common.builder),),
+        musa_index_secret=o.stack.pip_index_secret,
     )
 
 
@@ -396,4 +403,5 @@ def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
         labels=_env_labels("release", o) + stack.labels,
         env=env,
         notes=o.notes + stack.notes,
+        musa_index_secret=o.stack.pip_index_secret,
     )

@@ -13,7 +13,7 @@ distribution may be installed (a public `torch` would have pulled them).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Tuple
 
 from . import arch as arch_mod
@@ -42,8 +42,9 @@ class MusaStack:
     """The SDK from an apt repository, and MUSA wheels from the MUSA index."""
 
     apt: Optional[AptRequest] = None
-    pip_index_url: str = ""
+    pip_index_url: str = ""                 # without credentials: a build arg
     wheels: Tuple["MusaWheel", ...] = ()
+    pip_index_secret: str = field(default="", repr=False)   # with them, for a BuildKit secret (network.py)
 
 
 def resolve_stack(values: Mapping[str, Any], env: Mapping[str, str], index_url: str, *, dev: bool) -> MusaStack:

@@ -46,7 +46,7 @@ def make_repo(path: Path, files: dict, tag: str = None) -> str:
 LEAKY_PREFIXES = ("MUSA_DOCKER_", "INVOKE_", "DOCKER_")
 LEAKY_NAMES = {"MUSA_TOOLKITS_URL", "MUDNN_URL", "MCCL_URL", "TORCH_WHL_URL", "TORCH_MUSA_WHL_URL",
                "PYTORCH_REPO_ROOT_PATH", "TORCH_VISION_REPO_ROOT_PATH", "DOCKER_BUILD_DIR",
-               "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}
+               "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"}
 # The tests' own knobs (where to keep the slow-to-make fixture images), not the tool's.
 TEST_KNOBS = {"MUSA_DOCKER_TEST_CACHE"}
 

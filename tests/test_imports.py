@@ -73,7 +73,7 @@ def _layers():
     return [
         # facts, grammar and tables: no step, no flow
         {"errors", "util", "assets", "paths", "kinds", "defaults", "locations", "refs", "validate", "yamlfile",
-         "arch", "locks", "aptrepo", "client", "flags", "wheelname", "dockerfile"},
+         "arch", "locks", "aptrepo", "network", "client", "flags", "wheelname", "dockerfile"},
         # what the inputs are: the MUSA SDK, the pins file, each input's value and source
         {"sdk", "pins", "inputs", "components"},
         {"options", "shellopts"},
