@@ -31,7 +31,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+import benchlib  # noqa: E402  (bench/benchlib.py)
+from benchlib import say  # noqa: E402
 import tree  # noqa: E402  (bench/context/tree.py)
 from musa_docker import build, context, layers  # noqa: E402
 from musa_docker.builddir import BuildDir  # noqa: E402
@@ -58,18 +61,10 @@ def now() -> float:
     return time.perf_counter()
 
 
-def say(text: str) -> None:
-    print(f"  {text}", flush=True)
-
-
 # --- the work dir and the tree -------------------------------------------------------------------
 
 def claim(work: Path) -> None:
-    """Use `work` only when it is new, empty or this benchmark's own."""
-    if work.exists() and any(work.iterdir()) and not (work / OWNED).exists():
-        sys.exit(f"error: --work {work} is not empty and was not made by this benchmark: name another dir")
-    work.mkdir(parents=True, exist_ok=True)
-    (work / OWNED).touch()
+    benchlib.claim(work, OWNED)
 
 
 def ensure_tree(work: Path, files: int, size_bytes: int) -> Path:

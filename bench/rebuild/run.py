@@ -36,7 +36,10 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+import benchlib  # noqa: E402  (bench/benchlib.py)
+from benchlib import say  # noqa: E402
 import standin  # noqa: E402  (bench/rebuild/standin.py)
 import vendor  # noqa: E402  (tests/vendor.py)
 from images import debian12_image, local_pypi  # noqa: E402
@@ -55,16 +58,8 @@ LEAKY = ("MUSA_DOCKER_", "INVOKE_", "DOCKER_", "HTTP_PROXY", "HTTPS_PROXY", "NO_
 PHASES = re.compile(r"build\.sh: configure ([\d.]+)s, compile and link ([\d.]+)s, pip install ([\d.]+)s")
 
 
-def say(text: str) -> None:
-    print(f"  {text}", flush=True)
-
-
 def claim(work: Path) -> None:
-    """Use `work` only when it is new, empty or this benchmark's own."""
-    if work.exists() and any(work.iterdir()) and not (work / OWNED).exists():
-        sys.exit(f"error: --work {work} is not empty and was not made by this benchmark: name another dir")
-    work.mkdir(parents=True, exist_ok=True)
-    (work / OWNED).touch()
+    benchlib.claim(work, OWNED)
 
 
 def user_env(work: Path) -> dict:
