@@ -19,7 +19,7 @@ import re
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Sequence, Tuple
 
 from .errors import ConfigError
 from .locations import parse_location, redact, strip_credentials
@@ -77,15 +77,11 @@ def certificates(path: Path, flag: str) -> Tuple[str, ...]:
     return blocks
 
 
-def ca_certs(given: Sequence[str], builder, home: Optional[Path] = None) -> Tuple[Path, ...]:
-    """The checked `--ca-cert` files, absolute. Raises ConfigError for a bad file, and with the
-    classic builder, which cannot keep a CA out of every layer."""
+def ca_certs(given: Sequence[Path], builder) -> Tuple[Path, ...]:
+    """The checked `--ca-cert` files (`~` already expanded), absolute. Raises ConfigError for a bad
+    file, and with the classic builder, which cannot keep a CA out of every layer."""
     paths = []
-    for value in [given] if isinstance(given, str) else given or ():
-        text = str(value)
-        if home is not None and (text == "~" or text.startswith("~/")):
-            text = str(home) + text[1:]
-        path = Path(text).absolute()
+    for path in (Path(p).absolute() for p in given):
         certificates(path, "--ca-cert")
         if path not in paths:
             paths.append(path)

@@ -114,6 +114,11 @@ def _path(value: Optional[str], home: Path) -> Optional[Path]:
     return Path(text)
 
 
+def _ca_cert_paths(given: Any, home: Path) -> list:
+    """--ca-cert's values (one from the environment, a list from the flag or config) as paths."""
+    return [_path(str(v), home) for v in ([given] if isinstance(given, str) else given or ()) if v]
+
+
 def _no_credentials(location: Location, flag: str) -> None:
     if location.display != location.url:
         # Build args are stored in the image history: a token there would leak to anyone
@@ -177,7 +182,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
         home=home,
         builder=builder,
-        ca_certs=ca_certs(values.get("ca_cert") or (), builder, home),
+        ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
     )
 
