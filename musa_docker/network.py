@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Mapping, Sequence, Tuple
 
 from .errors import ConfigError
-from .locations import parse_location, redact, strip_credentials
+from .locations import Location, parse_location, redact, strip_credentials
 
 CA_SECRET = "musa_docker_ca"
 PIP_INDEX_SECRET = "musa_docker_pip_index"
@@ -91,6 +91,14 @@ def ca_certs(given: Sequence[Path], builder) -> Tuple[Path, ...]:
     return tuple(paths)
 
 
+def no_credentials(location: Location, flag: str) -> None:
+    """Refuse a URL with credentials where no secret can carry them: a build arg is stored in the
+    image history, and a token there would leak to anyone who can pull the image."""
+    if location.display != location.url:
+        raise ConfigError(f"{flag} {location.display} carries credentials, which would be stored in the "
+                          "image history; give one that needs none (a mirror or proxy on your network)")
+
+
 def index_url(value: str, flag: str, builder=None) -> Tuple[str, str]:
     """(the URL without credentials, the URL with them or '') of a pip index given to `flag`.
     The first is a build arg (a new index host rebuilds what it installed), the second a secret.
@@ -106,10 +114,9 @@ def index_url(value: str, flag: str, builder=None) -> Tuple[str, str]:
         )
     if location.display == location.url:
         return location.url, ""
-    if builder is None or builder.kind != "buildkit":
-        if builder is None:
-            raise ConfigError(f"{flag} {location.display} carries credentials, which would be stored in the image "
-                              "history; give an index that needs none (a mirror or proxy on your network)")
+    if builder is None:
+        no_credentials(location, flag)
+    if builder.kind != "buildkit":
         raise ConfigError(f"{flag} {location.display} carries credentials, which the classic builder "
                           f"({builder.reason}) would store in the image history; {_NEEDS_BUILDKIT}, which passes "
                           "them as a secret, or give an index that needs none")

@@ -27,7 +27,7 @@ from .client import Builder, choose as choose_builder
 from .defaults import SYSTEMS, System
 from .errors import ConfigError
 from .locations import Location, parse_location, redact
-from .network import ca_certs, index_url, proxies
+from .network import ca_certs, index_url, no_credentials, proxies
 from .paths import check_reserved
 from .refs import ImageRef, image_name, image_reference, image_tag
 from .wheelname import wheel_dist
@@ -119,21 +119,6 @@ def _ca_cert_paths(given: Any, home: Path) -> list:
     return [_path(str(v), home) for v in ([given] if isinstance(given, str) else given or ()) if v]
 
 
-def _no_credentials(location: Location, flag: str) -> None:
-    if location.display != location.url:
-        # Build args are stored in the image history: a token there would leak to anyone
-        # who can pull the image.
-        raise ConfigError(
-            f"{flag} {location.display} carries credentials, which would be stored in the "
-            "image history; give one that needs none (a mirror or proxy on your network)"
-        )
-
-
-def _index_url(value: str, flag: str = "--pip-index-url") -> str:
-    """An index URL that must carry no credentials (it has no secret to go to)."""
-    return index_url(value, flag)[0]
-
-
 def _connections(value: Any) -> int:
     if value is None or value == "":
         return defaults.CONNECTIONS
@@ -158,7 +143,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
             f"--apt-mirror {redact(apt_mirror)!r} is not an http(s) URL, e.g. http://mirrors.example.com/ubuntu"
         )
     if apt_mirror:
-        _no_credentials(parse_location(apt_mirror, what="--apt-mirror"), "--apt-mirror")
+        no_credentials(parse_location(apt_mirror, what="--apt-mirror"), "--apt-mirror")
     if build_dir:
         # Refused now, not after the clone and downloads that come before staging.
         check_reserved(_path(build_dir, home), home)

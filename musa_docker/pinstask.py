@@ -24,7 +24,7 @@ from . import arch as arch_mod
 from . import inputs
 from .errors import ConfigError, MusaDockerError
 from .locations import Location, parse_location, redact
-from .options import _index_url
+from .network import index_url
 from .options import python_version as check_python
 from .pins import Pins
 from .repos import GIT_ENV
@@ -196,7 +196,7 @@ def run(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.std
     if values.get("gpu_arch"):
         targets = inputs.gpu_selection(values["gpu_arch"], env)[0].targets
     python = check_python(values["python_version"]) if values.get("python_version") else None
-    index = _index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url")
+    index = index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url")[0]   # asked from the host: no secret
     out.write(table(pins, targets, python) + "\n")
     if values.get("check_urls"):
         def say(line: str) -> None:
