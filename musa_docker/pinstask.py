@@ -28,7 +28,6 @@ from .network import index_url
 from .options import python_version as check_python
 from .pins import Pins
 from .repos import GIT_ENV
-from .util import Say
 
 TIMEOUT = 30
 
