@@ -94,14 +94,10 @@ def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -
         path.unlink()
         path.write_text(dockerfile.for_plan(plan, builder.kind))
     start = log.path.stat().st_size
-    if b.secrets and builder.kind != "buildkit":
-        raise ConfigError(f"{', '.join(s.shown for s in b.secrets)}: the engine cannot run BuildKit, and the "
-                          "classic builder would keep secrets in the image; use an engine of 18.09 or later")
     # the host's proxies are Docker's predefined args: out of the history and the inputs digest
     image_id = build_context(builder, engine, staged.path, log, say=say, dockerfile="Dockerfile",
                              buildargs={**dict(b.buildargs), **dict(b.proxies)}, labels=staged.labels,
-                             network=b.network, nocache=b.nocache, pull=b.pull,
-                             **({"secrets": staged.secrets} if staged.secrets else {})).image_id
+                             network=b.network, nocache=b.nocache, pull=b.pull, secrets=staged.secrets).image_id
     if builder.kind == "buildkit" and dict(b.buildargs).get("COMPILE_CACHE", "off") != "off":
         image_id = _label_compile_cache(engine, image_id, staged, log, start, say)
     for name, tar, at in staged.layers:
@@ -136,10 +132,14 @@ def _label_compile_cache(engine: Engine, image_id: str, staged: Staged, log: Bui
 
 
 def build_context(builder: Builder, engine: Engine, context_dir: Path, log: BuildLog, *, say: Say,
-                  **kwargs) -> Built:
+                  secrets: Sequence[Tuple[str, str]] = (), **kwargs) -> Built:
     """Build a staged context dir with `builder`: classic through docker-py, BuildKit through the
-    client. An `auto` BuildKit falls back to classic when the engine predates BuildKit."""
+    client, with `secrets` ((id, file) pairs). An `auto` BuildKit falls back to classic when the
+    engine predates BuildKit, and a build with secrets then stops (ConfigError)."""
     builder = effective(builder, engine, say)
+    if builder.kind == "classic" and secrets:
+        raise ConfigError(f"the secrets {', '.join(i for i, _ in secrets)} need BuildKit, and {builder.reason}: the "
+                          "classic builder would keep them in the image; use an engine of 18.09 or later")
     if builder.kind == "classic":
         for ref in builder.cache_from:
             if engine.image(ref) is None:     # the classic builder ignores it without a word
@@ -147,7 +147,7 @@ def build_context(builder: Builder, engine: Engine, context_dir: Path, log: Buil
                     "only local images: pull it first); building without it")
         return run(engine, context.tar_stream(context.dir_entries(context_dir)), log,
                    cache_from=builder.cache_from, **kwargs)
-    return buildkit.run(builder, context_dir, log, say=say, **kwargs)
+    return buildkit.run(builder, context_dir, log, say=say, secrets=secrets, **kwargs)
 
 
 def effective(builder: Builder, engine: Engine, say: Say) -> Builder:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import dataclasses
 import os
 import shutil
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, TextIO
 
@@ -181,7 +180,7 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
             # beside the context, never in it (nor in a --build-dir that is kept): 0700, files 0600
             secrets_dir = Path(tempfile.mkdtemp(prefix="musa-docker-secrets-", dir=plan.cache_dir / "builds"))
             say(f"secrets {', '.join(s.id for s in plan.build.secrets)} in {secrets_dir} (removed after the build)")
-            staged = dataclasses.replace(staged, secrets=network.write(plan.build.secrets, secrets_dir))
+            staged = replace(staged, secrets=network.write(plan.build.secrets, secrets_dir))
         repo_locks.close()     # the trees are packed: other runs may move the repos now
         log = build.BuildLog(build.log_path(plan.cache_dir / "logs", ref), echo=echo)
         say(f"build {ref} on {engine.host}; the whole log goes to {log.path}")
