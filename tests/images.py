@@ -24,6 +24,7 @@ import io
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -371,20 +372,23 @@ def write_simple_index(root: Path, wheels: Iterable[Path]) -> Path:
     return simple
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         pass
 
 
 @contextlib.contextmanager
-def serve_directory(root: Path) -> Iterator[str]:
-    """Serve `root` over HTTP on 127.0.0.1 (a free port) in a thread; yield `http://127.0.0.1:PORT/`."""
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serve_directory(root: Path, handler: type = QuietHandler, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Serve `root` on 127.0.0.1 (a free port) in a thread with `handler` (a SimpleHTTPRequestHandler),
+    over HTTPS with `tls`; yield `http://127.0.0.1:PORT/` (`https://` with `tls`)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    if tls is not None:
+        # the handshake in the handler's thread, so a client that rejects the certificate stalls nothing
+        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     thread = threading.Thread(target=server.serve_forever, name="local-pypi", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()

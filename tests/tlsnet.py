@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
-import http.server
 import select
 import socket
 import socketserver
-import ssl
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from images import write_simple_index
+from httpserver import tls_context
+from images import QuietHandler, serve_directory, write_simple_index
 
 
 def _openssl(*args: str) -> None:
@@ -55,12 +53,9 @@ def make_server_cert(directory: Path, ca: tuple[Path, Path]) -> tuple[Path, Path
     return cert, key
 
 
-class _IndexHandler(http.server.SimpleHTTPRequestHandler):
+class _IndexHandler(QuietHandler):
     auth: str | None = None          # the expected Authorization header, when basic auth is on
     seen: list                        # (path, authorized)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        pass
 
     def do_GET(self) -> None:
         ok = self.auth is None or self.headers.get("Authorization") == self.auth
@@ -83,21 +78,8 @@ def https_index(root: Path, wheels: Iterable[Path], cert: tuple[Path, Path],
     seen: list = []
     expected = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode() if auth else None
     handler = type("Handler", (_IndexHandler,), {"auth": expected, "seen": seen})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-    server.daemon_threads = True
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(*cert)
-    # the handshake in the handler's thread, so a client that rejects the certificate stalls nothing
-    server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    thread = threading.Thread(target=server.serve_forever, name="https-index", daemon=True)
-    thread.start()
-    port = server.server_address[1]
-    try:
-        yield {"url": f"https://127.0.0.1:{port}/simple/", "port": port, "seen": seen}
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve_directory(root, handler, tls_context(*cert)) as url:
+        yield {"url": url + "simple/", "port": int(url.rstrip("/").rsplit(":", 1)[1]), "seen": seen}
 
 
 class _ProxyHandler(socketserver.StreamRequestHandler):
