@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the MUSA SDK from an apt repository: the runtime line's packages at the exact versions
-# musa_docker read from the repository's index on the host (musa_docker/aptrepo.py), in ONE apt
+# musa_docker read from the repository's index on the host (musa_docker/musa/aptrepo.py), in ONE apt
 # transaction. MooreThreads/vllm-musa's docker/musa.Dockerfile does the same because the vendor's
 # source "now mixes 5.1.0/5.2.0 builds": per-package or unpinned installs could split the SDK
 # across /usr/local/musa-5.1 and -5.2. The source file and the apt lists are removed afterwards,

@@ -2,7 +2,7 @@
 # The network settings of a build step: sourced (never run) by every script that reaches the
 # network (apt, pip, conda, git, curl), from the dir the script is in.
 #
-# With BuildKit the step mounts (musa_docker/dockerfile.py, `@net`):
+# With BuildKit the step mounts (musa_docker/plan/dockerfile.py, `@net`):
 #   /run/secrets/musa_docker_ca         the CAs of --ca-cert (a secret mount)
 #   /run/secrets/musa_docker_pip_index  --pip-index-url with its credentials (a secret mount)
 #   /run/secrets/musa_docker_musa_pip_index  --musa-pip-index-url with its credentials (a secret mount)

@@ -11,7 +11,8 @@ import re
 import yaml
 from invoke import Config, Exit, ParseError, Program
 
-from . import __version__, yamlfile
+from . import __version__
+from .values import yamlfile
 from .tasks import ns
 
 

@@ -20,8 +20,9 @@ from typing import Any, Callable, Dict, Tuple
 from invoke import Collection, Exit, Task
 from invoke.parser import Argument
 
-from . import commands, flags
-from .push import push as push_image
+from .commands import build as commands
+from .options import flags
+from .commands.push import push as push_image
 from .errors import MusaDockerError, Terminated
 
 
@@ -189,7 +190,7 @@ push = musa_task(
 )
 
 def _verify(values):
-    from .verify import verify as verify_checks   # loads the Docker SDK: only when verify runs
+    from .check.verify import verify as verify_checks   # loads the Docker SDK: only when verify runs
     return verify_checks(values, os.environ)
 
 
@@ -200,7 +201,7 @@ verify = musa_task(
 )
 
 def _pins(values):
-    from . import pinstask
+    from .commands import pins as pinstask
     return pinstask.run(values, os.environ)
 
 

@@ -9,8 +9,8 @@ import pytest
 
 import musa_apt
 from images import serve_directory
-from musa_docker import aptrepo
-from musa_docker.aptrepo import AptRepoError, AptRequest, parse_runtime, parse_source
+from musa_docker.musa import aptrepo
+from musa_docker.musa.aptrepo import AptRepoError, AptRequest, parse_runtime, parse_source
 from musa_docker.errors import ConfigError
 
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from musa_docker import arch
+from musa_docker.musa import arch
 from musa_docker.errors import ConfigError
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from musa_docker import archives
-from musa_docker.download import Fetched
+from musa_docker.fetch import archives
+from musa_docker.fetch.download import Fetched
 from musa_docker.errors import ArtifactError
-from musa_docker.locations import parse_location
+from musa_docker.values.locations import parse_location
 
 
 def make_tar(path: Path, members: dict, mode: str = "w:gz") -> Path:

@@ -12,9 +12,10 @@ import pytest
 from docker import errors as docker_errors
 
 from conftest import cli
-from musa_docker import build, client, context
-from musa_docker.context import BuildDir
-from musa_docker.engine import Engine
+from musa_docker.build import run as build, context
+from musa_docker.engine import docker_cli as client
+from musa_docker.build.context import BuildDir
+from musa_docker.engine.api import Engine
 from musa_docker.errors import BuildError, ConfigError
 from test_push import serve_registry
 from test_remote_engine import engine2  # noqa: F401  (the second dockerd, a fixture)

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from musa_docker.cache import Action, Cancelled, Entry, Found, cache_key, decide, hash_file, look
-from musa_docker.locations import parse_location
+from musa_docker.fetch.cache import Action, Cancelled, Entry, Found, cache_key, decide, hash_file, look
+from musa_docker.values.locations import parse_location
 
 SHA = "a" * 64
 OTHER = "b" * 64

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git, snapshot, stage_something
-from musa_docker import context
-from musa_docker.builddir import MARKER, BuildDir
+from musa_docker.build import context
+from musa_docker.build.builddir import MARKER, BuildDir
 
 EXTRACT = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
 
@@ -339,9 +339,9 @@ def test_a_full_disk_while_packing_names_the_tar_and_leaves_no_part(tmp_path):
 def test_disk_errors_name_the_place_and_what_to_do(tmp_path):
     import errno
 
-    from musa_docker.commands import disk_places
+    from musa_docker.commands.build import disk_places
     from musa_docker.errors import DiskError, disk_errors
-    from musa_docker.options import resolve_common
+    from musa_docker.options.build import resolve_common
     common = resolve_common({}, {"HOME": str(tmp_path), "MUSA_DOCKER_CACHE": str(tmp_path / "cache")})
     part = tmp_path / "cache" / "trees" / "pytorch-layer-abc.tar.part"
     with pytest.raises(DiskError) as info:

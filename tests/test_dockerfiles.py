@@ -17,9 +17,12 @@ import pytest
 
 import vendor
 from images import debian12_image
-from musa_docker import commands, dockerfile, inputs, kinds, plan
+from musa_docker.commands import build as commands
+from musa_docker.plan import dockerfile, plan
+from musa_docker.options import inputs
+from musa_docker.musa import kinds
 from musa_docker.errors import ConfigError
-from musa_docker.plan import ASSETS
+from musa_docker.resources import ASSETS
 
 DOCKERFILES = sorted((ASSETS / "ubuntu").glob("dockerfile.*"))
 VENDOR = ("artifacts/musa_toolkits.tar.gz", "artifacts/mudnn.tar", "artifacts/mccl.tar.gz")
@@ -282,7 +285,8 @@ def test_the_plan_names_the_rendering_and_the_inputs_digest_covers_it(env):
 
 def test_the_inputs_digest_covers_the_rendered_dockerfile(tmp_path):
     import dataclasses
-    from musa_docker import client, pipeline
+    from musa_docker.engine import docker_cli as client
+    from musa_docker.build import pipeline
     resolved, options = commands.resolve("build_base", {}, {"HOME": str(tmp_path)})
     classic = plan.make(options, plan.Facts(), {"HOME": str(tmp_path)})
     buildkit = dataclasses.replace(classic, build=dataclasses.replace(
@@ -294,7 +298,7 @@ def test_the_inputs_digest_covers_the_rendered_dockerfile(tmp_path):
 
 
 def test_the_compile_cache_counts_are_read_from_either_builders_log():
-    from musa_docker import build
+    from musa_docker.build import run as build
     log = ("#14 12.3 compile cache: ccache in /root/.ccache/py3.11-22, max 20G\n"
            "#14 40.1 compile cache: hits=3 misses=1\n"
            "#16 9.8 compile cache: hits=12 misses=0\n"

@@ -17,9 +17,9 @@ import pytest
 import urllib3
 
 from musa_docker.defaults import default_cache_dir
-from musa_docker.download import CACHEDIR_TAG, Downloader, Fetched, cache_key
+from musa_docker.fetch.download import CACHEDIR_TAG, Downloader, Fetched, cache_key
 from musa_docker.errors import ChecksumError, ConfigError, DownloadError
-from musa_docker.locations import parse_location
+from musa_docker.values.locations import parse_location
 
 try:
     from httpserver import Server, deterministic_bytes, http_server_fixture, make_tls_files, tls_context  # noqa: F401

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
-from musa_docker import checks
-from musa_docker.engine import Engine
+from musa_docker.check import image as checks
+from musa_docker.engine.api import Engine
 from musa_docker.errors import ImageMismatchError
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]

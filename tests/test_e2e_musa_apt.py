@@ -170,8 +170,8 @@ def test_an_installed_version_that_differs_from_its_requirement(release, servers
 
 def test_a_base_image_with_the_sdk_is_recognised(release, busybox):
     """build-dev's observation (vllm-musa's INSTALL_MUSA_STACK=auto): mcc in the image keeps its SDK."""
-    from musa_docker.engine import Engine
-    from musa_docker.sdk import base_has_sdk
+    from musa_docker.engine.api import Engine
+    from musa_docker.musa.sdk import base_has_sdk
     assert release["done"].returncode == 0
     said = []
     assert base_has_sdk(Engine(), release["ref"], said.append)

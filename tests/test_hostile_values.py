@@ -22,9 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO, make_repo
-from musa_docker import commands, flags, push, refs, repos, shellopts, validate
+from musa_docker.commands import build as commands, push
+from musa_docker.options import flags, shell as shellopts
+from musa_docker.values import refs, validate
+from musa_docker.fetch import git as repos
 from musa_docker.errors import MusaDockerError
-from musa_docker.plan import RepoStep
+from musa_docker.plan.plan import RepoStep
 
 CANARY = Path(tempfile.gettempdir()) / f"musa-docker-canary-{uuid.uuid4().hex}"
 TOUCH = f"touch {CANARY}/pwned"

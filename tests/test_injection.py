@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from conftest import cli, git, make_repo
-from musa_docker import commands, repos, shell
+from musa_docker.commands import build as commands, shell
+from musa_docker.fetch import git as repos
 from musa_docker.errors import ConfigError, MusaDockerError, RepoError
-from musa_docker.plan import RepoStep
+from musa_docker.plan.plan import RepoStep
 
 
 @pytest.fixture
@@ -191,7 +192,7 @@ def test_the_docker_cli_takes_a_dashed_container_name_literally(engine):
 
 
 def test_shell_refuses_a_dashed_container_name_and_env_key(env):
-    from musa_docker import shellopts
+    from musa_docker.options import shell as shellopts
     for values, flag in (({"image": "busybox:latest", "name": "--privileged"}, "--name"),
                          ({"image": "busybox:latest", "env": ["--privileged=1"]}, "-e/--env")):
         with pytest.raises(MusaDockerError) as info:

@@ -7,9 +7,10 @@ import dataclasses
 
 import pytest
 
-from musa_docker import checks, kinds, probe, verify
-from musa_docker import options as opts
-from musa_docker.plan import plan_dev
+from musa_docker.check import image as checks, probe, verify
+from musa_docker.musa import kinds
+from musa_docker.options import build as opts
+from musa_docker.plan.plan import plan_dev
 
 
 @pytest.fixture

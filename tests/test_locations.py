@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from musa_docker.errors import ConfigError
-from musa_docker.locations import Location, parse_location, redact, strip_credentials
+from musa_docker.values.locations import Location, parse_location, redact, strip_credentials
 
 SHA = "0123456789abcdef" * 4
 

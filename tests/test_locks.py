@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, git, make_repo, remove_images
-from musa_docker import build, context, util
-from musa_docker.locks import EntryLock
+from musa_docker.build import run as build, context
+from musa_docker import util
+from musa_docker.fetch.locks import EntryLock
 
 RACE = r"""
 import sys, time

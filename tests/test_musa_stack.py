@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from conftest import cli, user_env
-from musa_docker import aptrepo, options as opts
+from musa_docker.musa import aptrepo
+from musa_docker.options import build as opts
 from musa_docker.errors import ConfigError
-from musa_docker.plan import plan_dev, plan_release
-from musa_docker.sdk import parse_wheel
+from musa_docker.plan.plan import plan_dev, plan_release
+from musa_docker.musa.sdk import parse_wheel
 
 SOURCE = "deb [trusted=yes] https://repo.example.com/musa jammy main"
 APT = {"musa_apt_source": SOURCE, "musa_runtime": "5.2"}
@@ -156,7 +157,7 @@ def apt_dry(tmp_path, *args, task="build-dev"):
 
 
 def test_every_arch_with_mccl_has_its_package_in_the_one_table():
-    from musa_docker import arch
+    from musa_docker.musa import arch
     assert set(aptrepo.MCCL_PACKAGES) == {t for t, a in arch.ARCHS.items() if a.mccl}
     assert aptrepo.MCCL_PACKAGES["mp_31"] == "mccl-s5000"          # vllm-musa's name for S5000
 
@@ -179,7 +180,7 @@ def test_mccl_from_apt_follows_the_gpu_arch(tmp_path, gpu_arch, mccl, use):
 
 
 def test_a_base_image_with_the_sdk_keeps_use_mccl_by_arch(env):
-    from musa_docker import arch, sdk
+    from musa_docker.musa import arch, sdk
     kept = dict(plan_dev(dev(env, **APT), (), {}, "3.11", None, True).build.buildargs)
     assert sdk.uses_mccl(kept, (), arch.EVERY) and not sdk.uses_mccl(kept, (), arch.select(["qy1"]))
 
@@ -247,7 +248,8 @@ INDEX = "https://m.example.com/simple"
 
 
 def test_pins_requirements_join_the_musa_wheels_and_the_checks(tmp_path, env):
-    from musa_docker import commands, sdk
+    from musa_docker.commands import build as commands
+    from musa_docker.musa import sdk
     path = pins(tmp_path, REQS)
     values = {"base_img": "debian:12", "python_env": "venv", "python_version": "3.11", "pins": str(path),
               "gpu_arch": "S5000", **APT, "musa_pip_index_url": INDEX, "musa_wheel": ["triton==3.2.0"]}

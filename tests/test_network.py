@@ -11,8 +11,9 @@ import stat
 import pytest
 
 from conftest import cli
-from musa_docker import dockerfile, network
-from musa_docker.assets import ASSETS
+from musa_docker.plan import dockerfile
+from musa_docker.values import network
+from musa_docker.resources import ASSETS
 from test_cli import assert_one_error
 
 DEBIAN_CLI = ("--docker-cli", "/usr/bin/docker")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from musa_docker import options as opts
+from musa_docker.options import build as opts
 from musa_docker.errors import BuildDirError, ConfigError, MusaDockerError
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from musa_docker.cache import Entry
-from musa_docker.download import Downloader
+from musa_docker.fetch.cache import Entry
+from musa_docker.fetch.download import Downloader
 from musa_docker.errors import ChecksumError
-from musa_docker.locations import parse_location
-from musa_docker.parts import split
+from musa_docker.values.locations import parse_location
+from musa_docker.fetch.ranged import split
 
 try:
     from httpserver import deterministic_bytes, http_server_fixture  # noqa: F401

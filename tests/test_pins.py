@@ -12,7 +12,7 @@ import pytest
 
 from conftest import cli, make_repo
 from httpserver import Server
-from musa_docker import pins as pins_mod
+from musa_docker.musa import pins as pins_mod
 from musa_docker.errors import ConfigError
 
 SHA = {name: hashlib.sha256(name.encode()).hexdigest() for name in ("musa", "mudnn", "mccl", "musa5")}

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from musa_docker import options as opts
-from musa_docker.plan import ASSETS, RepoAction, plan_base, plan_dev, plan_release
+from musa_docker.options import build as opts
+from musa_docker.plan.plan import RepoAction, plan_base, plan_dev, plan_release
+from musa_docker.resources import ASSETS
 
 
 @pytest.fixture
@@ -180,8 +181,8 @@ def test_plan_is_frozen(home):
 
 
 def test_the_plan_is_made_from_observed_facts_and_a_step_names_its_flag(home, tmp_path):
-    from musa_docker.observe import observe_disk
-    from musa_docker.plan import Facts, RepoAction, make as make_plan
+    from musa_docker.build.observe import observe_disk
+    from musa_docker.plan.plan import Facts, RepoAction, make as make_plan
     env = {"HOME": str(home)}
     options = opts.resolve_base({"pytorch_root": str(tmp_path / "src")}, env)
     assert observe_disk(options) == Facts(present=frozenset())

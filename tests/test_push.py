@@ -26,7 +26,7 @@ import docker.errors
 import pytest
 
 from conftest import cli
-from musa_docker import push as push_mod
+from musa_docker.commands import push as push_mod
 from musa_docker.errors import ConfigError, EngineError, PushError
 
 pytestmark = pytest.mark.engine

@@ -22,8 +22,9 @@ import pytest
 
 from conftest import cli, tar_context
 from images import busybox_image
-from musa_docker import build, verify
-from musa_docker.engine import Engine
+from musa_docker.build import run as build
+from musa_docker.check import verify
+from musa_docker.engine.api import Engine
 from musa_docker.errors import EngineError
 
 pytestmark = pytest.mark.engine

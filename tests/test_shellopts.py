@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from musa_docker import shellopts
+from musa_docker.options import shell as shellopts
 from musa_docker.errors import MusaDockerError
 
 

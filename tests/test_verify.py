@@ -13,8 +13,10 @@ import pytest
 
 from conftest import cli, remove_images, tar_context
 from images import _locked, debian12_image
-from musa_docker import checks, host, kinds, probe, verify
-from musa_docker.engine import Engine
+from musa_docker.check import image as checks, probe, verify
+from musa_docker.engine import host
+from musa_docker.musa import kinds
+from musa_docker.engine.api import Engine
 from musa_docker.errors import ConfigError, ImageMismatchError, VerifyError
 
 pytestmark = pytest.mark.engine

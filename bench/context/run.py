@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 import benchlib  # noqa: E402  (bench/benchlib.py)
 from benchlib import say  # noqa: E402
 import tree  # noqa: E402  (bench/context/tree.py)
-from musa_docker import build, context, layers  # noqa: E402
-from musa_docker.builddir import BuildDir  # noqa: E402
-from musa_docker.engine import Engine  # noqa: E402
+from musa_docker.build import run as build, context, layers  # noqa: E402
+from musa_docker.build.builddir import BuildDir  # noqa: E402
+from musa_docker.engine.api import Engine  # noqa: E402
 
 BASE = "musa-docker-test/busybox:latest"
 OLD_TAG = "bench-old:latest"

@@ -1,0 +1,102 @@
+"""A source tree appended to an image as one layer, through the engine's image load.
+
+With the classic builder an `ADD`ed tree is written twice by the engine: unpacked into the
+step's container, then copied again when the step is committed as a layer; for PyTorch's ~100k
+files that is most of a build (bench/context). Loaded as a layer, the tree is unpacked once.
+The load archive names the image's existing layers without sending them (the engine has them)
+and carries the image's own config and history, plus the new layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import time
+from pathlib import Path
+from typing import Iterator, List, Mapping
+
+from .context import Entry, tar_sha256, tar_stream
+from ..errors import EngineError
+from ..util import Say
+
+
+def append(engine, image_id: str, layer: Path, created_by: str, say: Say) -> str:
+    """`image_id` with `layer` on top, as a new image; its id. The layer is sent only when the
+    engine does not have it on that chain already."""
+    info, history, diff_id = engine.inspect(image_id), engine.history(image_id), tar_sha256(layer)
+    try:
+        loaded = engine.load(load_archive(info, history, layer, diff_id, created_by, send_layer=False))
+        say("  the engine has that layer on that image already: nothing sent")
+        return loaded
+    except EngineError:
+        pass   # it has not: send it
+    return engine.load(load_archive(info, history, layer, diff_id, created_by))
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _history(history: List[Mapping], layers: int) -> List[dict]:
+    """The engine's history (newest first) as image-config history (oldest first). The API does
+    not say which entries made a layer; the last `layers` entries with a size, or failing that
+    the last ones, are taken as the layer-making steps, so `docker history` lines up."""
+    oldest_first = list(reversed(history))
+    sized = [i for i, h in enumerate(oldest_first) if h.get("Size")]
+    makes_layer = set(sized[-layers:]) if len(sized) >= layers else set(range(len(oldest_first))[-layers:])
+    out = []
+    for i, h in enumerate(oldest_first):
+        entry = {"created": _iso(h.get("Created") or 0), "created_by": h.get("CreatedBy") or ""}
+        if h.get("Comment"):
+            entry["comment"] = h["Comment"]
+        if i not in makes_layer:
+            entry["empty_layer"] = True
+        out.append(entry)
+    return out
+
+
+def _file(name: str, data: bytes) -> Entry:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    return Entry(name, None, info), data
+
+
+def load_archive(image: Mapping, history: List[Mapping], layer: Path, diff_id: str, created_by: str,
+                 send_layer: bool = True) -> Iterator[bytes]:
+    """A `docker load` archive of `image` (its inspect data) plus `layer` on top, streamed.
+    `diff_id` is the layer tar's sha256; the image's own layers are named, not sent, and with
+    `send_layer` False neither is the new one: the engine then loads the image only if it has
+    that layer on that chain already (the same tree on the same image, e.g. under a new tag)."""
+    layers = list(image["RootFS"]["Layers"])
+    config = {
+        "architecture": image.get("Architecture", "amd64"),
+        "os": image.get("Os", "linux"),
+        "config": image["Config"],
+        "created": _iso(time.time()),
+        "rootfs": {"type": "layers", "diff_ids": layers + [f"sha256:{diff_id}"]},
+        "history": _history(history, len(layers)) + [{"created": _iso(time.time()), "created_by": created_by}],
+    }
+    if image.get("Variant"):
+        config["variant"] = image["Variant"]
+    raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    config_name = f"{hashlib.sha256(raw).hexdigest()}.json"
+    manifest = json.dumps([{
+        "Config": config_name, "RepoTags": None,
+        "Layers": [f"{d.split(':', 1)[1]}/layer.tar" for d in layers] + [f"{diff_id}/layer.tar"],
+    }]).encode()
+    small = [_file(config_name, raw), _file("manifest.json", manifest)]
+    layer_dir = tarfile.TarInfo(diff_id)
+    layer_dir.type, layer_dir.mode = tarfile.DIRTYPE, 0o755
+    layer_info = tarfile.TarInfo(f"{diff_id}/layer.tar")
+    layer_info.size, layer_info.mode = layer.stat().st_size, 0o644
+
+    def chunks():
+        for entry, data in small:
+            yield entry.info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            yield data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+        # the layer itself, streamed from the cache; tar_stream adds the end-of-archive blocks
+        yield from tar_stream([Entry(diff_id, None, layer_dir)]
+                              + ([Entry(layer_info.name, layer, layer_info)] if send_layer else []))
+
+    return chunks()

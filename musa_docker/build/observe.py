@@ -1,0 +1,59 @@
+"""The first step of a build: what the disk and the engine say, read once, as plain facts the
+plan is made from. The disk is read first, before the engine is contacted, so a repo root that
+can never work is refused without one; a dry run reads the disk alone. Imports no Docker SDK."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..fetch import git as repos
+from ..musa import sdk
+from ..errors import EngineError
+from ..options.build import DevOptions, ReleaseOptions
+from ..plan.plan import Facts, local_repos
+from ..util import Say
+
+
+def observe_disk(options) -> Facts:
+    """Which repo dirs exist, their roots checked first. Raises RepoError."""
+    candidates = local_repos(options)
+    for step in candidates:
+        repos.check_root(step, step.flag)
+    return Facts(present=frozenset(s.name for s in candidates if s.path.exists()))
+
+
+def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
+    """`facts` with what the engine says: a dev image's base image's Python and whether it has
+    the MUSA SDK already; with an apt source, the versions its index offers for the engine's
+    architecture. Raises EngineError, ConfigError or DownloadError."""
+    if isinstance(options, DevOptions):
+        facts = dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say))
+        if options.stack.apt:
+            facts = dataclasses.replace(facts, base_has_sdk=sdk.base_has_sdk(engine, options.base_img, say))
+    if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.apt and not facts.base_has_sdk:
+        facts = dataclasses.replace(facts, apt=sdk.resolve_apt_versions(
+            options.stack, engine, insecure=options.common.insecure, say=say))
+    return facts
+
+
+def base_python(engine, ref: str, say: Say) -> str:
+    """The Python version of the base image `ref`, pulling it when the engine lacks it."""
+    image = engine.image(ref)
+    if image is None:
+        say(f"pull {ref}: the engine at {engine.host} does not have it")
+        try:
+            engine.pull(ref)
+        except EngineError as err:
+            raise EngineError(
+                f"-b/--base-img {ref}: the engine at {engine.host} does not have it and cannot pull it "
+                f"({err}); build it with build-base, or check the name"
+            ) from err
+        image = engine.image(ref)
+    version = image.labels.get("musa_docker.python_version")
+    if version:
+        return version
+    from ..check.probe import run_python, spec     # the one in-image probe; loads the engine's module
+    seen = run_python(engine, image.id, spec())
+    if seen.info is None:
+        raise EngineError(f"-b/--base-img {ref} has no `python` on PATH: is it a base image made by build-base?")
+    return ".".join(seen.info["version"].split(".")[:2])

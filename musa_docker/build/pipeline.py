@@ -1,0 +1,213 @@
+"""One way through every build: observe -> plan -> prepare -> build -> check -> tag -> report.
+
+Each step is a function with plain inputs. `observe` reads what the disk and the engine say,
+once; the plan is made from those facts (`plan.make`); `execute` runs the rest; the build step
+(`build.image`) runs the builder the plan names. Each step says what it decided in one line before
+acting. The image is tagged only after it checks out, and the build dir is cleaned up (only
+what the tool made) whatever happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, TextIO
+
+from ..fetch import archives, git as repos
+from . import run as build, context
+from ..check import image as checks
+from ..plan import dockerfile
+from ..values import network
+from ..resources import COMMON
+from .builddir import BuildDir
+from ..fetch.download import Downloader, Fetched
+from ..engine.api import Engine
+from ..fetch.locks import EntryLock, lock_for
+from ..plan.plan import Plan
+from ..util import Say, file_sha256, human_size, short_id
+
+
+@dataclass(frozen=True)
+class Report:
+    image: str
+    image_id: str
+    size: int
+    seconds: float
+    skipped: bool
+    log: Optional[Path]
+    labels: Dict[str, str] = field(default_factory=dict)
+
+    def render(self) -> str:
+        what = "up to date, build skipped" if self.skipped else f"built in {self.seconds:.0f}s"
+        lines = [f"{self.image}  {short_id(self.image_id)}  {human_size(self.size, 'GB')}  {what}"]
+        if self.log:
+            lines.append(f"build log: {self.log}")
+        return "\n".join(lines)
+
+
+# --- prepare ---------------------------------------------------------------------------------------
+
+@dataclass
+class Prepared:
+    states: List[repos.RepoState]
+    fetched: List[Fetched]
+    trees: Dict[str, str]          # repo name -> fingerprint of its tree
+    labels: Dict[str, str]         # the plan's, plus commits, artifact sha256s and musa_docker.inputs
+
+    @property
+    def digest(self) -> str:
+        return self.labels["musa_docker.inputs"]
+
+
+def inputs_digest(plan: Plan, states, fetched, trees) -> str:
+    """One digest of everything that decides the image's contents."""
+    files = {"Dockerfile": hashlib.sha256(dockerfile.for_plan(plan).encode()).hexdigest()}
+    for name in plan.scripts:
+        files[f"common/{name}"] = file_sha256(COMMON / name)
+    doc = {
+        "kind": plan.kind,
+        "files": files,
+        "buildargs": dict(plan.build.buildargs),
+        "labels": dict(plan.build.labels),
+        "repos": {s.name: {"commit": s.commit, "tree": trees[s.name]} for s in states},
+        "artifacts": {f.name: f.sha256 for f in fetched},
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _rendered(plan: Plan) -> Path:
+    """The rendered Dockerfile as a file in the cache, named by its digest: written once, renamed into
+    place, so two runs never see half of one."""
+    text = dockerfile.for_plan(plan)
+    path = plan.cache_dir / "dockerfiles" / f"{hashlib.sha256(text.encode()).hexdigest()}.Dockerfile"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    return path
+
+
+def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitStack] = None) -> Prepared:
+    """Bring every repo and artifact of the plan to the host and check the vendor archives and
+    wheels the plan marks. The repos stay under shared locks that `held` releases (their trees
+    are packed later), so that another run cannot move them meanwhile. Raises RepoError,
+    DownloadError, ArtifactError."""
+    states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held)
+              for step in plan.repos]
+    fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []
+    checked = [got for step, got in zip(plan.artifacts, fetched) if step.checked]
+    if checked:
+        archives.check_all(checked, plan.python_version, archives.discard, plan.cache_dir / "checked", say)
+    trees = {s.name: context.fingerprint(s.path) for s in states}
+    labels = dict(plan.build.labels)
+    labels.update({f"musa_docker.{s.name}.commit": s.commit for s in states})
+    labels.update({f"musa_docker.artifact.{f.name}.sha256": f.sha256 for f in fetched})
+    labels["musa_docker.inputs"] = inputs_digest(plan, states, fetched, trees)
+    return Prepared(states, fetched, trees, labels)
+
+
+# --- stage, build, check, tag ----------------------------------------------------------------------
+
+def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say, held: Optional[ExitStack] = None) -> build.Staged:
+    """The context in `bd`: the Dockerfile, common/, the artifacts and the tree tars the Dockerfile
+    ADDs; the trees the plan appends as layers are packed but left out of the context. The tree
+    tars stay locked (shared) until `held` releases them."""
+    say(f"stage context in {bd.path}")
+    files = {"Dockerfile": _rendered(plan)}
+    for step, got in zip(plan.artifacts, prep.fetched):
+        files[step.dest] = got.path
+    appended = []
+    steps = {step.name: step for step in plan.repos}
+    for state in prep.states:
+        at = steps[state.name].layer_at
+        tar = context.tree_tar(state.path, state.name, plan.cache_dir, say, digest=prep.trees[state.name], at=at,
+                               held=held)
+        if at:
+            appended.append((state.name, tar, at))
+        else:
+            files[f"{state.name}.tar"] = tar
+    context.stage(bd, files, {"common": COMMON, "artifacts": _empty_dir(plan.cache_dir)}, say)
+    labels = dict(prep.labels)
+    labels["org.opencontainers.image.created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return build.Staged(bd.path, labels, tuple(appended))
+
+
+def check(engine: Engine, plan: Plan, prep: Prepared, image_id: str, labels: Mapping[str, str],
+          expect: Optional[Mapping] = None) -> None:
+    """The new image against the request: labels, Python, what its kind holds (kinds.py), each
+    tree at its commit, and what `expect` adds (the MUSA index's pins). Raises ImageMismatchError."""
+    checks.check_image(engine, image_id, checks.Expect.of(
+        plan.kind, plan.python_version, {k: v for k, v in labels.items() if k.startswith("musa_docker.")},
+        {s.name: s.commit for s in prep.states}, **dict(expect or {})))
+
+
+def execute(plan: Plan, *, engine: Engine, home: Path, say: Say, expect: Optional[Mapping] = None,
+            echo: Optional[TextIO] = sys.stdout) -> Report:
+    """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses. The build
+    dir was checked (`BuildDir.check`) before the engine was contacted."""
+    with ExitStack() as held:
+        return _execute(plan, engine, home, say, expect, echo, held)
+
+
+def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
+    """`execute`, with what it locks (repos, tree tars, the build dir) released by `held`."""
+    started = time.monotonic()
+    downloader = Downloader(plan.cache_dir, verify=not plan.insecure, connections=plan.connections)
+    repo_locks = held.enter_context(ExitStack())
+    prep = prepare(plan, say, downloader, held=repo_locks)
+    ref = plan.build.image
+
+    existing = engine.image(ref)
+    if existing and not plan.build.force and existing.labels.get("musa_docker.inputs") == prep.digest:
+        say(f"up to date {ref} ({short_id(existing.id)}): same inputs digest {prep.digest[:12]}; --force builds anyway")
+        return Report(ref, existing.id, existing.size, time.monotonic() - started, True, None, existing.labels)
+
+    if plan.build_dir is not None:
+        # A build dir the user named is one place two runs could share: one waits for the other.
+        held.enter_context(EntryLock(lock_for(plan.cache_dir / "locks", "build-dir", plan.build_dir),
+                                     f"the build dir {plan.build_dir}", say))
+    bd = BuildDir.acquire(plan.build_dir, home, scratch=plan.cache_dir / "builds")
+    secrets_dir = None
+    try:
+        staged = stage(plan, prep, bd, say, held=held)
+        if plan.build.secrets:
+            # beside the context, never in it (nor in a --build-dir that is kept): 0700, files 0600
+            secrets_dir = Path(tempfile.mkdtemp(prefix="musa-docker-secrets-", dir=plan.cache_dir / "builds"))
+            say(f"secrets {', '.join(s.id for s in plan.build.secrets)} in {secrets_dir} (removed after the build)")
+            staged = replace(staged, secrets=network.write(plan.build.secrets, secrets_dir))
+        repo_locks.close()     # the trees are packed: other runs may move the repos now
+        log = build.BuildLog(build.log_path(plan.cache_dir / "logs", ref), echo=echo)
+        say(f"build {ref} on {engine.host}; the whole log goes to {log.path}")
+        try:
+            image_id = build.image(engine, plan, staged, log, say)
+        finally:
+            log.close()
+        say(f"check {short_id(image_id)} against the request")
+        check(engine, plan, prep, image_id, staged.labels, expect)
+        engine.tag(image_id, ref)
+        image = engine.image(image_id)
+        return Report(ref, image_id, image.size, time.monotonic() - started, False, log.path, staged.labels)
+    finally:
+        if secrets_dir is not None:
+            shutil.rmtree(secrets_dir, ignore_errors=True)
+        if plan.keep_build_dir:
+            say(f"kept build dir {bd.path}")
+        else:
+            bd.remove()
+
+
+def _empty_dir(cache: Path) -> Path:
+    """An empty source dir, so `artifacts/` exists in every context (Dockerfiles COPY it whole)."""
+    path = cache / "empty"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,259 @@
+"""build-all: a YAML file lists the images to build; they are built in dependency order (a dev
+image after the base it names), independent ones at once with --jobs, and one failure stops
+only what depends on it.
+
+    defaults:                # flags for every entry (any build flag)
+      tag: "2026.11"
+    images:
+      - name: base-py310     # optional; unique
+        task: build-base     # build-base | build-dev | release
+        python_version: "3.10"
+      - task: build-dev
+        base_img: musa-pytorch-base:2026.11     # another entry's image: built first
+        musa_url: https://…/musa_toolkits.tar.gz
+        docker_host: tcp://gpu-builder:2376     # an entry may name its engine
+"""
+
+from __future__ import annotations
+
+import graphlib
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import yaml
+
+from ..options import flags
+from ..values import yamlfile
+from ..defaults import default
+from ..errors import ConfigError, MusaDockerError
+from ..util import human_size, short_id
+
+TOP_KEYS = ("defaults", "images")
+ENTRY_KEYS = ("name", "task")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    task: str                     # build-base | build-dev | release
+    values: Dict[str, Any]        # flag name -> value, defaults: applied
+    line: int                     # where it starts in the file, 1-based
+    ref: str                      # the image it makes, name:tag
+    after: Tuple[str, ...] = ()   # entries it needs built first
+
+    @property
+    def base(self) -> Optional[str]:
+        return self.values.get("base_img") if self.task == "build-dev" else None
+
+
+class Status(str, Enum):
+    BUILT = "built"
+    UP_TO_DATE = "up to date"
+    FAILED = "failed"
+    SKIPPED = "skipped"           # an entry it needs did not build
+
+    @property
+    def failed(self) -> bool:
+        return self in (Status.FAILED, Status.SKIPPED)
+
+
+@dataclass
+class Outcome:
+    entry: Entry
+    status: Status
+    detail: str = ""
+    image_id: str = ""
+    size: int = 0
+    seconds: float = 0.0
+
+
+def _allowed(task: str) -> Dict[str, str]:
+    """A task's keys (python_version) and their dashed spellings (python-version)."""
+    names = {row[0] for row in flags.BUILDS[task]} - {"dry_run"}
+    return {**{n: n for n in names}, **{n.replace("_", "-"): n for n in names}}
+
+
+def _mapping(node, path: Path, what: str) -> Dict[str, Tuple[Any, int]]:
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{path}:{node.start_mark.line + 1}: {what} must be a mapping of key: value")
+    out = {}
+    for key_node, value_node in node.value:
+        out[str(key_node.value)] = (yaml.safe_load(yaml.serialize(value_node)), key_node.start_mark.line + 1)
+    return out
+
+
+def load(path: Path) -> List[Entry]:
+    """Read and check the matrix file. Raises ConfigError naming the file, line and key."""
+    root = yamlfile.compose(path, "-c", str(path))
+    if root is None:
+        raise ConfigError(f"{path} is empty: list the images under `images:` (see README, build-all)")
+    top = _mapping(root, path, "the file")
+    for key, (_, line) in top.items():
+        if key not in TOP_KEYS:
+            raise ConfigError(f"{path}:{line}: unknown key {key!r}; the file has {' and '.join(TOP_KEYS)}")
+    common = {}
+    if "defaults" in top:
+        node = next(v for k, v in root.value if k.value == "defaults")
+        rows = {row[0]: row for task in flags.BUILDS for row in flags.BUILDS[task]}
+        for key, (value, line) in _mapping(node, path, "defaults").items():
+            known = {**_allowed("build-base"), **_allowed("build-dev"), **_allowed("release")}
+            if key not in known:
+                raise ConfigError(f"{path}:{line}: unknown key {key!r} in defaults: not a flag of any build task")
+            common[known[key]] = _checked(rows[known[key]], value, f"{path}:{line}: defaults")
+    images = next((v for k, v in root.value if k.value == "images"), None)
+    if not isinstance(images, yaml.SequenceNode) or not images.value:
+        raise ConfigError(f"{path}: `images:` must list at least one image (see README, build-all)")
+    entries, names, refs = [], set(), {}
+    for index, node in enumerate(images.value):
+        fields = _mapping(node, path, f"images[{index}]")
+        line = node.start_mark.line + 1
+        task = fields.get("task", (None, line))[0]
+        if task not in flags.BUILDS:
+            raise ConfigError(f"{path}:{fields.get('task', (None, line))[1]}: images[{index}] has task {task!r}; "
+                              f"choose one of {', '.join(flags.BUILDS)}")
+        allowed = _allowed(task)
+        values = {k: v for k, v in common.items() if k in allowed.values()}
+        for key, (value, key_line) in fields.items():
+            if key in ENTRY_KEYS:
+                continue
+            if key not in allowed:
+                raise ConfigError(
+                    f"{path}:{key_line}: unknown key {key!r} in images[{index}] ({task}); "
+                    f"its keys are {', '.join(sorted(set(allowed.values())))}"
+                )
+            row = next(r for r in flags.BUILDS[task] if r[0] == allowed[key])
+            values[allowed[key]] = _checked(row, value, f"{path}:{key_line}: images[{index}] ({task})")
+        section = task.replace("-", "_")
+        ref = f"{values.get('image') or default(section, 'image')}:{values.get('tag') or default('', 'tag')}"
+        name = str(fields.get("name", (None, line))[0] or ref)
+        if name in names:
+            raise ConfigError(f"{path}:{line}: two images are named {name!r}: give each a unique name")
+        if ref in refs and values.get("docker_host") == refs[ref]:
+            raise ConfigError(f"{path}:{line}: {ref} is listed twice for the same engine")
+        names.add(name)
+        refs[ref] = values.get("docker_host")
+        entries.append(Entry(name, task, values, line, ref))
+    return _link(entries, path)
+
+
+def _checked(row, value, where: str):
+    try:
+        return flags.checked(row, value, "this file")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _link(entries: List[Entry], path: Path) -> List[Entry]:
+    """Each dev entry after the entry that makes its base; ordered; cycles refused."""
+    by_ref = {e.ref: e.name for e in entries}
+    linked = [
+        Entry(e.name, e.task, e.values, e.line, e.ref, (by_ref[e.base],) if e.base in by_ref else ())
+        for e in entries
+    ]
+    try:
+        graphlib.TopologicalSorter({e.name: e.after for e in linked}).prepare()
+    except graphlib.CycleError as err:
+        cycle = " -> ".join(err.args[1])
+        raise ConfigError(f"{path}: the images depend on each other in a cycle: {cycle}") from None
+    # The file's order wherever the dependencies allow it: what a reader of the file expects.
+    ordered, done = [], set()
+    while len(ordered) < len(linked):
+        entry = next(e for e in linked if e.name not in done and set(e.after) <= done)
+        ordered.append(entry)
+        done.add(entry.name)
+    return ordered
+
+
+def render(entries: List[Entry]) -> str:
+    lines = ["build-all plan (dependency order):"]
+    for i, e in enumerate(entries, 1):
+        after = f"after {', '.join(e.after)}" if e.after else (
+            f"base {e.base} must exist on the engine" if e.base else "independent")
+        engine = f" on {e.values['docker_host']}" if e.values.get("docker_host") else ""
+        lines.append(f"  {i}. {e.name:<24} {e.task:<10} -> {e.ref}{engine}  ({after})")
+        for key, value in sorted(e.values.items()):
+            if key not in ("image", "tag"):
+                lines.append(f"       {key.replace('_', '-')}: {_shown(key, value)}")
+    return "\n".join(lines)
+
+
+def _shown(key: str, value) -> str:
+    from ..values.locations import redact
+    return redact(str(value))
+
+
+class Prefixed:
+    """A text stream that prefixes each line with an entry's name; whole lines, one writer at a time."""
+
+    lock = threading.Lock()
+
+    def __init__(self, out, prefix: str):
+        self.out, self.prefix, self.partial = out, prefix, ""
+
+    def write(self, text: str) -> int:
+        self.partial += text
+        *lines, self.partial = self.partial.split("\n")
+        if lines:
+            with self.lock:
+                for line in lines:
+                    self.out.write(f"[{self.prefix}] {line}\n")
+                self.out.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def run(entries: List[Entry], build: Callable[[Entry, Any, bool], Any], jobs: int, out) -> List[Outcome]:
+    """Build `entries` (ordered), at most `jobs` at once; a failure skips only its dependents."""
+    outcomes: Dict[str, Outcome] = {}
+    pending = list(entries)
+    running = {}
+    echo = jobs == 1
+
+    def one(entry: Entry) -> Outcome:
+        started = time.monotonic()
+        try:
+            report = build(entry, Prefixed(out, entry.name), echo)
+        except MusaDockerError as err:
+            return Outcome(entry, Status.FAILED, str(err).splitlines()[0], seconds=time.monotonic() - started)
+        return Outcome(entry, Status.UP_TO_DATE if report.skipped else Status.BUILT, "", report.image_id,
+                       report.size, time.monotonic() - started)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        while pending or running:
+            for entry in list(pending):
+                deps = [outcomes.get(d) for d in entry.after]
+                if any(d is None for d in deps):
+                    continue
+                pending.remove(entry)
+                failed = [d.entry.name for d in deps if d.status.failed]
+                if failed:
+                    outcomes[entry.name] = Outcome(entry, Status.SKIPPED, f"{', '.join(failed)} did not build")
+                    continue
+                if len(running) < max(1, jobs):
+                    running[pool.submit(one, entry)] = entry
+                else:
+                    pending.insert(0, entry)
+                    break
+            if running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    outcomes[running.pop(future).name] = outcome
+    return [outcomes[e.name] for e in entries]
+
+
+def summary(outcomes: List[Outcome]) -> str:
+    rows = [("image", "tag", "id", "size", "time", "status")]
+    for o in outcomes:
+        name, _, tag = o.entry.ref.rpartition(":")
+        rows.append((name, tag, short_id(o.image_id) or "-", human_size(o.size, "GB") if o.size else "-",
+                     f"{o.seconds:.0f}s", o.status.value + (f": {o.detail}" if o.detail else "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5] for r in rows)

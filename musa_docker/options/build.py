@@ -1,0 +1,444 @@
+"""Options: flag values and the environment, checked and frozen.
+
+`resolve_*` take the values the task received (from flags and config) and an explicit
+environment mapping, apply the defaults of `defaults` to what is unset; they read no global
+state and no disk but for one check (the -f Dockerfile is a file), and raise
+`ConfigError` with a message naming the flag for anything a user has to fix.
+
+Over 400 lines on purpose: the three build tasks' `resolve_*` sit side by side with the checks
+they share, so a flag is read the same way everywhere. What stands apart already lives apart:
+image references (refs.py), the shell's options (shellopts.py), the grammar of refs, URLs and
+paths (validate.py), the MUSA stack (sdk.py) and the dev image's components (components.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from ..musa import components, sdk
+from .. import defaults
+from ..values import validate
+from ..resources import ASSETS
+from ..engine.docker_cli import Builder, choose as choose_builder
+from ..defaults import SYSTEMS, System
+from ..errors import ConfigError
+from ..values.locations import Location, parse_location, redact
+from ..values.network import ca_certs, index_url, no_credentials, proxies
+from ..values.paths import check_reserved
+from ..values.refs import ImageRef, image_name, image_reference, image_tag
+from ..values.wheelname import wheel_dist
+
+_PY_RE = re.compile(r"3\.(?:0|[1-9][0-9]?)")
+_HTTP_RE = re.compile(r"https?://\S+")
+
+
+@dataclass(frozen=True)
+class Common:
+    """What every build task shares."""
+
+    tag: str
+    build_dir: Optional[Path]     # None: a fresh dir in the cache
+    keep_build_dir: bool
+    no_cache: bool
+    pull: bool
+    network: str
+    apt_mirror: str
+    pip_index_url: str
+    insecure: bool
+    connections: int              # for one large download whose server serves ranges
+    force: bool
+    dry_run: bool
+    docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
+    cache_dir: Path
+    home: Path
+    builder: Builder = Builder("classic", "--builder classic")
+    ca_certs: tuple = ()                  # --ca-cert files, checked (network.py)
+    proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
+    pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
+
+
+@dataclass(frozen=True)
+class BaseOptions:
+    common: Common
+    image: ImageRef
+    system: System
+    python_version: str
+    python_env: str
+    python_prefix: str
+    conda: Optional[Location]     # the installer, when python_env is conda
+    pytorch_tag: str
+    pytorch_repo: str
+    pytorch_root: Path
+    notes: tuple = ()             # what the plan should say about a choice made for the user
+
+
+def python_version(value: str) -> str:
+    if isinstance(value, float):
+        # YAML reads 3.10 as the number 3.1: say so rather than build the wrong Python.
+        raise ConfigError(
+            f"python_version {value!r} came from a config file as a number (3.10 reads as 3.1): "
+            "quote it, e.g. python_version: \"3.10\""
+        )
+    if not _PY_RE.fullmatch(str(value)):
+        raise ConfigError(f"-v/--python-version {value!r} is not a Python version: give MAJOR.MINOR, e.g. -v 3.10")
+    if value not in defaults.PYTHON_VERSIONS:
+        raise ConfigError(
+            f"-v/--python-version {value} is not a Python an image can have: choose one of "
+            f"{', '.join(defaults.PYTHON_VERSIONS)}"
+        )
+    return str(value)
+
+
+def system(value: str) -> System:
+    try:
+        return SYSTEMS[value]
+    except KeyError:
+        raise ConfigError(
+            f"-s/--sys {value!r} is not supported: choose one of {', '.join(SYSTEMS)}"
+        ) from None
+
+
+def _path(value: Optional[str], home: Path) -> Optional[Path]:
+    if not value:
+        return None
+    text = str(value)
+    # Only `~` and `~/...` mean the user's HOME; `~bob/...` is another user's, left to the OS.
+    if text == "~" or text.startswith("~/"):
+        return Path(str(home) + text[1:])
+    if text.startswith("~"):
+        return Path(os.path.expanduser(text))
+    return Path(text)
+
+
+def _ca_cert_paths(given: Any, home: Path) -> list:
+    """--ca-cert's values (one from the environment, a list from the flag or config) as paths."""
+    return [_path(str(v), home) for v in ([given] if isinstance(given, str) else given or ()) if v]
+
+
+def _connections(value: Any) -> int:
+    if value is None or value == "":
+        return defaults.CONNECTIONS
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= defaults.MAX_CONNECTIONS:
+        raise ConfigError(
+            f"--connections {value!r} is not a whole number from 1 to {defaults.MAX_CONNECTIONS}, "
+            f"e.g. --connections {defaults.CONNECTIONS}"
+        )
+    return int(text)
+
+
+def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
+    home = Path(env.get("HOME") or Path.home())
+    build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
+    if build_dir:
+        validate.path(build_dir, "--build-dir" if values.get("build_dir") else "$DOCKER_BUILD_DIR")
+    network = values.get("network") or defaults.default("", "network")
+    apt_mirror = values.get("apt_mirror") or ""
+    if apt_mirror and not _HTTP_RE.fullmatch(apt_mirror):
+        raise ConfigError(
+            f"--apt-mirror {redact(apt_mirror)!r} is not an http(s) URL, e.g. http://mirrors.example.com/ubuntu"
+        )
+    if apt_mirror:
+        no_credentials(parse_location(apt_mirror, what="--apt-mirror"), "--apt-mirror")
+    if build_dir:
+        # Refused now, not after the clone and downloads that come before staging.
+        check_reserved(_path(build_dir, home), home)
+    builder = _builder(values, env)
+    index, index_secret = index_url(values.get("pip_index_url") or "", "--pip-index-url", builder)
+    return Common(
+        tag=image_tag(values.get("tag") or defaults.default("", "tag")),
+        build_dir=_path(build_dir, home),
+        keep_build_dir=bool(values.get("keep_build_dir")),
+        no_cache=bool(values.get("no_cache")),
+        pull=bool(values.get("pull")),
+        network=network,
+        apt_mirror=apt_mirror.rstrip("/"),
+        pip_index_url=index,
+        pip_index_secret=index_secret,
+        insecure=bool(values.get("insecure")),
+        connections=_connections(values.get("connections")),
+        force=bool(values.get("force")),
+        dry_run=bool(values.get("dry_run")),
+        docker_host=values.get("docker_host") or None,
+        cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
+        home=home,
+        builder=builder,
+        ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
+        proxies=proxies(env, bool(values.get("no_proxy_env"))),
+    )
+
+
+def _builder(values: Mapping[str, Any], env: Mapping[str, str]) -> Builder:
+    """The builder: the one check that runs a program, the docker client, with no engine in reach."""
+    cache_to = values.get("cache_to") or None
+    return choose_builder(
+        values.get("builder") or defaults.default("", "builder"),
+        values.get("docker_cli") or defaults.default("", "docker_cli"), env,
+        docker_host=values.get("docker_host") or None, buildx_builder=values.get("buildx_builder") or None,
+        cache_from=tuple(image_reference(ref, "--cache-from") for ref in values.get("cache_from") or ()),
+        cache_to=cache_to and image_reference(cache_to, "--cache-to"), check_builder=not values.get("dry_run"),
+    )
+
+
+def python_prefix(python_env: str, version: str) -> str:
+    if python_env == "conda":
+        return f"{defaults.CONDA_ROOT}/envs/py{version.replace('.', '')}"
+    return defaults.VENV_ROOT
+
+
+def resolve_python_env(values: Mapping[str, Any], sys_: System, machine: str, task: str = "build_base") -> tuple:
+    """(python version, python_env, prefix, conda installer location or None, notes) for
+    build-base and release. Without -v a venv gets the system's own Python, and a note says so."""
+    python_env = values.get("python_env") or defaults.default(task, "python_env")
+    if python_env not in defaults.PYTHON_ENVS:
+        raise ConfigError(f"--python-env {python_env!r} is not supported: choose conda or venv")
+    notes = ()
+    if python_env == "venv" and not values.get("python_version"):
+        version = sys_.python
+        notes = (f"python {version}: -v was not given, and --python-env venv uses {sys_.name}'s own Python",)
+    else:
+        version = python_version(values.get("python_version") or defaults.default(task, "python_version"))
+    if python_env == "venv" and version != sys_.python:
+        raise ConfigError(
+            f"--python-env venv uses {sys_.name}'s own Python {sys_.python}, but -v asks for {version}: "
+            f"pass -v {sys_.python}, or use --python-env conda for any version"
+        )
+    conda = None
+    if python_env == "conda":
+        url = values.get("conda_url") or defaults.CONDA_URL.format(arch=machine)
+        conda = parse_location(url, what="--conda-url")
+    return version, python_env, python_prefix(python_env, version), conda, notes
+
+
+def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> BaseOptions:
+    """Check build-base's flags; `values` maps flag names (underscored) to what the task got."""
+    common = resolve_common(values, env)
+    d = defaults.TASKS["build_base"]
+    sys_ = system(values.get("sys") or d["sys"])
+    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine())
+    root = _root(values, env, "pytorch_root", "PYTORCH_REPO_ROOT_PATH", common.home)
+    return BaseOptions(
+        common=common,
+        image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
+        system=sys_,
+        python_version=version,
+        python_env=python_env,
+        python_prefix=prefix,
+        conda=conda,
+        pytorch_tag=validate.git_ref(values.get("pytorch_tag") or d["pytorch_tag"], "--pytorch-tag"),
+        pytorch_repo=repo_url(values.get("pytorch_repo") or d["pytorch_repo"], "--pytorch-repo"),
+        pytorch_root=_path(root, common.home),
+        notes=notes,
+    )
+
+
+def _root(values, env, key: str, var: str, home: Path) -> str:
+    """A repo root from its flag, else its variable, else HOME: a path git clones into."""
+    if values.get(key):
+        return validate.path(values[key], f"--{key.replace('_', '-')}")
+    if env.get(var):
+        return validate.path(env[var], f"${var}")
+    return str(home)
+
+
+@dataclass(frozen=True)
+class VendorArtifacts:
+    musa: Optional[Location]      # None (all three) when the SDK comes from --musa-apt-source
+    mudnn: Optional[Location]
+    mccl: Optional[Location]
+
+MusaStack = sdk.MusaStack
+
+
+def resolve_stack(values, env, *, dev: bool, builder: Optional[Builder] = None) -> MusaStack:
+    """The MUSA stack; credentials in --musa-pip-index-url need `builder` to be BuildKit (a secret)."""
+    index, secret = index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url", builder)
+    stack = sdk.resolve_stack(values, env, index, dev=dev)
+    return dataclasses.replace(stack, pip_index_secret=secret) if secret else stack
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    common: Common
+    image: ImageRef
+    base_img: str
+    dockerfile: Path
+    vendor: VendorArtifacts
+    vision_tag: str
+    vision_repo: str
+    vision_root: Path
+    torch_musa_repo: str          # a URL, or a local repo path (used as it is)
+    torch_musa_local: bool
+    torch_musa_ref: Optional[str]
+    stack: MusaStack = MusaStack()
+    components: tuple = ()        # components.Component: kineto, muAlg, muThrust, torchaudio given
+    compile_cache: str = "off"    # ccache's max size (e.g. 20G), or off (--no-compile-cache)
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    common: Common
+    image: ImageRef
+    system: System
+    dockerfile: Path
+    python_version: str
+    python_env: str
+    python_prefix: str
+    conda: Optional[Location]
+    vendor: VendorArtifacts
+    torch_whl: Optional[Location]         # None: --musa-wheel torch==... from the MUSA index
+    torch_musa_whl: Optional[Location]
+    notes: tuple = ()
+    stack: MusaStack = MusaStack()
+    extra_wheels: tuple = ()              # (dist, Location): --wheel and the pins file's other wheels
+
+
+def _required_location(values, env, key: str, flag: str, var: str) -> Location:
+    value = values.get(key) or env.get(var)
+    if not value:
+        raise ConfigError(f"{flag} is required (or set ${var}): give the URL or path of the archive")
+    return parse_location(value, what=flag.split("/")[-1])
+
+
+def resolve_vendor(values, env, stack: MusaStack = MusaStack()) -> VendorArtifacts:
+    if stack.apt:
+        return VendorArtifacts(None, None, None)
+    mccl = values.get("mccl_url") or env.get("MCCL_URL")
+    return VendorArtifacts(
+        musa=_required_location(values, env, "musa_url", "-m/--musa-url", "MUSA_TOOLKITS_URL"),
+        mudnn=_required_location(values, env, "mudnn_url", "-n/--mudnn-url", "MUDNN_URL"),
+        mccl=parse_location(mccl, what="--mccl-url") if mccl else None,
+    )
+
+
+def _dockerfile(values, task: str, home: Path) -> Path:
+    value = validate.path(values.get("docker_file") or defaults.TASKS[task]["docker_file"], "-f/--docker-file")
+    path = _path(value, home)
+    path = path if path.is_absolute() else ASSETS / path
+    # Checked now, not after the clones and downloads that come before staging.
+    if path.is_dir():
+        raise ConfigError(f"-f/--docker-file {path} is a directory: name the Dockerfile in it")
+    if not path.is_file():
+        raise ConfigError(f"-f/--docker-file {path} does not exist: check the path (a relative one is "
+                          "taken from the repo root)")
+    return path
+
+
+def repo_url(value: str, flag: str, local_ok: bool = True) -> str:
+    """A repo URL git may clone from (validate.repo_url) that also parses (an unclosed '[' of an
+    IPv6 host, a space: refused, not a traceback)."""
+    from urllib.parse import urlsplit
+    validate.repo_url(value, flag, local_ok=local_ok)
+    if validate.is_url(value) and "://" in value:
+        try:
+            urlsplit(value).port
+        except ValueError as err:
+            raise ConfigError(f"{flag} {redact(value)} is not a valid URL ({err}): check it") from None
+    if validate.is_url(value) and any(c.isspace() for c in value):
+        raise ConfigError(f"{flag} {redact(value)!r} holds a space: a repo URL has none")
+    return value
+
+
+def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions:
+    """Check build-dev's flags. Raises ConfigError."""
+    common = resolve_common(values, env)
+    d = defaults.TASKS["build_dev"]
+    base = image_reference(values.get("base_img") or "", "-b/--base-img")
+    repo = values.get("torch_musa_repo") or d["torch_musa_repo"]
+    local = not validate.is_url(repo)
+    if local:
+        repo = str(_path(validate.local_repo(repo, "--torch-musa-repo"), common.home))
+    else:
+        repo = repo_url(repo, "--torch-musa-repo", local_ok=False)
+    root = _root(values, env, "vision_root", "TORCH_VISION_REPO_ROOT_PATH", common.home)
+    ref = values.get("torch_musa_ref")
+    stack = resolve_stack(values, env, dev=True, builder=common.builder)
+    return DevOptions(
+        common=common,
+        image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
+        base_img=base,
+        dockerfile=_dockerfile(values, "build_dev", common.home),
+        vendor=resolve_vendor(values, env, stack),
+        vision_tag=validate.git_ref(values.get("vision_tag") or d["vision_tag"], "--vision-tag"),
+        vision_repo=repo_url(values.get("vision_repo") or d["vision_repo"], "--vision-repo"),
+        vision_root=_path(root, common.home),
+        torch_musa_repo=repo,
+        torch_musa_local=local,
+        torch_musa_ref=validate.git_ref(ref, "--torch-musa-ref") if ref else None,
+        stack=stack,
+        components=components.resolve(values, env, common.home, url=repo_url, path=_path, root=_root),
+        compile_cache="off" if values.get("no_compile_cache") else _size(
+            values.get("compile_cache_size") or d["compile_cache_size"], "--compile-cache-size"),
+    )
+
+
+def _size(value: str, flag: str) -> str:
+    """A ccache size such as 20G or 500M (ccache's CCACHE_MAXSIZE)."""
+    if not re.fullmatch(r"[1-9][0-9]{0,5}(\.[0-9]{1,2})?[KMGT]", str(value)):
+        raise ConfigError(f"{flag} {value!r} is not a size such as 20G or 500M")
+    return str(value)
+
+
+def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> ReleaseOptions:
+    """Check release's flags. Raises ConfigError."""
+    common = resolve_common(values, env)
+    d = defaults.TASKS["release"]
+    base = values.get("base_img") or d["base_img"]
+    try:
+        sys_ = SYSTEMS[base]
+    except KeyError:
+        raise ConfigError(
+            f"-b/--base-img {base!r} is not an OS image release supports: choose one of {', '.join(SYSTEMS)}"
+        ) from None
+    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine(),
+                                                                   "release")
+    stack = resolve_stack(values, env, dev=False, builder=common.builder)
+    from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
+                                                "torch_musa_whl_url": "--torch-musa-whl-url"})
+    return ReleaseOptions(
+        common=common,
+        image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
+        system=sys_,
+        dockerfile=_dockerfile(values, "release", common.home),
+        python_version=version,
+        python_env=python_env,
+        python_prefix=prefix,
+        conda=conda,
+        vendor=resolve_vendor(values, env, stack),
+        # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
+        torch_whl=None if "torch" in from_index else
+        _required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
+        torch_musa_whl=None if "torch-musa" in from_index else
+        _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
+        notes=notes,
+        stack=stack,
+        extra_wheels=extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version,
+                                  machine or platform.machine()),
+    )
+
+
+def extra_wheels(given, pinned, python_version: str, machine: str) -> tuple:
+    """(dist, location) of each --wheel, then of each of the pins file's other wheels whose
+    distribution no --wheel gives (a flag wins over the pins file), each name checked for the
+    image's Python and platform now, before anything is fetched. Raises ConfigError or ArtifactError."""
+    found, flagged = {}, set()
+    for value, from_flag in [(v, True) for v in ([given] if isinstance(given, str) else given)] + \
+            [(v, False) for v in pinned]:
+        location = parse_location(value, what="--wheel")
+        dist = wheel_dist("--wheel", location.filename, location.display, python_version, machine)
+        if dist in ("torch", "torch_musa"):
+            raise ConfigError(f"--wheel {location.display} is a {dist} wheel: give it with --{dist.replace('_', '-')}-whl-url")
+        if dist in flagged and not from_flag:
+            continue
+        if dist in found:
+            raise ConfigError(f"--wheel gives two {dist} wheels ({found[dist].display}, {location.display}): keep one")
+        found[dist] = location
+        if from_flag:
+            flagged.add(dist)
+    return tuple(found.items())

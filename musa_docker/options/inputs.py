@@ -1,0 +1,279 @@
+"""Which value each input of a build takes, and where it came from.
+
+A flag (or the config, which invoke folds into the flags) wins over the old scripts' environment
+variables, which win over the pins file, which wins over the defaults. `resolve` fills the flag
+values the pins file provides and records each input's source; `extend` adds the GPU arch's build
+args, the labels and those sources to a plan. `--gpu-arch detect` runs `mthreads-gmi` here, in
+the observe step (a dry run too: it is quick and reads nothing else), so the plan is never guessed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ..musa import arch as arch_mod
+from .. import defaults
+from ..musa import pins as pins_mod
+from ..musa import sdk
+from ..errors import ConfigError
+from ..values.locations import redact
+
+ENV_VARS = {"musa_url": "MUSA_TOOLKITS_URL", "mudnn_url": "MUDNN_URL", "mccl_url": "MCCL_URL",
+            "torch_whl_url": "TORCH_WHL_URL", "torch_musa_whl_url": "TORCH_MUSA_WHL_URL"}
+REPO_KEYS = {
+    "build_base": {"pytorch": ("pytorch_repo", "pytorch_tag")},
+    "build_dev": {"vision": ("vision_repo", "vision_tag"), "torch_musa": ("torch_musa_repo", "torch_musa_ref"),
+                  **{c: (f"{c}_repo", f"{c}_tag") for c in ("kineto", "mualg", "muthrust", "audio")}},
+    "release": {},
+}
+ARTIFACT_KEYS = {"musa_toolkits": "musa_url", "mudnn": "mudnn_url", "mccl": "mccl_url"}
+WHEEL_KEYS = {"torch": "torch_whl_url", "torch_musa": "torch_musa_whl_url"}
+SHOWN = {
+    "build_base": ("python_version", "pytorch_repo", "pytorch_tag"),
+    "build_dev": ("gpu_arch", "musa_url", "mudnn_url", "mccl_url", "vision_repo", "vision_tag",
+                  "torch_musa_repo", "torch_musa_ref", "kineto_repo", "kineto_tag", "mualg_repo", "mualg_tag",
+                  "muthrust_repo", "muthrust_tag", "audio_repo", "audio_tag"),
+    "release": ("gpu_arch", "python_version", "musa_url", "mudnn_url", "mccl_url", "torch_whl_url",
+                "torch_musa_whl_url"),
+}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    values: Dict[str, Any]                       # the flag values, with what the pins file gives filled in
+    selection: Optional[arch_mod.Selection]      # None for build-base
+    pins: Optional[pins_mod.Pins]
+    sources: Tuple[Tuple[str, str, str], ...]    # (input, value as shown, source)
+    versions: Tuple[Tuple[str, str], ...]
+    notes: Tuple[str, ...]
+    wheels: Tuple[pins_mod.WheelPin, ...] = ()   # the pins file's wheels for the arch and Python
+
+
+def _given(value) -> bool:
+    return value not in (None, "", [], ())
+
+
+def load_pins(value, home: Path) -> Optional[pins_mod.Pins]:
+    if not _given(value):
+        return None
+    text = str(value)
+    path = Path(str(home) + text[1:]) if text == "~" or text.startswith("~/") else Path(text)
+    return pins_mod.load(path)
+
+
+def gpu_selection(value, env) -> Tuple[arch_mod.Selection, str]:
+    """The archs and how they were chosen, for the plan's inputs."""
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    selection = arch_mod.parse(value)
+    if selection is None:
+        selection = arch_mod.detect(env)
+        return selection, f"detect: {arch_mod.GMI} reports {', '.join(selection.detected)}"
+    return selection, "flag" if selection.given else "default"
+
+
+def resolve(task: str, values: Mapping[str, Any], env: Mapping[str, str]) -> Resolved:
+    """Fill `values` from the pins file where neither a flag nor its environment variable gave
+    one. Raises ConfigError: a bad pins file or arch, artifacts or wheels that cannot be chosen."""
+    home = Path(env.get("HOME") or Path.home())
+    pins = load_pins(values.get("pins"), home)
+    out = dict(values)
+    # invoke folds the registered defaults into the flag values: a value equal to its default
+    # is the default, which the pins file overrides.
+    sources: Dict[str, str] = {k: "flag" for k in SHOWN[task]
+                               if _given(values.get(k)) and values.get(k) != defaults.default(task, k)}
+    for key, var in ENV_VARS.items():
+        if key not in sources and env.get(var):
+            sources[key] = f"env ${var}"
+    notes: List[str] = []
+    shown_as: Dict[str, Any] = {}     # an input's value as shown, where it is no flag value; extra rows
+    apt = task != "build_base" and _given(values.get("musa_apt_source"))
+    selection = None
+    if task != "build_base":
+        selection, sources["gpu_arch"] = gpu_selection(values.get("gpu_arch"), env)
+        # the default stays absent: every arch, none of them asked for (qy1's lack of MCCL then
+        # leaves MCCL in for the others)
+        out["gpu_arch"] = selection.label if selection.given else None
+        if not selection.given:
+            notes.append(f"no --gpu-arch: built for every supported arch ({selection.label}); "
+                         "name one (e.g. --gpu-arch S4000) for a smaller, faster build")
+        _no_mccl(selection, sources, notes)
+    wheels: Tuple[pins_mod.WheelPin, ...] = ()
+    if pins:
+        for name, (url_key, ref_key) in REPO_KEYS[task].items():
+            repo = pins.repos.get(name)
+            for key, pin in ((url_key, repo and repo.url), (ref_key, repo and repo.ref)):
+                if pin and key not in sources:
+                    out[key], sources[key] = pin.value, pins.where(pin.line)
+        if selection is not None and apt:
+            _no_artifacts_with_apt(pins, selection)
+        elif selection is not None:
+            _artifacts(pins, selection, out, sources)
+        if task == "release":
+            python = str(values.get("python_version") or defaults.default(task, "python_version"))
+            wheels = _wheels(pins, selection, python, out, sources, notes, shown_as)
+    if apt:
+        for key in ARTIFACT_KEYS.values():
+            sources.setdefault(key, "none: the SDK comes from --musa-apt-source")
+    for key in SHOWN[task]:
+        sources.setdefault(key, "default")
+    shown = tuple((key, shown_as.get(key) or _shown(key, out, env, task, selection, sources[key]), sources[key])
+                  for key in SHOWN[task])
+    shown += tuple(row for row in shown_as.values() if isinstance(row, tuple))
+    if apt and task != "build_base":
+        shown += _apt_rows(pins, out)
+    pinned = sorted(pins.versions.items()) if pins else []
+    versions = tuple((n, p.value) for n, p in pinned)
+    shown += tuple((f"version {n}", p.value, pins.where(p.line)) for n, p in pinned)
+    return Resolved(out, selection, pins, shown, versions, tuple(notes), wheels)
+
+
+def _shown(key: str, values, env, task: str, selection, source: str) -> str:
+    if key == "gpu_arch":
+        return selection.label
+    value = values.get(key)
+    if not _given(value) and source.startswith("env $"):
+        value = env.get(source[5:])
+    if not _given(value):
+        value = defaults.default(task, key)
+    return redact(str(value)) if _given(value) else "(none)"
+
+
+def _no_mccl(selection, sources, notes) -> None:
+    """An arch without MCCL (qy1) asked for: MCCL stays out of the image, and a flag asking for
+    it is a contradiction to report, not to settle silently."""
+    missing = selection.without_mccl
+    if not missing:
+        return
+    names = ", ".join(f"{t} ({arch_mod.ARCHS[t].codename}: {'/'.join(arch_mod.ARCHS[t].products)})" for t in missing)
+    if sources.get("mccl_url") in ("flag", "env $MCCL_URL"):
+        how = "--mccl-url" if sources["mccl_url"] == "flag" else "$MCCL_URL"
+        raise ConfigError(f"{how} asks for MCCL, but {names} has no MCCL: drop {how}, or build for another arch")
+    sources["mccl_url"] = f"none: {', '.join(missing)} has no MCCL"
+    notes.append(f"{names} has no MCCL: MCCL is not installed and torch_musa is built with USE_MCCL=0")
+
+
+def _per_arch(pins, section: str, table: Dict[str, Any], selection, what: str, needed: bool):
+    """The one entry of a per-arch section that serves every selected arch, or None. When the
+    flags already give what it would provide (`needed` False), an entry that cannot be chosen is
+    no error: there is simply nothing to take from it."""
+    if not table or not (needed or selection.given):
+        return None
+    if not selection.given:
+        archs = ", ".join(sorted(table))
+        raise ConfigError(f"--pins {pins.path} gives {section} per GPU arch ({archs}): choose one with --gpu-arch "
+                          f"(e.g. --gpu-arch {sorted(table)[0]}), or give {what} as flags")
+    chosen = [table.get(t) for t in selection.targets]
+    for target, entry in zip(selection.targets, chosen):
+        if not entry:
+            if not needed:
+                return None
+            raise ConfigError(f"--pins {pins.path} has no {section} for {target} "
+                              f"({arch_mod.ARCHS[target].codename}: {'/'.join(arch_mod.ARCHS[target].products)}): "
+                              f"add them under {section}:, or give {what} as flags")
+    if any(entry != chosen[0] for entry in chosen[1:]):
+        if not needed:
+            return None
+        raise ConfigError(f"--pins {pins.path} gives different {section} for {', '.join(selection.targets)}: "
+                          f"build for one arch (--gpu-arch), or give {what} as flags")
+    return chosen[0]
+
+
+def _artifacts(pins, selection, out, sources) -> None:
+    needed = [k for k in ("musa_url", "mudnn_url") if k not in sources]
+    found = _per_arch(pins, "artifacts", pins.artifacts, selection, "-m and -n", bool(needed))
+    for name, pin in (found or {}).items():
+        key = ARTIFACT_KEYS[name]
+        if key not in sources:
+            out[key], sources[key] = pin.location_text, pins.where(pin.url.line)
+
+
+def _wheels(pins, selection, python: str, out, sources, notes, shown_as) -> Tuple[pins_mod.WheelPin, ...]:
+    """The pins file's wheels for the arch and Python: a URL fills its flag; a requirement
+    (`torch==2.7.1+musa5.2.0`) joins --musa-wheel's, installed from --musa-pip-index-url alone.
+    A flag (or its variable) naming the same wheel wins."""
+    table = {t: by_py.get(python) for t, by_py in pins.wheels.items() if by_py.get(python)}
+    needed = any(k not in sources for k in WHEEL_KEYS.values())
+    found = _per_arch(pins, f"wheels for Python {python}", table, selection,
+                      "--torch-whl-url and --torch-musa-whl-url", needed) or {}
+    named = {sdk.parse_wheel(v).key for v in out.get("musa_wheel") or ()}
+    musa_wheels = list(out.get("musa_wheel") or ())
+    for name, pin in sorted(found.items(), key=lambda item: item[1].value.line):
+        key, where = WHEEL_KEYS.get(name), pins.where(pin.value.line)
+        if pin.requirement:
+            wheel = _requirement(pins, pin, out)
+            if wheel.key in named or (key and key in sources):
+                continue                                      # --musa-wheel or a wheel flag names it
+            musa_wheels.append(wheel.requirement)
+            shown = f"{wheel.requirement} from the MUSA index"
+            if key:
+                sources[key], shown_as[key] = where, shown
+            else:
+                shown_as[f"musa wheel {name}"] = (f"musa wheel {name}", shown, where)
+        elif key and key not in sources:
+            out[key], sources[key] = pin.value.value, where
+        elif not key:
+            # installed as a --wheel is, after those the flags give
+            out["pins_wheel"] = list(out.get("pins_wheel") or []) + [pin.value.value]
+    if musa_wheels:
+        out["musa_wheel"] = musa_wheels
+    return tuple(found.values())
+
+
+def _requirement(pins, pin, out) -> "sdk.MusaWheel":
+    where = pins.where(pin.value.line)
+    try:
+        wheel = sdk.parse_wheel(re.sub(r"\s+", "", pin.requirement))
+    except ConfigError:
+        raise ConfigError(f"{where}: {pin.name} {pin.requirement!r} is not an exact NAME==VERSION, which the MUSA "
+                          "index is asked for and the image checked against") from None
+    if not out.get("musa_pip_index_url"):
+        raise ConfigError(f"{where}: {pin.name} is the requirement {wheel.requirement!r}, which comes from the MUSA "
+                          "pip index alone: give --musa-pip-index-url URL, or a wheel URL in the pins file")
+    return wheel
+
+
+def _no_artifacts_with_apt(pins, selection) -> None:
+    """The SDK comes one way: the pins file's archives for the arch and an apt source exclude each other."""
+    for target in selection.targets if selection.given else sorted(pins.artifacts):
+        if pins.artifacts.get(target):
+            line = pins.arch_lines[("artifacts", target)]
+            raise ConfigError(
+                f"--musa-apt-source and the pins file's artifacts for {target} ({pins.where(line)}) both install "
+                "the MUSA SDK: give the apt source or the archives, not both (drop --musa-apt-source, or that "
+                "arch's artifacts from the pins file)")
+
+
+def _apt_rows(pins, out) -> Tuple[Tuple[str, str, str], ...]:
+    """The apt source and runtime line in the inputs. Without --musa-runtime, the pins file's
+    `versions: musa` gives the line (5.2.0 -> 5.2), filled into the values."""
+    runtime, source = out.get("musa_runtime"), "flag"
+    pinned = pins.versions.get("musa") if pins else None
+    if not _given(runtime) and pinned:
+        m = re.match(r"^([0-9]+)\.([0-9]+)", pinned.value)
+        if m:
+            out["musa_runtime"] = runtime = f"{m.group(1)}.{m.group(2)}"
+            source = f"{pins.where(pinned.line)} (versions.musa {pinned.value})"
+    return (("musa_apt_source", redact(str(out["musa_apt_source"])), "flag"),
+            ("musa_runtime", str(runtime) if _given(runtime) else "(none)", source if _given(runtime) else "none"))
+
+
+def extend(plan, resolved: Resolved):
+    """`plan` with the arch's build args, the gpu-arch and version labels, the inputs and notes."""
+    build = plan.build
+    buildargs, labels = list(build.buildargs), list(build.labels)
+    if resolved.selection is not None:
+        has_mccl = sdk.uses_mccl(dict(buildargs), plan.artifacts, resolved.selection)
+        buildargs += resolved.selection.buildargs(has_mccl)
+        labels.append(("musa_docker.gpu_arch", resolved.selection.label))
+    labels += [(f"musa_docker.version.{n}", v) for n, v in resolved.versions]
+    return dataclasses.replace(
+        plan,
+        build=dataclasses.replace(build, buildargs=tuple(buildargs), labels=tuple(labels)),
+        inputs=resolved.sources,
+        notes=tuple(plan.notes) + resolved.notes,
+    )

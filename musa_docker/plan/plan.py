@@ -1,0 +1,410 @@
+"""The plan: pure data saying everything a build will do, and nothing done yet.
+
+`--dry-run` prints `Plan.render()` and stops. Facts about the disk that decide the plan
+(does the repo dir exist?) are observed by the caller and passed in as `present`, so
+building a plan touches no disk, network or engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import FrozenSet, Iterable, Optional, Tuple, Union
+
+from ..engine import docker_cli as client
+from .. import defaults
+from ..musa import kinds
+from ..values import network
+from ..resources import ASSETS, DOCKERFILE_BASE, common_scripts
+from ..engine.docker_cli import Builder
+from ..musa.sdk import plan_stack
+from ..values.locations import Location, redact, strip_credentials
+from ..options.build import BaseOptions, DevOptions, ReleaseOptions
+
+PENDING = "<after prepare>"
+FROM_BASE = "<the base image's>"
+
+
+class RepoAction(str, Enum):
+    """How a repo is brought to the build; the value is what the plan prints."""
+
+    REUSE = "reuse"           # a dir found at the root
+    CLONE = "clone"           # into the root
+    USE = "use"               # a repo the user named: never cloned
+    FETCH = "fetch"           # the tool's own clone
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class RepoStep:
+    """A git repo to reuse or clone, and how it enters the context."""
+
+    name: str                 # "pytorch"; also the label key musa_docker.<name>.commit
+    url: str
+    ref: str                  # the tag or ref wanted
+    path: Path                # where it lives on the host
+    action: RepoAction
+    submodules: bool = True
+    layer_at: Optional[str] = None   # "home/pytorch": appended to the built image as one layer, not ADDed
+    flag: str = "--root"      # the flag the path came from, named in errors about it
+
+    def __post_init__(self):
+        object.__setattr__(self, "action", RepoAction(self.action))   # "clone" is accepted, and checked
+
+    @property
+    def context_name(self) -> str:
+        return f"{self.name}.tar"
+
+
+@dataclass(frozen=True)
+class ArtifactStep:
+    name: str                 # "conda_installer"; also the label key musa_docker.artifact.<name>.sha256
+    location: Location
+    dest: str                 # path inside the context, under artifacts/
+    checked: bool = False     # a vendor archive or wheel: its shape is checked before the build
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    dockerfile: Path          # the source Dockerfile in the repo
+    image: str                # name:tag
+    buildargs: Tuple[Tuple[str, str], ...]
+    labels: Tuple[Tuple[str, str], ...]      # known now; commits, digests and inputs follow in prepare
+    network: str
+    nocache: bool
+    pull: bool
+    force: bool
+    engine: str               # where the build runs, for people
+    builder: Builder = Builder("classic", "--builder classic")
+    secrets: Tuple[network.Secret, ...] = ()  # BuildKit secrets: ids and sources, values never shown
+    proxies: Tuple[Tuple[str, str], ...] = ()  # the host's proxies: build args kept out of the history
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: str                 # base | dev | release
+    python_version: str
+    repos: Tuple[RepoStep, ...]
+    artifacts: Tuple[ArtifactStep, ...]
+    scripts: Tuple[str, ...]  # files of common/ staged, relative names
+    build_dir: Optional[Path]
+    keep_build_dir: bool
+    cache_dir: Path
+    build: BuildStep
+    insecure: bool = False
+    connections: int = defaults.CONNECTIONS
+    notes: Tuple[str, ...] = field(default=())
+    inputs: Tuple[Tuple[str, str, str], ...] = field(default=())   # (input, value, where it came from)
+
+    def render(self) -> str:
+        b = self.build
+        lines = [f"plan: {self.kind} image {b.image} (python {self.python_version}) on {b.engine}"]
+        if self.inputs:
+            lines.append("inputs:")
+            lines.extend(f"  {name:<19} {value}  ({source})" for name, value, source in self.inputs)
+        lines.append("repos:")
+        for r in self.repos:
+            how = {RepoAction.CLONE: "shallow, submodules recursive",
+                   RepoAction.REUSE: "HEAD reported, submodules checked",
+                   RepoAction.USE: "as it is: HEAD reported, submodules checked",
+                   RepoAction.FETCH: "into the tool's own clone, shallow, submodules recursive"}[r.action]
+            lines.append(f"  {r.action.value:<7} {r.name} {redact(r.url)} @ {r.ref} -> {r.path} ({how})")
+        if not self.repos:
+            lines.append("  (none)")
+        lines.append(f"artifacts: (cache {self.cache_dir}, {self.connections} connections for large files"
+                     f"{', TLS verification OFF' if self.insecure else ''})")
+        for a in self.artifacts:
+            sha = f" sha256={a.location.sha256[:12]}…" if a.location.sha256 else ""
+            lines.append(f"  fetch   {a.name} {a.location.display}{sha} -> {a.dest}")
+        if not self.artifacts:
+            lines.append("  (none)")
+        where = str(self.build_dir) if self.build_dir else f"a fresh dir under {self.cache_dir / 'builds'}"
+        fate = "kept" if self.keep_build_dir else "removed after the build (only what the tool made)"
+        lines.append(f"context: {where}, {fate}")
+        lines.append(f"  Dockerfile        <- {_rel(b.dockerfile)}, its {b.builder.kind} rendering (musa_docker/dockerfile.py)")
+        lines.append("  .dockerignore")
+        lines.append(f"  common/           <- common/ ({len(self.scripts)} files)")
+        lines.append("  artifacts/" + "".join(f"\n    {Path(a.dest).name}" for a in self.artifacts))
+        for r in self.repos:
+            if r.layer_at:
+                continue
+            lines.append(f"  {r.context_name:<17} <- {r.path} (one tar per tree state, kept in the cache)")
+        lines.append("build:")
+        lines.append(f"  dockerfile  Dockerfile ({_rel(b.dockerfile)})")
+        for r in self.repos:
+            if r.layer_at:
+                lines.append(f"  then        {r.name} tree from {r.path} appended as one layer at /{r.layer_at} "
+                             "(one tar per tree state, kept in the cache)")
+        lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
+        lines.append(f"  check       {kinds.get(self.kind).describe({r.name for r in self.repos})}")
+        lines.extend(_builder_lines(b))
+        lines.append(f"  network     {b.network}")
+        lines.append(f"  cache       {'off (--no-cache)' if b.nocache else 'on'}; pull {'on' if b.pull else 'off'}")
+        lines.append(
+            f"  skip        {'never (--force)' if b.force else 'when the image under that tag has the same inputs digest'}"
+        )
+        for k, v in b.buildargs:
+            lines.append(f"  build arg   {k}={v}")
+        lines.extend(network.plan_lines(b.proxies, b.secrets))
+        for k, v in b.labels:
+            lines.append(f"  label       {k}={v}")
+        for r in self.repos:
+            lines.append(f"  label       musa_docker.{r.name}.commit={PENDING}")
+        for a in self.artifacts:
+            lines.append(f"  label       musa_docker.artifact.{a.name}.sha256={PENDING}")
+        lines.append(f"  label       musa_docker.inputs={PENDING}")
+        lines.append("  label       org.opencontainers.image.created=<build time>")
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def _builder_lines(b: BuildStep) -> list:
+    k = b.builder
+    lines = [f"  builder     {k.kind}: {k.reason}"]
+    if k.kind == "buildkit":
+        if k.inline_cache:
+            api = ".".join(map(str, client.MIN_API))
+            lines.append(f"  engine      needs API {api}+ (Engine 18.09), asked at build time"
+                         + ("; an older one builds classic" if k.auto else ""))
+            lines.append("  cache to    the image itself (BUILDKIT_INLINE_CACHE=1): push it, pass it to --cache-from")
+        elif k.cache_to:
+            lines.append(f"  cache to    {k.cache_to} (type=registry, mode=max)")
+        lines.append("  command     " + client.render(
+            k, dockerfile="Dockerfile", buildargs={**dict(b.buildargs), **network.shown(b.proxies)}, labels=dict(b.labels),
+            network=b.network, nocache=b.nocache, pull=b.pull, context="<build dir>", iidfile="<temp dir>/iid",
+            secrets=[(s.id, f"<secrets dir>/{s.id}") for s in b.secrets]))
+        lines.append("              (with a --label= for each label below, its value known after prepare)")
+    for ref in k.cache_from:
+        lines.append(f"  cache from  {ref}")
+    return lines
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ASSETS))
+    except ValueError:
+        return str(path)
+
+
+def engine_display(docker_host: Optional[str], env) -> str:
+    host = docker_host or env.get("DOCKER_HOST")
+    if host:
+        return host
+    context = env.get("DOCKER_CONTEXT")
+    return f"docker context {context}" if context else "the local engine (DOCKER_HOST unset)"
+
+
+def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env,
+          notes=(), musa_index_secret: str = "") -> Plan:
+    return Plan(
+        notes=tuple(notes),
+        kind=kind,
+        python_version=python_version,
+        repos=tuple(repos),
+        artifacts=tuple(artifacts),
+        scripts=common_scripts(),
+        build_dir=common.build_dir,
+        keep_build_dir=common.keep_build_dir,
+        cache_dir=common.cache_dir,
+        insecure=common.insecure,
+        connections=common.connections,
+        build=BuildStep(
+            dockerfile=dockerfile,
+            image=str(image),
+            buildargs=tuple(buildargs),
+            labels=tuple(labels),
+            network=common.network,
+            nocache=common.no_cache,
+            pull=common.pull,
+            force=common.force,
+            engine=engine_display(common.docker_host, env),
+            builder=common.builder,
+            secrets=network.secrets(common.ca_certs, common.pip_index_secret, musa_index_secret),
+            proxies=common.proxies,
+        ),
+    )
+
+
+def _env_buildargs(base: str, o) -> tuple:
+    """The build args of an image that makes its own Python env (base and release)."""
+    return (
+        ("BASE_IMAGE", base),
+        ("PYTHON_VERSION", o.python_version),
+        ("PYTHON_ENV", o.python_env),
+        ("PYTHON_PREFIX", o.python_prefix),
+        ("APT_MIRROR", o.common.apt_mirror),
+        ("PIP_INDEX_URL", o.common.pip_index_url),
+        ("RENDER_GID", str(defaults.RENDER_GID)),
+    )
+
+
+def _env_labels(kind: str, o) -> tuple:
+    """The labels of an image that makes its own Python env (base and release)."""
+    return (
+        ("musa_docker.kind", kind),
+        ("musa_docker.python_version", o.python_version),
+        ("musa_docker.python_env", o.python_env),
+        ("musa_docker.system", o.system.name),
+    )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the disk and the engine say, read once before planning (see observe.py)."""
+
+    present: FrozenSet[str] = frozenset()     # repos whose dirs exist at their root
+    python_version: Optional[str] = None      # the base image's Python (dev), once the engine was asked
+    apt: Optional[object] = None              # the apt source's resolved versions (aptrepo.Resolution)
+    base_has_sdk: Optional[bool] = None       # the dev base image has the MUSA SDK already
+
+
+def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts, env) -> Plan:
+    """The plan of the task `options` were resolved for."""
+    if isinstance(options, BaseOptions):
+        return plan_base(options, facts.present, env)
+    if isinstance(options, DevOptions):
+        return plan_dev(options, facts.present, env, facts.python_version, facts.apt, facts.base_has_sdk)
+    return plan_release(options, env, facts.apt)
+
+
+def local_repos(options) -> Tuple[RepoStep, ...]:
+    """The repos a build reuses when their dir exists and clones otherwise, as if none existed:
+    the dirs `observe` looks at."""
+    if isinstance(options, BaseOptions):
+        return (_pytorch_step(options, ()),)
+    if isinstance(options, DevOptions):
+        return (_vision_step(options, ()),) + tuple(s for s in component_steps(options, ()) if s.action == "clone")
+    return ()
+
+
+def _conda_step(o) -> tuple:
+    return (ArtifactStep("conda_installer", o.conda, "artifacts/conda_installer.sh"),) if o.conda else ()
+
+
+VENDOR_DEST = {"musa_toolkits": "artifacts/musa_toolkits.tar.gz", "mudnn": "artifacts/mudnn.tar",
+               "mccl": "artifacts/mccl.tar.gz"}
+
+
+def _vendor_steps(vendor) -> tuple:
+    given = {"musa_toolkits": vendor.musa, "mudnn": vendor.mudnn, "mccl": vendor.mccl}
+    return tuple(ArtifactStep(name, loc, VENDOR_DEST[name], checked=True) for name, loc in given.items() if loc)
+
+
+def _source_repo(name: str, url: str, ref: str, root: Path, present, flag: str,
+                 layer_at: Optional[str] = None) -> RepoStep:
+    return RepoStep(name=name, url=url, ref=ref, path=root / name,
+                    action=RepoAction.REUSE if name in present else RepoAction.CLONE, layer_at=layer_at, flag=flag)
+
+
+def _pytorch_step(o: BaseOptions, present) -> RepoStep:
+    # PyTorch's ~100k files: one layer, written once by the engine (see layers.py)
+    return _source_repo("pytorch", o.pytorch_repo, o.pytorch_tag, o.pytorch_root, present, "--pytorch-root",
+                        kinds.get("base").trees["pytorch"].lstrip("/"))
+
+
+def _vision_step(o: DevOptions, present) -> RepoStep:
+    return _source_repo("vision", o.vision_repo, o.vision_tag, o.vision_root, present, "--vision-root")
+
+
+def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
+    """The plan of `build-base`. `present` names the repos whose directories already exist."""
+    o = options
+    return _plan(
+        "base", o.common, python_version=o.python_version,
+        repos=[_pytorch_step(o, set(present))],
+        artifacts=_conda_step(o),
+        dockerfile=DOCKERFILE_BASE,
+        image=o.image,
+        buildargs=_env_buildargs(o.system.name, o),
+        labels=_env_labels("base", o),
+        env=env,
+        notes=o.notes,
+    )
+
+
+def torch_musa_step(o) -> RepoStep:
+    """torch_musa: a local repo is used as it is; a URL is fetched into a clone the tool owns."""
+    return _fetched_step("torch_musa", o.torch_musa_repo, o.torch_musa_ref or "HEAD", o.torch_musa_local,
+                         o.common.cache_dir, "--torch-musa-repo")
+
+
+def _fetched_step(name: str, url: str, ref: str, local: bool, cache_dir: Path, flag: str) -> RepoStep:
+    if local:
+        return RepoStep(name, url, ref, Path(url), RepoAction.USE, flag=flag)
+    key = hashlib.sha256(strip_credentials(url).encode()).hexdigest()[:12]
+    return RepoStep(name, url, ref, cache_dir / "repos" / f"{name}-{key}", RepoAction.FETCH, flag=flag)
+
+
+def component_steps(o: DevOptions, present) -> Tuple[RepoStep, ...]:
+    """kineto, muAlg, muThrust and torchaudio, those given (see components.py)."""
+    return tuple(_source_repo(c.name, c.url, c.ref, c.root, present, c.flag) if c.root else
+                 _fetched_step(c.name, c.url, c.ref, c.local, o.common.cache_dir, c.flag)
+                 for c in o.components)
+
+
+def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: Optional[str] = None,
+             apt=None, base_has_sdk: Optional[bool] = None) -> Plan:
+    """The plan of `build-dev`. `python_version` is the base image's, once the engine was asked;
+    `apt` the resolved apt versions, `base_has_sdk` whether the base image has the SDK already."""
+    o = options
+    present = set(present)
+    stack = plan_stack(o.stack, apt, base_has_sdk, dev=True)
+    return _plan(
+        "dev", o.common, python_version=python_version or FROM_BASE,
+        repos=[torch_musa_step(o), _vision_step(o, present), *component_steps(o, present)],
+        artifacts=_vendor_steps(o.vendor),
+        dockerfile=o.dockerfile,
+        image=o.image,
+        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs
+        + (("USE_KINETO", "1" if any(c.name == "kineto" for c in o.components) else "0"),
+           ("COMPILE_CACHE", o.compile_cache)),
+        labels=(
+            ("musa_docker.kind", "dev"),
+            ("musa_docker.python_version", python_version or FROM_BASE),
+            ("musa_docker.base_image", o.base_img),
+        ) + stack.labels,
+        env=env,
+        notes=stack.notes + (_compile_cache_note(o.compile_cache, o.common.builder),),
+        musa_index_secret=o.stack.pip_index_secret,
+    )
+
+
+def _compile_cache_note(size: str, builder) -> str:
+    if builder.kind != "buildkit":
+        return "compile cache: none: the classic builder has no cache mounts (--builder buildkit keeps one)"
+    if size == "off":
+        return "compile cache: off (--no-compile-cache)"
+    return (f"compile cache: ccache (max {size} per Python and GPU arch list) in the BuildKit cache mount "
+            "musa-docker-ccache; the hits and misses end the log and label the image musa_docker.compile_cache")
+
+
+def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
+    """The plan of `release`; `apt` the resolved apt versions (None: not read yet)."""
+    o = options
+    wheels = tuple(
+        # a dir each: the Dockerfile installs them in a step each, torch first
+        ArtifactStep(name, loc, f"artifacts/wheels/{folder}/{loc.filename}", checked=True)
+        for name, folder, loc in (("torch_wheel", "torch", o.torch_whl),
+                                  ("torch_musa_wheel", "torch_musa", o.torch_musa_whl)) if loc
+    ) + tuple(
+        # --wheel and the pins file's other wheels: one step after torch_musa
+        ArtifactStep(f"{dist}_wheel", loc, f"artifacts/wheels/extra/{loc.filename}", checked=True)
+        for dist, loc in o.extra_wheels
+    )
+    stack = plan_stack(o.stack, apt)
+    return _plan(
+        "release", o.common, python_version=o.python_version,
+        repos=(),
+        artifacts=_vendor_steps(o.vendor) + _conda_step(o) + wheels,
+        dockerfile=o.dockerfile,
+        image=o.image,
+        buildargs=_env_buildargs(o.system.name, o) + stack.buildargs,
+        labels=_env_labels("release", o) + stack.labels,
+        env=env,
+        notes=o.notes + stack.notes,
+        musa_index_secret=o.stack.pip_index_secret,
+    )

@@ -1,0 +1,67 @@
+"""Image references as docker spells them: `name[:tag]`, checked against the grammar of
+docker/distribution's reference package (without digests), and names derived from them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+# The grammar of docker/distribution's reference package, without digests.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
+_NAME_RE = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_NAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    name: str
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+
+def image_name(value: str, flag: str) -> str:
+    """A repository name as docker accepts it, without a tag."""
+    if not value:
+        raise ConfigError(f"{flag} is required: name the image, e.g. {flag} musa-pytorch-base")
+    name, _, tag = value.rpartition(":") if ":" in value.split("/")[-1] else (value, "", "")
+    if tag:
+        raise ConfigError(f"{flag} takes a name without a tag (got {value!r}); pass the tag with -t {tag}")
+    if len(value) > _NAME_MAX or not _NAME_RE.fullmatch(value):
+        raise ConfigError(
+            f"{flag} {value!r} is not a valid image name: use lower-case letters, digits and "
+            "'.', '_', '-' separators, optionally after a registry host and '/'"
+        )
+    return value
+
+
+def image_tag(value: str, flag: str = "-t/--tag") -> str:
+    if not isinstance(value, str) or not _TAG_RE.fullmatch(value):
+        raise ConfigError(
+            f"{flag} {value!r} is not a valid tag: up to 128 letters, digits, '_', '.', '-', "
+            "not starting with '.' or '-'"
+        )
+    return value
+
+
+def image_reference(value: str, flag: str) -> str:
+    """A full reference `name[:tag]` (for -b and -i of shell): returned as given."""
+    if not value:
+        raise ConfigError(f"{flag} is required: name an image, e.g. {flag} musa-pytorch-base:latest")
+    last = value.split("/")[-1]
+    name, tag = (value.rsplit(":", 1) if ":" in last else (value, ""))
+    image_name(name, flag)
+    if tag:
+        image_tag(tag, flag)
+    return value
+
+
+def container_name(image: str) -> str:
+    """`musa-pytorch-dev:latest` -> `musa-pytorch-dev-latest`: a valid container name from a reference."""
+    name = re.sub(r"[^a-zA-Z0-9_.-]+", "-", image.split("/")[-1]).strip("-.")
+    return name or "musa-docker"
