@@ -19,8 +19,9 @@ from musa_docker.fetch.locks import EntryLock
 RACE = r"""
 import sys, time
 from pathlib import Path
-from musa_docker import context, repos
-from musa_docker.plan import RepoStep
+from musa_docker.build import context
+from musa_docker.fetch import git as repos
+from musa_docker.plan.plan import RepoStep
 url, cache, root, gate = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
 while not gate.exists():
     time.sleep(0.005)
