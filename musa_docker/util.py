@@ -14,6 +14,14 @@ Say = Callable[[str], None]   # one status line for people, written as it happen
 CHUNK = 1 << 20               # read and send files in 1 MiB pieces: constant memory, few syscalls
 
 
+def say_to(out) -> Say:
+    """A Say that writes each line to `out` at once (a terminal, a pipe, a test's StringIO)."""
+    def say(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+    return say
+
+
 def human_size(n: Optional[float], unit: Optional[str] = None) -> str:
     """`812.3 MB`-style size in SI units (the progress bars count the same way); with
     `unit="GB"`, always gigabytes to two places, so a column of image sizes lines up."""

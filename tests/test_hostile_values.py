@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from conftest import REPO, make_repo
 from musa_docker.commands import build as commands, push
+from musa_docker.commands.build_all import build_all
 from musa_docker.options import flags, shell as shellopts
 from musa_docker.values import refs, validate
 from musa_docker.fetch import git as repos
@@ -139,8 +140,8 @@ def test_build_all_files_and_flags_in_a_dry_run(task, key, value, name, jobs, ho
         matrix = box.dir / "all.yaml"
         matrix.write_text(yaml.safe_dump({"images": [{"name": name, "task": task, key: value}]}))
         values = {"config": str(matrix), "dry_run": True, "jobs": jobs, "docker_host": host}
-        box.call(commands.build_all, values, box.env, io.StringIO())
-        box.call(commands.build_all, {**values, "config": value}, box.env, io.StringIO())
+        box.call(build_all, values, box.env, io.StringIO())
+        box.call(build_all, {**values, "config": value}, box.env, io.StringIO())
 
 
 @SETTINGS

@@ -14,6 +14,7 @@ import pytest
 from conftest import cli, remove_images, tar_context
 from images import _locked, debian12_image
 from musa_docker.check import image as checks, probe, verify
+from musa_docker.commands.verify import verify as verify_task
 from musa_docker.engine import host
 from musa_docker.musa import kinds
 from musa_docker.engine.api import Engine
@@ -81,7 +82,7 @@ def rows(checks) -> dict:
 
 def run_verify(ref, **values):
     out = io.StringIO()
-    code = verify.verify({"image": ref, **values}, os.environ, out)
+    code = verify_task({"image": ref, **values}, os.environ, out)
     return code, out.getvalue()
 
 
@@ -155,15 +156,15 @@ def test_a_base_image_with_a_device_skips_the_musa_program(image, busybox):
 
 def test_an_image_that_does_not_exist_is_one_error():
     with pytest.raises(VerifyError) as caught:
-        verify.verify({"image": "musa-docker-test/no-such-image:nope"}, os.environ, io.StringIO())
+        verify_task({"image": "musa-docker-test/no-such-image:nope"}, os.environ, io.StringIO())
     assert "musa-docker-test/no-such-image:nope does not exist on" in str(caught.value)
 
 
 def test_verify_needs_an_image_or_the_host():
     with pytest.raises(ConfigError):
-        verify.verify({}, os.environ, io.StringIO())
+        verify_task({}, os.environ, io.StringIO())
     with pytest.raises(ConfigError):
-        verify.verify({"image": "Not A Ref"}, os.environ, io.StringIO())
+        verify_task({"image": "Not A Ref"}, os.environ, io.StringIO())
 
 
 def test_verify_after_build_raises_naming_the_failing_rows(busybox):

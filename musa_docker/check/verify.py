@@ -334,30 +334,6 @@ class _Null:
 
 # --- the task and --verify ------------------------------------------------------------------------
 
-def verify(values: Mapping, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
-    """`verify -i IMAGE` and/or `verify --host`: print the table(s); 1 when a check failed, else 0.
-    Raises ConfigError (neither asked), VerifyError (no such image), EngineError."""
-    ref = values.get("image") or None
-    if ref:
-        ref = image_reference(ref, "-i/--image")
-    if not ref and not values.get("host"):
-        raise ConfigError("verify needs -i IMAGE (check an image) or --host (check this host), or both")
-    engine = Engine(values.get("docker_host") or None, env)
-    checks: List[Check] = []
-    if ref:
-        rows = verify_image(engine, ref, out)
-        out.write(render_table(rows) + "\n")
-        checks += rows
-    if values.get("host"):
-        rows = verify_host(engine, out, env)
-        out.write(render_table(rows) + "\n")
-        checks += rows
-    bad = failed(checks)
-    out.write(f"{len(bad)} check{'s' if len(bad) != 1 else ''} failed\n" if bad else "all checks passed or were skipped\n")
-    out.flush()
-    return 1 if bad else 0
-
-
 def verify_after_build(engine: Engine, ref: str, out: TextIO) -> None:
     """`--verify` of the build tasks: verify the new image, print the table, and raise
     VerifyError naming the failing rows when one failed."""

@@ -1,2 +1,27 @@
 """One library function per task, called by the thin invoke tasks: `build` (build-base, build-dev,
-release), `matrix` (build-all), `shell`, `push`, `pins`."""
+release), `build_all`, `shell`, `push`, `verify`, `pins`. Each takes the task's values (a
+cascade.Sourced) and the environment; a build returns its Report, the others an exit code."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Mapping
+
+# task -> (module, function). A task's module is imported when the task runs, so --help, --list
+# and a dry run never load the Docker SDK.
+COMMANDS = {
+    "build-base": ("build", "build_base"),
+    "build-dev": ("build", "build_dev"),
+    "release": ("build", "release"),
+    "shell": ("shell", "shell"),
+    "build-all": ("build_all", "build_all"),
+    "push": ("push", "push"),
+    "verify": ("verify", "verify"),
+    "pins": ("pins", "pins"),
+}
+
+
+def run(task: str, values: Any, env: Mapping[str, str]) -> Any:
+    """Run `task` with its values (a cascade.Sourced, or plain flag values)."""
+    module, function = COMMANDS[task]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), function)(values, env)

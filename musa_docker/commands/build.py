@@ -1,59 +1,59 @@
-"""The library function behind each task: options -> observe -> plan -> (dry run: print, stop) ->
-execute -> report. Each build task is a short adapter: its options and what its image must hold.
+"""build-base, build-dev and release: options -> observe -> plan -> (dry run: print, stop) ->
+execute -> report. Each is a short adapter: its options and what its image must hold.
 
-Each takes the flag values (config defaults applied) and the environment. A build returns its
-Report (None after a dry run); shell and build-all return an exit code. Errors are raised as
-MusaDockerError; the task boundary prints them.
+Each takes the task's values (a cascade.Sourced, or plain flag values) and the environment, and
+returns the build's Report (None after a dry run). Errors are raised as MusaDockerError; the task
+boundary prints them.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import Any, Mapping, TextIO
+from typing import Any, Mapping, TextIO, Union
 
 from ..options import inputs
 from ..options import build as opts
 from ..plan import plan as plans
 from ..musa import sdk
-from ..options import shell as shellopts
-from ..values import validate
+from ..options.cascade import Sourced, sourced
 from ..build.builddir import BuildDir
 from ..errors import disk_errors
 from ..build.observe import observe_disk, observe_engine
-from ..util import Say
+from ..util import say_to
 
-def build_base(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved, options = resolve("build_base", values, env)
-    return _run(options, resolved, values, env, out, echo, expect={})
+Values = Union[Sourced, Mapping[str, Any]]
 
 
-def build_dev(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved, options = resolve("build_dev", values, env)
-    return _run(options, resolved, values, env, out, echo,
-                expect=sdk.expect(options.stack))
+def build_base(values: Values, env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
+    resolved, options = resolve("build-base", values, env)
+    return _run(options, resolved, env, out, echo, expect={})
 
 
-def release(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
+def build_dev(values: Values, env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
+    resolved, options = resolve("build-dev", values, env)
+    return _run(options, resolved, env, out, echo, expect=sdk.expect(options.stack))
+
+
+def release(values: Values, env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
     resolved, options = resolve("release", values, env)
-    return _run(options, resolved, values, env, out, echo,
-                expect=sdk.expect(options.stack))
+    return _run(options, resolved, env, out, echo, expect=sdk.expect(options.stack))
 
 
-RESOLVERS = {"build_base": opts.resolve_base, "build_dev": opts.resolve_dev, "release": opts.resolve_release}
+RESOLVERS = {"build-base": opts.resolve_base, "build-dev": opts.resolve_dev, "release": opts.resolve_release}
 
 
-def resolve(task: str, values: Mapping[str, Any], env: Mapping[str, str]):
-    """A build task's options: the pins file and the environment under the flags, then checked.
-    Returns (the resolved inputs with their sources, the options). Raises ConfigError."""
-    resolved = inputs.resolve(task, values, env)
+def resolve(task: str, values: Values, env: Mapping[str, str]):
+    """A build task's options: the pins file under the cascade's values, then checked. Returns
+    (the resolved inputs with their sources, the options). Raises ConfigError."""
+    task = task.replace("_", "-")
+    resolved = inputs.resolve(sourced(task, values), env)
     return resolved, RESOLVERS[task](resolved.values, env)
 
 
-def _run(options, resolved: inputs.Resolved, values, env, out: TextIO, echo: bool, expect: Mapping):
+def _run(options, resolved: inputs.Resolved, env, out: TextIO, echo: bool, expect: Mapping):
     """What every build shares: observe, plan; a dry run prints the plan and stops; otherwise
     execute, report, and --verify. Returns the Report, None after a dry run."""
-    say = _say(out)
+    say = say_to(out)
     common = options.common
     facts = observe_disk(options)
     if common.dry_run:
@@ -68,7 +68,7 @@ def _run(options, resolved: inputs.Resolved, values, env, out: TextIO, echo: boo
         report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect,
                                   echo=out if echo else None)
     out.write(report.render() + "\n")
-    if values.get("verify"):
+    if resolved.values.get("verify"):
         # the smoke checks of `verify -i` on the new image; a failing check fails the task
         from ..check.verify import verify_after_build
         verify_after_build(engine, report.image, out)
@@ -92,84 +92,3 @@ def disk_places(common: opts.Common) -> tuple:
         (common.cache_dir / "trees", "the cache of packed source trees", cache_fix),
         (common.cache_dir, "the cache dir", cache_fix),
     )
-
-
-def _say(out: TextIO) -> Say:
-    def say(line: str) -> None:
-        out.write(line + "\n")
-        out.flush()
-    return say
-
-
-def shell(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
-    from . import shell as shell_mod
-    from ..engine.api import Engine
-    options = shellopts.resolve_shell(values, env)
-    engine = Engine(options.docker_host, env)
-    # Status lines go to stderr so that `--cmd` output on stdout is the command's alone.
-    say = _say(sys.stderr)
-    from ..check.verify import host_hints
-    for hint in host_hints(engine, env):
-        say(hint)
-    name = shell_mod.ensure_container(engine, options, say)
-    if options.cmd:
-        return shell_mod.run_command(engine, name, options.cmd, options.env)
-    return shell_mod.interactive(name, options.env, options.docker_host, env)
-
-
-def build_all(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
-    """Build every image of a matrix file in dependency order; print a summary table."""
-    from pathlib import Path
-
-    from . import matrix
-    from ..errors import ConfigError
-    if not values.get("config"):
-        raise ConfigError("-c/--config FILE is required: the YAML file that lists the images (see README, build-all)")
-    try:
-        jobs = int(values.get("jobs") or 1)
-    except ValueError:
-        jobs = 0
-    if jobs < 1:
-        raise ConfigError(f"--jobs {values.get('jobs')!r} is not a positive whole number")
-    # os.path.expanduser leaves `~nobody/…` as it is where pathlib would raise
-    path = Path(os.path.expanduser(validate.path(values["config"], "-c/--config")))
-    entries = matrix.load(path)
-    invalid = {}
-    for entry in entries:
-        # Every entry's values checked before anything is built: a bad one is named with its line
-        # on stderr (a dry run stops there); it fails and only what depends on it is skipped.
-        try:
-            resolve(entry.task.replace("-", "_"), entry.values, env)
-        except ConfigError as err:
-            where = f"{path}:{entry.line}: {entry.name} ({entry.task}): {err}"
-            if values.get("dry_run"):
-                raise ConfigError(where) from err
-            sys.stderr.write(f"error: {where}\n")
-            invalid[entry.name] = err
-    if values.get("dry_run"):
-        out.write(matrix.render(entries) + "\n")
-        return 0
-    from ..engine.api import Engine
-    engines = {}
-    for entry in entries:
-        host = entry.values.get("docker_host") or values.get("docker_host")
-        if entry.base and not entry.after:
-            engine = engines.get(host) or engines.setdefault(host, Engine(host, env))
-            if engine.image(entry.base) is None:
-                raise ConfigError(
-                    f"{path}:{entry.line}: {entry.name} needs base {entry.base}, which is neither listed in "
-                    f"the file nor present on {engine.host}: add a build-base entry for it, or build it first"
-                )
-    builders = {"build-base": build_base, "build-dev": build_dev, "release": release}
-
-    def build(entry, entry_out, echo):
-        if entry.name in invalid:
-            raise invalid[entry.name]
-        given = dict(entry.values)
-        if values.get("docker_host") and not given.get("docker_host"):
-            given["docker_host"] = values["docker_host"]
-        return builders[entry.task](given, env, entry_out, echo)
-
-    outcomes = matrix.run(entries, build, jobs, out)
-    out.write(matrix.summary(outcomes) + "\n")
-    return 1 if any(o.status.failed for o in outcomes) else 0

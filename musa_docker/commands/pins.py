@@ -28,6 +28,8 @@ from ..values.network import index_url
 from ..options.build import python_version as check_python
 from ..musa.pins import Pins
 from ..fetch.git import GIT_ENV
+from ..options.cascade import sourced
+from ..util import say_to
 
 TIMEOUT = 30
 
@@ -187,21 +189,21 @@ def check(pins: Pins, say: Callable[[str], None], index: str = "") -> int:
     return failed
 
 
-def run(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+def pins(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    """The task: print the pins file's table; with --check-urls, ask every URL and tag. Returns 0,
+    or raises MusaDockerError when a check failed."""
+    values = sourced("pins", values).values
     if not values.get("pins"):
-        raise ConfigError("--pins FILE is required: the pins file to show (see README, pins)")
-    pins = inputs.load_pins(values["pins"], Path(env.get("HOME") or Path.home()))
+        raise ConfigError("--pins FILE is required: the pins file to show (see docs/config-and-pins.md)")
+    pinned = inputs.load_pins(values["pins"], Path(env.get("HOME") or Path.home()))
     targets = None
     if values.get("gpu_arch"):
         targets = inputs.gpu_selection(values["gpu_arch"], env)[0].targets
     python = check_python(values["python_version"]) if values.get("python_version") else None
     index = index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url")[0]   # asked from the host: no secret
-    out.write(table(pins, targets, python) + "\n")
+    out.write(table(pinned, targets, python) + "\n")
     if values.get("check_urls"):
-        def say(line: str) -> None:
-            out.write(line + "\n")
-            out.flush()
-        failed = check(pins, say, index)
+        failed = check(pinned, say_to(out), index)
         if failed:
-            raise MusaDockerError(f"{failed} pin(s) of {pins.path} failed the check; each is named above with its line")
+            raise MusaDockerError(f"{failed} pin(s) of {pinned.path} failed the check; each is named above with its line")
     return 0

@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, TextIO, Tuple
 from ..defaults import PASSWORD_VAR
 from ..errors import ConfigError, MusaDockerError, PushError
 from ..values.refs import image_name, image_reference, image_tag
+from ..options.cascade import sourced
 from ..util import Say, human_size, short_id
 
 # Docker's meaning of a reference without a tag, not a default of this project.
@@ -226,9 +227,10 @@ def _restore(engine, target: str, before, image) -> None:
         pass    # the push's own error is the one to report
 
 
-def push(values: Mapping[str, Any], env: Mapping[str, str], out: TextIO = sys.stdout, stdin: TextIO = sys.stdin) -> int:
+def push(values, env: Mapping[str, str], out: TextIO = sys.stdout, stdin: TextIO = sys.stdin) -> int:
     """The `push` task. Raises ConfigError for bad flags, PushError / EngineError when the image
     cannot be pushed; no message, line or error ever holds the password."""
+    values = sourced("push", values).values
     options = resolve(values, env, stdin)
     from ..engine.api import Engine   # here, so that bad flags never load the Docker SDK
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from typing import Mapping, Optional
+from typing import Mapping, Optional, TextIO
 
 from ..engine.api import Engine
 from ..errors import ShellError
 from ..engine.host import render_gid
-from ..options.shell import ShellOptions
-from ..util import Say, short_id
+from ..options.cascade import sourced
+from ..options.shell import ShellOptions, resolve_shell
+from ..util import Say, say_to, short_id
 
 
 
@@ -85,3 +86,18 @@ def exec_argv(cli: str, name: str, env, tty: bool) -> list:
     """`docker exec` into `name`: each value joined to its flag (`--env=K=V`) and the container
     after `--`, so no value is ever read as an option of the docker CLI."""
     return [cli, "exec", "-it" if tty else "-i", *(f"--env={item}" for item in env), "--", name, "bash"]
+
+
+def shell(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    """The task: ensure the container, then bash in it or --cmd. Returns the exit code."""
+    options = resolve_shell(sourced("shell", values).values, env)
+    engine = Engine(options.docker_host, env)
+    # Status lines go to stderr so that `--cmd` output on stdout is the command's alone.
+    say = say_to(sys.stderr)
+    from ..check.verify import host_hints
+    for hint in host_hints(engine, env):
+        say(hint)
+    name = ensure_container(engine, options, say)
+    if options.cmd:
+        return run_command(engine, name, options.cmd, options.env)
+    return interactive(name, options.env, options.docker_host, env)

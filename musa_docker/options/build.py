@@ -33,6 +33,7 @@ from ..values.network import ca_certs, index_url, no_credentials, proxies
 from ..values.paths import check_reserved
 from ..values.refs import ImageRef, image_name, image_reference, image_tag
 from ..values.wheelname import wheel_dist
+from ..values.yamlfile import number_hint
 
 _PY_RE = re.compile(r"3\.(?:0|[1-9][0-9]?)")
 _HTTP_RE = re.compile(r"https?://\S+")
@@ -81,10 +82,8 @@ class BaseOptions:
 def python_version(value: str) -> str:
     if isinstance(value, float):
         # YAML reads 3.10 as the number 3.1: say so rather than build the wrong Python.
-        raise ConfigError(
-            f"python_version {value!r} came from a config file as a number (3.10 reads as 3.1): "
-            "quote it, e.g. python_version: \"3.10\""
-        )
+        raise ConfigError(f"python_version {value!r} came from a config file as a number (YAML reads 3.10 as 3.1): "
+                          f"{number_hint('python_version', '3.10')}")
     if not _PY_RE.fullmatch(str(value)):
         raise ConfigError(f"-v/--python-version {value!r} is not a Python version: give MAJOR.MINOR, e.g. -v 3.10")
     if value not in defaults.PYTHON_VERSIONS:

@@ -1,10 +1,11 @@
-"""Which value each input of a build takes, and where it came from.
+"""Which value each input of a build takes, and where it came from: the pins file's layer of the
+cascade, and the inputs table the plan prints.
 
-A flag (or the config, which invoke folds into the flags) wins over the old scripts' environment
-variables, which win over the pins file, which wins over the defaults. `resolve` fills the flag
-values the pins file provides and records each input's source; `extend` adds the GPU arch's build
-args, the labels and those sources to a plan. `--gpu-arch detect` runs `mthreads-gmi` here, in
-the observe step (a dry run too: it is quick and reads nothing else), so the plan is never guessed.
+The cascade (cascade.py) has decided the values a user gave and their sources (flag, variable,
+config file, build-all entry, the old scripts' variables); `resolve` fills what none of them gave
+from the pins file (`pins FILE:LINE`), leaves the rest to the defaults (`default`), and records
+every shown input's source. `--gpu-arch detect` runs `mthreads-gmi` here, in the observe step (a
+dry run too: it is quick and reads nothing else), so the plan is never guessed.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..musa import arch as arch_mod
 from .. import defaults
+from .cascade import Sourced
 from ..musa import pins as pins_mod
 from ..musa import sdk
 from ..errors import ConfigError
 from ..values.locations import redact
 
-ENV_VARS = {"musa_url": "MUSA_TOOLKITS_URL", "mudnn_url": "MUDNN_URL", "mccl_url": "MCCL_URL",
-            "torch_whl_url": "TORCH_WHL_URL", "torch_musa_whl_url": "TORCH_MUSA_WHL_URL"}
 REPO_KEYS = {
     "build_base": {"pytorch": ("pytorch_repo", "pytorch_tag")},
     "build_dev": {"vision": ("vision_repo", "vision_tag"), "torch_musa": ("torch_musa_repo", "torch_musa_ref"),
@@ -76,25 +76,23 @@ def gpu_selection(value, env) -> Tuple[arch_mod.Selection, str]:
     return selection, "flag" if selection.given else "default"
 
 
-def resolve(task: str, values: Mapping[str, Any], env: Mapping[str, str]) -> Resolved:
-    """Fill `values` from the pins file where neither a flag nor its environment variable gave
-    one. Raises ConfigError: a bad pins file or arch, artifacts or wheels that cannot be chosen."""
+def resolve(sourced: Sourced, env: Mapping[str, str]) -> Resolved:
+    """Fill the values from the pins file where no higher layer gave one. Raises ConfigError: a
+    bad pins file or arch, artifacts or wheels that cannot be chosen."""
+    task = sourced.task.replace("-", "_")
+    values = sourced.values
     home = Path(env.get("HOME") or Path.home())
     pins = load_pins(values.get("pins"), home)
     out = dict(values)
-    # invoke folds the registered defaults into the flag values: a value equal to its default
-    # is the default, which the pins file overrides.
-    sources: Dict[str, str] = {k: "flag" for k in SHOWN[task]
-                               if _given(values.get(k)) and values.get(k) != defaults.default(task, k)}
-    for key, var in ENV_VARS.items():
-        if key not in sources and env.get(var):
-            sources[key] = f"env ${var}"
+    # A value a user gave is theirs even when it equals the default: it beats the pins file.
+    sources: Dict[str, str] = {k: sourced.source(k) for k in SHOWN[task] if sourced.given(k)}
     notes: List[str] = []
     shown_as: Dict[str, Any] = {}     # an input's value as shown, where it is no flag value; extra rows
     apt = task != "build_base" and _given(values.get("musa_apt_source"))
     selection = None
     if task != "build_base":
-        selection, sources["gpu_arch"] = gpu_selection(values.get("gpu_arch"), env)
+        selection, how = gpu_selection(values.get("gpu_arch"), env)
+        sources["gpu_arch"] = sources.get("gpu_arch", how) if how == "flag" else how     # detect: what it saw
         # the default stays absent: every arch, none of them asked for (qy1's lack of MCCL then
         # leaves MCCL in for the others)
         out["gpu_arch"] = selection.label if selection.given else None
@@ -150,8 +148,8 @@ def _no_mccl(selection, sources, notes) -> None:
     if not missing:
         return
     names = ", ".join(f"{t} ({arch_mod.ARCHS[t].codename}: {'/'.join(arch_mod.ARCHS[t].products)})" for t in missing)
-    if sources.get("mccl_url") in ("flag", "env $MCCL_URL"):
-        how = "--mccl-url" if sources["mccl_url"] == "flag" else "$MCCL_URL"
+    if sources.get("mccl_url", "default") != "default":
+        how = "$MCCL_URL" if sources["mccl_url"] == "env $MCCL_URL" else "--mccl-url"
         raise ConfigError(f"{how} asks for MCCL, but {names} has no MCCL: drop {how}, or build for another arch")
     sources["mccl_url"] = f"none: {', '.join(missing)} has no MCCL"
     notes.append(f"{names} has no MCCL: MCCL is not installed and torch_musa is built with USE_MCCL=0")

@@ -125,7 +125,7 @@ class Plan:
         where = str(self.build_dir) if self.build_dir else f"a fresh dir under {self.cache_dir / 'builds'}"
         fate = "kept" if self.keep_build_dir else "removed after the build (only what the tool made)"
         lines.append(f"context: {where}, {fate}")
-        lines.append(f"  Dockerfile        <- {_rel(b.dockerfile)}, its {b.builder.kind} rendering (musa_docker/dockerfile.py)")
+        lines.append(f"  Dockerfile        <- {_rel(b.dockerfile)}, its {b.builder.kind} rendering (musa_docker/plan/dockerfile.py)")
         lines.append("  .dockerignore")
         lines.append(f"  common/           <- common/ ({len(self.scripts)} files)")
         lines.append("  artifacts/" + "".join(f"\n    {Path(a.dest).name}" for a in self.artifacts))

@@ -33,3 +33,8 @@ def compose(path: Path, flag: str, label: str) -> yaml.Node:
         return yaml.compose(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{label}{where(err)} is not YAML: {problem(err)}") from None
+
+
+def number_hint(name: str, text: str) -> str:
+    """What to do about a value YAML read as a number (`3.10` is 3.1, `2026` an int): quote it."""
+    return f"quote it, e.g. {name}: \"{text}\""

@@ -17,21 +17,25 @@ only what depends on it.
 from __future__ import annotations
 
 import graphlib
+import os
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, TextIO, Tuple
 
 import yaml
 
 from ..options import flags
-from ..values import yamlfile
+from ..options.cascade import Sourced, sourced
+from ..values import validate, yamlfile
 from ..defaults import default
 from ..errors import ConfigError, MusaDockerError
 from ..util import human_size, short_id
+from .build import build_base, build_dev, release, resolve
 
 TOP_KEYS = ("defaults", "images")
 ENTRY_KEYS = ("name", "task")
@@ -91,7 +95,7 @@ def load(path: Path) -> List[Entry]:
     """Read and check the matrix file. Raises ConfigError naming the file, line and key."""
     root = yamlfile.compose(path, "-c", str(path))
     if root is None:
-        raise ConfigError(f"{path} is empty: list the images under `images:` (see README, build-all)")
+        raise ConfigError(f"{path} is empty: list the images under `images:` (see docs/tasks.md, build-all)")
     top = _mapping(root, path, "the file")
     for key, (_, line) in top.items():
         if key not in TOP_KEYS:
@@ -107,7 +111,7 @@ def load(path: Path) -> List[Entry]:
             common[known[key]] = _checked(rows[known[key]], value, f"{path}:{line}: defaults")
     images = next((v for k, v in root.value if k.value == "images"), None)
     if not isinstance(images, yaml.SequenceNode) or not images.value:
-        raise ConfigError(f"{path}: `images:` must list at least one image (see README, build-all)")
+        raise ConfigError(f"{path}: `images:` must list at least one image (see docs/tasks.md, build-all)")
     entries, names, refs = [], set(), {}
     for index, node in enumerate(images.value):
         fields = _mapping(node, path, f"images[{index}]")
@@ -257,3 +261,64 @@ def summary(outcomes: List[Outcome]) -> str:
                      f"{o.seconds:.0f}s", o.status.value + (f": {o.detail}" if o.detail else "")))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5] for r in rows)
+
+
+def build_all(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
+    """Build every image of a matrix file in dependency order; print a summary table."""
+    values = sourced("build-all", values).values
+    if not values.get("config"):
+        raise ConfigError("-c/--config FILE is required: the YAML file that lists the images (see docs/tasks.md, build-all)")
+    try:
+        jobs = int(values.get("jobs") or 1)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise ConfigError(f"--jobs {values.get('jobs')!r} is not a positive whole number")
+    # os.path.expanduser leaves `~nobody/…` as it is where pathlib would raise
+    path = Path(os.path.expanduser(validate.path(values["config"], "-c/--config")))
+    entries = load(path)
+    invalid = {}
+    for entry in entries:
+        # Every entry's values checked before anything is built: a bad one is named with its line
+        # on stderr (a dry run stops there); it fails and only what depends on it is skipped.
+        try:
+            resolve(entry.task, _sourced(entry, path, values), env)
+        except ConfigError as err:
+            where = f"{path}:{entry.line}: {entry.name} ({entry.task}): {err}"
+            if values.get("dry_run"):
+                raise ConfigError(where) from err
+            sys.stderr.write(f"error: {where}\n")
+            invalid[entry.name] = err
+    if values.get("dry_run"):
+        out.write(render(entries) + "\n")
+        return 0
+    from ..engine.api import Engine
+    engines = {}
+    for entry in entries:
+        host = entry.values.get("docker_host") or values.get("docker_host")
+        if entry.base and not entry.after:
+            engine = engines.get(host) or engines.setdefault(host, Engine(host, env))
+            if engine.image(entry.base) is None:
+                raise ConfigError(
+                    f"{path}:{entry.line}: {entry.name} needs base {entry.base}, which is neither listed in "
+                    f"the file nor present on {engine.host}: add a build-base entry for it, or build it first"
+                )
+    builders = {"build-base": build_base, "build-dev": build_dev, "release": release}
+
+    def build(entry, entry_out, echo):
+        if entry.name in invalid:
+            raise invalid[entry.name]
+        return builders[entry.task](_sourced(entry, path, values), env, entry_out, echo)
+
+    outcomes = run(entries, build, jobs, out)
+    out.write(summary(outcomes) + "\n")
+    return 1 if any(o.status.failed for o in outcomes) else 0
+
+
+def _sourced(entry: Entry, path: Path, values: Mapping[str, Any]) -> Sourced:
+    """An entry's values, each from its line of the file; build-all's own --docker-host for an
+    entry that names no engine."""
+    given = dict(entry.values)
+    if values.get("docker_host") and not given.get("docker_host"):
+        given["docker_host"] = values["docker_host"]
+    return Sourced.of(entry.task, given, source=f"{path}:{entry.line}")

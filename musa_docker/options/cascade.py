@@ -1,0 +1,208 @@
+"""Where every value of a task comes from, decided in one place.
+
+Highest first:
+1. the command line (`flag`);
+2. `MUSA_DOCKER_<TASK>_<FLAG>`, then `MUSA_DOCKER_<FLAG>` (`env $NAME`; `INVOKE_…` under `invoke`);
+3. the config files (`FILE:LINE`): the one named with `-f/--config`, then `musa_docker.yaml` in the
+   working dir, `~/.musa_docker.yaml`, `/etc/musa_docker.yaml` (`invoke.yaml`… under `invoke`);
+   in each, the task's own section (`build_base:`) before the keys at the top, which every task
+   with that flag reads;
+4. the old scripts' variables (`MUSA_TOOLKITS_URL`, `PYTORCH_REPO_ROOT_PATH`, … `env $NAME`: the
+   flag rows name them), which options read where they stand;
+5. the pins file (`pins FILE:LINE`, filled in by options.inputs);
+6. the defaults (`default`, defaults.py).
+
+`collect` yields a `Sourced`: the values a user gave, and for every flag of the task where its
+value came from. A value equal to its default is still the user's (`--vision-tag v0.16.0` beats a
+pins file that says v0.17.0). Every value is checked for its flag's type on the way in.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import yaml
+
+from ..errors import ConfigError
+from ..values import yamlfile
+from . import flags
+
+DEFAULT = "default"
+FLAG = "flag"
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A task's values and their sources. `values` holds only what a user gave (flag, variable,
+    config file, build-all entry); a key absent from it takes its default, which options apply."""
+
+    task: str                                        # "build-base"
+    values: Mapping[str, Any]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def source(self, key: str) -> str:
+        return self.sources.get(key, DEFAULT)
+
+    def given(self, key: str) -> bool:
+        return self.source(key) != DEFAULT
+
+    @classmethod
+    def of(cls, task: str, values: Mapping[str, Any], source: str = FLAG) -> "Sourced":
+        """Values from one place (a build-all entry, a test): each value not None is from `source`."""
+        given = {k: v for k, v in values.items() if v not in (None, [], ())}
+        return cls(task, given, {k: source for k in given})
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One config file's keys: at the top and per task section, each with its value and line."""
+
+    path: Path
+    top: Mapping[str, Tuple[Any, int, str]]                      # key -> (value, line, text)
+    sections: Mapping[str, Mapping[str, Tuple[Any, int, str]]]   # "build_base" -> key -> ...
+
+    def where(self, line: int) -> str:
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+# invoke's own settings, which an invoke.yaml may hold beside the tasks' keys.
+INVOKE_KEYS = frozenset({"run", "runners", "sudo", "tasks", "timeouts"})
+
+
+def _constructor():
+    return yaml.SafeLoader("")
+
+
+def _item(node: yaml.Node) -> Tuple[Any, int, str]:
+    value = _constructor().construct_object(node, deep=True)
+    text = node.value if isinstance(node, yaml.ScalarNode) and not node.style else ""
+    return value, node.start_mark.line + 1, text
+
+
+def load(path: Path, data: Optional[Mapping[str, Any]] = None, allow: Iterable[str] = ()) -> ConfigFile:
+    """Read a config file with the line of every key. Unknown keys are errors with FILE:LINE and the
+    closest real key. `data`: what invoke already loaded, for a file that is not YAML (`.py`)."""
+    sections = {spec.section: spec for spec in flags.TASKS.values()}
+    top_keys = {row.name for spec in flags.TASKS.values() for row in spec.rows}
+    allow = frozenset(allow)
+    if data is not None and not str(path).endswith((".yaml", ".yml", ".json")):
+        top = {k: (v, 0, "") for k, v in data.items() if not isinstance(v, dict) or k not in sections}
+        secs = {k: {kk: (vv, 0, "") for kk, vv in v.items()} for k, v in data.items()
+                if isinstance(v, dict) and k in sections}
+        config = ConfigFile(path, top, secs)
+        _check_keys(config, sections, top_keys, allow, {})
+        return config
+    root = yamlfile.compose(path, "config file", f"config file {path}")
+    if root is None:
+        return ConfigFile(path, {}, {})
+    if not isinstance(root, yaml.MappingNode):
+        kind = {yaml.SequenceNode: "list"}.get(type(root), "single value")
+        raise ConfigError(f"config file {path} holds a {kind}, not keys and values: write `key: value` lines, "
+                          "e.g. `tag: \"2026.11\"` or `build_base:` and its keys")
+    top, secs, lines = {}, {}, {}
+    for key_node, value_node in root.value:
+        key = str(key_node.value)
+        lines[key] = key_node.start_mark.line + 1
+        if key in sections and isinstance(value_node, yaml.MappingNode):
+            own = {}
+            for k_node, v_node in value_node.value:
+                own[str(k_node.value)] = _item(v_node)
+                lines[f"{key}.{k_node.value}"] = k_node.start_mark.line + 1
+            secs[key] = own
+        elif key in sections and not _is_flag_everywhere(key, top_keys):
+            raise ConfigError(f"{path}:{lines[key]}: {key} is a task's section: give it keys, "
+                              f"e.g. `{key}:` then `  tag: \"2026.11\"` on the next line")
+        else:
+            top[key] = _item(value_node)
+    config = ConfigFile(path, top, secs)
+    _check_keys(config, sections, top_keys, allow, lines)
+    return config
+
+
+def _is_flag_everywhere(key: str, top_keys) -> bool:
+    """`verify: true` and `pins: FILE` at the top are flags; as mappings they are sections."""
+    return key in top_keys
+
+
+def _check_keys(config: ConfigFile, sections, top_keys, allow, lines) -> None:
+    for key in config.top:
+        if key not in top_keys and key not in allow:
+            raise ConfigError(_unknown(config, key, lines.get(key, 0), sorted(top_keys | set(sections))))
+    for section, keys in config.sections.items():
+        known = sorted(row.name for row in sections[section].rows)
+        for key in keys:
+            if key not in known:
+                raise ConfigError(_unknown(config, key, lines.get(f"{section}.{key}", 0), known,
+                                           f" in {section}"))
+
+
+def _unknown(config: ConfigFile, key: str, line: int, known: Sequence[str], where: str = "") -> str:
+    close = difflib.get_close_matches(key.replace("-", "_"), known, n=1)
+    hint = f"did you mean {close[0]}?" if close else "see `musa-docker help TASK` for the keys a task takes"
+    return f"{config.where(line)}: unknown key {key!r}{where}: {hint}"
+
+
+def collect(task: str, given: Mapping[str, Any], env: Mapping[str, str], files: Sequence[ConfigFile] = (),
+            prefix: str = "MUSA_DOCKER_") -> Sourced:
+    """The values of `task` from the command line (`given`: None where a flag was not given), the
+    environment and the config files (highest first), each checked for its flag's type, with
+    where each came from. Raises ConfigError."""
+    spec = flags.TASKS[task]
+    values: Dict[str, Any] = {}
+    sources: Dict[str, str] = {}
+    for row in spec.rows:
+        key = row.name
+        if given.get(key) not in (None, []):
+            values[key], sources[key] = given[key], FLAG
+            continue
+        found = _from_env(spec, row, env, prefix) or _from_files(spec, row, files)
+        if found:
+            values[key], sources[key] = found
+        elif row.old_env and env.get(row.old_env):
+            sources[key] = f"env ${row.old_env}"
+    return Sourced(task, values, sources)
+
+
+def _from_env(spec, row, env, prefix) -> Optional[Tuple[Any, str]]:
+    for name in (f"{prefix}{spec.section.upper()}_{row.name.upper()}", f"{prefix}{row.name.upper()}"):
+        if name in env:
+            value = flags.checked(row, env[name], f"${name}")
+            if value not in (None, []):
+                return value, f"env ${name}"
+            if row.on_off:
+                return value, f"env ${name}"
+    return None
+
+
+def _from_files(spec, row, files: Sequence[ConfigFile]) -> Optional[Tuple[Any, str]]:
+    for config in files:
+        for table in (config.sections.get(spec.section, {}), config.top):
+            if row.name in table:
+                value, line, text = table[row.name]
+                where = config.where(line)
+                value = flags.checked(row, value, "a config file", at=where, text=text)
+                if value is not None:
+                    return value, where
+    return None
+
+
+def invoke_files(config) -> List[ConfigFile]:
+    """The config files invoke found for this run, highest first: the runtime file (-f), the
+    project's (the working dir), the user's, the system's."""
+    out = []
+    for level in ("runtime", "project", "user", "system"):
+        path = getattr(config, f"_{level}_path", None)
+        if path and getattr(config, f"_{level}_found", False):
+            out.append(load(Path(path), data=getattr(config, f"_{level}", None), allow=INVOKE_KEYS))
+    return out
+
+
+def sourced(task: str, values: "Mapping[str, Any] | Sourced") -> Sourced:
+    """`values` as a Sourced: a command called from Python (a build-all entry, a test) with
+    plain flag values gets them as given on the command line."""
+    if isinstance(values, Sourced):
+        return values
+    return Sourced.of(task.replace("_", "-"), values)
