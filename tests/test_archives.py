@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from musa_docker.musa import vendor
 from musa_docker.fetch import archives
 from musa_docker.fetch.download import Fetched
 from musa_docker.errors import ArtifactError
@@ -41,7 +42,7 @@ def make_wheel(path: Path, dist: str = "torch") -> Path:
 def test_installer_found_in_each_vendor_shape(tmp_path, name, members, mode):
     path = make_tar(tmp_path / "a", members, mode)
     found = archives.find_installer(name, path, "https://vendor.example/a")
-    assert found.endswith(archives.SHAPES[name].installer)
+    assert found.endswith(vendor.BY_NAME[name].installer)
 
 
 def test_archive_without_its_installer_names_the_artifact_and_what_is_missing(tmp_path):

@@ -43,7 +43,7 @@ def error(call, *args, **kwargs) -> str:
 
 def test_an_apt_source_makes_the_archives_unnecessary(env):
     o = release(env, **APT, **WHEELS)
-    assert o.vendor.musa is None and o.vendor.mudnn is None and o.vendor.mccl is None
+    assert o.vendor.musa_toolkits is None and o.vendor.mudnn is None and o.vendor.mccl is None
     assert o.stack.apt.runtime == "5.2" and o.stack.apt.source.suite == "jammy"
     assert not o.stack.apt.dev and dev(env, **APT).stack.apt.dev      # dev asks for muAlg and muThrust
 

@@ -15,29 +15,15 @@ from typing import Optional, Sequence
 
 from .download import Fetched
 from ..errors import ArtifactError
+from ..musa import vendor
 from ..values.wheelname import wheel_dist
 from ..util import CHUNK, human_size
-
-
-@dataclass(frozen=True)
-class Shape:
-    """Where the vendor puts the installer in an archive."""
-
-    installer: str            # path inside the archive, or a file name (anywhere=True)
-    anywhere: bool
-
-
-SHAPES = {
-    "musa_toolkits": Shape("musa_toolkits_install/install.sh", False),
-    "mudnn": Shape("mudnn/install_mudnn.sh", False),
-    "mccl": Shape("install.sh", True),
-}
 
 
 def find_installer(name: str, path: Path, display: str) -> str:
     """The installer's path inside the archive, after reading the archive to its end (a truncated
     download often has its installer intact). Raises ArtifactError naming the artifact."""
-    shape = SHAPES[name]
+    shape = vendor.BY_NAME[name]
     found = None
     try:
         # One streaming pass: every member's bytes are decompressed and read, none is written.
@@ -85,7 +71,7 @@ def check_all(fetched: Sequence[Fetched], python_version: Optional[str], discard
     recorded under `checked` passed before and are not read again."""
     for f in fetched:
         try:
-            if f.name in SHAPES:
+            if f.name in vendor.BY_NAME:
                 mark = checked / f.sha256 if checked else None
                 if mark is None or not mark.exists():
                     if say:

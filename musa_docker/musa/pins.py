@@ -19,7 +19,7 @@ from typing import Dict, Optional, Tuple
 
 import yaml
 
-from . import arch as arch_mod
+from . import arch as arch_mod, vendor
 from .. import defaults
 from ..values import validate, yamlfile
 from ..errors import ConfigError
@@ -28,7 +28,7 @@ from ..values.locations import Location, parse_location
 SECTIONS = ("versions", "repos", "artifacts", "wheels")
 VERSIONS = ("musa", "mudnn", "mccl", "triton", "mualg", "muthrust")
 REPOS = ("pytorch", "vision", "torch_musa", "kineto", "mualg", "muthrust", "audio")
-ARTIFACTS = ("musa_toolkits", "mudnn", "mccl")
+ARTIFACTS = vendor.NAMES
 
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _WHEEL_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")

@@ -19,13 +19,11 @@ from typing import Any, Mapping, Optional, Tuple
 from . import arch as arch_mod
 from .aptrepo import MCCL_PACKAGES, AptRequest, mccl_packages, parse_runtime, parse_source
 from ..errors import ConfigError
+from . import vendor
 
 # The build args the Dockerfiles read; MUSA_SDK says which way the SDK comes.
 SDK_ARCHIVES, SDK_APT, SDK_BASE = "archives", "apt", "base"
 
-# The vendor archives' flags, their config keys and variables: the other way to the SDK.
-TARBALL_FLAGS = (("musa_url", "-m/--musa-url", "MUSA_TOOLKITS_URL"), ("mudnn_url", "-n/--mudnn-url", "MUDNN_URL"),
-                 ("mccl_url", "--mccl-url", "MCCL_URL"))
 
 # An exact pin, the only kind whose installed version can be checked against it.
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)==([0-9][A-Za-z0-9.+!_-]*)$")
@@ -113,8 +111,8 @@ def resolve_apt(values: Mapping[str, Any], env: Mapping[str, str], *, dev: bool)
     if not source:
         raise ConfigError('--musa-runtime needs --musa-apt-source "deb [trusted=yes] URL SUITE COMPONENT": '
                           "the apt repository the runtime line comes from")
-    given = [flag for key, flag, _ in TARBALL_FLAGS if values.get(key)]
-    given += [f"${var}" for key, _, var in TARBALL_FLAGS if not values.get(key) and env.get(var)]
+    given = [a.flags for a in vendor.ARCHIVES if values.get(a.key)]
+    given += [f"${a.env}" for a in vendor.ARCHIVES if not values.get(a.key) and env.get(a.env)]
     if given:
         raise ConfigError(
             f"--musa-apt-source and {', '.join(given)} both install the MUSA SDK: give the apt source or the "

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..musa import components, sdk
+from ..musa import components, sdk, vendor
 from .. import defaults
 from ..values import validate
 from ..resources import ASSETS
@@ -248,9 +248,16 @@ def _root(values, env, key: str, var: str, home: Path) -> str:
 
 @dataclass(frozen=True)
 class VendorArtifacts:
-    musa: Optional[Location]      # None (all three) when the SDK comes from --musa-apt-source
-    mudnn: Optional[Location]
-    mccl: Optional[Location]
+    """Where each vendor archive (musa/vendor.py) comes from; all None when the SDK comes from
+    --musa-apt-source."""
+
+    musa_toolkits: Optional[Location] = None
+    mudnn: Optional[Location] = None
+    mccl: Optional[Location] = None
+
+    def archives(self):
+        """(vendor.Archive, Location) of each archive given, in the catalog's order."""
+        return [(a, getattr(self, a.name)) for a in vendor.ARCHIVES if getattr(self, a.name)]
 
 MusaStack = sdk.MusaStack
 
@@ -306,14 +313,16 @@ def _required_location(values, env, key: str, flag: str, var: str) -> Location:
 
 
 def resolve_vendor(values, env, stack: MusaStack = MusaStack()) -> VendorArtifacts:
+    """Each vendor archive from its flag, else its old variable; the required ones must be given."""
     if stack.apt:
-        return VendorArtifacts(None, None, None)
-    mccl = values.get("mccl_url") or env.get("MCCL_URL")
-    return VendorArtifacts(
-        musa=_required_location(values, env, "musa_url", "-m/--musa-url", "MUSA_TOOLKITS_URL"),
-        mudnn=_required_location(values, env, "mudnn_url", "-n/--mudnn-url", "MUDNN_URL"),
-        mccl=parse_location(mccl, what="--mccl-url") if mccl else None,
-    )
+        return VendorArtifacts()
+    given = {}
+    for a in vendor.ARCHIVES:
+        if a.required:
+            given[a.name] = _required_location(values, env, a.key, a.flags, a.env)
+        elif values.get(a.key) or env.get(a.env):
+            given[a.name] = parse_location(values.get(a.key) or env.get(a.env), what=a.flags.split("/")[-1])
+    return VendorArtifacts(**given)
 
 
 def _dockerfile(values, task: str, home: Path) -> Path:

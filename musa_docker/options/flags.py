@@ -14,6 +14,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ..defaults import CONNECTIONS, MAX_CONNECTIONS, PASSWORD_VAR, SYSTEMS, default
 from ..errors import ConfigError
+from ..musa import vendor
 from ..values.yamlfile import number_hint
 
 
@@ -63,11 +64,7 @@ COMMON: List[Flag] = [
     Flag("verify", False, (), "after the build, verify the new image (as `verify -i`); a failing check fails the task"),
 ]
 
-VENDOR: List[Flag] = [
-    Flag("musa_url", None, ("m", "musa-toolkits-url"), "MUSA toolkit archive (*.tar.gz) location [$MUSA_TOOLKITS_URL, else the pins file's for the arch] (required without --musa-apt-source)", "MUSA_TOOLKITS_URL"),
-    Flag("mudnn_url", None, ("n",), "muDNN archive (*.tar) location [$MUDNN_URL, else the pins file's for the arch] (required without --musa-apt-source)", "MUDNN_URL"),
-    Flag("mccl_url", None, (), "MCCL archive (*.tar.gz) location [$MCCL_URL, else the pins file's for the arch] (optional)", "MCCL_URL"),
-]
+VENDOR: List[Flag] = [Flag(a.key, None, a.names, a.help, a.env) for a in vendor.ARCHIVES]
 
 # The MUSA 5.x stack (sdk.py): the SDK from an apt repository instead of VENDOR's archives, and
 # MUSA-built wheels from a MUSA pip index kept apart from --pip-index-url.

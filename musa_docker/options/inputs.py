@@ -20,7 +20,7 @@ from ..musa import arch as arch_mod
 from .. import defaults
 from .cascade import Sourced
 from ..musa import pins as pins_mod
-from ..musa import sdk
+from ..musa import sdk, vendor
 from ..errors import ConfigError
 from ..values.locations import redact
 
@@ -30,7 +30,6 @@ REPO_KEYS = {
                   **{c: (f"{c}_repo", f"{c}_tag") for c in ("kineto", "mualg", "muthrust", "audio")}},
     "release": {},
 }
-ARTIFACT_KEYS = {"musa_toolkits": "musa_url", "mudnn": "mudnn_url", "mccl": "mccl_url"}
 WHEEL_KEYS = {"torch": "torch_whl_url", "torch_musa": "torch_musa_whl_url"}
 SHOWN = {
     "build_base": ("python_version", "pytorch_repo", "pytorch_tag"),
@@ -115,7 +114,7 @@ def resolve(sourced: Sourced, env: Mapping[str, str]) -> Resolved:
             python = str(values.get("python_version") or defaults.default(task, "python_version"))
             wheels = _wheels(pins, selection, python, out, sources, notes, shown_as)
     if apt:
-        for key in ARTIFACT_KEYS.values():
+        for key in vendor.BY_KEY:
             sources.setdefault(key, "none: the SDK comes from --musa-apt-source")
     for key in SHOWN[task]:
         sources.setdefault(key, "default")
@@ -182,10 +181,10 @@ def _per_arch(pins, section: str, table: Dict[str, Any], selection, what: str, n
 
 
 def _artifacts(pins, selection, out, sources) -> None:
-    needed = [k for k in ("musa_url", "mudnn_url") if k not in sources]
+    needed = [a.key for a in vendor.ARCHIVES if a.required and a.key not in sources]
     found = _per_arch(pins, "artifacts", pins.artifacts, selection, "-m and -n", bool(needed))
     for name, pin in (found or {}).items():
-        key = ARTIFACT_KEYS[name]
+        key = vendor.BY_NAME[name].key
         if key not in sources:
             out[key], sources[key] = pin.location_text, pins.where(pin.url.line)
 

@@ -285,13 +285,8 @@ def _conda_step(o) -> tuple:
     return (ArtifactStep("conda_installer", o.conda, "artifacts/conda_installer.sh"),) if o.conda else ()
 
 
-VENDOR_DEST = {"musa_toolkits": "artifacts/musa_toolkits.tar.gz", "mudnn": "artifacts/mudnn.tar",
-               "mccl": "artifacts/mccl.tar.gz"}
-
-
-def _vendor_steps(vendor) -> tuple:
-    given = {"musa_toolkits": vendor.musa, "mudnn": vendor.mudnn, "mccl": vendor.mccl}
-    return tuple(ArtifactStep(name, loc, VENDOR_DEST[name], checked=True) for name, loc in given.items() if loc)
+def _vendor_steps(given) -> tuple:
+    return tuple(ArtifactStep(a.name, loc, a.dest, checked=True) for a, loc in given.archives())
 
 
 def _source_repo(name: str, url: str, ref: str, root: Path, present, flag: str,
