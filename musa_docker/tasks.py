@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 import traceback
-from typing import Any, Callable, Dict, Tuple
+from typing import Callable, Dict, Tuple
 
 from invoke import Collection, Exit, Task
 from invoke.parser import Argument

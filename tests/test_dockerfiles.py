@@ -19,7 +19,6 @@ import vendor
 from images import debian12_image
 from musa_docker.commands import build as commands
 from musa_docker.plan import dockerfile, plan
-from musa_docker.options import inputs
 from musa_docker.musa import kinds
 from musa_docker.errors import ConfigError
 from musa_docker.resources import ASSETS
@@ -55,7 +54,7 @@ def default_buildargs(tmp_path) -> dict:
                          ("release", {**vendor_flags, **wheels})):
         resolved, options = commands.resolve(task, values, env)     # the pins file's and arch's args too
         facts = plan.Facts(python_version="3.8" if task == "build_dev" else None)
-        plans.append(inputs.extend(plan.make(options, facts, env), resolved))
+        plans.append(plan.make(options, facts))
     return {p.build.dockerfile.name: dict(p.build.buildargs) for p in plans}
 
 
@@ -288,7 +287,7 @@ def test_the_inputs_digest_covers_the_rendered_dockerfile(tmp_path):
     from musa_docker.engine import docker_cli as client
     from musa_docker.build import pipeline
     resolved, options = commands.resolve("build_base", {}, {"HOME": str(tmp_path)})
-    classic = plan.make(options, plan.Facts(), {"HOME": str(tmp_path)})
+    classic = plan.make(options, plan.Facts())
     buildkit = dataclasses.replace(classic, build=dataclasses.replace(
         classic.build, builder=client.Builder("buildkit", "test")))
     texts = [dockerfile.for_plan(p) for p in (classic, buildkit)]

@@ -48,7 +48,7 @@ def test_a_module_added_to_a_kind_is_checked_planned_and_verified(dev_with_scipy
     assert "scipy" in checks.Expect.of("dev", "3.11", {}, {}).imports
     env = {"HOME": str(tmp_path)}
     options = opts.resolve_dev({"base_img": "base:1", "musa_url": "/v/m.tar.gz", "mudnn_url": "/v/d.tar"}, env)
-    check = next(line for line in plan_dev(options, (), env, "3.11").render().splitlines() if "check " in line)
+    check = next(line for line in plan_dev(options, (), "3.11").render().splitlines() if "check " in line)
     assert "torchvision, scipy;" in check
     assert "scipy" in kinds.all_modules()
     rows = {c.name: c for c in verify._import_rows(seen({m: m != "scipy" for m in kinds.all_modules()}),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, git, make_repo, remove_images
-from musa_docker.build import run as build, context
+from musa_docker.build import context, log as build
 from musa_docker import util
 from musa_docker.fetch.locks import EntryLock
 

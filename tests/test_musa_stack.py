@@ -102,7 +102,7 @@ def test_torch_from_the_musa_index_replaces_the_torch_wheel_flag(env):
 def test_the_plan_shows_pending_versions_then_the_resolved_ones(env):
     o = release(env, **APT, **WHEELS, musa_pip_index_url="https://m.example.com/simple",
                 musa_wheel=["triton==3.1.0"])
-    dry = plan_release(o, {})
+    dry = plan_release(o)
     args = dict(dry.build.buildargs)
     assert args["MUSA_SDK"] == "apt" and args["MUSA_RUNTIME"] == "5.2"
     assert args["MUSA_APT_SOURCE"] == "deb [trusted=yes] https://repo.example.com/musa/ jammy main"
@@ -112,15 +112,15 @@ def test_the_plan_shows_pending_versions_then_the_resolved_ones(env):
     text = dry.render()
     assert "one apt transaction" in text and "never merged" in text
     resolved = aptrepo.Resolution(o.stack.apt, (("musa-toolkit-5-2", "5.2.0-1"), ("mtcc-5-2", "5.2.0-1")))
-    real = plan_release(o, {}, resolved)
+    real = plan_release(o, resolved)
     assert dict(real.build.buildargs)["MUSA_APT_PACKAGES"] == "musa-toolkit-5-2=5.2.0-1 mtcc-5-2=5.2.0-1"
     assert ("musa_docker.apt.musa-toolkit-5-2", "5.2.0-1") in real.build.labels
 
 
 def test_a_base_with_the_sdk_installs_nothing_and_the_plan_says_why(env):
     o = dev(env, **APT)
-    assert "nothing is installed from the apt source (vllm-musa's INSTALL_MUSA_STACK=auto)" in plan_dev(o, (), {}).render()
-    kept = plan_dev(o, (), {}, "3.11", None, True)
+    assert "nothing is installed from the apt source (vllm-musa's INSTALL_MUSA_STACK=auto)" in plan_dev(o, ()).render()
+    kept = plan_dev(o, (), "3.11", None, True)
     assert dict(kept.build.buildargs)["MUSA_SDK"] == "base"
     assert dict(kept.build.buildargs)["MUSA_APT_PACKAGES"] == ""
     assert not [k for k, _ in kept.build.labels if k.startswith("musa_docker.apt.")]
@@ -129,7 +129,7 @@ def test_a_base_with_the_sdk_installs_nothing_and_the_plan_says_why(env):
 
 def test_without_the_stack_the_plan_is_as_before(env):
     o = release(env, musa_url="/a/m.tar.gz", mudnn_url="/a/d.tar", **WHEELS)
-    plan = plan_release(o, {})
+    plan = plan_release(o)
     # the stack's args are passed at their Dockerfile defaults: the archives install the SDK
     assert {k: v for k, v in plan.build.buildargs if k.startswith("MUSA_")} == {
         "MUSA_SDK": "archives", "MUSA_RUNTIME": "", "MUSA_APT_SOURCE": "", "MUSA_APT_PACKAGES": "",
@@ -181,7 +181,7 @@ def test_mccl_from_apt_follows_the_gpu_arch(tmp_path, gpu_arch, mccl, use):
 
 def test_a_base_image_with_the_sdk_keeps_use_mccl_by_arch(env):
     from musa_docker.musa import arch, sdk
-    kept = dict(plan_dev(dev(env, **APT), (), {}, "3.11", None, True).build.buildargs)
+    kept = dict(plan_dev(dev(env, **APT), (), "3.11", None, True).build.buildargs)
     assert sdk.uses_mccl(kept, (), arch.EVERY) and not sdk.uses_mccl(kept, (), arch.select(["qy1"]))
 
 

@@ -17,7 +17,7 @@ def home(tmp_path):
 
 def make(home, present=(), env=None, machine="x86_64", **values):
     env = {"HOME": str(home)} if env is None else env
-    return plan_base(opts.resolve_base(values, env, machine=machine), present, env)
+    return plan_base(opts.resolve_base(values, env, machine=machine), present)
 
 
 def test_repo_absent_is_cloned(home):
@@ -189,9 +189,9 @@ def test_the_plan_is_made_from_observed_facts_and_a_step_names_its_flag(home, tm
     (tmp_path / "src" / "pytorch").mkdir(parents=True)
     facts = observe_disk(options)
     assert facts.present == {"pytorch"}
-    (step,) = make_plan(options, facts, env).repos
+    (step,) = make_plan(options, facts).repos
     assert (step.action, step.flag) == (RepoAction.REUSE, "--pytorch-root")
-    assert "  reuse   pytorch " in make_plan(options, facts, env).render()
+    assert "  reuse   pytorch " in make_plan(options, facts).render()
 
 
 VENDOR = {"musa_url": "/v/musa_toolkits.tar.gz", "mudnn_url": "/v/mudnn.tar"}
@@ -200,7 +200,7 @@ VENDOR = {"musa_url": "/v/musa_toolkits.tar.gz", "mudnn_url": "/v/mudnn.tar"}
 def dev(home, present=(), python_version=None, **values):
     env = {"HOME": str(home)}
     options = opts.resolve_dev({"base_img": "musa-pytorch-base:1", **VENDOR, **values}, env)
-    return plan_dev(options, present, env, python_version)
+    return plan_dev(options, present, python_version)
 
 
 def release(home, **values):
@@ -209,7 +209,7 @@ def release(home, **values):
                                     **VENDOR, "torch_whl_url": "/w/torch-2.0.0-cp311-cp311-linux_x86_64.whl",
                                     "torch_musa_whl_url": "/w/torch_musa-2.0.0-cp311-cp311-linux_x86_64.whl",
                                     **values}, env, machine="x86_64")
-    return plan_release(options, env)
+    return plan_release(options)
 
 
 def test_plan_dev_fetches_torch_musa_and_clones_vision(home):

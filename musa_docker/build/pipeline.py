@@ -28,6 +28,7 @@ from ..plan import dockerfile
 from ..values import network
 from ..resources import COMMON
 from .builddir import BuildDir
+from .log import BuildLog, log_path
 from ..fetch.download import Downloader, Fetched
 from ..engine.api import Engine
 from ..fetch.locks import EntryLock, lock_for
@@ -186,7 +187,7 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
             say(f"secrets {', '.join(s.id for s in plan.build.secrets)} in {secrets_dir} (removed after the build)")
             staged = replace(staged, secrets=network.write(plan.build.secrets, secrets_dir))
         repo_locks.close()     # the trees are packed: other runs may move the repos now
-        log = build.BuildLog(build.log_path(plan.cache_dir / "logs", ref), echo=echo)
+        log = BuildLog(log_path(plan.cache_dir / "logs", ref), echo=echo)
         say(f"build {ref} on {engine.host}; the whole log goes to {log.path}")
         try:
             image_id = build.image(engine, plan, staged, log, say)

@@ -21,7 +21,7 @@ from typing import Dict, Iterable, Mapping, Sequence, Tuple
 
 from . import buildkit, context, layers
 from ..plan import dockerfile
-from .log import TAIL, BuildLog, Built, failure, log_path  # noqa: F401  (log_path: the pipeline's)
+from .log import TAIL, BuildLog, Built, failure
 from ..engine.docker_cli import MIN_API, Builder
 from ..engine.api import Engine
 from ..errors import BuildError, ConfigError

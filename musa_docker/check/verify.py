@@ -14,7 +14,6 @@ import enum
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, TextIO
 
@@ -22,10 +21,9 @@ from ..engine import host
 from ..musa import kinds
 from . import probe
 from ..engine.api import Engine
-from ..errors import ConfigError, MusaDockerError, VerifyError
+from ..errors import MusaDockerError, VerifyError
 from ..musa.kinds import NO_TOOLKIT, Kind
 from ..options.build import python_prefix
-from ..values.refs import image_reference
 from .probe import last as _last
 from ..util import short_id
 

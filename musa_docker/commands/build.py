@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from typing import Any, Mapping, TextIO, Union
 
-from ..options import inputs
 from ..options import build as opts
 from ..plan import plan as plans
 from ..musa import sdk
@@ -25,18 +24,18 @@ Values = Union[Sourced, Mapping[str, Any]]
 
 
 def build_base(values: Values, env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved, options = resolve("build-base", values, env)
-    return _run(options, resolved, env, out, echo, expect={})
+    _, options = resolve("build-base", values, env)
+    return _run(options, env, out, echo, expect={})
 
 
 def build_dev(values: Values, env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved, options = resolve("build-dev", values, env)
-    return _run(options, resolved, env, out, echo, expect=sdk.expect(options.stack))
+    _, options = resolve("build-dev", values, env)
+    return _run(options, env, out, echo, expect=sdk.expect(options.stack))
 
 
 def release(values: Values, env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    resolved, options = resolve("release", values, env)
-    return _run(options, resolved, env, out, echo, expect=sdk.expect(options.stack))
+    _, options = resolve("release", values, env)
+    return _run(options, env, out, echo, expect=sdk.expect(options.stack))
 
 
 RESOLVERS = {"build-base": opts.resolve_base, "build-dev": opts.resolve_dev, "release": opts.resolve_release}
@@ -46,29 +45,29 @@ def resolve(task: str, values: Values, env: Mapping[str, str]):
     """A build task's options: the pins file under the cascade's values, then checked. Returns
     (the resolved inputs with their sources, the options). Raises ConfigError."""
     task = task.replace("_", "-")
-    resolved = inputs.resolve(sourced(task, values), env)
-    return resolved, RESOLVERS[task](resolved.values, env)
+    options = RESOLVERS[task](sourced(task, values), env)
+    return options.inputs, options
 
 
-def _run(options, resolved: inputs.Resolved, env, out: TextIO, echo: bool, expect: Mapping):
+def _run(options, env, out: TextIO, echo: bool, expect: Mapping):
     """What every build shares: observe, plan; a dry run prints the plan and stops; otherwise
     execute, report, and --verify. Returns the Report, None after a dry run."""
     say = say_to(out)
     common = options.common
     facts = observe_disk(options)
     if common.dry_run:
-        out.write(inputs.extend(plans.make(options, facts, env), resolved).render() + "\n")
+        out.write(plans.make(options, facts).render() + "\n")
         return None
     with disk_errors(disk_places(common)):
         engine = _engine(common, env)
         common.cache_dir.mkdir(parents=True, exist_ok=True)     # after the engine: a refused run leaves no trace
-        plan = inputs.extend(plans.make(options, observe_engine(options, facts, engine, say), env), resolved)
+        plan = plans.make(options, observe_engine(options, facts, engine, say))
         say(plan.render().splitlines()[0])
         from ..build import pipeline    # loads the Docker SDK: only past the dry run
         report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect,
                                   echo=out if echo else None)
     out.write(report.render() + "\n")
-    if resolved.values.get("verify"):
+    if options.common.verify:
         # the smoke checks of `verify -i` on the new image; a failing check fails the task
         from ..check.verify import verify_after_build
         verify_after_build(engine, report.image, out)

@@ -18,7 +18,7 @@ import sys
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 from pathlib import Path
-from typing import Any, Callable, List, Mapping, Optional, TextIO, Tuple
+from typing import Callable, List, Mapping, Optional, TextIO, Tuple
 
 from ..musa import arch as arch_mod
 from ..options import inputs
@@ -198,7 +198,7 @@ def pins(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     pinned = inputs.load_pins(values["pins"], Path(env.get("HOME") or Path.home()))
     targets = None
     if values.get("gpu_arch"):
-        targets = inputs.gpu_selection(values["gpu_arch"], env)[0].targets
+        targets = arch_mod.choose(values["gpu_arch"], env)[0].targets
     python = check_python(values["python_version"]) if values.get("python_version") else None
     index = index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url")[0]   # asked from the host: no secret
     out.write(table(pinned, targets, python) + "\n")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import tarfile
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 

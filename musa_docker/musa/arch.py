@@ -149,3 +149,15 @@ def detect(env: Mapping[str, str]) -> Selection:
                 "name the arch instead"
             ) from None
     return Selection(tuple(sorted(targets)), True, tuple(dict.fromkeys(products)))
+
+
+def choose(value, env: Mapping[str, str]) -> Tuple[Selection, str]:
+    """The archs `--gpu-arch` names (a list from a config file too), and how they were chosen for
+    the plan's inputs: `flag` (named), `default` (every arch), or what detect saw."""
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    selection = parse(value)
+    if selection is None:
+        selection = detect(env)
+        return selection, f"detect: {GMI} reports {', '.join(selection.detected)}"
+    return selection, "flag" if selection.given else "default"

@@ -45,9 +45,12 @@ class MusaStack:
     pip_index_secret: str = field(default="", repr=False)   # with them, for a BuildKit secret (network.py)
 
 
-def resolve_stack(values: Mapping[str, Any], env: Mapping[str, str], index_url: str, *, dev: bool) -> MusaStack:
-    """The stack's flags; `index_url` is --musa-pip-index-url, already checked. Raises ConfigError."""
-    return MusaStack(resolve_apt(values, env, dev=dev), index_url, resolve_wheels(values, index_url))
+def resolve_stack(values: Mapping[str, Any], env: Mapping[str, str], index_url: str, *, dev: bool,
+                  selection: Optional["arch_mod.Selection"] = None) -> MusaStack:
+    """The stack's flags; `index_url` is --musa-pip-index-url, already checked; `selection` the GPU
+    archs (every arch when None). Raises ConfigError."""
+    return MusaStack(resolve_apt(values, env, dev=dev, selection=selection), index_url,
+                     resolve_wheels(values, index_url))
 
 
 def from_index(values: Mapping[str, Any], stack: MusaStack, file_flags: Mapping[str, str]) -> set:
@@ -100,7 +103,8 @@ def resolve_wheels(values: Mapping[str, Any], musa_index: str) -> Tuple[MusaWhee
     return wheels
 
 
-def resolve_apt(values: Mapping[str, Any], env: Mapping[str, str], *, dev: bool) -> Optional[AptRequest]:
+def resolve_apt(values: Mapping[str, Any], env: Mapping[str, str], *, dev: bool,
+                selection: Optional["arch_mod.Selection"] = None) -> Optional[AptRequest]:
     """--musa-apt-source with --musa-runtime, or None for the archives. Raises ConfigError."""
     source, runtime = values.get("musa_apt_source"), values.get("musa_runtime")
     if not source and not runtime:
@@ -118,15 +122,8 @@ def resolve_apt(values: Mapping[str, Any], env: Mapping[str, str], *, dev: bool)
             f"--musa-apt-source and {', '.join(given)} both install the MUSA SDK: give the apt source or the "
             "archives, not both (unset the variables when they come from the environment)"
         )
-    return AptRequest(parse_source(source), parse_runtime(runtime), mccl_packages(selection(values, env)), dev=dev)
-
-
-def selection(values: Mapping[str, Any], env: Mapping[str, str]) -> "arch_mod.Selection":
-    """The archs `--gpu-arch` names (every arch when absent; detect asks mthreads-gmi)."""
-    value = values.get("gpu_arch")
-    if isinstance(value, (list, tuple)):
-        value = ",".join(str(v) for v in value)
-    return arch_mod.parse(value) or arch_mod.detect(env)
+    chosen = selection if selection is not None else arch_mod.choose(values.get("gpu_arch"), env)[0]
+    return AptRequest(parse_source(source), parse_runtime(runtime), mccl_packages(chosen), dev=dev)
 
 
 def uses_mccl(buildargs: Mapping[str, str], artifacts, selection) -> bool:

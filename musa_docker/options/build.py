@@ -34,6 +34,8 @@ from ..values.paths import check_reserved
 from ..values.refs import ImageRef, image_name, image_reference, image_tag
 from ..values.wheelname import wheel_dist
 from ..values.yamlfile import number_hint
+from .cascade import sourced
+from .inputs import Resolved, resolve as resolve_inputs
 
 _PY_RE = re.compile(r"3\.(?:0|[1-9][0-9]?)")
 _HTTP_RE = re.compile(r"https?://\S+")
@@ -55,7 +57,9 @@ class Common:
     connections: int              # for one large download whose server serves ranges
     force: bool
     dry_run: bool
+    verify: bool                  # verify the new image after the build (as `verify -i`)
     docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
+    engine: str                   # where the build runs, for people: the host, or the docker context
     cache_dir: Path
     home: Path
     builder: Builder = Builder("classic", "--builder classic")
@@ -77,6 +81,7 @@ class BaseOptions:
     pytorch_repo: str
     pytorch_root: Path
     notes: tuple = ()             # what the plan should say about a choice made for the user
+    inputs: Optional[Resolved] = None   # each shown input's value and source, the pins' versions
 
 
 def python_version(value: str) -> str:
@@ -164,13 +169,23 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         connections=_connections(values.get("connections")),
         force=bool(values.get("force")),
         dry_run=bool(values.get("dry_run")),
+        verify=bool(values.get("verify")),
         docker_host=values.get("docker_host") or None,
+        engine=engine_display(values.get("docker_host") or None, env),
         cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
         home=home,
         builder=builder,
         ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
     )
+
+
+def engine_display(docker_host: Optional[str], env: Mapping[str, str]) -> str:
+    host = docker_host or env.get("DOCKER_HOST")
+    if host:
+        return host
+    context = env.get("DOCKER_CONTEXT")
+    return f"docker context {context}" if context else "the local engine (DOCKER_HOST unset)"
 
 
 def _builder(values: Mapping[str, Any], env: Mapping[str, str]) -> Builder:
@@ -215,8 +230,17 @@ def resolve_python_env(values: Mapping[str, Any], sys_: System, machine: str, ta
     return version, python_env, python_prefix(python_env, version), conda, notes
 
 
-def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> BaseOptions:
-    """Check build-base's flags; `values` maps flag names (underscored) to what the task got."""
+def _inputs(task: str, values, env: Mapping[str, str]) -> Resolved:
+    """The values with the pins file's layer filled in (options.inputs), from the cascade's
+    Sourced or plain flag values."""
+    return resolve_inputs(sourced(task, values), env)
+
+
+def resolve_base(values, env: Mapping[str, str], machine: Optional[str] = None) -> BaseOptions:
+    """Check build-base's flags; `values` is the cascade's Sourced, or flag names (underscored)
+    mapped to what the task got."""
+    resolved = _inputs("build-base", values, env)
+    values = resolved.values
     common = resolve_common(values, env)
     d = defaults.TASKS["build_base"]
     sys_ = system(values.get("sys") or d["sys"])
@@ -234,6 +258,7 @@ def resolve_base(values: Mapping[str, Any], env: Mapping[str, str], machine: Opt
         pytorch_repo=repo_url(values.get("pytorch_repo") or d["pytorch_repo"], "--pytorch-repo"),
         pytorch_root=_path(root, common.home),
         notes=notes,
+        inputs=resolved,
     )
 
 
@@ -262,10 +287,10 @@ class VendorArtifacts:
 MusaStack = sdk.MusaStack
 
 
-def resolve_stack(values, env, *, dev: bool, builder: Optional[Builder] = None) -> MusaStack:
+def resolve_stack(values, env, *, dev: bool, builder: Optional[Builder] = None, selection=None) -> MusaStack:
     """The MUSA stack; credentials in --musa-pip-index-url need `builder` to be BuildKit (a secret)."""
     index, secret = index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url", builder)
-    stack = sdk.resolve_stack(values, env, index, dev=dev)
+    stack = sdk.resolve_stack(values, env, index, dev=dev, selection=selection)
     return dataclasses.replace(stack, pip_index_secret=secret) if secret else stack
 
 
@@ -285,6 +310,7 @@ class DevOptions:
     stack: MusaStack = MusaStack()
     components: tuple = ()        # components.Component: kineto, muAlg, muThrust, torchaudio given
     compile_cache: str = "off"    # ccache's max size (e.g. 20G), or off (--no-compile-cache)
+    inputs: Optional[Resolved] = None   # the GPU arch selection, each input's source, the pins' versions
 
 
 @dataclass(frozen=True)
@@ -303,6 +329,7 @@ class ReleaseOptions:
     notes: tuple = ()
     stack: MusaStack = MusaStack()
     extra_wheels: tuple = ()              # (dist, Location): --wheel and the pins file's other wheels
+    inputs: Optional[Resolved] = None     # the GPU arch selection, each input's source, the pins' versions
 
 
 def _required_location(values, env, key: str, flag: str, var: str) -> Location:
@@ -353,8 +380,10 @@ def repo_url(value: str, flag: str, local_ok: bool = True) -> str:
     return value
 
 
-def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions:
+def resolve_dev(values, env: Mapping[str, str]) -> DevOptions:
     """Check build-dev's flags. Raises ConfigError."""
+    resolved = _inputs("build-dev", values, env)
+    values = resolved.values
     common = resolve_common(values, env)
     d = defaults.TASKS["build_dev"]
     base = image_reference(values.get("base_img") or "", "-b/--base-img")
@@ -366,7 +395,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         repo = repo_url(repo, "--torch-musa-repo", local_ok=False)
     root = _root(values, env, "vision_root", "TORCH_VISION_REPO_ROOT_PATH", common.home)
     ref = values.get("torch_musa_ref")
-    stack = resolve_stack(values, env, dev=True, builder=common.builder)
+    stack = resolve_stack(values, env, dev=True, builder=common.builder, selection=resolved.selection)
     return DevOptions(
         common=common,
         image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
@@ -383,6 +412,7 @@ def resolve_dev(values: Mapping[str, Any], env: Mapping[str, str]) -> DevOptions
         components=components.resolve(values, env, common.home, url=repo_url, path=_path, root=_root),
         compile_cache="off" if values.get("no_compile_cache") else _size(
             values.get("compile_cache_size") or d["compile_cache_size"], "--compile-cache-size"),
+        inputs=resolved,
     )
 
 
@@ -393,8 +423,10 @@ def _size(value: str, flag: str) -> str:
     return str(value)
 
 
-def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None) -> ReleaseOptions:
+def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = None) -> ReleaseOptions:
     """Check release's flags. Raises ConfigError."""
+    resolved = _inputs("release", values, env)
+    values = resolved.values
     common = resolve_common(values, env)
     d = defaults.TASKS["release"]
     base = values.get("base_img") or d["base_img"]
@@ -406,7 +438,7 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         ) from None
     version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine(),
                                                                    "release")
-    stack = resolve_stack(values, env, dev=False, builder=common.builder)
+    stack = resolve_stack(values, env, dev=False, builder=common.builder, selection=resolved.selection)
     from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
                                                 "torch_musa_whl_url": "--torch-musa-whl-url"})
     return ReleaseOptions(
@@ -428,6 +460,7 @@ def resolve_release(values: Mapping[str, Any], env: Mapping[str, str], machine: 
         stack=stack,
         extra_wheels=extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version,
                                   machine or platform.machine()),
+        inputs=resolved,
     )
 
 

@@ -10,7 +10,6 @@ dry run too: it is quick and reads nothing else), so the plan is never guessed.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,17 +63,6 @@ def load_pins(value, home: Path) -> Optional[pins_mod.Pins]:
     return pins_mod.load(path)
 
 
-def gpu_selection(value, env) -> Tuple[arch_mod.Selection, str]:
-    """The archs and how they were chosen, for the plan's inputs."""
-    if isinstance(value, (list, tuple)):
-        value = ",".join(str(v) for v in value)
-    selection = arch_mod.parse(value)
-    if selection is None:
-        selection = arch_mod.detect(env)
-        return selection, f"detect: {arch_mod.GMI} reports {', '.join(selection.detected)}"
-    return selection, "flag" if selection.given else "default"
-
-
 def resolve(sourced: Sourced, env: Mapping[str, str]) -> Resolved:
     """Fill the values from the pins file where no higher layer gave one. Raises ConfigError: a
     bad pins file or arch, artifacts or wheels that cannot be chosen."""
@@ -90,7 +78,7 @@ def resolve(sourced: Sourced, env: Mapping[str, str]) -> Resolved:
     apt = task != "build_base" and _given(values.get("musa_apt_source"))
     selection = None
     if task != "build_base":
-        selection, how = gpu_selection(values.get("gpu_arch"), env)
+        selection, how = arch_mod.choose(values.get("gpu_arch"), env)
         sources["gpu_arch"] = sources.get("gpu_arch", how) if how == "flag" else how     # detect: what it saw
         # the default stays absent: every arch, none of them asked for (qy1's lack of MCCL then
         # leaves MCCL in for the others)
@@ -257,20 +245,3 @@ def _apt_rows(pins, out) -> Tuple[Tuple[str, str, str], ...]:
             source = f"{pins.where(pinned.line)} (versions.musa {pinned.value})"
     return (("musa_apt_source", redact(str(out["musa_apt_source"])), "flag"),
             ("musa_runtime", str(runtime) if _given(runtime) else "(none)", source if _given(runtime) else "none"))
-
-
-def extend(plan, resolved: Resolved):
-    """`plan` with the arch's build args, the gpu-arch and version labels, the inputs and notes."""
-    build = plan.build
-    buildargs, labels = list(build.buildargs), list(build.labels)
-    if resolved.selection is not None:
-        has_mccl = sdk.uses_mccl(dict(buildargs), plan.artifacts, resolved.selection)
-        buildargs += resolved.selection.buildargs(has_mccl)
-        labels.append(("musa_docker.gpu_arch", resolved.selection.label))
-    labels += [(f"musa_docker.version.{n}", v) for n, v in resolved.versions]
-    return dataclasses.replace(
-        plan,
-        build=dataclasses.replace(build, buildargs=tuple(buildargs), labels=tuple(labels)),
-        inputs=resolved.sources,
-        notes=tuple(plan.notes) + resolved.notes,
-    )

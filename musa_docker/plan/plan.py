@@ -19,7 +19,7 @@ from ..musa import kinds
 from ..values import network
 from ..resources import ASSETS, DOCKERFILE_BASE, common_scripts
 from ..engine.docker_cli import Builder
-from ..musa.sdk import plan_stack
+from ..musa.sdk import plan_stack, uses_mccl
 from ..values.locations import Location, redact, strip_credentials
 from ..options.build import BaseOptions, DevOptions, ReleaseOptions
 
@@ -190,18 +190,23 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def engine_display(docker_host: Optional[str], env) -> str:
-    host = docker_host or env.get("DOCKER_HOST")
-    if host:
-        return host
-    context = env.get("DOCKER_CONTEXT")
-    return f"docker context {context}" if context else "the local engine (DOCKER_HOST unset)"
-
-
-def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, buildargs, labels, env,
-          notes=(), musa_index_secret: str = "") -> Plan:
+def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, labels, notes=(),
+          musa_index_secret: str = "") -> Plan:
+    """The plan from its parts and the options `o`: with the GPU arch's build args, the arch and
+    version labels, the inputs table and their notes, when the options carry the inputs."""
+    common, resolved = o.common, o.inputs
+    buildargs, labels, artifacts = tuple(buildargs), tuple(labels), tuple(artifacts)
+    inputs, notes = (), tuple(notes)
+    if resolved is not None:
+        if resolved.selection is not None:
+            has_mccl = uses_mccl(dict(buildargs), artifacts, resolved.selection)
+            buildargs += tuple(resolved.selection.buildargs(has_mccl))
+            labels += (("musa_docker.gpu_arch", resolved.selection.label),)
+        labels += tuple((f"musa_docker.version.{n}", v) for n, v in resolved.versions)
+        inputs, notes = resolved.sources, notes + resolved.notes
     return Plan(
-        notes=tuple(notes),
+        notes=notes,
+        inputs=inputs,
         kind=kind,
         python_version=python_version,
         repos=tuple(repos),
@@ -214,14 +219,14 @@ def _plan(kind, common, *, python_version, repos, artifacts, dockerfile, image, 
         connections=common.connections,
         build=BuildStep(
             dockerfile=dockerfile,
-            image=str(image),
+            image=str(o.image),
             buildargs=tuple(buildargs),
             labels=tuple(labels),
             network=common.network,
             nocache=common.no_cache,
             pull=common.pull,
             force=common.force,
-            engine=engine_display(common.docker_host, env),
+            engine=common.engine,
             builder=common.builder,
             secrets=network.secrets(common.ca_certs, common.pip_index_secret, musa_index_secret),
             proxies=common.proxies,
@@ -262,13 +267,13 @@ class Facts:
     base_has_sdk: Optional[bool] = None       # the dev base image has the MUSA SDK already
 
 
-def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts, env) -> Plan:
-    """The plan of the task `options` were resolved for."""
+def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts) -> Plan:
+    """The plan of the task `options` were resolved for, from what the disk and engine said."""
     if isinstance(options, BaseOptions):
-        return plan_base(options, facts.present, env)
+        return plan_base(options, facts.present)
     if isinstance(options, DevOptions):
-        return plan_dev(options, facts.present, env, facts.python_version, facts.apt, facts.base_has_sdk)
-    return plan_release(options, env, facts.apt)
+        return plan_dev(options, facts.present, facts.python_version, facts.apt, facts.base_has_sdk)
+    return plan_release(options, facts.apt)
 
 
 def local_repos(options) -> Tuple[RepoStep, ...]:
@@ -305,18 +310,16 @@ def _vision_step(o: DevOptions, present) -> RepoStep:
     return _source_repo("vision", o.vision_repo, o.vision_tag, o.vision_root, present, "--vision-root")
 
 
-def plan_base(options: BaseOptions, present: Iterable[str], env) -> Plan:
+def plan_base(options: BaseOptions, present: Iterable[str]) -> Plan:
     """The plan of `build-base`. `present` names the repos whose directories already exist."""
     o = options
     return _plan(
-        "base", o.common, python_version=o.python_version,
+        "base", o, python_version=o.python_version,
         repos=[_pytorch_step(o, set(present))],
         artifacts=_conda_step(o),
         dockerfile=DOCKERFILE_BASE,
-        image=o.image,
         buildargs=_env_buildargs(o.system.name, o),
         labels=_env_labels("base", o),
-        env=env,
         notes=o.notes,
     )
 
@@ -341,7 +344,7 @@ def component_steps(o: DevOptions, present) -> Tuple[RepoStep, ...]:
                  for c in o.components)
 
 
-def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: Optional[str] = None,
+def plan_dev(options: DevOptions, present: Iterable[str], python_version: Optional[str] = None,
              apt=None, base_has_sdk: Optional[bool] = None) -> Plan:
     """The plan of `build-dev`. `python_version` is the base image's, once the engine was asked;
     `apt` the resolved apt versions, `base_has_sdk` whether the base image has the SDK already."""
@@ -349,11 +352,10 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
     present = set(present)
     stack = plan_stack(o.stack, apt, base_has_sdk, dev=True)
     return _plan(
-        "dev", o.common, python_version=python_version or FROM_BASE,
+        "dev", o, python_version=python_version or FROM_BASE,
         repos=[torch_musa_step(o), _vision_step(o, present), *component_steps(o, present)],
         artifacts=_vendor_steps(o.vendor),
         dockerfile=o.dockerfile,
-        image=o.image,
         buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs
         + (("USE_KINETO", "1" if any(c.name == "kineto" for c in o.components) else "0"),
            ("COMPILE_CACHE", o.compile_cache)),
@@ -362,7 +364,6 @@ def plan_dev(options: DevOptions, present: Iterable[str], env, python_version: O
             ("musa_docker.python_version", python_version or FROM_BASE),
             ("musa_docker.base_image", o.base_img),
         ) + stack.labels,
-        env=env,
         notes=stack.notes + (_compile_cache_note(o.compile_cache, o.common.builder),),
         musa_index_secret=o.stack.pip_index_secret,
     )
@@ -377,7 +378,7 @@ def _compile_cache_note(size: str, builder) -> str:
             "musa-docker-ccache; the hits and misses end the log and label the image musa_docker.compile_cache")
 
 
-def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
+def plan_release(options: ReleaseOptions, apt=None) -> Plan:
     """The plan of `release`; `apt` the resolved apt versions (None: not read yet)."""
     o = options
     wheels = tuple(
@@ -392,14 +393,12 @@ def plan_release(options: ReleaseOptions, env, apt=None) -> Plan:
     )
     stack = plan_stack(o.stack, apt)
     return _plan(
-        "release", o.common, python_version=o.python_version,
+        "release", o, python_version=o.python_version,
         repos=(),
         artifacts=_vendor_steps(o.vendor) + _conda_step(o) + wheels,
         dockerfile=o.dockerfile,
-        image=o.image,
         buildargs=_env_buildargs(o.system.name, o) + stack.buildargs,
         labels=_env_labels("release", o) + stack.labels,
-        env=env,
         notes=o.notes + stack.notes,
         musa_index_secret=o.stack.pip_index_secret,
     )
