@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import ConfigError
+from .util import expand_home
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,9 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
     home = env.get("HOME", "")
     explicit = env.get("MUSA_DOCKER_CACHE", "")
     if explicit:
-        if explicit == "~" or explicit.startswith("~/"):
-            if not home:
-                raise ConfigError(f"MUSA_DOCKER_CACHE={explicit} starts with '~' but HOME is not set")
-            explicit = home + explicit[1:]
-        return Path(explicit)
+        if (explicit == "~" or explicit.startswith("~/")) and not home:
+            raise ConfigError(f"MUSA_DOCKER_CACHE={explicit} starts with '~' but HOME is not set")
+        return expand_home(explicit, home)
     if not home:
         raise ConfigError("cannot place the download cache: HOME is not set; set MUSA_DOCKER_CACHE=DIR")
     return Path(home) / ".cache" / "musa_docker"

@@ -22,6 +22,18 @@ def say_to(out) -> Say:
     return say
 
 
+def expand_home(text: str, home=None) -> Path:
+    """A path a user typed, `~` expanded the one way every part does it: `~` and `~/…` are `home`
+    (the HOME of the environment the task was given; the process's when None), `~bob/…` is
+    another user's, left to the OS."""
+    text = str(text)
+    if text == "~" or text.startswith("~/"):
+        return Path(str(home if home is not None else os.path.expanduser("~")) + text[1:])
+    if text.startswith("~"):
+        return Path(os.path.expanduser(text))
+    return Path(text)
+
+
 def human_size(n: Optional[float], unit: Optional[str] = None) -> str:
     """`812.3 MB`-style size in SI units (the progress bars count the same way); with
     `unit="GB"`, always gigabytes to two places, so a column of image sizes lines up."""

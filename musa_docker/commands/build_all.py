@@ -17,7 +17,6 @@ only what depends on it.
 from __future__ import annotations
 
 import graphlib
-import os
 import sys
 import threading
 import time
@@ -34,7 +33,7 @@ from ..options.cascade import Sourced, sourced
 from ..values import validate, yamlfile
 from ..defaults import default
 from ..errors import ConfigError, MusaDockerError
-from ..util import human_size, short_id
+from ..util import expand_home, human_size, short_id
 from .build import build_base, build_dev, release, resolve
 
 TOP_KEYS = ("defaults", "images")
@@ -274,8 +273,7 @@ def build_all(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         jobs = 0
     if jobs < 1:
         raise ConfigError(f"--jobs {values.get('jobs')!r} is not a positive whole number")
-    # os.path.expanduser leaves `~nobody/…` as it is where pathlib would raise
-    path = Path(os.path.expanduser(validate.path(values["config"], "-c/--config")))
+    path = expand_home(validate.path(values["config"], "-c/--config"), env.get("HOME"))
     entries = load(path)
     invalid = {}
     for entry in entries:

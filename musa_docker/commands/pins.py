@@ -29,7 +29,7 @@ from ..options.build import python_version as check_python
 from ..musa.pins import Pins
 from ..fetch.git import GIT_ENV
 from ..options.cascade import sourced
-from ..util import say_to
+from ..util import expand_home, say_to
 
 TIMEOUT = 30
 
@@ -70,7 +70,7 @@ def table(pins: Pins, targets: Optional[Tuple[str, ...]], python: Optional[str])
 def check_location(location: Location, session) -> Optional[str]:
     """None when the artifact is there, else why not."""
     if location.scheme == "file":
-        path = Path(os.path.expanduser(location.local_path))
+        path = expand_home(location.local_path)
         return None if path.is_file() else f"no such file {location.display}"
     import requests
     headers = {"Accept-Encoding": "identity"}

@@ -37,7 +37,7 @@ from ..errors import ChecksumError, DownloadError
 from ..values.locations import Location, redact
 from .single import attempt
 from .http import Job, Ranged, Restart, session, split_auth, with_retries
-from ..util import Cancelled, hash_file, human_size
+from ..util import Cancelled, expand_home, hash_file, human_size
 
 __all__ = ["CACHEDIR_TAG", "Downloader", "Fetched", "cache_key"]
 
@@ -181,7 +181,7 @@ class Downloader:
 
     def _local(self, name: str, location: Location, cancel: threading.Event) -> Fetched:
         given = location.local_path or ""
-        path = Path(os.path.expanduser(given))
+        path = expand_home(given)
         if not path.is_absolute():
             path = Path.cwd() / path
         if not path.exists():

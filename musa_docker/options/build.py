@@ -14,7 +14,6 @@ paths (validate.py), the MUSA stack (sdk.py) and the dev image's components (com
 from __future__ import annotations
 
 import dataclasses
-import os
 import platform
 import re
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from ..resources import ASSETS
 from ..engine.docker_cli import Builder, choose as choose_builder
 from ..defaults import SYSTEMS, System
 from ..errors import ConfigError
+from ..util import expand_home
 from ..values.locations import Location, parse_location, redact
 from ..values.network import ca_certs, index_url, no_credentials, proxies
 from ..values.paths import check_reserved
@@ -111,13 +111,7 @@ def system(value: str) -> System:
 def _path(value: Optional[str], home: Path) -> Optional[Path]:
     if not value:
         return None
-    text = str(value)
-    # Only `~` and `~/...` mean the user's HOME; `~bob/...` is another user's, left to the OS.
-    if text == "~" or text.startswith("~/"):
-        return Path(str(home) + text[1:])
-    if text.startswith("~"):
-        return Path(os.path.expanduser(text))
-    return Path(text)
+    return expand_home(value, home)
 
 
 def _ca_cert_paths(given: Any, home: Path) -> list:

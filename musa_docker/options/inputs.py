@@ -21,6 +21,7 @@ from .cascade import Sourced
 from ..musa import pins as pins_mod
 from ..musa import sdk, vendor
 from ..errors import ConfigError
+from ..util import expand_home
 from ..values.locations import redact
 
 REPO_KEYS = {
@@ -58,9 +59,7 @@ def _given(value) -> bool:
 def load_pins(value, home: Path) -> Optional[pins_mod.Pins]:
     if not _given(value):
         return None
-    text = str(value)
-    path = Path(str(home) + text[1:]) if text == "~" or text.startswith("~/") else Path(text)
-    return pins_mod.load(path)
+    return pins_mod.load(expand_home(value, home))
 
 
 def resolve(sourced: Sourced, env: Mapping[str, str]) -> Resolved:
