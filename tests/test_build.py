@@ -11,6 +11,7 @@ from conftest import remove_images
 from musa_docker.build import run as build, context
 from musa_docker.build.builddir import BuildDir
 from musa_docker.engine.api import Engine
+from musa_docker.engine.docker_cli import BuildSettings
 from musa_docker.errors import BuildError, EngineError
 
 pytestmark = pytest.mark.engine
@@ -45,8 +46,8 @@ def _build(tmp_path, dockerfile, files=None, labels=None, buildargs=None):
     log = build.BuildLog(tmp_path / "logs" / "build.log", echo=echo)
     try:
         built = build.run(
-            Engine(), _context(tmp_path, dockerfile, files), log, dockerfile="Dockerfile",
-            buildargs=buildargs or {}, labels=labels or {}, network="host", nocache=False, pull=False,
+            Engine(), _context(tmp_path, dockerfile, files), log,
+            BuildSettings(buildargs=buildargs or {}, labels=labels or {}, network="host"),
         )
     finally:
         log.close()

@@ -16,6 +16,7 @@ from musa_docker.build import run as build, context
 from musa_docker.engine import docker_cli as client
 from musa_docker.build.context import BuildDir
 from musa_docker.engine.api import Engine
+from musa_docker.engine.docker_cli import BuildSettings
 from musa_docker.errors import BuildError, ConfigError
 from test_push import serve_registry
 from test_remote_engine import engine2  # noqa: F401  (the second dockerd, a fixture)
@@ -97,8 +98,8 @@ def _build(tmp_path, dockerfile, builder, engine, labels=None):
     echo, said = io.StringIO(), []
     log = build.BuildLog(tmp_path / "logs" / "build.log", echo=echo)
     try:
-        built = build.build_context(builder, engine, bd.path, log, say=said.append, dockerfile="Dockerfile",
-                               buildargs={}, labels=labels or {}, network="host", nocache=False, pull=False)
+        built = build.build_context(builder, engine, bd.path, log, BuildSettings(labels=labels or {}, network="host"),
+                                    say=said.append)
     finally:
         log.close()
         bd.remove()

@@ -25,6 +25,7 @@ from images import busybox_image
 from musa_docker.build import run as build
 from musa_docker.check import verify
 from musa_docker.engine.api import Engine
+from musa_docker.engine.docker_cli import BuildSettings
 from musa_docker.errors import EngineError
 
 pytestmark = pytest.mark.engine
@@ -179,8 +180,7 @@ def test_a_build_lands_on_the_engine_named_and_nowhere_else(engine2, engine, bus
     try:
         built = build.run(
             remote, tar_context(f"FROM {busybox}\nCOPY marker /marker\nRUN cat /marker\n", {"marker": marker}), log,
-            dockerfile="Dockerfile", buildargs={}, labels={"musa_docker.kind": "base"}, network="host",
-            nocache=False, pull=False,
+            BuildSettings(labels={"musa_docker.kind": "base"}, network="host"),
         )
     finally:
         log.close()

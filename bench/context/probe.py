@@ -45,6 +45,7 @@ from musa_docker import util  # noqa: E402
 from musa_docker.build.builddir import BuildDir  # noqa: E402
 from musa_docker.build.context import Entry  # noqa: E402
 from musa_docker.engine.api import Engine  # noqa: E402
+from musa_docker.engine.docker_cli import BuildSettings  # noqa: E402
 
 NAME = run.NAME
 MTIME = tree.MTIME
@@ -205,8 +206,8 @@ def main(argv=None) -> int:
                     run.remove_image(out)
                     log = build.BuildLog(scratch / "py.log")
                     built, _ = timed("build py (build.run, ADD)", lambda: build.run(
-                        engine, context.tar_stream(context.dir_entries(bd.path)), log, dockerfile="Dockerfile",
-                        buildargs={}, labels={}, network="host", nocache=True, pull=False))
+                        engine, context.tar_stream(context.dir_entries(bd.path)), log,
+                        BuildSettings(network="host", nocache=True)))
                     log.close()
                     run.remove_image(built.image_id)
             finally:
@@ -249,8 +250,8 @@ def ab(src: Path, work: Path, scratch: Path, engine: Engine, rounds: int, digest
         try:
             context.stage(bd, {"Dockerfile": dockerfile, f"{NAME}.tar": tar}, {})
             t0 = time.perf_counter()
-            built = build.run(engine, context.tar_stream(context.dir_entries(bd.path)), log, dockerfile="Dockerfile",
-                              buildargs={}, labels={}, network="host", nocache=True, pull=False)
+            built = build.run(engine, context.tar_stream(context.dir_entries(bd.path)), log,
+                              BuildSettings(network="host", nocache=True))
             times["build ADD (warm)"].append(time.perf_counter() - t0)
         finally:
             log.close()

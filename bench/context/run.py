@@ -39,6 +39,7 @@ import tree  # noqa: E402  (bench/context/tree.py)
 from musa_docker.build import run as build, context, layers  # noqa: E402
 from musa_docker.build.builddir import BuildDir  # noqa: E402
 from musa_docker.engine.api import Engine  # noqa: E402
+from musa_docker.engine.docker_cli import BuildSettings  # noqa: E402
 
 BASE = "musa-docker-test/busybox:latest"
 OLD_TAG = "bench-old:latest"
@@ -152,8 +153,7 @@ def tool_way(src: Path, work: Path, engine: Engine, warm: bool) -> tuple:
         bd = BuildDir.acquire(work / "build", Path.home())
         context.stage(bd, {"Dockerfile": dockerfile}, {})
         built = build.run(engine, context.tar_stream(context.dir_entries(bd.path)), log,
-                          dockerfile="Dockerfile", buildargs={}, labels={}, network="host",
-                          nocache=True, pull=False)
+                          BuildSettings(network="host", nocache=True))
         t3 = now()
         image_id = engine.load(layers.load_archive(engine.inspect(built.image_id), engine.history(built.image_id),
                                                    tar, context.tar_sha256(tar), f"the {NAME} tree"))

@@ -13,10 +13,10 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Mapping, Sequence, Tuple
+from typing import Sequence, Tuple
 
 from .log import TAIL, Built, failure
-from ..engine.docker_cli import Builder, command
+from ..engine.docker_cli import Builder, BuildSettings, command
 from ..errors import BuildError, EngineError
 from ..values.locations import redact
 from ..util import Say
@@ -29,17 +29,14 @@ _CODE = re.compile(r"exit code: (\d+)")
 
 
 
-def run(builder: Builder, context_dir: Path, log, *, say: Say, dockerfile: str,
-        buildargs: Mapping[str, str], labels: Mapping[str, str], network: str, nocache: bool, pull: bool,
+def run(builder: Builder, context_dir: Path, log, settings: BuildSettings, *, say: Say,
         secrets: Sequence[Tuple[str, str]] = ()):
     """One BuildKit build through the docker client; returns build.Built. Raises BuildError."""
     steps, tails, errors, caches = {}, collections.defaultdict(lambda: collections.deque(maxlen=TAIL)), {}, {}
     last = collections.deque(maxlen=TAIL)
     with tempfile.TemporaryDirectory(prefix="musa-docker-iid-") as tmp:
         iidfile = Path(tmp) / "iid"
-        argv, extra = command(builder, dockerfile=dockerfile, buildargs=buildargs, labels=labels, network=network,
-                              nocache=nocache, pull=pull, context=str(context_dir), iidfile=str(iidfile),
-                              secrets=secrets)
+        argv, extra = command(builder, settings, context=str(context_dir), iidfile=str(iidfile), secrets=secrets)
         try:
             proc = subprocess.Popen(argv, env={**dict(builder.env), **extra}, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

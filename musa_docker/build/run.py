@@ -17,12 +17,12 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, Sequence, Tuple
 
 from . import buildkit, context, layers
 from ..plan import dockerfile
 from .log import TAIL, BuildLog, Built, failure
-from ..engine.docker_cli import MIN_API, Builder
+from ..engine.docker_cli import MIN_API, Builder, BuildSettings
 from ..engine.api import Engine
 from ..errors import BuildError, ConfigError
 from ..values.locations import redact
@@ -48,15 +48,13 @@ class Staged:
     secrets: Tuple[Tuple[str, str], ...] = ()        # (id, file) of each BuildKit secret, outside the context
 
 
-def run(engine: Engine, context: Iterable[bytes], log: BuildLog, *, dockerfile: str,
-        buildargs: Mapping[str, str], labels: Mapping[str, str], network: str,
-        nocache: bool, pull: bool, cache_from: Sequence[str] = ()) -> Built:
+def run(engine: Engine, context: Iterable[bytes], log: BuildLog, settings: BuildSettings,
+        cache_from: Sequence[str] = ()) -> Built:
     """Build; return the new image's id. Raises BuildError (a step failed) or EngineError."""
     step = "(before the first step)"
     tail = collections.deque(maxlen=TAIL)
     image_id = None
-    for event in engine.build(context, dockerfile=dockerfile, buildargs=buildargs, labels=labels,
-                              network=network, nocache=nocache, pull=pull, cache_from=cache_from):
+    for event in engine.build(context, settings, cache_from=cache_from):
         if "stream" in event:
             text = event["stream"]
             log.write(text)
@@ -95,10 +93,8 @@ def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -
         path.unlink()
         path.write_text(dockerfile.for_plan(plan, builder.kind))
     start = log.path.stat().st_size
-    # the host's proxies are Docker's predefined args: out of the history and the inputs digest
-    image_id = build_context(builder, engine, staged.path, log, say=say, dockerfile="Dockerfile",
-                             buildargs={**dict(b.buildargs), **dict(b.proxies)}, labels=staged.labels,
-                             network=b.network, nocache=b.nocache, pull=b.pull, secrets=staged.secrets).image_id
+    image_id = build_context(builder, engine, staged.path, log, b.settings(staged.labels, dict(b.proxies)), say=say,
+                             secrets=staged.secrets).image_id
     if builder.kind == "buildkit" and dict(b.buildargs).get("COMPILE_CACHE", "off") != "off":
         image_id = _label_compile_cache(engine, image_id, staged, log, start, say)
     for name, tar, at in staged.layers:
@@ -127,13 +123,12 @@ def _label_compile_cache(engine: Engine, image_id: str, staged: Staged, log: Bui
     staged.labels[COMPILE_CACHE_LABEL] = value
     with tempfile.TemporaryDirectory(prefix="musa-docker-label-") as tmp:
         (Path(tmp) / "Dockerfile").write_text(f"FROM {image_id}\n")
-        return run(engine, context.tar_stream(context.dir_entries(Path(tmp))), log, dockerfile="Dockerfile",
-                   buildargs={}, labels={COMPILE_CACHE_LABEL: value}, network="none", nocache=False,
-                   pull=False).image_id
+        return run(engine, context.tar_stream(context.dir_entries(Path(tmp))), log,
+                   BuildSettings(labels={COMPILE_CACHE_LABEL: value}, network="none")).image_id
 
 
-def build_context(builder: Builder, engine: Engine, context_dir: Path, log: BuildLog, *, say: Say,
-                  secrets: Sequence[Tuple[str, str]] = (), **kwargs) -> Built:
+def build_context(builder: Builder, engine: Engine, context_dir: Path, log: BuildLog, settings: BuildSettings, *,
+                  say: Say, secrets: Sequence[Tuple[str, str]] = ()) -> Built:
     """Build a staged context dir with `builder`: classic through docker-py, BuildKit through the
     client, with `secrets` ((id, file) pairs). An `auto` BuildKit falls back to classic when the
     engine predates BuildKit, and a build with secrets then stops (ConfigError)."""
@@ -146,9 +141,9 @@ def build_context(builder: Builder, engine: Engine, context_dir: Path, log: Buil
             if engine.image(ref) is None:     # the classic builder ignores it without a word
                 say(f"warning: --cache-from {ref} is not an image on {engine.host} (the classic builder uses "
                     "only local images: pull it first); building without it")
-        return run(engine, context.tar_stream(context.dir_entries(context_dir)), log,
-                   cache_from=builder.cache_from, **kwargs)
-    return buildkit.run(builder, context_dir, log, say=say, secrets=secrets, **kwargs)
+        return run(engine, context.tar_stream(context.dir_entries(context_dir)), log, settings,
+                   cache_from=builder.cache_from)
+    return buildkit.run(builder, context_dir, log, settings, say=say, secrets=secrets)
 
 
 def effective(builder: Builder, engine: Engine, say: Say) -> Builder:

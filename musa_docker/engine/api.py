@@ -20,6 +20,7 @@ from docker import errors as docker_errors
 from urllib3.exceptions import ProtocolError
 
 from ..errors import EngineError, PushError
+from .docker_cli import BuildSettings
 
 
 @dataclass(frozen=True)
@@ -189,16 +190,14 @@ class Engine:
 
     # --- builds -----------------------------------------------------------------------------------
 
-    def build(self, context: Iterable[bytes], *, dockerfile: str, buildargs: Mapping[str, str],
-              labels: Mapping[str, str], network: str, nocache: bool, pull: bool,
-              cache_from: Iterable[str] = ()) -> Iterator[dict]:
+    def build(self, context: Iterable[bytes], s: BuildSettings, cache_from: Iterable[str] = ()) -> Iterator[dict]:
         """Send the context (a tar stream) and yield the decoded build events as they come.
         `cache_from`: images whose layers may serve as cache."""
         try:
             yield from self.api.build(
-                fileobj=context, custom_context=True, dockerfile=dockerfile,
-                buildargs=dict(buildargs), labels=dict(labels), network_mode=network,
-                nocache=nocache, pull=pull, rm=True, forcerm=True, decode=True,
+                fileobj=context, custom_context=True, dockerfile=s.dockerfile,
+                buildargs=dict(s.buildargs), labels=dict(s.labels), network_mode=s.network,
+                nocache=s.nocache, pull=s.pull, rm=True, forcerm=True, decode=True,
                 cache_from=list(cache_from) or None,
                 timeout=None,   # a silent compile step may take an hour; the build is not stuck
             )

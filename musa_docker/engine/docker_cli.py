@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence, Tuple
 
@@ -34,6 +34,19 @@ _VERSION = re.compile(r"^Docker version (\d+)\.(\d+)\.(\d+)")
 _GET = ("install the buildx plugin (docker-buildx-plugin, or docker-buildx into ~/.docker/cli-plugins), "
         "or name a client before 23 with BuildKit built in, e.g. --docker-cli /usr/bin/docker (Debian's docker.io)")
 PROBE_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """What one build is told, whichever builder runs it: the Dockerfile (its path in the
+    context), build args, labels, the RUN steps' network, and the cache and pull switches."""
+
+    dockerfile: str = "Dockerfile"
+    buildargs: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network: str = "host"
+    nocache: bool = False
+    pull: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,8 +163,7 @@ def _check_buildx_builder(cli: str, name: str, env: Mapping[str, str], check: bo
                           "see `docker buildx ls`, or create one with `docker buildx create --name NAME`")
 
 
-def command(b: Builder, *, dockerfile: str, buildargs: Mapping[str, str], labels: Mapping[str, str],
-            network: str, nocache: bool, pull: bool, context: str, iidfile: str,
+def command(b: Builder, s: BuildSettings, *, context: str, iidfile: str,
             secrets: Sequence[Tuple[str, str]] = ()) -> Tuple[list, dict]:
     """(argv, extra env) of the build; `secrets` are (id, file) pairs. Every user value is the
     argument of its own `--flag=`, and `--` comes before the context dir, so no value can become
@@ -160,18 +172,18 @@ def command(b: Builder, *, dockerfile: str, buildargs: Mapping[str, str], labels
     argv += ["buildx", "build", f"--builder={b.buildx_builder}"] if b.buildx_builder else (
         ["buildx", "build"] if b.buildx else ["build"])
     # the CLI reads --file relative to its own working dir, not to the context
-    argv += ["--progress=plain", f"--iidfile={iidfile}", f"--file={context}/{dockerfile}", f"--network={network}"]
+    argv += ["--progress=plain", f"--iidfile={iidfile}", f"--file={context}/{s.dockerfile}", f"--network={s.network}"]
     if b.buildx_builder:
         argv.append("--load")      # a builder of its own keeps the image unless told to load it
-    if nocache:
+    if s.nocache:
         argv.append("--no-cache")
-    if pull:
+    if s.pull:
         argv.append("--pull")
-    args = dict(buildargs)
+    args = dict(s.buildargs)
     if b.inline_cache:
         args["BUILDKIT_INLINE_CACHE"] = "1"
     argv += [f"--build-arg={k}={v}" for k, v in args.items()]
-    argv += [f"--label={k}={v}" for k, v in labels.items()]
+    argv += [f"--label={k}={v}" for k, v in s.labels.items()]
     argv += [secret_flag(i, path) for i, path in secrets]
     argv += [f"--cache-from={ref}" for ref in b.cache_from]
     if b.cache_to:
@@ -180,9 +192,9 @@ def command(b: Builder, *, dockerfile: str, buildargs: Mapping[str, str], labels
     return argv, ({} if b.buildx else {"DOCKER_BUILDKIT": "1"})
 
 
-def render(b: Builder, **kwargs) -> str:
+def render(b: Builder, s: BuildSettings, **kwargs) -> str:
     """The build command as the plan shows it, credentials redacted."""
-    argv, extra = command(b, **kwargs)
+    argv, extra = command(b, s, **kwargs)
     shown = [f"{k}={v}" for k, v in extra.items()] + [_quote(a) for a in argv]
     return redact(" ".join(shown))
 

@@ -11,14 +11,14 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import FrozenSet, Iterable, Optional, Tuple, Union
+from typing import FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
 from ..engine import docker_cli as client
 from .. import defaults
 from ..musa import kinds
 from ..values import network
 from ..resources import ASSETS, DOCKERFILE_BASE, common_scripts
-from ..engine.docker_cli import Builder
+from ..engine.docker_cli import Builder, BuildSettings
 from ..musa.sdk import plan_stack, uses_mccl
 from ..values.locations import Location, redact, strip_credentials
 from ..options.build import BaseOptions, DevOptions, ReleaseOptions
@@ -82,6 +82,12 @@ class BuildStep:
     builder: Builder = Builder("classic", "--builder classic")
     secrets: Tuple[network.Secret, ...] = ()  # BuildKit secrets: ids and sources, values never shown
     proxies: Tuple[Tuple[str, str], ...] = ()  # the host's proxies: build args kept out of the history
+
+    def settings(self, labels: Mapping[str, str], proxies: Mapping[str, str]) -> BuildSettings:
+        """What the builder is told for the staged Dockerfile: the build args with the proxies (Docker's
+        predefined args: out of the history and the inputs digest), and every label."""
+        return BuildSettings("Dockerfile", {**dict(self.buildargs), **dict(proxies)}, dict(labels), self.network,
+                             self.nocache, self.pull)
 
 
 @dataclass(frozen=True)
@@ -174,9 +180,8 @@ def _builder_lines(b: BuildStep) -> list:
         elif k.cache_to:
             lines.append(f"  cache to    {k.cache_to} (type=registry, mode=max)")
         lines.append("  command     " + client.render(
-            k, dockerfile="Dockerfile", buildargs={**dict(b.buildargs), **network.shown(b.proxies)}, labels=dict(b.labels),
-            network=b.network, nocache=b.nocache, pull=b.pull, context="<build dir>", iidfile="<temp dir>/iid",
-            secrets=[(s.id, f"<secrets dir>/{s.id}") for s in b.secrets]))
+            k, b.settings(labels=dict(b.labels), proxies=network.shown(b.proxies)), context="<build dir>",
+            iidfile="<temp dir>/iid", secrets=[(s.id, f"<secrets dir>/{s.id}") for s in b.secrets]))
         lines.append("              (with a --label= for each label below, its value known after prepare)")
     for ref in k.cache_from:
         lines.append(f"  cache from  {ref}")
