@@ -358,7 +358,7 @@ def test_the_shipped_example_loads_and_is_the_readme_one():
     example = REPO / "examples" / "pins.yaml"
     pins = pins_mod.load(example)
     assert set(pins.artifacts) == {"mp_21", "mp_22"} and pins.wheels["mp_22"]["3.10"]["torch"].location
-    assert example.read_text() in (REPO / "README.md").read_text()
+    assert example.read_text() in (REPO / "docs" / "config-and-pins.md").read_text()
 
 
 def test_check_urls_asks_the_musa_index_for_each_requirement(tmp_path, env, server, vision):
