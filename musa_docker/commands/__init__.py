@@ -21,7 +21,8 @@ COMMANDS = {
 }
 
 
-def run(task: str, values: Any, env: Mapping[str, str]) -> Any:
-    """Run `task` with its values (a cascade.Sourced, or plain flag values)."""
+def run(task: str, values: Any, env: Mapping[str, str], **how: Any) -> Any:
+    """Run `task` with its values (a cascade.Sourced, or plain flag values); `how` is the
+    function's own keywords (a build's `out` and `echo`)."""
     module, function = COMMANDS[task]
-    return getattr(importlib.import_module(f"{__name__}.{module}"), function)(values, env)
+    return getattr(importlib.import_module(f"{__name__}.{module}"), function)(values, env, **how)

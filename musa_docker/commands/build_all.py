@@ -34,7 +34,8 @@ from ..values import validate, yamlfile
 from ..defaults import default
 from ..errors import ConfigError, MusaDockerError
 from ..util import expand_home, human_size, short_id
-from .build import build_base, build_dev, release, resolve
+from . import run as run_task
+from .build import resolve
 
 TOP_KEYS = ("defaults", "images")
 ENTRY_KEYS = ("name", "task")
@@ -301,12 +302,10 @@ def build_all(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
                     f"{path}:{entry.line}: {entry.name} needs base {entry.base}, which is neither listed in "
                     f"the file nor present on {engine.host}: add a build-base entry for it, or build it first"
                 )
-    builders = {"build-base": build_base, "build-dev": build_dev, "release": release}
-
     def build(entry, entry_out, echo):
         if entry.name in invalid:
             raise invalid[entry.name]
-        return builders[entry.task](_sourced(entry, path, values), env, entry_out, echo)
+        return run_task(entry.task, _sourced(entry, path, values), env, out=entry_out, echo=echo)
 
     outcomes = run(entries, build, jobs, out)
     out.write(summary(outcomes) + "\n")
