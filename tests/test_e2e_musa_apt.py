@@ -1,5 +1,5 @@
 """End to end, on the real engine: a release image from debian:12 whose MUSA SDK comes from a local
-apt repository (tests/musa_apt.py) and whose torch comes from a MUSA pip index kept apart from the
+apt repository (tests/support/musa_apt.py) and whose torch comes from a MUSA pip index kept apart from the
 public stand-in, which holds a higher torch that pulls a CUDA distribution."""
 
 from __future__ import annotations

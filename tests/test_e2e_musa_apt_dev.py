@@ -1,5 +1,5 @@
 """End to end: build-base -> build-dev whose MUSA SDK (with muAlg and muThrust) comes from the local
-apt repository of tests/musa_apt.py, on the real engine."""
+apt repository of tests/support/musa_apt.py, on the real engine."""
 
 from __future__ import annotations
 
