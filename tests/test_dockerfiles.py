@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import vendor
-from images import debian12_image
+from images import debian12_image, run_in as run
 from musa_docker.commands import build as commands
 from musa_docker.plan import dockerfile, plan
 from musa_docker.musa import kinds
@@ -225,10 +225,6 @@ def cached_steps(builder: str, log: str) -> dict:
             if m:
                 found[m.group(1)] = "Using cache" in step
     return found
-
-
-def run(engine, ref: str, command: str) -> str:
-    return engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none").decode().strip()
 
 
 @pytest.mark.engine

@@ -13,17 +13,12 @@ import pytest
 import musa_apt
 import vendor
 from conftest import cli, user_env
-from images import debian12_image, serve_directory, write_simple_index
+from images import debian12_image, run_in, serve_directory, write_simple_index
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
 MUSA_TORCH = "2.0.0+musa5.2.0"
 MUSA_TORCH_MUSA = "1.0.0+musa5.2.0"
-
-
-def run_in(engine, ref, command):
-    out = engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none")
-    return out.decode().strip()
 
 
 @pytest.fixture(scope="module")

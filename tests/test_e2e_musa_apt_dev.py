@@ -10,14 +10,9 @@ import pytest
 import musa_apt
 import vendor
 from conftest import cli, user_env
-from images import local_pypi, serve_directory
+from images import local_pypi, run_in, serve_directory
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
-
-
-def run_in(engine, ref, command):
-    out = engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none")
-    return out.decode().strip()
 
 
 @pytest.fixture(scope="module")
