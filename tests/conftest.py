@@ -118,6 +118,18 @@ def cli(*args, env=None, cwd=None, input=None, timeout=1800):
                           capture_output=True, text=True, input=input, timeout=timeout)
 
 
+def assert_one_error(result, *words):
+    """Non-zero exit; stderr opens with the only `error:` line; no traceback anywhere."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and lines[0].startswith("error: "), result.stderr
+    assert sum(line.startswith("error:") for line in lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
 @pytest.fixture(scope="session")
 def engine():
     """The real engine. Tests that need it fail, never skip, when it does not answer."""

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, cli, git
+from conftest import REPO, assert_one_error, cli, git
 
 NO_ENGINE = "unix:///nonexistent.sock"
 
@@ -21,18 +21,6 @@ def user(env, tmp_path):
 
 def listing(root):
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
-def assert_one_error(result, *words):
-    """Non-zero exit; stderr opens with the only `error:` line; no traceback anywhere."""
-    assert result.returncode != 0, result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert lines and lines[0].startswith("error: "), result.stderr
-    assert sum(line.startswith("error:") for line in lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 # --- --dry-run -----------------------------------------------------------------------------------
