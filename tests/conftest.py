@@ -148,6 +148,36 @@ def busybox(engine):
     return busybox_image(engine)
 
 
+@pytest.fixture(scope="module")
+def engine2():
+    """A second dockerd: unix socket, plus TCP on 127.0.0.1 with --tlsverify; it knows an
+    `mthreads` runtime (runc under that name), which is not its default."""
+    import shutil
+    import tempfile
+    from types import SimpleNamespace
+
+    from dockerd import free_port, make_certs, start_dockerd, stop_dockerd
+    from images import busybox_image
+    # Short paths: a unix socket path must stay under 108 bytes, containerd's below the exec root too.
+    root = Path(tempfile.mkdtemp(prefix="md2.", dir="/tmp"))
+    certs = make_certs(root / "certs")
+    tcp = f"tcp://127.0.0.1:{free_port()}"
+    proc, client, sock = start_dockerd(
+        root, "-H", tcp,
+        "--tlsverify", "--tlscacert", str(certs["ca"]), "--tlscert", str(certs["cert"]), "--tlskey", str(certs["key"]),
+        "--add-runtime", "mthreads=runc",
+    )
+    try:
+        busybox_image(client)
+        yield SimpleNamespace(sock=sock, tcp=tcp, certs=certs, client=client, root=root)
+    finally:
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
+        client.close()
+        stop_dockerd(proc, root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def remove_images(client, *refs) -> None:
     """Remove what a test built, whatever state a failed test left it in."""
     for ref in refs:

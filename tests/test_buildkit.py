@@ -18,8 +18,7 @@ from musa_docker.build.context import BuildDir
 from musa_docker.engine.api import Engine
 from musa_docker.engine.docker_cli import BuildSettings
 from musa_docker.errors import BuildError, ConfigError
-from test_push import serve_registry
-from test_remote_engine import engine2  # noqa: F401  (the second dockerd, a fixture)
+from registry import serve_registry
 
 DEBIAN_CLI = "/usr/bin/docker"        # Debian's docker.io 20.10: BuildKit built in
 NEW_CLI = "/usr/local/bin/docker"     # 28.x without the buildx plugin
