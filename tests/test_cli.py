@@ -273,32 +273,6 @@ def test_a_dockerfile_that_is_missing_is_refused_before_any_clone(user, tmp_path
     assert not (tmp_path / "src").exists() and not (tmp_path / "cache").exists()
 
 
-@pytest.mark.engine
-def test_a_cache_dir_that_cannot_be_made(env, tmp_path, engine):
-    (tmp_path / "file").write_text("")
-    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
-               env={**env, "MUSA_DOCKER_CACHE": str(tmp_path / "file" / "cache")})
-    assert_one_error(done, "the cache dir", str(tmp_path / "file" / "cache"), "MUSA_DOCKER_CACHE")
-
-
-@pytest.fixture
-def read_only_dir(tmp_path):
-    """A read-only file system (tmpfs mounted ro): root can write anywhere else."""
-    point = tmp_path / "ro"
-    point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(point)], capture_output=True, text=True)
-    assert done.returncode == 0, f"mounting a read-only tmpfs needs root: {done.stderr}"
-    yield point
-    subprocess.run(["umount", str(point)], check=True)
-
-
-@pytest.mark.engine
-def test_a_read_only_cache_is_one_error_line(env, tmp_path, read_only_dir, engine):
-    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
-               env={**env, "MUSA_DOCKER_CACHE": str(read_only_dir / "cache")})
-    assert_one_error(done, "the cache dir", "read-only", "MUSA_DOCKER_CACHE")
-
-
 def test_tls_settings_that_point_nowhere(user, tmp_path):
     env = {**user, "DOCKER_HOST": "tcp://127.0.0.1:9", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(tmp_path / "certs")}
     done = cli("shell", "-i", "musa-pytorch-dev:latest", env=env)
