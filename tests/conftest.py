@@ -130,6 +130,19 @@ def assert_one_error(result, *words):
     return lines[0]
 
 
+@pytest.hookimpl(tryfirst=True)      # before `-m` deselects: it reads the marks added here
+def pytest_collection_modifyitems(items):
+    """A test that asks for the engine, itself or through another fixture (busybox, e2e_base),
+    is marked `engine`; one that neither asks for it nor is marked `engine` or `e2e` is marked
+    `quick`, so `-m quick` and `-m "not engine"` both run without an engine."""
+    for item in items:
+        asks = "engine" in getattr(item, "fixturenames", ())
+        if asks and item.get_closest_marker("engine") is None:
+            item.add_marker(pytest.mark.engine)
+        if not asks and item.get_closest_marker("engine") is None and item.get_closest_marker("e2e") is None:
+            item.add_marker(pytest.mark.quick)
+
+
 @pytest.fixture(scope="session")
 def engine():
     """The real engine. Tests that need it fail, never skip, when it does not answer."""
