@@ -118,6 +118,31 @@ def cli(*args, env=None, cwd=None, input=None, timeout=1800):
                           capture_output=True, text=True, input=input, timeout=timeout)
 
 
+def assert_one_error(result, *words):
+    """Non-zero exit; stderr opens with the only `error:` line; no traceback anywhere."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and lines[0].startswith("error: "), result.stderr
+    assert sum(line.startswith("error:") for line in lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.hookimpl(tryfirst=True)      # before `-m` deselects: it reads the marks added here
+def pytest_collection_modifyitems(items):
+    """A test that asks for the engine, itself or through another fixture (busybox, e2e_base),
+    is marked `engine`; one that neither asks for it nor is marked `engine` or `e2e` is marked
+    `quick`, so `-m quick` and `-m "not engine"` both run without an engine."""
+    for item in items:
+        asks = "engine" in getattr(item, "fixturenames", ())
+        if asks and item.get_closest_marker("engine") is None:
+            item.add_marker(pytest.mark.engine)
+        if not asks and item.get_closest_marker("engine") is None and item.get_closest_marker("e2e") is None:
+            item.add_marker(pytest.mark.quick)
+
+
 @pytest.fixture(scope="session")
 def engine():
     """The real engine. Tests that need it fail, never skip, when it does not answer."""
@@ -134,6 +159,36 @@ def engine():
 def busybox(engine):
     from images import busybox_image
     return busybox_image(engine)
+
+
+@pytest.fixture(scope="module")
+def engine2():
+    """A second dockerd: unix socket, plus TCP on 127.0.0.1 with --tlsverify; it knows an
+    `mthreads` runtime (runc under that name), which is not its default."""
+    import shutil
+    import tempfile
+    from types import SimpleNamespace
+
+    from dockerd import free_port, make_certs, start_dockerd, stop_dockerd
+    from images import busybox_image
+    # Short paths: a unix socket path must stay under 108 bytes, containerd's below the exec root too.
+    root = Path(tempfile.mkdtemp(prefix="md2.", dir="/tmp"))
+    certs = make_certs(root / "certs")
+    tcp = f"tcp://127.0.0.1:{free_port()}"
+    proc, client, sock = start_dockerd(
+        root, "-H", tcp,
+        "--tlsverify", "--tlscacert", str(certs["ca"]), "--tlscert", str(certs["cert"]), "--tlskey", str(certs["key"]),
+        "--add-runtime", "mthreads=runc",
+    )
+    try:
+        busybox_image(client)
+        yield SimpleNamespace(sock=sock, tcp=tcp, certs=certs, client=client, root=root)
+    finally:
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
+        client.close()
+        stop_dockerd(proc, root)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def remove_images(client, *refs) -> None:

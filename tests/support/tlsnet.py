@@ -2,7 +2,7 @@
 
 - `make_ca` / `make_server_cert`: a CA of the test's own and a certificate it signs for 127.0.0.1,
   made with the openssl CLI.
-- `https_index`: a PEP 503 index (tests/images.py's layout and wheels) served over HTTPS with that
+- `https_index`: a PEP 503 index (tests/support/images.py's layout and wheels) served over HTTPS with that
   certificate, optionally behind HTTP basic auth; it records each request's path.
 - `ConnectProxy`: an HTTP CONNECT proxy that tunnels and records each CONNECT target and the
   Proxy-Authorization it was sent.

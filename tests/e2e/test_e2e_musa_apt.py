@@ -1,5 +1,5 @@
 """End to end, on the real engine: a release image from debian:12 whose MUSA SDK comes from a local
-apt repository (tests/musa_apt.py) and whose torch comes from a MUSA pip index kept apart from the
+apt repository (tests/support/musa_apt.py) and whose torch comes from a MUSA pip index kept apart from the
 public stand-in, which holds a higher torch that pulls a CUDA distribution."""
 
 from __future__ import annotations
@@ -13,17 +13,12 @@ import pytest
 import musa_apt
 import vendor
 from conftest import cli, user_env
-from images import debian12_image, serve_directory, write_simple_index
+from images import debian12_image, run_in, serve_directory, write_simple_index
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
 MUSA_TORCH = "2.0.0+musa5.2.0"
 MUSA_TORCH_MUSA = "1.0.0+musa5.2.0"
-
-
-def run_in(engine, ref, command):
-    out = engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none")
-    return out.decode().strip()
 
 
 @pytest.fixture(scope="module")

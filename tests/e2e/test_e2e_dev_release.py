@@ -13,18 +13,13 @@ import pytest
 import vendor
 from conftest import BUILDERS, cli, git, user_env
 from httpserver import Server
-from images import debian12_image, local_pypi
+from images import debian12_image, local_pypi, run_in
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
 
 def sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run_in(engine, ref, command):
-    out = engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none")
-    return out.decode().strip()
 
 
 @pytest.fixture(scope="module")

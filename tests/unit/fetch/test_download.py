@@ -24,7 +24,7 @@ from musa_docker.values.locations import parse_location
 try:
     from httpserver import Server, deterministic_bytes, http_server_fixture, make_tls_files, tls_context  # noqa: F401
 except ImportError:  # tests/ imported as a package
-    from tests.httpserver import Server, deterministic_bytes, http_server_fixture, make_tls_files, tls_context  # noqa: F401
+    from tests.support.httpserver import Server, deterministic_bytes, http_server_fixture, make_tls_files, tls_context  # noqa: F401
 
 DATA = deterministic_bytes(3 * 1024 * 1024 + 12345)
 SHA = hashlib.sha256(DATA).hexdigest()

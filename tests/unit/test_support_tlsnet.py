@@ -1,4 +1,4 @@
-"""The test network itself (tests/tlsnet.py): pip, on the host, reaches the HTTPS index through the
+"""The test network itself (tests/support/tlsnet.py): pip, on the host, reaches the HTTPS index through the
 CONNECT proxy with the test CA, and is refused without it or without the index's password."""
 
 from __future__ import annotations

@@ -12,15 +12,9 @@ import io
 import json
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
-import time
-import urllib.error
-import urllib.request
 import uuid
-from pathlib import Path
-from typing import Iterator, Optional
 
 import docker.errors
 import pytest
@@ -28,6 +22,7 @@ import pytest
 from conftest import cli
 from musa_docker.commands import push as push_mod
 from musa_docker.errors import ConfigError, EngineError, PushError
+from registry import free_port, serve_registry
 
 pytestmark = pytest.mark.engine
 
@@ -38,12 +33,6 @@ LAYER_LINE = re.compile(r"^  [0-9a-f]{12}: (.+)$")
 
 
 # --- registries ----------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def htpasswd_line(user: str, password: str) -> str:
     """`user:bcrypt-hash`, the only hash docker-registry's htpasswd accepts."""
@@ -57,56 +46,6 @@ def htpasswd_line(user: str, password: str) -> str:
         done = subprocess.run([tool, "-niB", user], input=password, capture_output=True, text=True, check=True)
         return done.stdout.strip()
     pytest.fail("no bcrypt to write the registry's htpasswd: `pip install -e '.[test]'` (bcrypt) or install apache2-utils")
-
-
-def _answers(host: str) -> bool:
-    try:
-        urllib.request.urlopen(f"http://{host}/v2/", timeout=1).close()
-        return True
-    except urllib.error.HTTPError:
-        return True          # 401 from the auth registry: it is up
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def serve_registry(root: Path, htpasswd: Optional[Path] = None) -> Iterator[str]:
-    """Run `docker-registry serve` on a free 127.0.0.1 port with its storage under `root`;
-    yield its host:port; stop it at the end."""
-    binary = shutil.which("docker-registry")
-    assert binary, "no docker-registry on PATH: run `bash scripts/engine.sh`, which installs Debian's docker-registry"
-    root.mkdir(parents=True, exist_ok=True)
-    auth = f"auth:\n  htpasswd:\n    realm: musa-docker-test\n    path: {htpasswd}\n" if htpasswd else ""
-    for _ in range(3):      # another process may take the free port before the registry binds it
-        host = f"127.0.0.1:{free_port()}"
-        config = root / "config.yml"
-        config.write_text(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {root / 'storage'}\n"
-            f"http:\n  addr: {host}\n{auth}"
-        )
-        log = open(root / "registry.log", "wb")
-        process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while process.poll() is None and not _answers(host) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if process.poll() is None and _answers(host):
-            break
-        process.kill()
-        process.wait()
-        log.close()
-    else:
-        pytest.fail(f"docker-registry did not start: {(root / 'registry.log').read_text()[-2000:]}")
-    try:
-        yield host
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,10 @@ import stat
 
 import pytest
 
-from conftest import cli
+from conftest import assert_one_error, cli
 from musa_docker.plan import dockerfile
 from musa_docker.values import network
 from musa_docker.resources import ASSETS
-from test_cli import assert_one_error
 
 DEBIAN_CLI = ("--docker-cli", "/usr/bin/docker")
 BUILDKIT = ("--builder", "buildkit", *DEBIAN_CLI)

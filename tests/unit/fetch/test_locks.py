@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, git, make_repo, remove_images
+from conftest import REPO, git, make_repo
 from musa_docker.build import context, log as build
 from musa_docker import util
 from musa_docker.fetch.locks import EntryLock
@@ -132,50 +132,3 @@ def test_eviction_skips_a_tar_another_run_holds(tmp_path):
 def test_log_names_differ_between_runs_of_one_image_in_one_second(tmp_path):
     names = {build.log_path(tmp_path, "musa-pytorch-dev:latest") for _ in range(20)}
     assert len(names) == 20
-
-
-@pytest.mark.engine
-@pytest.mark.e2e
-def test_build_all_jobs_2_with_two_dev_entries_sharing_torch_musa_on_a_cold_cache(e2e_base, tmp_path, engine):
-    import uuid
-
-    import vendor
-    from conftest import cli, user_env
-    from images import local_pypi
-    assert e2e_base["first"].returncode == 0, e2e_base["first"].stderr[-2000:]
-    env = user_env(tmp_path)
-    files = tmp_path / "vendor"
-    musa, mudnn = vendor.musa_toolkits_archive(files), vendor.mudnn_archive(files)
-    torch_musa = vendor.torch_musa_repo(tmp_path / "upstream")
-    vision = vendor.vision_repo(tmp_path / "upstream")
-    tag = uuid.uuid4().hex[:8]
-    refs = [f"musa-docker-test/race-{n}:{tag}" for n in ("a", "b")]
-    with local_pypi(tmp_path / "index", vendor.dev_index_wheels("3.11")) as index:
-        entries = "".join(f"""\
-  - name: {n}
-    task: build-dev
-    image: musa-docker-test/race-{n}
-    base_img: {e2e_base['ref']}
-""" for n in ("a", "b"))
-        matrix = tmp_path / "all.yaml"
-        matrix.write_text(f"""\
-defaults:
-  tag: "{tag}"
-  pip_index_url: {index}
-  musa_url: {musa}
-  mudnn_url: {mudnn}
-  torch_musa_repo: {torch_musa.as_uri()}
-  torch_musa_ref: v1.0.0
-  vision_repo: {vision.as_uri()}
-  vision_root: {tmp_path / 'src'}
-images:
-{entries}""")
-        done = cli("build-all", "-c", str(matrix), "--jobs", "2", env=env)
-    try:
-        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-        commit = git("rev-parse", "v1.0.0^{commit}", cwd=torch_musa)
-        for ref in refs:
-            assert engine.images.get(ref).labels["musa_docker.torch_musa.commit"] == commit
-        assert done.stdout.count("fetch torch_musa") == 1 and done.stdout.count("clone vision") == 1
-    finally:
-        remove_images(engine, *refs)

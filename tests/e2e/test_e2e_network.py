@@ -1,4 +1,4 @@
-"""End to end, behind a corporate network made on 127.0.0.1 (tests/tlsnet.py): `build-base` with
+"""End to end, behind a corporate network made on 127.0.0.1 (tests/support/tlsnet.py): `build-base` with
 BuildKit installs numpy from an HTTPS index whose certificate comes from the test's own CA, behind
 basic auth, through an HTTP CONNECT proxy that needs a password too.
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
+from images import run_in
 from musa_docker.check import image as checks
 from musa_docker.engine.api import Engine
 from musa_docker.errors import ImageMismatchError
@@ -20,11 +21,6 @@ pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 @pytest.fixture(scope="module")
 def built(e2e_base):
     return e2e_base
-
-
-def run_in(engine, ref, command):
-    out = engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none")
-    return out.decode().strip()
 
 
 def test_build_succeeds_and_reports_clone_log_and_image(built, upstream):

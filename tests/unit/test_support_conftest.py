@@ -24,7 +24,7 @@ def test_a_developer_shell_is_sealed_out():
     """Run the test above in a pytest whose outer environment sets them all."""
     env = {**os.environ, **OUTER}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/test_conftest.py::test_no_variable_of_the_tool_reaches_a_test"],
+                           "tests/unit/test_support_conftest.py::test_no_variable_of_the_tool_reaches_a_test"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, cli, git
+from conftest import REPO, assert_one_error, cli, git
 
 NO_ENGINE = "unix:///nonexistent.sock"
 
@@ -21,18 +21,6 @@ def user(env, tmp_path):
 
 def listing(root):
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
-def assert_one_error(result, *words):
-    """Non-zero exit; stderr opens with the only `error:` line; no traceback anywhere."""
-    assert result.returncode != 0, result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert lines and lines[0].startswith("error: "), result.stderr
-    assert sum(line.startswith("error:") for line in lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 # --- --dry-run -----------------------------------------------------------------------------------
@@ -283,32 +271,6 @@ def test_a_dockerfile_that_is_missing_is_refused_before_any_clone(user, tmp_path
                "--vision-root", str(tmp_path / "src"), env=user)
     assert_one_error(done, "-f/--docker-file", "does not exist")
     assert not (tmp_path / "src").exists() and not (tmp_path / "cache").exists()
-
-
-@pytest.mark.engine
-def test_a_cache_dir_that_cannot_be_made(env, tmp_path, engine):
-    (tmp_path / "file").write_text("")
-    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
-               env={**env, "MUSA_DOCKER_CACHE": str(tmp_path / "file" / "cache")})
-    assert_one_error(done, "the cache dir", str(tmp_path / "file" / "cache"), "MUSA_DOCKER_CACHE")
-
-
-@pytest.fixture
-def read_only_dir(tmp_path):
-    """A read-only file system (tmpfs mounted ro): root can write anywhere else."""
-    point = tmp_path / "ro"
-    point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(point)], capture_output=True, text=True)
-    assert done.returncode == 0, f"mounting a read-only tmpfs needs root: {done.stderr}"
-    yield point
-    subprocess.run(["umount", str(point)], check=True)
-
-
-@pytest.mark.engine
-def test_a_read_only_cache_is_one_error_line(env, tmp_path, read_only_dir, engine):
-    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
-               env={**env, "MUSA_DOCKER_CACHE": str(read_only_dir / "cache")})
-    assert_one_error(done, "the cache dir", "read-only", "MUSA_DOCKER_CACHE")
 
 
 def test_tls_settings_that_point_nowhere(user, tmp_path):

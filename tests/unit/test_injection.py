@@ -6,7 +6,6 @@ file if git ran them, and the tests look for it."""
 from __future__ import annotations
 
 import io
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -180,15 +179,6 @@ def test_a_local_repo_path_with_a_dash_is_taken_literally(tmp_path, monkeypatch,
 def test_docker_exec_argv_ends_options_before_the_container():
     argv = shell.exec_argv("docker", "-name", ["A=--privileged", "B=-v /:/host"], tty=False)
     assert argv == ["docker", "exec", "-i", "--env=A=--privileged", "--env=B=-v /:/host", "--", "-name", "bash"]
-
-
-@pytest.mark.engine
-def test_the_docker_cli_takes_a_dashed_container_name_literally(engine):
-    name = f"--privileged-{uuid.uuid4().hex[:8]}"
-    done = subprocess.run(shell.exec_argv("docker", name, ["X=1"], tty=False), capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=60)
-    assert done.returncode != 0
-    assert f"No such container: {name}" in done.stderr
 
 
 def test_shell_refuses_a_dashed_container_name_and_env_key(env):

@@ -1,5 +1,5 @@
 """End to end: build-base -> build-dev whose MUSA SDK (with muAlg and muThrust) comes from the local
-apt repository of tests/musa_apt.py, on the real engine."""
+apt repository of tests/support/musa_apt.py, on the real engine."""
 
 from __future__ import annotations
 
@@ -10,14 +10,9 @@ import pytest
 import musa_apt
 import vendor
 from conftest import cli, user_env
-from images import local_pypi, serve_directory
+from images import local_pypi, run_in, serve_directory
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
-
-
-def run_in(engine, ref, command):
-    out = engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none")
-    return out.decode().strip()
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from musa_docker.fetch.ranged import split
 try:
     from httpserver import deterministic_bytes, http_server_fixture  # noqa: F401
 except ImportError:  # tests/ imported as a package
-    from tests.httpserver import deterministic_bytes, http_server_fixture  # noqa: F401
+    from tests.support.httpserver import deterministic_bytes, http_server_fixture  # noqa: F401
 
 DATA = deterministic_bytes(4 * 1024 * 1024 + 777)
 SHA = hashlib.sha256(DATA).hexdigest()

@@ -1,4 +1,5 @@
-"""The test images and the local package index are what the engine and e2e tests stand on."""
+"""The test images and the local package index are what the engine and e2e tests stand on: the
+index here, the images on the engine in test_support_images_engine.py."""
 
 from __future__ import annotations
 
@@ -7,9 +8,7 @@ import subprocess
 import sys
 import urllib.request
 
-import pytest
-
-from images import BUSYBOX_APPLETS, busybox_image, local_pypi, numpy_wheel, write_simple_index
+from images import local_pypi, numpy_wheel, write_simple_index
 
 
 def test_simple_index_lists_projects_and_links_files_with_their_sha256(tmp_path):
@@ -39,13 +38,3 @@ def test_local_pypi_serves_numpy_to_pip(tmp_path):
         )
     assert done.returncode == 0, done.stdout + done.stderr
     assert [p.name for p in (tmp_path / "got").iterdir()] == [numpy_wheel().name]
-
-
-@pytest.mark.engine
-def test_busybox_image_has_its_applets_a_bash_and_root(engine):
-    ref = busybox_image(engine)
-    assert busybox_image(engine) == ref                       # a second call reuses it
-    script = "for a in " + " ".join(a for a in BUSYBOX_APPLETS if a not in ("[", "[[")) + \
-             '; do [ -x "/bin/$a" ] || echo "missing $a"; done; id -un; echo "$0"'
-    out = engine.containers.run(ref, ["bash", "-c", script], remove=True, network_mode="none")
-    assert out.decode().split() == ["root", "/bin/sh"]

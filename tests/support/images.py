@@ -4,6 +4,7 @@
   container but no OS.
 - `debian12_image`: `debian:12` imported from a `debootstrap --variant=minbase` rootfs, cached
   as a tarball so only the first run of a machine pays for debootstrap.
+- `run_in`: what a command prints in a throwaway container of an image, without a network.
 - `local_pypi`: a PEP 503 index served over HTTP on 127.0.0.1, which builds reach because they
   run with host networking; it serves the wheels the base image installs (numpy).
 
@@ -287,6 +288,12 @@ def debian12_image(client: docker.DockerClient | None = None) -> str:
             raise AssertionError(f"importing {tarball} as {DEBIAN12_IMAGE} failed: {err}") from err
         assert _has_image(client, DEBIAN12_IMAGE), f"imported {tarball} but the engine has no {DEBIAN12_IMAGE}"
     return DEBIAN12_IMAGE
+
+
+def run_in(engine: docker.DockerClient, ref: str, command: str) -> str:
+    """What `bash -c command` prints in a throwaway container of `ref`, without a network, stripped."""
+    out = engine.containers.run(ref, ["bash", "-c", command], remove=True, network_mode="none")
+    return out.decode().strip()
 
 
 def _normalize(project: str) -> str:

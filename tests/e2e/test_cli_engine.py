@@ -1,0 +1,36 @@
+"""The command line as a user runs it, where the run reaches the engine: a cache dir that cannot be
+made or written is one `error:` line."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import assert_one_error, cli
+
+
+@pytest.mark.engine
+def test_a_cache_dir_that_cannot_be_made(env, tmp_path, engine):
+    (tmp_path / "file").write_text("")
+    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
+               env={**env, "MUSA_DOCKER_CACHE": str(tmp_path / "file" / "cache")})
+    assert_one_error(done, "the cache dir", str(tmp_path / "file" / "cache"), "MUSA_DOCKER_CACHE")
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A read-only file system (tmpfs mounted ro): root can write anywhere else."""
+    point = tmp_path / "ro"
+    point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(point)], capture_output=True, text=True)
+    assert done.returncode == 0, f"mounting a read-only tmpfs needs root: {done.stderr}"
+    yield point
+    subprocess.run(["umount", str(point)], check=True)
+
+
+@pytest.mark.engine
+def test_a_read_only_cache_is_one_error_line(env, tmp_path, read_only_dir, engine):
+    done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
+               env={**env, "MUSA_DOCKER_CACHE": str(read_only_dir / "cache")})
+    assert_one_error(done, "the cache dir", "read-only", "MUSA_DOCKER_CACHE")
