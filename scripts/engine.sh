@@ -12,7 +12,7 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx sh || missing+=(busybox-static)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)   # the registry `push` is tested against
 command -v dpkg-scanpackages >/dev/null 2>&1 || missing+=(dpkg-dev)   # the local MUSA apt repository of the tests
-command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)             # tests/test_dockerfiles.py lints common/*.sh
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)             # tests/unit/plan/test_dockerfile.py lints common/*.sh
 if [ ${#missing[@]} -gt 0 ]; then
     echo "install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

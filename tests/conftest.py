@@ -311,7 +311,7 @@ def snapshot(root: Path) -> dict:
 
 def stage_something(bd, tmp_path: Path):
     """A Dockerfile and common/a.sh staged into the build dir `bd`."""
-    from musa_docker.build import context
+    from musa_docker.pipeline import context
     src = tmp_path / "src-files"
     (src / "common").mkdir(parents=True, exist_ok=True)
     (src / "Dockerfile").write_text("FROM scratch\n")

@@ -40,10 +40,10 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 import run  # noqa: E402  (bench/context/run.py)
 import tree  # noqa: E402
-from musa_docker.build import run as build, context
+from musa_docker.pipeline import build, context
 from musa_docker import util  # noqa: E402
-from musa_docker.build.builddir import BuildDir  # noqa: E402
-from musa_docker.build.context import Entry  # noqa: E402
+from musa_docker.pipeline.builddir import BuildDir  # noqa: E402
+from musa_docker.pipeline.context import Entry  # noqa: E402
 from musa_docker.engine.api import Engine  # noqa: E402
 from musa_docker.engine.docker_cli import BuildSettings  # noqa: E402
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import benchlib  # noqa: E402  (bench/benchlib.py)
 from benchlib import say  # noqa: E402
 import tree  # noqa: E402  (bench/context/tree.py)
-from musa_docker.build import run as build, context, layers  # noqa: E402
-from musa_docker.build.builddir import BuildDir  # noqa: E402
+from musa_docker.pipeline import build, context, layers  # noqa: E402
+from musa_docker.pipeline.builddir import BuildDir  # noqa: E402
 from musa_docker.engine.api import Engine  # noqa: E402
 from musa_docker.engine.docker_cli import BuildSettings  # noqa: E402
 

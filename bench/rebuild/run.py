@@ -43,7 +43,7 @@ from benchlib import say  # noqa: E402
 import standin  # noqa: E402  (bench/rebuild/standin.py)
 import vendor  # noqa: E402  (tests/vendor.py)
 from images import debian12_image, local_pypi  # noqa: E402
-from musa_docker.build.run import compile_cache_counts  # noqa: E402
+from musa_docker.pipeline.build import compile_cache_counts  # noqa: E402
 
 OWNED = ".musa-docker-bench-rebuild"       # marks a work dir as this benchmark's own
 SEED = 20240611

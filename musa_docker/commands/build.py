@@ -15,9 +15,9 @@ from ..options import build as opts
 from ..plan import plan as plans
 from ..musa import sdk
 from ..options.cascade import Sourced, sourced
-from ..build.builddir import BuildDir
+from ..pipeline.builddir import BuildDir
 from ..errors import disk_errors
-from ..build.observe import observe_disk, observe_engine
+from ..pipeline.observe import observe_disk, observe_engine
 from ..util import say_to
 
 Values = Union[Sourced, Mapping[str, Any]]
@@ -63,7 +63,7 @@ def _run(options, env, out: TextIO, echo: bool, expect: Mapping):
         common.cache_dir.mkdir(parents=True, exist_ok=True)     # after the engine: a refused run leaves no trace
         plan = plans.make(options, observe_engine(options, facts, engine, say))
         say(plan.render().splitlines()[0])
-        from ..build import pipeline    # loads the Docker SDK: only past the dry run
+        from ..pipeline import execute as pipeline    # loads the Docker SDK: only past the dry run
         report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect,
                                   echo=out if echo else None)
     out.write(report.render() + "\n")

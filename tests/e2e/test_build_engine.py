@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from conftest import remove_images
-from musa_docker.build import run as build, context
-from musa_docker.build.builddir import BuildDir
+from musa_docker.pipeline import build, context
+from musa_docker.pipeline.builddir import BuildDir
 from musa_docker.engine.api import Engine
 from musa_docker.engine.docker_cli import BuildSettings
 from musa_docker.errors import BuildError, EngineError
@@ -109,7 +109,7 @@ def test_engine_negotiates_an_api_version_the_engine_speaks():
 
 
 def test_a_tree_appended_as_a_layer_keeps_the_images_config_and_history(tmp_path, busybox, engine):
-    from musa_docker.build import layers
+    from musa_docker.pipeline import layers
     built, _ = _build(tmp_path, f"FROM {busybox}\nWORKDIR /home\nRUN echo made > /made\n",
                       labels={"musa_docker.kind": "base"})
     tree = tmp_path / "tree"
@@ -136,7 +136,7 @@ def test_a_tree_appended_as_a_layer_keeps_the_images_config_and_history(tmp_path
 
 
 def test_a_layer_the_engine_has_on_that_chain_is_not_sent_again(tmp_path, busybox, engine):
-    from musa_docker.build import layers
+    from musa_docker.pipeline import layers
     built, _ = _build(tmp_path, f"FROM {busybox}\nRUN echo once > /once\n")
     tree = tmp_path / "tree"
     tree.mkdir()

@@ -11,9 +11,9 @@ import uuid
 import pytest
 from docker import errors as docker_errors
 
-from musa_docker.build import run as build, context
+from musa_docker.pipeline import build, context
 from musa_docker.engine import docker_cli as client
-from musa_docker.build.context import BuildDir
+from musa_docker.pipeline.context import BuildDir
 from musa_docker.engine.api import Engine
 from musa_docker.engine.docker_cli import BuildSettings
 from musa_docker.errors import BuildError

@@ -20,7 +20,7 @@ import pytest
 from conftest import cli, tar_context
 from dockerd import make_certs, start_dockerd, stop_dockerd
 from images import busybox_image
-from musa_docker.build import run as build
+from musa_docker.pipeline import build
 from musa_docker.check import verify
 from musa_docker.engine.api import Engine
 from musa_docker.engine.docker_cli import BuildSettings

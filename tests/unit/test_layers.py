@@ -20,7 +20,7 @@ STACK = [
     ("plan", None),        # the pure plan and the Dockerfile rendering
     ("fetch", None),       # downloads, the cache, HTTP, git repos, locks
     ("check", None),       # the in-image probe, the post-build check, verify
-    ("build", None),       # observe, the build dir, the context, the builders, the pipeline
+    ("pipeline", None),    # observe, the build dir, the context, the builders, prepare -> build -> check -> report
     ("commands", None),    # one module per task
     ("program", {"tasks", "cli", "__main__"}),
 ]

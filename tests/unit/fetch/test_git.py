@@ -198,7 +198,7 @@ def test_clone_hides_credentials_in_what_it_says(upstream, tmp_path):
 def test_the_tools_own_clone_is_left_alone_while_its_ref_has_not_moved(tmp_path, upstream):
     """Fetching rewrites .git files; an unchanged clone must keep its fingerprint, or every
     rebuild would look changed to the inputs digest."""
-    from musa_docker.build import context
+    from musa_docker.pipeline import context
     from musa_docker.plan.plan import RepoStep
     step = RepoStep("torch_musa", upstream["url"], "main", tmp_path / "clone", "fetch")
     said = []
@@ -222,7 +222,7 @@ def test_the_tools_own_clone_is_left_alone_while_its_ref_has_not_moved(tmp_path,
 
 
 def test_reusing_a_repo_changes_nothing_in_it(tmp_path, upstream):
-    from musa_docker.build import context
+    from musa_docker.pipeline import context
     from musa_docker.plan.plan import RepoStep
     step = RepoStep("pytorch", upstream["url"], "v2.0.0", tmp_path / "pytorch", "clone")
     ensure(step, lambda _: None, "--pytorch-root")

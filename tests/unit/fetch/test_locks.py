@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, git, make_repo
-from musa_docker.build import context, log as build
+from musa_docker.pipeline import context, log as build
 from musa_docker import util
 from musa_docker.fetch.locks import EntryLock
 
 RACE = r"""
 import sys, time
 from pathlib import Path
-from musa_docker.build import context
+from musa_docker.pipeline import context
 from musa_docker.fetch import git as repos
 from musa_docker.plan.plan import RepoStep
 url, cache, root, gate = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])

@@ -167,7 +167,7 @@ def test_the_plan_names_the_rendering_and_the_inputs_digest_covers_it(env):
 def test_the_inputs_digest_covers_the_rendered_dockerfile(tmp_path):
     import dataclasses
     from musa_docker.engine import docker_cli as client
-    from musa_docker.build import pipeline
+    from musa_docker.pipeline import execute as pipeline
     resolved, options = commands.resolve("build_base", {}, {"HOME": str(tmp_path)})
     classic = plan.make(options, plan.Facts())
     buildkit = dataclasses.replace(classic, build=dataclasses.replace(
@@ -179,7 +179,7 @@ def test_the_inputs_digest_covers_the_rendered_dockerfile(tmp_path):
 
 
 def test_the_compile_cache_counts_are_read_from_either_builders_log():
-    from musa_docker.build import run as build
+    from musa_docker.pipeline import build
     log = ("#14 12.3 compile cache: ccache in /root/.ccache/py3.11-22, max 20G\n"
            "#14 40.1 compile cache: hits=3 misses=1\n"
            "#16 9.8 compile cache: hits=12 misses=0\n"

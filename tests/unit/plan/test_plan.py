@@ -181,7 +181,7 @@ def test_plan_is_frozen(home):
 
 
 def test_the_plan_is_made_from_observed_facts_and_a_step_names_its_flag(home, tmp_path):
-    from musa_docker.build.observe import observe_disk
+    from musa_docker.pipeline.observe import observe_disk
     from musa_docker.plan.plan import Facts, RepoAction, make as make_plan
     env = {"HOME": str(home)}
     options = opts.resolve_base({"pytorch_root": str(tmp_path / "src")}, env)

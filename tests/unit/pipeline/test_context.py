@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git, snapshot, stage_something
-from musa_docker.build import context
-from musa_docker.build.builddir import MARKER, BuildDir
+from musa_docker.pipeline import context
+from musa_docker.pipeline.builddir import MARKER, BuildDir
 
 EXTRACT = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snapshot, stage_something
-from musa_docker.build.builddir import MARKER, BuildDir
+from musa_docker.pipeline.builddir import MARKER, BuildDir
 from musa_docker.errors import BuildDirError
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, TextIO
 
 from ..fetch import archives, git as repos
-from . import run as build, context
+from . import build, context
 from ..check import image as checks
 from ..plan import dockerfile
 from ..values import network
