@@ -109,7 +109,7 @@ class _Reader:
             raise self.fail(node, f"{what} must be a single value")
         if node.tag == "tag:yaml.org,2002:float" and not node.style:
             # YAML reads 3.10 as 3.1 and 4.10 as 4.1: say so rather than pin the wrong thing.
-            raise self.fail(node, f"{what} {node.value} reads as a number in YAML: quote it, e.g. \"{node.value}\"")
+            raise self.fail(node, f"{what} {node.value} reads as a number in YAML: {yamlfile.number_hint('', node.value)}")
         return Pin(str(node.value), node.start_mark.line + 1)
 
     def per_arch(self, node, section: str, pins: "Pins"):

@@ -36,5 +36,6 @@ def compose(path: Path, flag: str, label: str) -> yaml.Node:
 
 
 def number_hint(name: str, text: str) -> str:
-    """What to do about a value YAML read as a number (`3.10` is 3.1, `2026` an int): quote it."""
-    return f"quote it, e.g. {name}: \"{text}\""
+    """What to do about a value YAML read as a number (`3.10` is 3.1, `2026` an int): quote it.
+    `name` is its key, or "" for a key itself."""
+    return f"quote it, e.g. {name}: \"{text}\"" if name else f"quote it, e.g. \"{text}\""
