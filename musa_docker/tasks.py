@@ -28,7 +28,7 @@ from .options import cascade, flags
 
 
 class MusaTask(Task):
-    """A Task whose short flags and extra long names are given explicitly, as DESIGN.md spells them."""
+    """A Task whose short flags and extra long names are given explicitly, as the old scripts spelled them."""
 
     def __init__(self, *args, names: Dict[str, Tuple[str, ...]] = None, **kwargs):
         self.names = names or {}
