@@ -1,3 +1,5 @@
-from .cli import program
+"""`python -m musa_docker`: the musa-docker program."""
 
-program.run()
+from .cli import run
+
+run()

@@ -2,9 +2,9 @@
 
 Highest first:
 1. the command line (`flag`);
-2. `MUSA_DOCKER_<TASK>_<FLAG>`, then `MUSA_DOCKER_<FLAG>` (`env $NAME`; `INVOKE_…` under `invoke`);
+2. `MUSA_DOCKER_<TASK>_<FLAG>`, then `MUSA_DOCKER_<FLAG>` (`env $NAME`);
 3. the config files (`FILE:LINE`): the one named with `-f/--config`, then `musa_docker.yaml` in the
-   working dir, `~/.musa_docker.yaml`, `/etc/musa_docker.yaml` (`invoke.yaml`… under `invoke`);
+   working dir, `~/.musa_docker.yaml`, `/etc/musa_docker.yaml` (YAML only: no file is run as code);
    in each, the task's own section (`build_base:`) before the keys at the top, which every task
    with that flag reads;
 4. the old scripts' variables (`MUSA_TOOLKITS_URL`, `PYTORCH_REPO_ROOT_PATH`, … `env $NAME`: the
@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
@@ -32,6 +32,7 @@ from . import flags
 
 DEFAULT = "default"
 FLAG = "flag"
+NAME = "musa_docker.yaml"      # the config file's name in the working dir, ~ (as .musa_docker.yaml) and /etc
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,6 @@ class ConfigFile:
         return f"{self.path}:{line}" if line else str(self.path)
 
 
-# invoke's own settings, which an invoke.yaml may hold beside the tasks' keys.
-INVOKE_KEYS = frozenset({"run", "runners", "sudo", "tasks", "timeouts"})
-
-
 def _constructor():
     return yaml.SafeLoader("")
 
@@ -82,19 +79,11 @@ def _item(node: yaml.Node) -> Tuple[Any, int, str]:
     return value, node.start_mark.line + 1, text
 
 
-def load(path: Path, data: Optional[Mapping[str, Any]] = None, allow: Iterable[str] = ()) -> ConfigFile:
+def load(path: Path) -> ConfigFile:
     """Read a config file with the line of every key. Unknown keys are errors with FILE:LINE and the
-    closest real key. `data`: what invoke already loaded, for a file that is not YAML (`.py`)."""
+    closest real key."""
     sections = {spec.section: spec for spec in flags.TASKS.values()}
     top_keys = {row.name for spec in flags.TASKS.values() for row in spec.rows}
-    allow = frozenset(allow)
-    if data is not None and not str(path).endswith((".yaml", ".yml", ".json")):
-        top = {k: (v, 0, "") for k, v in data.items() if not isinstance(v, dict) or k not in sections}
-        secs = {k: {kk: (vv, 0, "") for kk, vv in v.items()} for k, v in data.items()
-                if isinstance(v, dict) and k in sections}
-        config = ConfigFile(path, top, secs)
-        _check_keys(config, sections, top_keys, allow, {})
-        return config
     root = yamlfile.compose(path, "config file", f"config file {path}")
     if root is None:
         return ConfigFile(path, {}, {})
@@ -118,7 +107,7 @@ def load(path: Path, data: Optional[Mapping[str, Any]] = None, allow: Iterable[s
         else:
             top[key] = _item(value_node)
     config = ConfigFile(path, top, secs)
-    _check_keys(config, sections, top_keys, allow, lines)
+    _check_keys(config, sections, top_keys, lines)
     return config
 
 
@@ -127,9 +116,9 @@ def _is_flag_everywhere(key: str, top_keys) -> bool:
     return key in top_keys
 
 
-def _check_keys(config: ConfigFile, sections, top_keys, allow, lines) -> None:
+def _check_keys(config: ConfigFile, sections, top_keys, lines) -> None:
     for key in config.top:
-        if key not in top_keys and key not in allow:
+        if key not in top_keys:
             raise ConfigError(_unknown(config, key, lines.get(key, 0), sorted(top_keys | set(sections))))
     for section, keys in config.sections.items():
         known = sorted(row.name for row in sections[section].rows)
@@ -189,15 +178,23 @@ def _from_files(spec, row, files: Sequence[ConfigFile]) -> Optional[Tuple[Any, s
     return None
 
 
-def invoke_files(config) -> List[ConfigFile]:
-    """The config files invoke found for this run, highest first: the runtime file (-f), the
-    project's (the working dir), the user's, the system's."""
-    out = []
-    for level in ("runtime", "project", "user", "system"):
-        path = getattr(config, f"_{level}_path", None)
-        if path and getattr(config, f"_{level}_found", False):
-            out.append(load(Path(path), data=getattr(config, f"_{level}", None), allow=INVOKE_KEYS))
-    return out
+def config_files(explicit: Optional[Path], cwd: Path, env: Mapping[str, str]) -> List[ConfigFile]:
+    """The config files of a run, highest first: the one named with -f/--config (it must exist),
+    then musa_docker.yaml in the working dir, ~/.musa_docker.yaml, /etc/musa_docker.yaml where they
+    exist. Only YAML is read: a file of code is never run as config. Raises ConfigError."""
+    found = []
+    if explicit is not None:
+        if explicit.suffix not in (".yaml", ".yml", ".json"):
+            raise ConfigError(f"--config {explicit}: a config file is YAML (.yaml or .yml); nothing else is read")
+        if not explicit.is_file():
+            raise ConfigError(f"--config {explicit} does not exist: check the path")
+        found.append(explicit)
+    home = env.get("HOME")
+    for path in [cwd / NAME, cwd / NAME.replace(".yaml", ".yml")] + \
+            ([Path(home) / f".{NAME}"] if home else []) + [Path("/etc") / NAME]:
+        if path.is_file() and path not in found:
+            found.append(path)
+    return [load(path) for path in found]
 
 
 def sourced(task: str, values: "Mapping[str, Any] | Sourced") -> Sourced:

@@ -38,6 +38,26 @@ class Flag(NamedTuple):
     def repeatable(self) -> bool:
         return isinstance(self.default, list)
 
+    @property
+    def spellings(self) -> Tuple[str, ...]:
+        """Every way to type it: its short flags (`-v`), `--python-version`, then its aliases."""
+        shorts = tuple(f"-{n}" for n in self.names if len(n) == 1)
+        return shorts + (self.spelled,) + tuple(f"--{n}" for n in self.names if len(n) > 1)
+
+    @property
+    def opposite(self) -> Optional[str]:
+        """An on/off flag's other spelling, so the command line can undo a config file:
+        `--no-cache` / `--cache`, `--force` / `--no-force`, `--privileged` / `--no-privileged`."""
+        if not self.on_off:
+            return None
+        return "--" + (self.name[3:] if self.name.startswith("no_") else "no_" + self.name).replace("_", "-")
+
+    @property
+    def placeholder(self) -> str:
+        """What its value is, for help: FILE, URL, DIR, N, REF…"""
+        return _PLACEHOLDERS.get(self.name) or next(
+            (word for end, word in _ENDINGS if self.name.endswith(end)), "VALUE")
+
 DOCKER_HOST = Flag("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]")
 
 COMMON: List[Flag] = [
@@ -225,6 +245,26 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
 
 # The build tasks, with all their flags: what a build-all entry may set.
 BUILDS: Dict[str, List[Flag]] = {name: list(spec.rows) for name, spec in TASKS.items() if spec.builds}
+
+
+# The value each flag takes, as help shows it: by name, else by the name's ending.
+_PLACEHOLDERS = {
+    "tag": "TAG", "image": "IMAGE", "base_img": "IMAGE", "sys": "OS", "python_version": "X.Y",
+    "python_env": "conda|venv", "network": "MODE", "builder": "auto|buildkit|classic", "docker_cli": "PATH",
+    "buildx_builder": "NAME", "cache_from": "REF", "cache_to": "REF", "gpu_arch": "ARCH[,ARCH]",
+    "musa_apt_source": '"deb URL SUITE COMP"', "musa_runtime": "X.Y", "musa_wheel": "NAME==VERSION",
+    "compile_cache_size": "SIZE", "shm_size": "SIZE", "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
+    "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
+    "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
+    "audio_repo": "URL|PATH",
+}
+_ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
+            ("_file", "FILE"), ("pins", "FILE"), ("config", "FILE"), ("ca_cert", "FILE"), ("connections", "N"),
+            ("jobs", "N"))
+
+# Help shows a build task's flags in these groups, after the required ones and the task's own.
+NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")
+ENGINE = ("docker_host", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
 
 
 # Flags whose value is a whole number, not text.

@@ -198,7 +198,7 @@ def test_musa_docker_script_works_from_anywhere(env, tmp_path):
 def test_help_shows_the_old_short_flags(env):
     r = cli("build-base", "--help", env=env)
     assert r.returncode == 0, r.stderr
-    for flag in ("-i STRING, --image", "-s STRING, --sys", "-v STRING, --python-version", "-t STRING, --tag",
+    for flag in ("-i IMAGE, --image", "-s OS, --sys", "-v X.Y, --python-version", "-t TAG, --tag",
                  "--dry-run", "--build-dir", "--pytorch-root"):
         assert flag in r.stdout, flag
 

@@ -22,7 +22,7 @@ STACK = [
     ("check", None),       # the in-image probe, the post-build check, verify
     ("pipeline", None),    # observe, the build dir, the context, the builders, prepare -> build -> check -> report
     ("commands", None),    # one module per task
-    ("program", {"tasks", "cli", "__main__"}),
+    ("program", {"cli", "__main__"}),
 ]
 
 

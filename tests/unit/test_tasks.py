@@ -1,5 +1,5 @@
-"""Flag defaults from configuration: files and variables through invoke's config system,
-with flags winning over both."""
+"""Flag values from configuration: the config files and MUSA_DOCKER_* variables, with flags
+winning over both, under `musa-docker` and `invoke` alike."""
 
 from __future__ import annotations
 
@@ -50,11 +50,11 @@ def test_unquoted_version_in_yaml_is_a_clear_error(env, tmp_path):
     assert 'python_version: "3.10"' in done.stderr
 
 
-def test_invoke_in_the_repo_root_reads_invoke_config(env, tmp_path):
+def test_invoke_in_the_repo_root_reads_the_same_config(env, tmp_path):
     runtime = tmp_path / "ci.yaml"
     runtime.write_text("build_base:\n  sys: debian:12\n  python_env: venv\n  python_version: '3.11'\n")
     done = subprocess.run([sys.executable, "-m", "invoke", "-f", str(runtime), "build-base", "--dry-run"],
-                          cwd=REPO, env={**env, "INVOKE_TAG": "inv"}, capture_output=True, text=True)
+                          cwd=REPO, env={**env, "MUSA_DOCKER_TAG": "inv"}, capture_output=True, text=True)
     assert plan_line(done).startswith("plan: base image musa-pytorch-base:inv (python 3.11)")
     assert "build arg   BASE_IMAGE=debian:12" in done.stdout
 

@@ -53,7 +53,7 @@ def test_config_names_the_client_and_the_builder(env, tmp_path):
                                                           "--docker-cli /usr/bin/docker"]),
     (["--cache-to", "127.0.0.1:5000/c:1", "--docker-cli", DEBIAN_CLI], ["--cache-to", "inline", "--buildx-builder"]),
     (["--buildx-builder", "pool", "--docker-cli", DEBIAN_CLI], ["--buildx-builder pool", "no buildx plugin"]),
-    (["--cache-from", "--evil"], ["--cache-from '--evil' is not a valid image name"]),
+    (["--cache-from=--evil"], ["--cache-from '--evil' is not a valid image name"]),
     (["--cache-to", "x/y:1", "--builder", "classic"], ["--cache-to needs BuildKit"]),
 ])
 def test_bad_builder_values_are_one_error_line_before_the_plan(env, args, words):

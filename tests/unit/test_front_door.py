@@ -1,0 +1,124 @@
+"""The front door, driven through the installed `musa-docker` command: the program takes only its
+own options and each task only its own flags; a typo, a prefix or another tool's habit is one
+`error:` line and never starts anything; `invoke` in the repo root says the same."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+def tool(*args, env, cwd, input=None):
+    script = shutil.which("musa-docker", path=env.get("PATH"))
+    assert script, "musa-docker is not on PATH: run `pip install -e .` in the repo root"
+    return subprocess.run([script, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          input=input)
+
+
+def refused(done, *words):
+    """Exit 2, nothing on stdout (no plan, no build), one `error:` line holding `words`."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["build-base", "--dry"], ["build-base has no flag --dry", "did you mean --dry-run?"]),
+    (["build-base", "--dry-ru"], ["has no flag --dry-ru", "--dry-run"]),
+    (["build-base", "--version"], ["build-base has no flag --version"]),
+    (["build-base", "-V"], ["build-base has no flag -V"]),
+    (["build-base", "-f", "Dockerfile"], ["build-base has no flag -f"]),
+    (["build-base", "--echo"], ["build-base has no flag --echo"]),
+    (["build-bse", "--dry-run"], ["no task named 'build-bse'", "did you mean build-base?"]),
+    (["--dry", "build-base"], ["musa-docker has no option --dry"]),
+    (["--echo", "build-base", "--dry-run"], ["musa-docker has no option --echo"]),
+])
+def test_only_the_tools_own_flags(env, tmp_path, args, words):
+    refused(tool(*args, env=env, cwd=tmp_path), *words)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_missing_config_file_is_refused(env, tmp_path):
+    refused(tool("-f", "missing.yaml", "build-base", "--dry-run", env=env, cwd=tmp_path),
+            "--config missing.yaml does not exist")
+
+
+def test_the_help_lists_only_the_tools_options(env, tmp_path):
+    done = tool("--help", env=env, cwd=tmp_path)
+    assert done.returncode == 0
+    for word in ("--prompt-for-sudo-password", "--write-pyc", "--echo", "--pty", "--hide", "--warn-only"):
+        assert word not in done.stdout, word
+    for word in ("--version", "--list", "--debug", "--config FILE", "build-base", "build-dev"):
+        assert word in done.stdout, word
+
+
+def test_a_flag_given_twice_says_so(env, tmp_path):
+    refused(tool("build-base", "-i", "a", "-i", "b", "--dry-run", env=env, cwd=tmp_path),
+            "-i is given twice ('a', then 'b')")
+
+
+@pytest.mark.parametrize("args", [["help"], ["help", "build-dev"], ["build-dev", "--help"]])
+def test_help_for_people(env, tmp_path, args):
+    done = tool(*args, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    assert "Docstring" not in done.stdout and "[other tasks here" not in done.stdout
+    if "build-dev" in args:
+        text = done.stdout
+        assert text.index("required:") < text.index("build-dev flags:") < text.index("network:")
+        for flag in ("-b IMAGE, --base-img IMAGE", "-m URL, --musa-url URL", "--pins FILE", "--connections N",
+                     "--no-cache, --cache"):
+            assert flag in text, flag
+
+
+def test_a_closed_pipe_ends_quietly(env, tmp_path):
+    script = shutil.which("musa-docker", path=env.get("PATH"))
+    done = subprocess.run(f"'{script}' build-dev --help | head -n 1", shell=True, env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.startswith("usage: musa-docker build-dev")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_the_command_line_undoes_an_on_off_value_of_the_config(env, tmp_path):
+    (tmp_path / "musa_docker.yaml").write_text("no_cache: true\nforce: true\n")
+    done = tool("build-base", "--dry-run", env=env, cwd=tmp_path)
+    assert "cache       off (--no-cache)" in done.stdout and "skip        never (--force)" in done.stdout
+    done = tool("build-base", "--dry-run", "--cache", "--no-force", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "cache       on" in done.stdout and "skip        when the image" in done.stdout
+
+
+def test_a_python_file_is_never_run_as_config(env, tmp_path):
+    canary = tmp_path / "ran"
+    (tmp_path / "musa_docker.py").write_text(f"open({str(canary)!r}, 'w').write('ran')\n")
+    done = tool("build-base", "--dry-run", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not canary.exists()
+    refused(tool("-f", str(tmp_path / "musa_docker.py"), "build-base", "--dry-run", env=env, cwd=tmp_path),
+            "is YAML")
+    assert not canary.exists()
+
+
+def test_invoke_in_the_repo_root_says_the_same(env):
+    done = subprocess.run([sys.executable, "-m", "invoke", "build-base", "--dry"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    line = refused(done, "build-base has no flag --dry", "did you mean --dry-run?")
+    assert line.endswith("see `invoke build-base --help`")
+    listed = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "build-base" in listed.stdout
+
+
+def test_version(env, tmp_path):
+    done = tool("--version", env=env, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("musa-docker ")
