@@ -100,11 +100,19 @@ def disk_errors(places: Sequence[Tuple[Optional[Path], str, str]]):
     try:
         yield
     except OSError as err:
-        if err.errno not in DISK_ERRNOS:
+        if err.errno not in DISK_ERRNOS and err.errno != errno.ENOENT:
             raise
         path = err.filename
         place = next(((name, fix) for root, name, fix in places
                       if root is not None and path and _under(Path(os.fsdecode(path)), root)), None)
+        if err.errno == errno.ENOENT:
+            # a dir the tool makes for itself whose parent cannot hold one (/proc/x); any other
+            # missing file is a bug and keeps its traceback
+            if place is None:
+                raise
+            name, fix = place
+            raise DiskError(f"{name} cannot be made at {os.fsdecode(path)}: a directory on that path does not "
+                            f"exist and cannot be created; {fix}") from err
         if place is None:
             where = f"writing {os.fsdecode(path)}" if path else "a write"
             roots = ", ".join(f"{name} ({root})" for root, name, _ in places if root is not None)

@@ -18,7 +18,7 @@ import sys
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 from pathlib import Path
-from typing import Callable, List, Mapping, Optional, TextIO, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from ..musa import arch as arch_mod
 from ..options import inputs
@@ -28,6 +28,7 @@ from ..values.network import index_url
 from ..options.build import python_version as check_python
 from ..musa.pins import Pins
 from ..fetch.git import GIT_ENV
+from ..fetch.http import describe
 from ..options.cascade import sourced
 from ..util import expand_home, say_to
 
@@ -83,7 +84,7 @@ def check_location(location: Location, session) -> Optional[str]:
                           headers={**headers, "Range": "bytes=0-0"})
         res.close()
     except requests.RequestException as err:
-        return redact(f"{type(err).__name__}: {err}")
+        return describe(err)
     return None if res.status_code < 400 else f"HTTP {res.status_code} {res.reason}"
 
 
@@ -140,7 +141,7 @@ def check_requirement(index: str, requirement: str, session) -> Optional[str]:
     try:
         res = session.get(url, timeout=TIMEOUT, headers={"Accept": "text/html"})
     except requests.RequestException as err:
-        return redact(f"the MUSA index does not answer ({type(err).__name__}: {err})")
+        return f"the MUSA index does not answer ({describe(err)})"
     if res.status_code == 404:
         return f"the MUSA index has no project {name} ({redact(url)}: HTTP 404)"
     if res.status_code >= 400:
@@ -154,9 +155,11 @@ def check_requirement(index: str, requirement: str, session) -> Optional[str]:
     return f"the MUSA index has no {name} {version} (it lists {has})"
 
 
-def check(pins: Pins, say: Callable[[str], None], index: str = "") -> int:
-    """Ask every URL and tag in the file, and every requirement of the MUSA index `index` when
-    one is given; say one line each; return the number that failed."""
+def check(pins: Pins, say: Callable[[str], None], index: str = "", targets: Optional[Sequence[str]] = None,
+          python: Optional[str] = None) -> int:
+    """Ask every URL and tag in the file (of the archs `targets` and the Python `python` only, when
+    given), and every requirement of the MUSA index `index` when one is given; say one line each;
+    return the number that failed."""
     import requests
     items: List[Tuple[int, str, Callable[[], Optional[str]]]] = []
     session = requests.Session()
@@ -164,12 +167,18 @@ def check(pins: Pins, say: Callable[[str], None], index: str = "") -> int:
         items.append((repo.ref.line, f"repos.{name} {redact(repo.url.value)} @ {repo.ref.value}",
                       lambda r=repo: check_tag(r.url.value, r.ref.value, r.is_tag)))
     for target, found in sorted(pins.artifacts.items()):
+        if targets and target not in targets:
+            continue
         for name, pin in sorted(found.items()):
             location = parse_location(pin.location_text, what=name)
             items.append((pin.url.line, f"artifacts.{target}.{name} {location.display}",
                           lambda loc=location: check_location(loc, session)))
     for target, by_py in sorted(pins.wheels.items()):
+        if targets and target not in targets:
+            continue
         for py, wheels in sorted(by_py.items()):
+            if python and py != python:
+                continue
             for name, pin in sorted(wheels.items()):
                 if pin.location:
                     items.append((pin.value.line, f"wheels.{target}.{py}.{name} {pin.location.display}",
@@ -203,7 +212,7 @@ def pins(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     index = index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url")[0]   # asked from the host: no secret
     out.write(table(pinned, targets, python) + "\n")
     if values.get("check_urls"):
-        failed = check(pinned, say_to(out), index)
+        failed = check(pinned, say_to(out), index, targets, python)
         if failed:
             raise MusaDockerError(f"{failed} pin(s) of {pinned.path} failed the check; each is named above with its line")
     return 0

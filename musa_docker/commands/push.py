@@ -32,6 +32,7 @@ class PushOptions:
     username: Optional[str]       # None: the docker config's credentials
     password: str = field(repr=False, default="")
     docker_host: Optional[str] = None
+    dry_run: bool = False                 # say what would be pushed, contact no engine or registry
 
     @property
     def registry_name(self) -> str:
@@ -116,6 +117,7 @@ def resolve(values: Mapping[str, Any], env: Mapping[str, str], stdin: TextIO) ->
         image=image,
         target=f"{target}:{remote_tag}", registry=registry, username=username, password=password,
         docker_host=values.get("docker_host") or None,
+        dry_run=bool(values.get("dry_run")),
     )
 
 
@@ -232,6 +234,11 @@ def push(values, env: Mapping[str, str], out: TextIO = sys.stdout, stdin: TextIO
     cannot be pushed; no message, line or error ever holds the password."""
     values = sourced("push", values).values
     options = resolve(values, env, stdin)
+    if options.dry_run:
+        out.write(f"plan: push {options.image} as {options.target}"
+                  f" to {options.registry_name}"
+                  f"{' as ' + options.username if options.username else ' with the docker config credentials'}\n")
+        return 0
     from ..engine.api import Engine   # here, so that bad flags never load the Docker SDK
 
     def say(line: str) -> None:

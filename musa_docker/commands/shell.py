@@ -91,6 +91,9 @@ def exec_argv(cli: str, name: str, env, tty: bool) -> list:
 def shell(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     """The task: ensure the container, then bash in it or --cmd. Returns the exit code."""
     options = resolve_shell(sourced("shell", values).values, env)
+    if options.dry_run:
+        out.write(plan(options) + "\n")
+        return 0
     engine = Engine(options.docker_host, env)
     # Status lines go to stderr so that `--cmd` output on stdout is the command's alone.
     say = say_to(sys.stderr)
@@ -101,3 +104,16 @@ def shell(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     if options.cmd:
         return run_command(engine, name, options.cmd, options.env)
     return interactive(name, options.env, options.docker_host, env)
+
+
+def plan(options: ShellOptions) -> str:
+    """What `shell` would do, contacting no engine: the container, how it runs, the command. Values
+    of the environment are not shown (they may be secrets); their names are."""
+    lines = [f"plan: a dev container {options.name} of {options.image} on "
+             f"{options.docker_host or 'the engine of DOCKER_HOST / the docker context'}",
+             "  create      if absent; start if stopped; reuse if running",
+             f"  privileged  {'yes' if options.privileged else 'no'}; /dev/shm {options.shm_size}; "
+             "the host's render group added when it has one",
+             f"  env         {', '.join(p.partition('=')[0] for p in options.env)}",
+             f"  then        {'run: ' + options.cmd if options.cmd else 'an interactive bash (docker exec -it)'}"]
+    return "\n".join(lines)

@@ -126,6 +126,10 @@ def describe(err: BaseException) -> str:
     """A short, redacted reason for a network failure."""
     if isinstance(err, (requests.Timeout, urllib3.exceptions.TimeoutError)):
         return "timed out"
+    if _resolution_failure(err)[0]:
+        request = getattr(err, "request", None)
+        host = urlsplit(request.url).hostname if request is not None and request.url else None
+        return f"cannot resolve {host}" if host else "the host name does not resolve"
     for e in _walk(err):
         if isinstance(e, ConnectionRefusedError):
             return "connection refused"

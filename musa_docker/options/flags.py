@@ -174,6 +174,7 @@ SHELL: List[Flag] = [
     Flag("privileged", default("shell", "privileged"), (), "run privileged (--no-privileged to turn off) [on]"),
     Flag("env", [], ("e",), "KEY=VALUE for the container, repeatable [MTHREADS_VISIBLE_DEVICES=all]"),
     Flag("cmd", None, ("c",), "run this command non-interactively, stream its output, exit with its code"),
+    Flag("dry_run", False, (), "say what would be created and run, and stop: the engine is not contacted"),
     DOCKER_HOST,
 ]
 
@@ -197,6 +198,7 @@ PUSH: List[Flag] = [
     Flag("remote_tag", None, (), "tag in the registry [the image's tag]"),
     Flag("username", None, (), f"log in as USER, the password from --password-stdin or ${PASSWORD_VAR} [the docker config's credentials]"),
     Flag("password_stdin", False, (), "read the password of --username from stdin"),
+    Flag("dry_run", False, (), "say what would be pushed where, and stop: no engine or registry is contacted"),
     DOCKER_HOST,
 ]
 

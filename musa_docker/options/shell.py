@@ -26,6 +26,7 @@ class ShellOptions:
     env: tuple                    # ("K=V", ...), MTHREADS_VISIBLE_DEVICES first unless overridden
     cmd: Optional[str]
     docker_host: Optional[str]
+    dry_run: bool = False
 
 
 def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOptions:
@@ -34,8 +35,14 @@ def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOpt
     pairs = []
     for item in values.get("env") or ():
         key, sep, _ = item.partition("=")
-        if not sep or not _ENV_KEY_RE.fullmatch(key):
+        if not _ENV_KEY_RE.fullmatch(key):
             raise ConfigError(f"-e/--env {item!r} is not KEY=VALUE")
+        if not sep:
+            # docker's habit: `-e KEY` passes this host's KEY
+            if key not in env:
+                raise ConfigError(f"-e/--env {item!r} is not KEY=VALUE, and {key} is not set on this host to pass "
+                                  f"on: give {key}=VALUE, or set it")
+            item = f"{key}={env[key]}"
         pairs.append(item)
     if not any(p.startswith("MTHREADS_VISIBLE_DEVICES=") for p in pairs):
         pairs.insert(0, f"MTHREADS_VISIBLE_DEVICES={d['visible_devices']}")
@@ -54,4 +61,5 @@ def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOpt
         env=tuple(pairs),
         cmd=values.get("cmd") or None,
         docker_host=values.get("docker_host") or None,
+        dry_run=bool(values.get("dry_run")),
     )

@@ -34,3 +34,10 @@ def test_a_read_only_cache_is_one_error_line(env, tmp_path, read_only_dir, engin
     done = cli("build-base", "--pytorch-root", str(tmp_path / "src"), "--python-env", "venv",
                env={**env, "MUSA_DOCKER_CACHE": str(read_only_dir / "cache")})
     assert_one_error(done, "the cache dir", "read-only", "MUSA_DOCKER_CACHE")
+
+
+def test_a_cache_dir_whose_parent_cannot_hold_one(env, tmp_path, engine):
+    env = {**env, "MUSA_DOCKER_CACHE": "/proc/musa-docker-cache"}
+    r = cli("build-base", "-s", "debian:12", "--python-env", "venv", "--pytorch-root", str(tmp_path / "src"), env=env)
+    assert_one_error(r, "/proc/musa-docker-cache", "cannot be made", "MUSA_DOCKER_CACHE")
+    assert not (tmp_path / "src").exists()

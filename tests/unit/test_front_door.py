@@ -122,3 +122,28 @@ def test_invoke_in_the_repo_root_says_the_same(env):
 def test_version(env, tmp_path):
     done = tool("--version", env=env, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.startswith("musa-docker ")
+
+
+# --- bad input left from the last round ------------------------------------------------------------
+
+def test_shell_and_push_have_a_dry_run_and_shell_passes_a_host_variable(env, tmp_path):
+    env = {**env, "DOCKER_HOST": "unix:///nonexistent.sock", "FOO": "s3cret-value"}
+    done = tool("shell", "-i", "musa-pytorch-dev", "-e", "FOO", "-e", "A=1", "--dry-run", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "env         MTHREADS_VISIBLE_DEVICES, FOO, A" in done.stdout
+    assert "s3cret-value" not in done.stdout + done.stderr
+    done = tool("push", "-i", "app:1", "--registry", "127.0.0.1:5000", "--dry-run", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("plan: push app:1 as 127.0.0.1:5000/app:1")
+
+
+def test_pins_check_urls_asks_only_the_arch_and_says_what_failed(env, tmp_path):
+    pins = tmp_path / "pins.yaml"
+    pins.write_text("artifacts:\n"
+                    "  S4000:\n    musa_toolkits: {url: https://vendor.invalid/s4000/musa.tar.gz}\n"
+                    "  S80:\n    musa_toolkits: {url: https://vendor.invalid/s80/musa.tar.gz}\n")
+    done = tool("pins", "--pins", str(pins), "--gpu-arch", "S4000", "--check-urls", env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "s4000/musa.tar.gz: cannot resolve vendor.invalid" in done.stdout
+    assert not [line for line in done.stdout.splitlines() if line.startswith(("ok", "FAIL")) and "s80/" in line]
+    assert "HTTPSConnectionPool" not in done.stdout and "checked 1, 1 failed" in done.stdout
