@@ -43,6 +43,7 @@ class Sourced:
     task: str                                        # "build-base"
     values: Mapping[str, Any]
     sources: Mapping[str, str] = field(default_factory=dict)
+    configs: Tuple["ConfigFile", ...] = ()           # the config files read, highest first
 
     def source(self, key: str) -> str:
         return self.sources.get(key, DEFAULT)
@@ -152,7 +153,7 @@ def collect(task: str, given: Mapping[str, Any], env: Mapping[str, str], files: 
             values[key], sources[key] = found
         elif row.old_env and env.get(row.old_env):
             sources[key] = f"env ${row.old_env}"
-    return Sourced(task, values, sources)
+    return Sourced(task, values, sources, tuple(files))
 
 
 def _from_env(spec, row, env, prefix) -> Optional[Tuple[Any, str]]:

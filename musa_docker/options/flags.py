@@ -202,6 +202,10 @@ PUSH: List[Flag] = [
     DOCKER_HOST,
 ]
 
+CONFIG_TASK: List[Flag] = [
+    Flag("task", None, (), "show this task's values [every task's]"),
+]
+
 @dataclass(frozen=True)
 class TaskSpec:
     """A task: its name as typed, what it does in one line, its flags, and whether it builds an
@@ -241,6 +245,8 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
              "end.", tuple(PUSH)),
     TaskSpec("verify", "Check an image (-i) or this host (--host) for torch_musa work: a pass/fail/skipped table, "
              "exit 1 when a check fails.", tuple(VERIFY)),
+    TaskSpec("config", "Show every value each task would take, and where it comes from: flag, variable, config "
+             "file:line or default.", tuple(CONFIG_TASK)),
     TaskSpec("pins", "Show what a pins file resolves to (for --gpu-arch and -v); --check-urls asks every URL and "
              "repo tag in it.", tuple(PINS_TASK)),
 )}

@@ -50,6 +50,7 @@ class Resolved:
     versions: Tuple[Tuple[str, str], ...]
     notes: Tuple[str, ...]
     wheels: Tuple[pins_mod.WheelPin, ...] = ()   # the pins file's wheels for the arch and Python
+    config_files: Tuple[str, ...] = ()           # the config files the cascade read, highest first
 
 
 def _given(value) -> bool:
@@ -113,7 +114,8 @@ def resolve(sourced: Sourced, env: Mapping[str, str]) -> Resolved:
     pinned = sorted(pins.versions.items()) if pins else []
     versions = tuple((n, p.value) for n, p in pinned)
     shown += tuple((f"version {n}", p.value, pins.where(p.line)) for n, p in pinned)
-    return Resolved(out, selection, pins, shown, versions, tuple(notes), wheels)
+    return Resolved(out, selection, pins, shown, versions, tuple(notes), wheels,
+                    tuple(str(c.path) for c in sourced.configs))
 
 
 def _shown(key: str, values, env, task: str, selection, source: str) -> str:

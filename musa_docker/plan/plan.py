@@ -105,6 +105,7 @@ class Plan:
     connections: int = defaults.CONNECTIONS
     notes: Tuple[str, ...] = field(default=())
     inputs: Tuple[Tuple[str, str, str], ...] = field(default=())   # (input, value, where it came from)
+    config_files: Tuple[str, ...] = field(default=())              # read by the cascade, highest first
 
     def render(self) -> str:
         b = self.build
@@ -112,6 +113,8 @@ class Plan:
         if self.inputs:
             lines.append("inputs:")
             lines.extend(f"  {name:<19} {value}  ({source})" for name, value, source in self.inputs)
+        if self.config_files:
+            lines.append(f"config: {', '.join(self.config_files)}")
         lines.append("repos:")
         for r in self.repos:
             how = {RepoAction.CLONE: "shallow, submodules recursive",
@@ -201,17 +204,18 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
     version labels, the inputs table and their notes, when the options carry the inputs."""
     common, resolved = o.common, o.inputs
     buildargs, labels, artifacts = tuple(buildargs), tuple(labels), tuple(artifacts)
-    inputs, notes = (), tuple(notes)
+    inputs, notes, configs = (), tuple(notes), ()
     if resolved is not None:
         if resolved.selection is not None:
             has_mccl = uses_mccl(dict(buildargs), artifacts, resolved.selection)
             buildargs += tuple(resolved.selection.buildargs(has_mccl))
             labels += (("musa_docker.gpu_arch", resolved.selection.label),)
         labels += tuple((f"musa_docker.version.{n}", v) for n, v in resolved.versions)
-        inputs, notes = resolved.sources, notes + resolved.notes
+        inputs, notes, configs = resolved.sources, notes + resolved.notes, resolved.config_files
     return Plan(
         notes=notes,
         inputs=inputs,
+        config_files=configs,
         kind=kind,
         python_version=python_version,
         repos=tuple(repos),

@@ -147,3 +147,20 @@ def test_pins_check_urls_asks_only_the_arch_and_says_what_failed(env, tmp_path):
     assert "s4000/musa.tar.gz: cannot resolve vendor.invalid" in done.stdout
     assert not [line for line in done.stdout.splitlines() if line.startswith(("ok", "FAIL")) and "s80/" in line]
     assert "HTTPSConnectionPool" not in done.stdout and "checked 1, 1 failed" in done.stdout
+
+
+def test_config_shows_every_value_and_its_source(env, tmp_path):
+    (tmp_path / "musa_docker.yaml").write_text("tag: nightly\nbuild_dev:\n  vision_tag: v0.17.0\n")
+    env = {**env, "MUSA_DOCKER_BUILD_DEV_GPU_ARCH": "S4000", "MUDNN_URL": "/v/mudnn.tar"}
+    done = tool("config", "--task", "build-dev", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    config = tmp_path / "musa_docker.yaml"
+    rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith("  ")}
+    assert done.stdout.startswith(f"config files: {config}\nbuild-dev:\n")
+    assert rows["tag"].endswith(f"nightly  ({config}:1)")
+    assert rows["vision_tag"].endswith(f"v0.17.0  ({config}:3)")
+    assert rows["gpu_arch"].endswith("S4000  (env $MUSA_DOCKER_BUILD_DEV_GPU_ARCH)")
+    assert rows["mudnn_url"].endswith("/v/mudnn.tar  (env $MUDNN_URL)")
+    assert rows["image"].endswith("musa-pytorch-dev  (default)")
+    plan = tool("build-base", "--dry-run", env=env, cwd=tmp_path)
+    assert f"config: {config}" in plan.stdout.splitlines()
