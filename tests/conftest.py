@@ -221,13 +221,13 @@ def e2e_base(request, tmp_path_factory, upstream, engine):
     env = user_env(tmp)
     tag = uuid.uuid4().hex[:8]
     args = ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", E2E_BASE, "-t", tag,
-            "--pytorch-root", str(tmp / "src"), "--pytorch-repo", upstream["url"], *BUILDERS[request.param]]
+            "-t", f"{tag}-also", "--pytorch-root", str(tmp / "src"), "--pytorch-repo", upstream["url"], *BUILDERS[request.param]]
     with local_pypi(tmp / "index") as index:
         first = cli(*args, "--pip-index-url", index, env=env)
         second = cli(*args, "--pip-index-url", index, "--verify", env=env)
     yield {"first": first, "second": second, "ref": f"{E2E_BASE}:{tag}", "tmp": tmp, "env": env,
            "builder": request.param}
-    remove_images(engine, f"{E2E_BASE}:{tag}")
+    remove_images(engine, f"{E2E_BASE}:{tag}", f"{E2E_BASE}:{tag}-also")
 
 
 def tar_context(dockerfile: str, files: dict, mode: int = 0o755) -> io.BytesIO:

@@ -34,6 +34,7 @@ from ..values import validate, yamlfile
 from ..defaults import default
 from ..errors import ConfigError, MusaDockerError
 from ..util import expand_home, human_size, short_id
+from ..values.refs import image_refs
 from . import run as run_task
 from .build import resolve
 
@@ -133,7 +134,12 @@ def load(path: Path) -> List[Entry]:
             row = next(r for r in flags.BUILDS[task] if r[0] == allowed[key])
             values[allowed[key]] = _checked(row, value, f"{path}:{key_line}: images[{index}] ({task})")
         section = task.replace("-", "_")
-        ref = f"{values.get('image') or default(section, 'image')}:{values.get('tag') or default('', 'tag')}"
+        try:
+            ref = str(image_refs(values.get("image"), values.get("tag"), default(section, "image"), default("", "tag"))[0])
+        except ConfigError:
+            # told with the entry's name when its values are checked, before anything is built
+            tags = values.get("tag") or [default("", "tag")]
+            ref = f"{values.get('image') or default(section, 'image')}:{tags[0] if isinstance(tags, list) else tags}"
         name = str(fields.get("name", (None, line))[0] or ref)
         if name in names:
             raise ConfigError(f"{path}:{line}: two images are named {name!r}: give each a unique name")

@@ -31,7 +31,7 @@ from ..util import expand_home
 from ..values.locations import Location, parse_location, redact
 from ..values.network import ca_certs, index_url, no_credentials, proxies
 from ..values.paths import check_reserved
-from ..values.refs import ImageRef, image_name, image_reference, image_tag
+from ..values.refs import ImageRef, image_reference, image_refs
 from ..values.wheelname import wheel_dist
 from ..values.yamlfile import number_hint
 from .cascade import sourced
@@ -45,7 +45,7 @@ _HTTP_RE = re.compile(r"https?://\S+")
 class Common:
     """What every build task shares."""
 
-    tag: str
+    tags: tuple                   # every -t as given: a tag, or NAME:TAG (refs.image_refs reads them)
     build_dir: Optional[Path]     # None: a fresh dir in the cache
     keep_build_dir: bool
     no_cache: bool
@@ -82,6 +82,7 @@ class BaseOptions:
     pytorch_root: Path
     notes: tuple = ()             # what the plan should say about a choice made for the user
     inputs: Optional[Resolved] = None   # each shown input's value and source, the pins' versions
+    also: tuple = ()                      # the image's other references (more -t), tagged with it
 
 
 def python_version(value: str) -> str:
@@ -150,7 +151,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     builder = _builder(values, env)
     index, index_secret = index_url(values.get("pip_index_url") or "", "--pip-index-url", builder)
     return Common(
-        tag=image_tag(values.get("tag") or defaults.default("", "tag")),
+        tags=values.get("tag") or (),
         build_dir=_path(build_dir, home),
         keep_build_dir=bool(values.get("keep_build_dir")),
         no_cache=bool(values.get("no_cache")),
@@ -237,12 +238,14 @@ def resolve_base(values, env: Mapping[str, str], machine: Optional[str] = None) 
     values = resolved.values
     common = resolve_common(values, env)
     d = defaults.TASKS["build_base"]
+    image, also = image_refs(values.get("image"), common.tags, d["image"], defaults.default("", "tag"))
     sys_ = system(values.get("sys") or d["sys"])
     version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine())
     root = _root(values, env, "pytorch_root", "PYTORCH_REPO_ROOT_PATH", common.home)
     return BaseOptions(
         common=common,
-        image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
+        image=image,
+        also=also,
         system=sys_,
         python_version=version,
         python_env=python_env,
@@ -305,6 +308,7 @@ class DevOptions:
     components: tuple = ()        # components.Component: kineto, muAlg, muThrust, torchaudio given
     compile_cache: str = "off"    # ccache's max size (e.g. 20G), or off (--no-compile-cache)
     inputs: Optional[Resolved] = None   # the GPU arch selection, each input's source, the pins' versions
+    also: tuple = ()                      # the image's other references (more -t), tagged with it
 
 
 @dataclass(frozen=True)
@@ -324,6 +328,7 @@ class ReleaseOptions:
     stack: MusaStack = MusaStack()
     extra_wheels: tuple = ()              # (dist, Location): --wheel and the pins file's other wheels
     inputs: Optional[Resolved] = None     # the GPU arch selection, each input's source, the pins' versions
+    also: tuple = ()                      # the image's other references (more -t), tagged with it
 
 
 def _required_location(values, env, key: str, flag: str, var: str) -> Location:
@@ -380,6 +385,7 @@ def resolve_dev(values, env: Mapping[str, str]) -> DevOptions:
     values = resolved.values
     common = resolve_common(values, env)
     d = defaults.TASKS["build_dev"]
+    image, also = image_refs(values.get("image"), common.tags, d["image"], defaults.default("", "tag"))
     base = image_reference(values.get("base_img") or "", "-b/--base-img")
     repo = values.get("torch_musa_repo") or d["torch_musa_repo"]
     local = not validate.is_url(repo)
@@ -392,7 +398,8 @@ def resolve_dev(values, env: Mapping[str, str]) -> DevOptions:
     stack = resolve_stack(values, env, dev=True, builder=common.builder, selection=resolved.selection)
     return DevOptions(
         common=common,
-        image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
+        image=image,
+        also=also,
         base_img=base,
         dockerfile=_dockerfile(values, "build_dev", common.home),
         vendor=resolve_vendor(values, env, stack),
@@ -423,6 +430,7 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
     values = resolved.values
     common = resolve_common(values, env)
     d = defaults.TASKS["release"]
+    image, also = image_refs(values.get("image"), common.tags, d["image"], defaults.default("", "tag"))
     base = values.get("base_img") or d["base_img"]
     try:
         sys_ = SYSTEMS[base]
@@ -437,7 +445,8 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
                                                 "torch_musa_whl_url": "--torch-musa-whl-url"})
     return ReleaseOptions(
         common=common,
-        image=ImageRef(image_name(values.get("image") or d["image"], "-i/--image"), common.tag),
+        image=image,
+        also=also,
         system=sys_,
         dockerfile=_dockerfile(values, "release", common.home),
         python_version=version,

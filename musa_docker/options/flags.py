@@ -61,7 +61,7 @@ class Flag(NamedTuple):
 DOCKER_HOST = Flag("docker_host", None, (), "engine to use [$DOCKER_HOST, else the current docker context]")
 
 COMMON: List[Flag] = [
-    Flag("tag", None, ("t",), f"image tag [{default('', 'tag')}]"),
+    Flag("tag", [], ("t",), f"image tag, or NAME:TAG as docker takes it; repeatable: every tag gets the same image [{default('', 'tag')}]"),
     Flag("build_dir", None, (), "staging dir for the build context [$DOCKER_BUILD_DIR, else a fresh dir in the cache]", "DOCKER_BUILD_DIR"),
     Flag("keep_build_dir", False, (), "keep the staged context after the build"),
     Flag("no_cache", False, (), "do not use the engine's layer cache"),

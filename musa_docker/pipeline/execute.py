@@ -171,6 +171,8 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
     existing = engine.image(ref)
     if existing and not plan.build.force and existing.labels.get("musa_docker.inputs") == prep.digest:
         say(f"up to date {ref} ({short_id(existing.id)}): same inputs digest {prep.digest[:12]}; --force builds anyway")
+        for name in plan.build.also:
+            engine.tag(existing.id, name)
         return Report(ref, existing.id, existing.size, time.monotonic() - started, True, None, existing.labels)
 
     if plan.build_dir is not None:
@@ -195,7 +197,8 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
             log.close()
         say(f"check {short_id(image_id)} against the request")
         check(engine, plan, prep, image_id, staged.labels, expect)
-        engine.tag(image_id, ref)
+        for name in (ref,) + plan.build.also:
+            engine.tag(image_id, name)
         image = engine.image(image_id)
         return Report(ref, image_id, image.size, time.monotonic() - started, False, log.path, staged.labels)
     finally:

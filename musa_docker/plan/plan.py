@@ -82,6 +82,7 @@ class BuildStep:
     builder: Builder = Builder("classic", "--builder classic")
     secrets: Tuple[network.Secret, ...] = ()  # BuildKit secrets: ids and sources, values never shown
     proxies: Tuple[Tuple[str, str], ...] = ()  # the host's proxies: build args kept out of the history
+    also: Tuple[str, ...] = ()                 # more references the image gets (-t given again)
 
     def settings(self, labels: Mapping[str, str], proxies: Mapping[str, str]) -> BuildSettings:
         """What the builder is told for the staged Dockerfile: the build args with the proxies (Docker's
@@ -149,6 +150,7 @@ class Plan:
                 lines.append(f"  then        {r.name} tree from {r.path} appended as one layer at /{r.layer_at} "
                              "(one tar per tree state, kept in the cache)")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
+        lines.extend(f"  tag         {ref} (the same image)" for ref in b.also)
         lines.append(f"  check       {kinds.get(self.kind).describe({r.name for r in self.repos})}")
         lines.extend(_builder_lines(b))
         lines.append(f"  network     {b.network}")
@@ -229,6 +231,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
         build=BuildStep(
             dockerfile=dockerfile,
             image=str(o.image),
+            also=tuple(o.also),
             buildargs=tuple(buildargs),
             labels=tuple(labels),
             network=common.network,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Optional, Tuple
 
 from ..errors import ConfigError
 
@@ -47,6 +48,30 @@ def image_tag(value: str, flag: str = "-t/--tag") -> str:
             "not starting with '.' or '-'"
         )
     return value
+
+
+def image_refs(image: Optional[str], tags, default_image: str, default_tag: str) -> Tuple[ImageRef, Tuple[str, ...]]:
+    """The image a build makes and its other references, from -i and every -t, as docker reads -t:
+    a tag (`-t 2026`) names `IMAGE:2026`, a reference (`-t team/base:2026`, `-t team/base`) names
+    itself. The first is the image; the others get the same image once it checks out. Without -i,
+    a first -t that is a reference names the image. Raises ConfigError."""
+    tags = [tags] if isinstance(tags, str) else [t for t in (tags or ()) if t]
+    refs = []
+    for value in tags or [default_tag]:
+        value = str(value)
+        if ":" in value.split("/")[-1] or "/" in value:
+            image_reference(value, "-t/--tag")
+            last = value.split("/")[-1]
+            name, tag = value.rsplit(":", 1) if ":" in last else (value, "latest")
+            refs.append(ImageRef(name, tag))
+        else:
+            refs.append(ImageRef(image or "", image_tag(value)))
+    first_named = bool(refs[0].name)
+    name = image_name(image or (refs[0].name if first_named else default_image), "-i/--image")
+    refs = [r if r.name else ImageRef(name, r.tag) for r in refs]
+    unique = list(dict.fromkeys(str(r) for r in refs))
+    primary = refs[0]
+    return primary, tuple(u for u in unique if u != str(primary))
 
 
 def image_reference(value: str, flag: str) -> str:

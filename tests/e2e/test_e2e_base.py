@@ -47,6 +47,10 @@ def test_image_holds_pytorch_with_submodules_python_numpy_and_render(built, engi
     assert run_in(engine, ref, "bash -ic 'command -v python' 2>/dev/null").endswith("/opt/venv/bin/python")
 
 
+def test_every_tag_names_the_same_image(built, engine):
+    assert engine.images.get(built["ref"] + "-also").id == engine.images.get(built["ref"]).id
+
+
 def test_labels_carry_provenance(built, engine, upstream):
     labels = engine.images.get(built["ref"]).labels
     assert labels["musa_docker.kind"] == "base"

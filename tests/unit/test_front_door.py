@@ -164,3 +164,12 @@ def test_config_shows_every_value_and_its_source(env, tmp_path):
     assert rows["image"].endswith("musa-pytorch-dev  (default)")
     plan = tool("build-base", "--dry-run", env=env, cwd=tmp_path)
     assert f"config: {config}" in plan.stdout.splitlines()
+
+
+def test_tag_follows_docker(env, tmp_path):
+    done = tool("build-base", "--dry-run", "-t", "a", "-t", "team/base:2026", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("plan: base image musa-pytorch-base:a ")
+    assert "  tag         team/base:2026 (the same image)" in done.stdout
+    done = tool("build-base", "--dry-run", "-t", "musa-pytorch-base:2026", env=env, cwd=tmp_path)
+    assert done.stdout.startswith("plan: base image musa-pytorch-base:2026 ")

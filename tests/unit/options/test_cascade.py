@@ -100,14 +100,14 @@ def test_the_order_of_the_layers(tmp_path):
            "MUSA_DOCKER_PYTORCH_TAG": "env", "PYTORCH_REPO_ROOT_PATH": "/old"}
     got = cascade.collect("build-base", {"sys": "debian:12", "tag": None}, env, files)
     assert got.values["sys"] == "debian:12" and got.source("sys") == "flag"
-    assert (got.values["tag"], got.source("tag")) == ("env", "env $MUSA_DOCKER_TAG")
+    assert (got.values["tag"], got.source("tag")) == (["env"], "env $MUSA_DOCKER_TAG")
     assert (got.values["pytorch_tag"], got.source("pytorch_tag")) == ("task-env",
                                                                       "env $MUSA_DOCKER_BUILD_BASE_PYTORCH_TAG")
     assert (got.values["image"], got.source("image")) == ("top/img", f"{tmp_path / 'musa_docker.yaml'}:2")
     assert "pytorch_root" not in got.values and got.source("pytorch_root") == "env $PYTORCH_REPO_ROOT_PATH"
     assert got.source("python_version") == "default" and not got.given("python_version")
     without_env = cascade.collect("build-base", {}, {}, files)
-    assert (without_env.values["tag"], without_env.source("tag")) == ("section", f"{tmp_path / 'musa_docker.yaml'}:4")
+    assert (without_env.values["tag"], without_env.source("tag")) == (["section"], f"{tmp_path / 'musa_docker.yaml'}:4")
 
 
 def test_a_value_of_the_wrong_type_names_its_line(tmp_path):
