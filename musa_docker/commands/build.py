@@ -8,7 +8,10 @@ boundary prints them.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 from typing import Any, Mapping, TextIO, Union
 
 from ..options import build as opts
@@ -67,6 +70,11 @@ def _run(options, env, out: TextIO, echo: bool, expect: Mapping):
         report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect,
                                   echo=out if echo else None)
     out.write(report.render() + "\n")
+    if common.metadata_file is not None:
+        with disk_errors(((common.metadata_file.parent, "the metadata file (--metadata-file)",
+                           "name a file on a writable disk"),)):
+            write_metadata(common.metadata_file, plan, report)
+        say(f"metadata {common.metadata_file}")
     if options.common.verify:
         # the smoke checks of `verify -i` on the new image; a failing check fails the task
         from ..check.verify import verify_after_build
@@ -91,3 +99,27 @@ def disk_places(common: opts.Common) -> tuple:
         (common.cache_dir / "trees", "the cache of packed source trees", cache_fix),
         (common.cache_dir, "the cache dir", cache_fix),
     )
+
+
+def write_metadata(path: Path, plan, report) -> None:
+    """The build's result as JSON for CI, written whole or not at all (a temp file renamed into
+    place). Raises DiskError through the caller's disk_errors."""
+    labels = report.labels or {}
+    data = {
+        "image": report.image,
+        "tags": [report.image, *plan.build.also],
+        "image_id": report.image_id,
+        "size": report.size,
+        "kind": plan.kind,
+        "python_version": plan.python_version,
+        "inputs_digest": labels.get("musa_docker.inputs"),
+        "up_to_date": report.skipped,
+        "seconds": round(report.seconds, 1),
+        "builder": plan.build.builder.kind,
+        "compile_cache": labels.get("musa_docker.compile_cache"),
+        "build_log": str(report.log) if report.log else None,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)

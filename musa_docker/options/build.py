@@ -58,6 +58,9 @@ class Common:
     force: bool
     dry_run: bool
     verify: bool                  # verify the new image after the build (as `verify -i`)
+    build_args: tuple             # (KEY, VALUE) of each --build-arg
+    labels: tuple                 # (KEY, VALUE) of each --label
+    metadata_file: Optional[Path]  # where to write the result as JSON
     docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
     engine: str                   # where the build runs, for people: the host, or the docker context
     cache_dir: Path
@@ -165,6 +168,10 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         force=bool(values.get("force")),
         dry_run=bool(values.get("dry_run")),
         verify=bool(values.get("verify")),
+        build_args=_pairs(values.get("build_arg"), "--build-arg", _ARG_RE),
+        labels=_pairs(values.get("label"), "--label", _LABEL_RE),
+        metadata_file=_path(validate.path(values["metadata_file"], "--metadata-file"), home)
+        if values.get("metadata_file") else None,
         docker_host=values.get("docker_host") or None,
         engine=engine_display(values.get("docker_host") or None, env),
         cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
@@ -173,6 +180,22 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
     )
+
+
+_ARG_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+
+
+def _pairs(given, flag: str, key_re) -> tuple:
+    """(KEY, VALUE) of each `KEY=VALUE` of a repeatable flag; a key given twice keeps its last value."""
+    found = {}
+    for item in [given] if isinstance(given, str) else (given or ()):
+        key, sep, value = str(item).partition("=")
+        if not sep or not key_re.fullmatch(key):
+            chars = "letters, digits, '_', '.', '/', '-'" if flag == "--label" else "letters, digits, '_'"
+            raise ConfigError(f"{flag} {item!r} is not KEY=VALUE, KEY of {chars}")
+        found[key] = value
+    return tuple(found.items())
 
 
 def engine_display(docker_host: Optional[str], env: Mapping[str, str]) -> str:

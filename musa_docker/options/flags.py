@@ -82,6 +82,10 @@ COMMON: List[Flag] = [
     Flag("cache_from", [], (), "image REF whose layers the build may reuse (e.g. pushed by another machine), repeatable"),
     Flag("cache_to", None, (), "export the build cache to registry REF, mode=max (needs --buildx-builder)"),
     Flag("verify", False, (), "after the build, verify the new image (as `verify -i`); a failing check fails the task"),
+    Flag("build_arg", [], (), "KEY=VALUE passed to the build, repeatable; a name the tool sets itself is refused"),
+    Flag("label", [], (), "KEY=VALUE labelled on the image, repeatable; musa_docker.* and the OCI created time are the tool's"),
+    Flag("metadata_file", None, (), "write the build's result as JSON here: image id, tags, inputs digest, seconds, "
+         "builder, compile cache"),
 ]
 
 VENDOR: List[Flag] = [Flag(a.key, None, a.names, a.help, a.env) for a in vendor.ARCHIVES]
@@ -264,7 +268,7 @@ _PLACEHOLDERS = {
     "compile_cache_size": "SIZE", "shm_size": "SIZE", "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
-    "audio_repo": "URL|PATH",
+    "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
             ("_file", "FILE"), ("pins", "FILE"), ("config", "FILE"), ("ca_cert", "FILE"), ("connections", "N"),
@@ -272,6 +276,7 @@ _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR")
 
 # Help shows a build task's flags in these groups, after the required ones and the task's own.
 NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")
+OUTPUT = ("verify", "metadata_file", "label")
 ENGINE = ("docker_host", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
 
 

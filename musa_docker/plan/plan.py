@@ -20,6 +20,7 @@ from ..values import network
 from ..resources import ASSETS, DOCKERFILE_BASE, common_scripts
 from ..engine.docker_cli import Builder, BuildSettings
 from ..musa.sdk import plan_stack, uses_mccl
+from ..errors import ConfigError
 from ..values.locations import Location, redact, strip_credentials
 from ..options.build import BaseOptions, DevOptions, ReleaseOptions
 
@@ -214,6 +215,10 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
             labels += (("musa_docker.gpu_arch", resolved.selection.label),)
         labels += tuple((f"musa_docker.version.{n}", v) for n, v in resolved.versions)
         inputs, notes, configs = resolved.sources, notes + resolved.notes, resolved.config_files
+    buildargs += _users(common.build_args, {k for k, _ in buildargs} | {k for k, _ in common.proxies}
+                        | {"BUILDKIT_INLINE_CACHE"}, "--build-arg", "build arg")
+    labels += _users(common.labels, {k for k, _ in labels} | {"org.opencontainers.image.created"}, "--label",
+                     "label", reserved_prefix="musa_docker.")
     return Plan(
         notes=notes,
         inputs=inputs,
@@ -244,6 +249,16 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
             proxies=common.proxies,
         ),
     )
+
+
+def _users(pairs, taken, flag: str, what: str, reserved_prefix: str = "") -> tuple:
+    """A user's --build-arg / --label pairs, refused where the tool sets that name itself: the
+    image must say what the tool made it from. Raises ConfigError."""
+    for key, _ in pairs:
+        if key in taken or (reserved_prefix and key.startswith(reserved_prefix)):
+            raise ConfigError(f"{flag} {key}: the {what} {key} is one musa-docker sets itself; set it through "
+                              f"its own flag (see `musa-docker TASK --help`), or name yours otherwise")
+    return tuple(pairs)
 
 
 def _env_buildargs(base: str, o) -> tuple:

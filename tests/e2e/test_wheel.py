@@ -3,6 +3,7 @@ fresh venv outside the repo, it plans every task and builds a base image, with n
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -121,13 +122,19 @@ def test_a_real_base_build_from_the_wheel(installed, upstream, engine):
     ref = f"musa-docker-test/wheel-base:{tag}"
     argv = [str(bin_dir / "musa-docker"), "build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11",
             "-i", "musa-docker-test/wheel-base", "-t", tag, "--pytorch-root", str(work / "src"),
-            "--pytorch-repo", upstream["url"], *BUILDERS["buildkit"]]
+            "--pytorch-repo", upstream["url"], *BUILDERS["buildkit"],
+            "--build-arg", "TEAM_NOTE=1", "--label", "team=ml", "--metadata-file", str(work / "out" / "meta.json")]
     try:
         with local_pypi(work / "index") as index:
             r = _run(argv + ["--pip-index-url", index], cwd=work, env={**env, **GIT_FILE_OK})
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-        labels = engine.images.get(ref).labels
+        image = engine.images.get(ref)
+        labels = image.labels
         assert labels["musa_docker.kind"] == "base"
+        assert labels["team"] == "ml"
+        meta = json.loads((work / "out" / "meta.json").read_text())
+        assert meta["image_id"] == image.id and meta["tags"] == [ref] and meta["builder"] == "buildkit"
+        assert meta["inputs_digest"] == labels["musa_docker.inputs"] and meta["up_to_date"] is False
         assert labels["musa_docker.pytorch.commit"] == upstream["tagged"]
     finally:
         remove_images(engine, ref)

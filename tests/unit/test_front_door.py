@@ -173,3 +173,20 @@ def test_tag_follows_docker(env, tmp_path):
     assert "  tag         team/base:2026 (the same image)" in done.stdout
     done = tool("build-base", "--dry-run", "-t", "musa-pytorch-base:2026", env=env, cwd=tmp_path)
     assert done.stdout.startswith("plan: base image musa-pytorch-base:2026 ")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--build-arg", "PYTHON_VERSION=3.9"], ["--build-arg PYTHON_VERSION", "sets itself"]),
+    (["--label", "musa_docker.kind=dev"], ["--label musa_docker.kind", "sets itself"]),
+    (["--build-arg", "=x"], ["--build-arg '=x' is not KEY=VALUE"]),
+])
+def test_build_args_and_labels_the_tool_sets_are_refused(env, tmp_path, args, words):
+    done = tool("build-base", "--dry-run", *args, env=env, cwd=tmp_path)
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.startswith("error: ") and all(w in done.stderr for w in words), done.stderr
+
+
+def test_build_args_and_labels_reach_the_plan(env, tmp_path):
+    done = tool("build-base", "--dry-run", "--build-arg", "FOO=1", "--label", "team=ml", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "  build arg   FOO=1" in done.stdout and "  label       team=ml" in done.stdout
