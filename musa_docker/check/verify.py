@@ -46,13 +46,14 @@ class Status(str, enum.Enum):
     PASS = "pass"
     FAIL = "fail"
     SKIPPED = "skipped"     # the kind does not promise it, or it cannot be checked here
+    WARN = "warn"           # works, but not as well as it could (doctor): the detail says how
 
     # A row prints its value, whatever Python's default for str-mixed enums.
     __str__ = str.__str__
     __format__ = str.__format__
 
 
-PASS, FAIL, SKIPPED = Status.PASS, Status.FAIL, Status.SKIPPED
+PASS, FAIL, SKIPPED, WARN = Status.PASS, Status.FAIL, Status.SKIPPED, Status.WARN
 
 
 @dataclass(frozen=True)

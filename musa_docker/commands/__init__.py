@@ -1,5 +1,5 @@
 """One library function per task, called by the thin invoke tasks: `build` (build-base, build-dev,
-release), `build_all`, `shell`, `push`, `verify`, `pins`, `config`. Each takes the task's values (a
+release), `build_all`, `shell`, `push`, `verify`, `pins`, `config`, `doctor`. Each takes the task's values (a
 cascade.Sourced) and the environment; a build returns its Report, the others an exit code."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ COMMANDS = {
     "verify": ("verify", "verify"),
     "pins": ("pins", "pins"),
     "config": ("config", "config"),
+    "doctor": ("doctor", "doctor"),
 }
 
 

@@ -206,6 +206,11 @@ PUSH: List[Flag] = [
     DOCKER_HOST,
 ]
 
+DOCTOR: List[Flag] = [
+    Flag("docker_cli", None, (), f"the docker client to try for BuildKit builds [{default('', 'docker_cli')} on PATH]"),
+    DOCKER_HOST,
+]
+
 CONFIG_TASK: List[Flag] = [
     Flag("task", None, (), "show this task's values [every task's]"),
 ]
@@ -249,6 +254,9 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
              "end.", tuple(PUSH)),
     TaskSpec("verify", "Check an image (-i) or this host (--host) for torch_musa work: a pass/fail/skipped table, "
              "exit 1 when a check fails.", tuple(VERIFY)),
+    TaskSpec("doctor", "Check what a build and a MUSA shell need, before they need it: git, the engine, a docker "
+             "client with BuildKit, free space, the MUSA host runtime; one row each, exit 1 when a build would fail.",
+             tuple(DOCTOR)),
     TaskSpec("config", "Show every value each task would take, and where it comes from: flag, variable, config "
              "file:line or default.", tuple(CONFIG_TASK)),
     TaskSpec("pins", "Show what a pins file resolves to (for --gpu-arch and -v); --check-urls asks every URL and "

@@ -41,3 +41,13 @@ def test_a_cache_dir_whose_parent_cannot_hold_one(env, tmp_path, engine):
     r = cli("build-base", "-s", "debian:12", "--python-env", "venv", "--pytorch-root", str(tmp_path / "src"), env=env)
     assert_one_error(r, "/proc/musa-docker-cache", "cannot be made", "MUSA_DOCKER_CACHE")
     assert not (tmp_path / "src").exists()
+
+
+def test_doctor_on_a_machine_that_builds(env, tmp_path, engine):
+    done = cli("doctor", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Docker engine" in done.stdout and " pass " in done.stdout.split("Docker engine", 1)[1].splitlines()[0]
+    # BuildKit through the client named, or the exact --docker-cli that has it
+    client = done.stdout.split("docker client", 1)[1].splitlines()[0]
+    assert " pass " in client or "--docker-cli /usr/bin/docker" in client
+    assert done.stdout.rstrip().endswith("a build has what it needs")

@@ -190,3 +190,14 @@ def test_build_args_and_labels_reach_the_plan(env, tmp_path):
     done = tool("build-base", "--dry-run", "--build-arg", "FOO=1", "--label", "team=ml", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "  build arg   FOO=1" in done.stdout and "  label       team=ml" in done.stdout
+
+
+def test_doctor_says_what_a_build_lacks(env, tmp_path):
+    env = {**env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    done = tool("doctor", env=env, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = {line.split("  ")[0].strip(): line for line in done.stdout.splitlines()}
+    assert " fail " in rows["Docker engine"] and "/nonexistent/docker.sock" in rows["Docker engine"]
+    assert " pass " in rows["git"]
+    assert "docker client" in rows and "free space: cache" in rows
+    assert done.stdout.rstrip().endswith("1 check a build needs failed")
