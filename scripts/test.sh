@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: brings up the engine and tools the tests need,
-# installs the project, runs pytest. Extra arguments go to pytest: -m quick runs the tests
-# that need no engine (tests/unit/), -m "not e2e" all but the slow image builds.
+# The whole test suite on a fresh machine: installs the tools the tests use (Debian's debootstrap,
+# busybox-static for the test images, docker-registry for the push tests, dpkg-dev for the local apt
+# repository, shellcheck for common/*.sh), brings up the engine (scripts/engine.sh), installs the
+# project with its test extra, runs pytest. Extra arguments go to pytest: `-m quick` runs the tests
+# that need no engine (and then no engine is started).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/engine.sh
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx sh || missing+=(busybox-static)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v dpkg-scanpackages >/dev/null 2>&1 || missing+=(dpkg-dev)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+case " $* " in
+    *" -m quick "*|*" -m=quick "*) ;;
+    *) bash scripts/engine.sh ;;
+esac
 python3 -m pip install -q -e '.[test]'
 exec python3 -m pytest "$@"
