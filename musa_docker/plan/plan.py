@@ -215,6 +215,9 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
             labels += (("musa_docker.gpu_arch", resolved.selection.label),)
         labels += tuple((f"musa_docker.version.{n}", v) for n, v in resolved.versions)
         inputs, notes, configs = resolved.sources, notes + resolved.notes, resolved.config_files
+        # the default Python is the env's: with --python-env venv, the system's own
+        inputs = tuple((n, python_version if n == "python_version" and s == "default" else v, s)
+                       for n, v, s in inputs)
     buildargs += _users(common.build_args, {k for k, _ in buildargs} | {k for k, _ in common.proxies}
                         | {"BUILDKIT_INLINE_CACHE"}, "--build-arg", "build arg")
     labels += _users(common.labels, {k for k, _ in labels} | {"org.opencontainers.image.created"}, "--label",

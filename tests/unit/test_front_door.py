@@ -201,3 +201,9 @@ def test_doctor_says_what_a_build_lacks(env, tmp_path):
     assert " pass " in rows["git"]
     assert "docker client" in rows and "free space: cache" in rows
     assert done.stdout.rstrip().endswith("1 check a build needs failed")
+
+
+def test_the_inputs_show_the_python_a_venv_gets(env, tmp_path):
+    done = tool("build-base", "--dry-run", "-s", "debian:12", "--python-env", "venv", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "  python_version      3.11  (default)" in done.stdout.splitlines()
