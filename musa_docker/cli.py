@@ -12,7 +12,6 @@ code here, and nowhere else.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import signal
 import sys
@@ -25,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from . import __version__, commands
 from .errors import MusaDockerError, Terminated
 from .options import cascade, flags
+from .util import closest
 
 USAGE = 2          # the exit code of a command line that cannot be run
 WIDTH = 80
@@ -113,14 +113,13 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return _Help(prog, width=WIDTH, max_help_position=30)
 
 
-_GROUPS = ("required", "options", "MUSA stack", "build", "engine and builder", "network", "help")
+# Help's groups of flags, in order: key -> title ("{task}" is the task's name).
+_GROUPS = {"required": "required", "options": "{task} flags", "MUSA stack": "MUSA stack", "build": "build flags",
+           "engine and builder": "engine and builder", "network": "network", "help": "help"}
 
 
 def _groups(spec: flags.TaskSpec, parser) -> Dict[str, argparse._ArgumentGroup]:
-    titles = {"required": "required", "options": f"{spec.name} flags", "MUSA stack": "MUSA stack",
-              "build": "build flags", "engine and builder": "engine and builder", "network": "network",
-              "help": "help"}
-    return {key: parser.add_argument_group(titles[key]) for key in _GROUPS}
+    return {key: parser.add_argument_group(title.format(task=spec.name)) for key, title in _GROUPS.items()}
 
 
 def _group_of(spec: flags.TaskSpec, row: flags.Flag) -> str:
@@ -180,9 +179,8 @@ def _spellings(spec: flags.TaskSpec) -> List[str]:
 
 def _closest(word: str, choices: Sequence[str]) -> str:
     """` (did you mean --dry-run?)` when a real choice is near, a prefix of one included."""
-    starts = [c for c in choices if c.startswith(word) and len(word) > 2]
-    close = starts[:1] or difflib.get_close_matches(word, choices, n=1, cutoff=0.75)
-    return f" (did you mean {close[0]}?)" if close else ""
+    close = closest(word, choices, cutoff=0.75)
+    return f" (did you mean {close}?)" if close else ""
 
 
 # --- the program ---------------------------------------------------------------------------------
@@ -213,7 +211,7 @@ def _main(argv: List[str], prog: str) -> int:
             sys.stdout.write(program_help(prog))
             return 0
         if word in ("-V", "--version"):
-            sys.stdout.write(f"{prog} {__version__}\n" if prog == "musa-docker" else f"musa-docker {__version__}\n")
+            sys.stdout.write(f"musa-docker {__version__}\n")
             return 0
         if word in ("-l", "--list"):
             sys.stdout.write(task_list())

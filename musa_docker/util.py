@@ -3,12 +3,13 @@ a sorted walk of a tree."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import stat
 import threading
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 Say = Callable[[str], None]   # one status line for people, written as it happens
 CHUNK = 1 << 20               # read and send files in 1 MiB pieces: constant memory, few syscalls
@@ -20,6 +21,14 @@ def say_to(out) -> Say:
         out.write(line + "\n")
         out.flush()
     return say
+
+
+def closest(word: str, choices: Sequence[str], cutoff: float = 0.6) -> Optional[str]:
+    """The real choice a mistyped `word` most likely meant: one it begins (past two characters),
+    else the nearest by difflib's ratio of at least `cutoff`; None when none is near."""
+    starts = [c for c in choices if c.startswith(word) and len(word) > 2]
+    found = starts[:1] or difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
+    return found[0] if found else None
 
 
 def expand_home(text: str, home=None) -> Path:

@@ -8,10 +8,8 @@ from __future__ import annotations
 import sys
 from typing import List, Mapping, TextIO
 
-from .. import defaults
 from ..errors import ConfigError
 from ..options import cascade, flags
-from ..values.locations import redact
 
 
 def config(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
@@ -32,17 +30,5 @@ def config(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
 
 def rows(spec: flags.TaskSpec, sourced: cascade.Sourced, env: Mapping[str, str]) -> List[str]:
     """One line per flag: its key, the value it takes, and where that comes from."""
-    lines = []
-    for row in spec.rows:
-        source = sourced.source(row.name)
-        if sourced.given(row.name) and row.name in sourced.values:
-            value = sourced.values[row.name]
-        elif source.startswith("env $"):
-            value = env.get(source[5:])
-        else:
-            value = defaults.default(spec.section, row.name)
-        if isinstance(value, list):
-            value = ", ".join(str(v) for v in value) or None
-        shown = "(none)" if value in (None, "") else redact(str(value))
-        lines.append(f"  {row.name:<22} {shown}  ({source})")
-    return lines
+    return [f"  {row.name:<22} {cascade.shown(row.name, sourced.values, env, spec.section, sourced.source(row.name))}"
+            f"  ({sourced.source(row.name)})" for row in spec.rows]

@@ -28,12 +28,12 @@ def doctor(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     """Print the checks; return 1 when one a build needs failed, else 0."""
     values = sourced("doctor", values).values
     rows = [_git(env)]
-    engine, row = _engine(values.get("docker_host"), env)
+    engine, info, row = _engine(values.get("docker_host"), env)
     rows.append(row)
     rows.append(_client(values.get("docker_cli") or defaults.default("", "docker_cli"), env))
     rows.append(_space("free space: cache", _cache_dir(env)))
     if engine is not None:
-        rows.append(_engine_space(engine))
+        rows.append(_engine_space(engine, info))
         with open(os.devnull, "w") as quiet:
             for check in verify_host(engine, quiet, env):
                 # a build needs none of these; `shell` on a MUSA machine does
@@ -60,8 +60,8 @@ def _engine(host: Optional[str], env: Mapping[str, str]):
         engine = Engine(host, env)
         info = engine.info()
     except EngineError as err:
-        return None, Check("Docker engine", FAIL, str(err))
-    return engine, Check("Docker engine", PASS, f"{engine.host}: Docker Engine {info.get('ServerVersion', '?')} "
+        return None, {}, Check("Docker engine", FAIL, str(err))
+    return engine, info, Check("Docker engine", PASS, f"{engine.host}: Docker Engine {info.get('ServerVersion', '?')} "
                                                f"(API {engine.api_version})")
 
 
@@ -112,9 +112,9 @@ def _space(name: str, path: Optional[Path]) -> Check:
     return Check(name, PASS, shown)
 
 
-def _engine_space(engine) -> Check:
+def _engine_space(engine, info: dict) -> Check:
     from ..engine import host
-    root = engine.info().get("DockerRootDir")
+    root = info.get("DockerRootDir")
     if not root:
         return Check("free space: engine", SKIPPED, "the engine does not say where it keeps its data")
     if not host.is_local(engine):

@@ -19,20 +19,23 @@ pins file that says v0.17.0). Every value is checked for its flag's type on the 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from .. import defaults
 from ..errors import ConfigError
+from ..util import closest
 from ..values import yamlfile
+from ..values.locations import redact
 from . import flags
 
 DEFAULT = "default"
 FLAG = "flag"
 NAME = "musa_docker.yaml"      # the config file's name in the working dir, ~ (as .musa_docker.yaml) and /etc
+ENV_PREFIX = "MUSA_DOCKER_"
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,8 @@ class ConfigFile:
         return f"{self.path}:{line}" if line else str(self.path)
 
 
-def _constructor():
-    return yaml.SafeLoader("")
-
-
-def _item(node: yaml.Node) -> Tuple[Any, int, str]:
-    value = _constructor().construct_object(node, deep=True)
+def _item(node: yaml.Node, loader: yaml.SafeLoader) -> Tuple[Any, int, str]:
+    value = loader.construct_object(node, deep=True)
     text = node.value if isinstance(node, yaml.ScalarNode) and not node.style else ""
     return value, node.start_mark.line + 1, text
 
@@ -92,29 +91,24 @@ def load(path: Path) -> ConfigFile:
         kind = {yaml.SequenceNode: "list"}.get(type(root), "single value")
         raise ConfigError(f"config file {path} holds a {kind}, not keys and values: write `key: value` lines, "
                           "e.g. `tag: \"2026.11\"` or `build_base:` and its keys")
-    top, secs, lines = {}, {}, {}
+    top, secs, lines, loader = {}, {}, {}, yaml.SafeLoader("")
     for key_node, value_node in root.value:
         key = str(key_node.value)
         lines[key] = key_node.start_mark.line + 1
         if key in sections and isinstance(value_node, yaml.MappingNode):
             own = {}
             for k_node, v_node in value_node.value:
-                own[str(k_node.value)] = _item(v_node)
+                own[str(k_node.value)] = _item(v_node, loader)
                 lines[f"{key}.{k_node.value}"] = k_node.start_mark.line + 1
             secs[key] = own
-        elif key in sections and not _is_flag_everywhere(key, top_keys):
+        elif key in sections and key not in top_keys:      # `verify: true`, `pins: FILE` are flags
             raise ConfigError(f"{path}:{lines[key]}: {key} is a task's section: give it keys, "
                               f"e.g. `{key}:` then `  tag: \"2026.11\"` on the next line")
         else:
-            top[key] = _item(value_node)
+            top[key] = _item(value_node, loader)
     config = ConfigFile(path, top, secs)
     _check_keys(config, sections, top_keys, lines)
     return config
-
-
-def _is_flag_everywhere(key: str, top_keys) -> bool:
-    """`verify: true` and `pins: FILE` at the top are flags; as mappings they are sections."""
-    return key in top_keys
 
 
 def _check_keys(config: ConfigFile, sections, top_keys, lines) -> None:
@@ -130,13 +124,12 @@ def _check_keys(config: ConfigFile, sections, top_keys, lines) -> None:
 
 
 def _unknown(config: ConfigFile, key: str, line: int, known: Sequence[str], where: str = "") -> str:
-    close = difflib.get_close_matches(key.replace("-", "_"), known, n=1)
-    hint = f"did you mean {close[0]}?" if close else "see `musa-docker help TASK` for the keys a task takes"
+    close = closest(key.replace("-", "_"), known)
+    hint = f"did you mean {close}?" if close else "see `musa-docker help TASK` for the keys a task takes"
     return f"{config.where(line)}: unknown key {key!r}{where}: {hint}"
 
 
-def collect(task: str, given: Mapping[str, Any], env: Mapping[str, str], files: Sequence[ConfigFile] = (),
-            prefix: str = "MUSA_DOCKER_") -> Sourced:
+def collect(task: str, given: Mapping[str, Any], env: Mapping[str, str], files: Sequence[ConfigFile] = ()) -> Sourced:
     """The values of `task` from the command line (`given`: None where a flag was not given), the
     environment and the config files (highest first), each checked for its flag's type, with
     where each came from. Raises ConfigError."""
@@ -148,7 +141,7 @@ def collect(task: str, given: Mapping[str, Any], env: Mapping[str, str], files: 
         if given.get(key) not in (None, []):
             values[key], sources[key] = given[key], FLAG
             continue
-        found = _from_env(spec, row, env, prefix) or _from_files(spec, row, files)
+        found = _from_env(spec, row, env) or _from_files(spec, row, files)
         if found:
             values[key], sources[key] = found
         elif row.old_env and env.get(row.old_env):
@@ -156,13 +149,11 @@ def collect(task: str, given: Mapping[str, Any], env: Mapping[str, str], files: 
     return Sourced(task, values, sources, tuple(files))
 
 
-def _from_env(spec, row, env, prefix) -> Optional[Tuple[Any, str]]:
-    for name in (f"{prefix}{spec.section.upper()}_{row.name.upper()}", f"{prefix}{row.name.upper()}"):
+def _from_env(spec, row, env) -> Optional[Tuple[Any, str]]:
+    for name in (f"{ENV_PREFIX}{spec.section.upper()}_{row.name.upper()}", f"{ENV_PREFIX}{row.name.upper()}"):
         if name in env:
             value = flags.checked(row, env[name], f"${name}")
             if value not in (None, []):
-                return value, f"env ${name}"
-            if row.on_off:
                 return value, f"env ${name}"
     return None
 
@@ -186,7 +177,8 @@ def config_files(explicit: Optional[Path], cwd: Path, env: Mapping[str, str]) ->
     found = []
     if explicit is not None:
         if explicit.suffix not in (".yaml", ".yml", ".json"):
-            raise ConfigError(f"--config {explicit}: a config file is YAML (.yaml or .yml); nothing else is read")
+            raise ConfigError(f"--config {explicit}: a config file is YAML (.yaml, .yml, or JSON as .json); nothing "
+                              "else is read")
         if not explicit.is_file():
             raise ConfigError(f"--config {explicit} does not exist: check the path")
         found.append(explicit)
@@ -196,6 +188,24 @@ def config_files(explicit: Optional[Path], cwd: Path, env: Mapping[str, str]) ->
         if path.is_file() and path not in found:
             found.append(path)
     return [load(path) for path in found]
+
+
+def shown(key: str, values: Mapping[str, Any], env: Mapping[str, str], section: str, source: str) -> str:
+    """A value as the plan's inputs and `config` show it: what was given, else the old scripts'
+    variable's, else the default; a list joined; credentials redacted; `(none)` for nothing."""
+    value = values.get(key)
+    if empty(value) and source.startswith("env $"):
+        value = env.get(source[5:])
+    if empty(value):
+        value = defaults.default(section, key)
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    return "(none)" if empty(value) else redact(str(value))
+
+
+def empty(value) -> bool:
+    """Nothing given: None, an empty text or an empty list."""
+    return value in (None, "", [], ())
 
 
 def sourced(task: str, values: "Mapping[str, Any] | Sourced") -> Sourced:

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..musa import arch as arch_mod
 from .. import defaults
-from .cascade import Sourced
+from .cascade import Sourced, empty, shown
 from ..musa import pins as pins_mod
 from ..musa import sdk, vendor
 from ..errors import ConfigError
@@ -53,12 +53,8 @@ class Resolved:
     config_files: Tuple[str, ...] = ()           # the config files the cascade read, highest first
 
 
-def _given(value) -> bool:
-    return value not in (None, "", [], ())
-
-
 def load_pins(value, home: Path) -> Optional[pins_mod.Pins]:
-    if not _given(value):
+    if empty(value):
         return None
     return pins_mod.load(expand_home(value, home))
 
@@ -75,7 +71,7 @@ def resolve(sourced: Sourced, env: Mapping[str, str]) -> Resolved:
     sources: Dict[str, str] = {k: sourced.source(k) for k in SHOWN[task] if sourced.given(k)}
     notes: List[str] = []
     shown_as: Dict[str, Any] = {}     # an input's value as shown, where it is no flag value; extra rows
-    apt = task != "build_base" and _given(values.get("musa_apt_source"))
+    apt = task != "build_base" and not empty(values.get("musa_apt_source"))
     selection = None
     if task != "build_base":
         selection, how = arch_mod.choose(values.get("gpu_arch"), env)
@@ -121,12 +117,7 @@ def resolve(sourced: Sourced, env: Mapping[str, str]) -> Resolved:
 def _shown(key: str, values, env, task: str, selection, source: str) -> str:
     if key == "gpu_arch":
         return selection.label
-    value = values.get(key)
-    if not _given(value) and source.startswith("env $"):
-        value = env.get(source[5:])
-    if not _given(value):
-        value = defaults.default(task, key)
-    return redact(str(value)) if _given(value) else "(none)"
+    return shown(key, values, env, task, source)
 
 
 def _no_mccl(selection, sources, notes) -> None:
@@ -239,10 +230,10 @@ def _apt_rows(pins, out) -> Tuple[Tuple[str, str, str], ...]:
     `versions: musa` gives the line (5.2.0 -> 5.2), filled into the values."""
     runtime, source = out.get("musa_runtime"), "flag"
     pinned = pins.versions.get("musa") if pins else None
-    if not _given(runtime) and pinned:
+    if empty(runtime) and pinned:
         m = re.match(r"^([0-9]+)\.([0-9]+)", pinned.value)
         if m:
             out["musa_runtime"] = runtime = f"{m.group(1)}.{m.group(2)}"
             source = f"{pins.where(pinned.line)} (versions.musa {pinned.value})"
     return (("musa_apt_source", redact(str(out["musa_apt_source"])), "flag"),
-            ("musa_runtime", str(runtime) if _given(runtime) else "(none)", source if _given(runtime) else "none"))
+            ("musa_runtime", str(runtime) if not empty(runtime) else "(none)", source if not empty(runtime) else "none"))
