@@ -101,6 +101,10 @@ def test_every_task_plans_from_anywhere(installed, upstream):
                     "--torch-musa-whl-url", f["torch_musa-1.0.0-cp38-cp38-linux_x86_64.whl"]],
         "build-all": [tool, "build-all", "--dry-run", "-c", "images.yaml"],
         "pins": [tool, "pins", "--pins", "pins.yaml"],
+        "config": [tool, "config", "--task", "build-dev"],
+        "doctor": [tool, "doctor"],
+        "shell": [tool, "shell", "-i", "musa-pytorch-dev", "--dry-run"],
+        "push": [tool, "push", "-i", "app:1", "--registry", "127.0.0.1:5000", "--dry-run"],
     }
     for task, argv in runs.items():
         r = _run(argv, cwd=work, env=env)
