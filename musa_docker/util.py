@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 import stat
 import threading
 from pathlib import Path
@@ -41,6 +42,22 @@ def expand_home(text: str, home=None) -> Path:
     if text.startswith("~"):
         return Path(os.path.expanduser(text))
     return Path(text)
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000 ** 2, "MB": 1000 ** 2, "G": 1000 ** 3,
+               "GB": 1000 ** 3, "T": 1000 ** 4, "TB": 1000 ** 4, "KIB": 1024, "MIB": 1024 ** 2,
+               "GIB": 1024 ** 3, "TIB": 1024 ** 4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `20G`, `20GB`, `1.5 GB`, `500M`, `18GiB` or a plain number of bytes: SI units
+    (G = 10^9, as `docker images` and human_size count), binary ones when spelled GiB. Raises
+    ValueError for anything else."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+    unit = m and m.group(2).upper()
+    if not m or unit not in _SIZE_UNITS:
+        raise ValueError(f"{text!r} is not a size")
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
 
 
 def human_size(n: Optional[float], unit: Optional[str] = None) -> str:

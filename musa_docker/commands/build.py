@@ -118,6 +118,8 @@ def write_metadata(path: Path, plan, report) -> None:
         "builder": plan.build.builder.kind,
         "compile_cache": labels.get("musa_docker.compile_cache"),
         "build_log": str(report.log) if report.log else None,
+        "largest_layers": [{"step": layer.step, "size": layer.size} for layer in report.sizes.largest()]
+        if report.sizes else [],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from typing import List, Mapping, TextIO
 
+from ..check import size
 from ..check.verify import Check, failed, render_table, verify_host, verify_image
 from ..engine.api import Engine
 from ..errors import ConfigError
@@ -27,6 +28,7 @@ def verify(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     if ref:
         rows = verify_image(engine, ref, out)
         out.write(render_table(rows) + "\n")
+        out.write(size.measure(engine, ref).render() + "\n")
         checks += rows
     if values.get("host"):
         rows = verify_host(engine, out, env)

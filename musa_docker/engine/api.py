@@ -163,7 +163,11 @@ class Engine:
             raise EngineError(f"pulling {ref} failed: {_reason(err)}") from err
 
     def history(self, ref: str) -> List[dict]:
-        return self.api.history(ref)
+        """The image's history, newest first: one row per step (CreatedBy, Size). Raises EngineError."""
+        try:
+            return self.api.history(ref)
+        except docker_errors.APIError as err:
+            raise EngineError(f"reading the history of image {ref} failed: {_reason(err)}") from err
 
     def inspect(self, ref: str) -> dict:
         try:

@@ -27,7 +27,7 @@ from ..resources import ASSETS
 from ..engine.docker_cli import Builder, choose as choose_builder
 from ..defaults import SYSTEMS, System
 from ..errors import ConfigError
-from ..util import expand_home
+from ..util import expand_home, parse_size
 from ..values.locations import Location, parse_location, redact
 from ..values.network import ca_certs, index_url, no_credentials, proxies
 from ..values.paths import check_reserved
@@ -69,6 +69,7 @@ class Common:
     ca_certs: tuple = ()                  # --ca-cert files, checked (network.py)
     proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
     pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
+    size_budget: Optional[int] = None     # bytes unpacked the image may hold (--size-budget), None: no budget
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,21 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         builder=builder,
         ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
+        size_budget=_budget(values.get("size_budget")),
     )
+
+
+def _budget(value: Any) -> Optional[int]:
+    """--size-budget SIZE in bytes; None when not set. Raises ConfigError."""
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        found = parse_size(str(value))
+    except ValueError:
+        found = 0
+    if found <= 0:
+        raise ConfigError(f"--size-budget {value!r} is not a size such as 20G, 20GB, 500M or 18GiB")
+    return found
 
 
 _ARG_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

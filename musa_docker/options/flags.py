@@ -86,6 +86,8 @@ COMMON: List[Flag] = [
     Flag("label", [], (), "KEY=VALUE labelled on the image, repeatable; musa_docker.* and the OCI created time are the tool's"),
     Flag("metadata_file", None, (), "write the build's result as JSON here: image id, tags, inputs digest, seconds, "
          "builder, compile cache"),
+    Flag("size_budget", None, (), "fail before tagging when the image is larger than SIZE unpacked (e.g. 20G, 500M), "
+         "naming its largest layers [none]"),
 ]
 
 VENDOR: List[Flag] = [Flag(a.key, None, a.names, a.help, a.env) for a in vendor.ARCHIVES]
@@ -273,7 +275,7 @@ _PLACEHOLDERS = {
     "python_env": "conda|venv", "network": "MODE", "builder": "auto|buildkit|classic", "docker_cli": "PATH",
     "buildx_builder": "NAME", "cache_from": "REF", "cache_to": "REF", "gpu_arch": "ARCH[,ARCH]",
     "musa_apt_source": '"deb URL SUITE COMP"', "musa_runtime": "X.Y", "musa_wheel": "NAME==VERSION",
-    "compile_cache_size": "SIZE", "shm_size": "SIZE", "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
+    "compile_cache_size": "SIZE", "shm_size": "SIZE", "size_budget": "SIZE", "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
     "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
@@ -284,7 +286,7 @@ _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR")
 
 # Help shows a build task's flags in these groups, after the required ones and the task's own.
 NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")
-OUTPUT = ("verify", "metadata_file", "label")
+OUTPUT = ("verify", "metadata_file", "label", "size_budget")
 ENGINE = ("docker_host", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
 
 

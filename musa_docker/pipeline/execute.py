@@ -1,10 +1,10 @@
-"""One way through every build: observe -> plan -> prepare -> build -> check -> tag -> report.
+"""One way through every build: observe -> plan -> prepare -> build -> check -> size -> tag -> report.
 
 Each step is a function with plain inputs. `observe` reads what the disk and the engine say,
 once; the plan is made from those facts (`plan.make`); `execute` runs the rest; the build step
 (`build.image`) runs the builder the plan names. Each step says what it decided in one line before
-acting. The image is tagged only after it checks out, and the build dir is cleaned up (only
-what the tool made) whatever happens.
+acting. The image is tagged only after it checks out and fits its size budget, and the build dir
+is cleaned up (only what the tool made) whatever happens.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping, Optional, TextIO
 
 from ..fetch import archives, git as repos
 from . import build, context
-from ..check import image as checks
+from ..check import image as checks, size
 from ..plan import dockerfile
 from ..values import network
 from ..resources import COMMON
@@ -45,10 +45,13 @@ class Report:
     skipped: bool
     log: Optional[Path]
     labels: Dict[str, str] = field(default_factory=dict)
+    sizes: Optional[size.Sizes] = None
 
     def render(self) -> str:
         what = "up to date, build skipped" if self.skipped else f"built in {self.seconds:.0f}s"
         lines = [f"{self.image}  {short_id(self.image_id)}  {human_size(self.size, 'GB')}  {what}"]
+        if self.sizes is not None:
+            lines.append(self.sizes.render())
         if self.log:
             lines.append(f"build log: {self.log}")
         return "\n".join(lines)
@@ -173,7 +176,10 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
         say(f"up to date {ref} ({short_id(existing.id)}): same inputs digest {prep.digest[:12]}; --force builds anyway")
         for name in plan.build.also:
             engine.tag(existing.id, name)
-        return Report(ref, existing.id, existing.size, time.monotonic() - started, True, None, existing.labels)
+        return Report(ref, existing.id, existing.size, time.monotonic() - started, True, None, existing.labels,
+                      size.measure(engine, existing.id))
+    # the image this build replaces under the tag: its layers, for the change per layer
+    previous = size.measure(engine, existing.id) if existing else None
 
     if plan.build_dir is not None:
         # A build dir the user named is one place two runs could share: one waits for the other.
@@ -197,10 +203,12 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
             log.close()
         say(f"check {short_id(image_id)} against the request")
         check(engine, plan, prep, image_id, staged.labels, expect)
+        sizes = size.measure(engine, image_id, previous)
+        size.check_budget(sizes, plan.size_budget)
         for name in (ref,) + plan.build.also:
             engine.tag(image_id, name)
         image = engine.image(image_id)
-        return Report(ref, image_id, image.size, time.monotonic() - started, False, log.path, staged.labels)
+        return Report(ref, image_id, image.size, time.monotonic() - started, False, log.path, staged.labels, sizes)
     finally:
         if secrets_dir is not None:
             shutil.rmtree(secrets_dir, ignore_errors=True)

@@ -23,6 +23,7 @@ from ..musa.sdk import plan_stack, uses_mccl
 from ..errors import ConfigError
 from ..values.locations import Location, redact, strip_credentials
 from ..options.build import BaseOptions, DevOptions, ReleaseOptions
+from ..util import human_size
 
 PENDING = "<after prepare>"
 FROM_BASE = "<the base image's>"
@@ -108,6 +109,7 @@ class Plan:
     notes: Tuple[str, ...] = field(default=())
     inputs: Tuple[Tuple[str, str, str], ...] = field(default=())   # (input, value, where it came from)
     config_files: Tuple[str, ...] = field(default=())              # read by the cascade, highest first
+    size_budget: Optional[int] = None      # bytes unpacked the image may hold (--size-budget)
 
     def render(self) -> str:
         b = self.build
@@ -152,6 +154,8 @@ class Plan:
                              "(one tar per tree state, kept in the cache)")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
         lines.extend(f"  tag         {ref} (the same image)" for ref in b.also)
+        if self.size_budget is not None:
+            lines.append(f"  size budget {human_size(self.size_budget)} unpacked (checked before tagging)")
         lines.append(f"  check       {kinds.get(self.kind).describe({r.name for r in self.repos})}")
         lines.extend(_builder_lines(b))
         lines.append(f"  network     {b.network}")
@@ -236,6 +240,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
         cache_dir=common.cache_dir,
         insecure=common.insecure,
         connections=common.connections,
+        size_budget=common.size_budget,
         build=BuildStep(
             dockerfile=dockerfile,
             image=str(o.image),

@@ -207,3 +207,13 @@ def test_the_inputs_show_the_python_a_venv_gets(env, tmp_path):
     done = tool("build-base", "--dry-run", "-s", "debian:12", "--python-env", "venv", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "  python_version      3.11  (default)" in done.stdout.splitlines()
+
+
+def test_size_budget_per_kind_from_the_config_file_reaches_the_plan(env, tmp_path):
+    (tmp_path / "musa_docker.yaml").write_text("size_budget: 30G\nbuild_base:\n  size_budget: 12GB\n")
+    done = tool("build-base", "--dry-run", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "  size budget 12.0 GB unpacked (checked before tagging)" in done.stdout
+    done = tool("build-base", "--dry-run", "--size-budget", "500M", env=env, cwd=tmp_path)
+    assert "  size budget 500.0 MB unpacked (checked before tagging)" in done.stdout
+    refused(tool("build-base", "--dry-run", "--size-budget", "big", env=env, cwd=tmp_path), "--size-budget", "20G")
