@@ -1,11 +1,12 @@
 # Asks an image what it holds. musa_docker sends this file to the image's own `python` (2 or 3)
 # as `python -c TEXT SPEC`, since the image need not contain it; SPEC is JSON:
 #   {"imports": [module...], "installed": [distribution...], "trees": {name: dir},
-#    "env": [variable...], "paths": [path...], "dists": true}   (every key optional; dists: list
-#    the names of every installed distribution)
+#    "env": [variable...], "paths": [path...], "dists": true, "contents": true}   (every key
+#    optional; dists: list the names of every installed distribution; contents: the OS, every dpkg
+#    package and every distribution with its version, for the image's SBOM)
 # Each answer is one line `@@py TAG JSON`, flushed at once, so that a crash inside an import still
 # leaves what came before and names the import it died in. Tags, in order: info, then importing
-# and import per module, then installed, commits, env, paths, dists, done.
+# and import per module, then installed, commits, env, paths, os, dpkg, distributions, dists, done.
 import importlib
 import json
 import os
@@ -50,6 +51,55 @@ def installed(name):
         return None
 
 
+def os_release():
+    """/etc/os-release (else /usr/lib/os-release) as a dict: ID, VERSION_ID, PRETTY_NAME..."""
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            found = {}
+            for line in open(path):
+                key, sep, value = line.strip().partition("=")
+                if sep and key:
+                    found[key] = value.strip().strip("\"'")
+            return found
+        except (OSError, IOError):
+            continue
+    return {}
+
+
+def dpkg_packages():
+    """[name, version, architecture] of every package dpkg's database marks installed, read from
+    its status file, so the image needs no dpkg-query."""
+    found = []
+    try:
+        text = open("/var/lib/dpkg/status").read()
+    except (OSError, IOError):
+        return found
+    for stanza in text.split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            if line[:1] not in (" ", "\t") and ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        if fields.get("Package") and fields.get("Status", "").endswith(" installed"):
+            found.append([fields["Package"], fields.get("Version", ""), fields.get("Architecture", "")])
+    return sorted(found)
+
+
+def distributions():
+    """[name, version] of every distribution the image's python sees."""
+    try:
+        from importlib import metadata
+        return sorted(set((d.metadata["Name"] or "", d.version or "") for d in metadata.distributions()
+                          if d.metadata["Name"]))
+    except Exception:
+        pass
+    try:
+        import pkg_resources
+        return sorted(set((d.project_name, d.version) for d in pkg_resources.working_set))
+    except Exception:
+        return []
+
+
 spec = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 emit("info", {"version": "%d.%d.%d" % tuple(sys.version_info[:3]), "prefix": sys.prefix,
               "executable": sys.executable})
@@ -64,6 +114,10 @@ emit("installed", dict((name, installed(name)) for name in spec.get("installed",
 emit("commits", dict((name, commit(path)) for name, path in spec.get("trees", {}).items()))
 emit("env", dict((name, os.environ.get(name)) for name in spec.get("env", ())))
 emit("paths", dict((path, os.path.exists(path)) for path in spec.get("paths", ())))
+if spec.get("contents"):
+    emit("os", os_release())
+    emit("dpkg", dpkg_packages())
+    emit("distributions", distributions())
 if spec.get("dists"):
     try:
         from importlib import metadata

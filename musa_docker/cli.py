@@ -84,8 +84,9 @@ class _OnOff(argparse.Action):
 
 def task_parser(spec: flags.TaskSpec, prog: str) -> _Parser:
     """The parser of one task, made from its registry entry, with help grouped for people."""
+    usage = f"{prog} {spec.name} [{spec.positional.upper()}] [FLAGS]" if spec.positional else f"{prog} {spec.name} [FLAGS]"
     parser = _Parser(prog=f"{prog} {spec.name}", description=spec.summary, add_help=False, allow_abbrev=False,
-                     formatter_class=_formatter, usage=f"{prog} {spec.name} [FLAGS]")
+                     formatter_class=_formatter, usage=usage)
     groups = _groups(spec, parser)
     for row in spec.rows:
         group = groups[_group_of(spec, row)]
@@ -150,6 +151,8 @@ def parse_task(spec: flags.TaskSpec, argv: Sequence[str], prog: str) -> Optional
     if namespace._help:
         sys.stdout.write(parser.format_help())
         return None
+    if spec.positional and extra and not extra[0].startswith("-") and getattr(namespace, spec.positional) is None:
+        setattr(namespace, spec.positional, extra.pop(0))     # `sbom IMAGE` as `sbom -i IMAGE`
     for word in extra:
         if word.startswith("-"):
             flag = word.split("=", 1)[0]

@@ -26,10 +26,11 @@ def script(name: str) -> str:
 
 
 def spec(imports: Sequence[str] = (), installed: Sequence[str] = (), trees: Optional[Mapping[str, str]] = None,
-         env: Sequence[str] = (), paths: Sequence[str] = (), dists: bool = False) -> str:
-    """What to ask, as the probe's JSON argument (`dists`: every installed distribution's name)."""
+         env: Sequence[str] = (), paths: Sequence[str] = (), dists: bool = False, contents: bool = False) -> str:
+    """What to ask, as the probe's JSON argument (`dists`: every installed distribution's name;
+    `contents`: the OS, every dpkg package and every distribution with its version)."""
     return json.dumps({"imports": list(imports), "installed": list(installed), "trees": dict(trees or {}),
-                       "env": list(env), "paths": list(paths), "dists": dists})
+                       "env": list(env), "paths": list(paths), "dists": dists, "contents": contents})
 
 
 @dataclass
@@ -45,6 +46,9 @@ class Seen:
     env: Dict[str, Optional[str]] = field(default_factory=dict)
     paths: Dict[str, bool] = field(default_factory=dict)
     dists: List[str] = field(default_factory=list)
+    os: Dict[str, str] = field(default_factory=dict)                  # /etc/os-release
+    dpkg: List[List[str]] = field(default_factory=list)              # [name, version, arch]
+    distributions: List[List[str]] = field(default_factory=list)     # [name, version]
     done: bool = False
     noise: List[str] = field(default_factory=list)             # lines that were not the probe's
 
@@ -67,7 +71,7 @@ def parse(lines: Sequence[str], code: Optional[int]) -> Seen:
             importing = None
         elif tag == "done":
             seen.done = True
-        elif tag in ("installed", "commits", "env", "paths", "dists"):
+        elif tag in ("installed", "commits", "env", "paths", "dists", "os", "dpkg", "distributions"):
             setattr(seen, tag, data)
     if importing is not None:
         seen.imports[importing] = {"name": importing, "ok": False,

@@ -1,5 +1,5 @@
 """One library function per task, called by the thin invoke tasks: `build` (build-base, build-dev,
-release), `build_all`, `shell`, `push`, `verify`, `pins`, `config`, `doctor`. Each takes the task's values (a
+release), `build_all`, `shell`, `push`, `verify`, `sbom`, `pins`, `config`, `doctor`. Each takes the task's values (a
 cascade.Sourced) and the environment; a build returns its Report, the others an exit code."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ COMMANDS = {
     "build-all": ("build_all", "build_all"),
     "push": ("push", "push"),
     "verify": ("verify", "verify"),
+    "sbom": ("sbom", "sbom"),
     "pins": ("pins", "pins"),
     "config": ("config", "config"),
     "doctor": ("doctor", "doctor"),

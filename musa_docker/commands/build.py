@@ -95,6 +95,7 @@ def disk_places(common: opts.Common) -> tuple:
     cache_fix = "set MUSA_DOCKER_CACHE to a writable dir with room, or free space there"
     return (
         (common.build_dir, "the build dir (--build-dir)", "name a --build-dir on a writable disk with room"),
+        (common.sbom_dir, "the SBOM dir (--sbom)", "name a --sbom dir on a writable disk with room"),
         (common.cache_dir / "builds", "the build dir", f"{cache_fix}, or name a --build-dir elsewhere"),
         (common.cache_dir / "trees", "the cache of packed source trees", cache_fix),
         (common.cache_dir, "the cache dir", cache_fix),

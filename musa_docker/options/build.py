@@ -70,6 +70,7 @@ class Common:
     proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
     pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
     size_budget: Optional[int] = None     # bytes unpacked the image may hold (--size-budget), None: no budget
+    sbom_dir: Optional[Path] = None       # --sbom DIR: the SBOM documents are written there too
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
         size_budget=_budget(values.get("size_budget")),
+        sbom_dir=_path(validate.path(values["sbom"], "--sbom"), home) if values.get("sbom") else None,
     )
 
 

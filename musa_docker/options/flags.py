@@ -86,6 +86,7 @@ COMMON: List[Flag] = [
     Flag("label", [], (), "KEY=VALUE labelled on the image, repeatable; musa_docker.* and the OCI created time are the tool's"),
     Flag("metadata_file", None, (), "write the build's result as JSON here: image id, tags, inputs digest, seconds, "
          "builder, compile cache"),
+    Flag("sbom", None, (), "write the image's SBOM (CycloneDX 1.6 and SPDX 2.3 JSON) here too [beside the build log only]"),
     Flag("size_budget", None, (), "fail before tagging when the image is larger than SIZE unpacked (e.g. 20G, 500M), "
          "naming its largest layers [none]"),
 ]
@@ -208,6 +209,13 @@ PUSH: List[Flag] = [
     DOCKER_HOST,
 ]
 
+SBOM: List[Flag] = [
+    Flag("image", None, ("i",), "image the tool built, name[:tag] or id (required)"),
+    Flag("format", None, (), "cyclonedx or spdx [both]"),
+    Flag("output", None, ("o",), "directory the documents are written to [the working directory]"),
+    DOCKER_HOST,
+]
+
 DOCTOR: List[Flag] = [
     Flag("docker_cli", None, (), f"the docker client to try for BuildKit builds [{default('', 'docker_cli')} on PATH]"),
     DOCKER_HOST,
@@ -226,6 +234,7 @@ class TaskSpec:
     summary: str
     own: Tuple[Flag, ...]
     builds: bool = False
+    positional: Optional[str] = None   # the flag one bare word on the command line gives (`sbom IMAGE`)
 
     @property
     def section(self) -> str:
@@ -256,6 +265,8 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
              "end.", tuple(PUSH)),
     TaskSpec("verify", "Check an image (-i) or this host (--host) for torch_musa work: a pass/fail/skipped table, "
              "exit 1 when a check fails.", tuple(VERIFY)),
+    TaskSpec("sbom", "Write the SBOM of an image the tool built (CycloneDX 1.6 and SPDX 2.3 JSON), from its labels "
+             "and a probe inside it, without rebuilding.", tuple(SBOM), positional="image"),
     TaskSpec("doctor", "Check what a build and a MUSA shell need, before they need it: git, the engine, a docker "
              "client with BuildKit, free space, the MUSA host runtime; one row each, exit 1 when a build would fail.",
              tuple(DOCTOR)),
@@ -275,9 +286,9 @@ _PLACEHOLDERS = {
     "python_env": "conda|venv", "network": "MODE", "builder": "auto|buildkit|classic", "docker_cli": "PATH",
     "buildx_builder": "NAME", "cache_from": "REF", "cache_to": "REF", "gpu_arch": "ARCH[,ARCH]",
     "musa_apt_source": '"deb URL SUITE COMP"', "musa_runtime": "X.Y", "musa_wheel": "NAME==VERSION",
-    "compile_cache_size": "SIZE", "shm_size": "SIZE", "size_budget": "SIZE", "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
+    "compile_cache_size": "SIZE", "shm_size": "SIZE", "size_budget": "SIZE", "sbom": "DIR", "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
-    "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
+    "docker_host": "URL", "format": "cyclonedx|spdx", "output": "DIR", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
     "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
@@ -286,7 +297,7 @@ _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR")
 
 # Help shows a build task's flags in these groups, after the required ones and the task's own.
 NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")
-OUTPUT = ("verify", "metadata_file", "label", "size_budget")
+OUTPUT = ("verify", "metadata_file", "label", "sbom", "size_budget")
 ENGINE = ("docker_host", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
 
 

@@ -121,10 +121,16 @@ def _label_compile_cache(engine: Engine, image_id: str, staged: Staged, log: Bui
     say(f"compile cache: {value}" + (f" ({100 * hits // (hits + misses)}% hits)" if hits + misses else
                                       " (no source build ran: its steps came from the layer cache)"))
     staged.labels[COMPILE_CACHE_LABEL] = value
+    return add_labels(engine, image_id, {COMPILE_CACHE_LABEL: value}, log)
+
+
+def add_labels(engine: Engine, image_id: str, labels: Dict[str, str], log: BuildLog) -> str:
+    """`image_id` with `labels` added, for what is known only once the image is built: a one-line
+    classic build on top (`FROM <id>`: no layer, only the config changes). Returns the new id."""
     with tempfile.TemporaryDirectory(prefix="musa-docker-label-") as tmp:
         (Path(tmp) / "Dockerfile").write_text(f"FROM {image_id}\n")
         return run(engine, context.tar_stream(context.dir_entries(Path(tmp))), log,
-                   BuildSettings(labels={COMPILE_CACHE_LABEL: value}, network="none")).image_id
+                   BuildSettings(labels=dict(labels), network="none")).image_id
 
 
 def build_context(builder: Builder, engine: Engine, context_dir: Path, log: BuildLog, settings: BuildSettings, *,

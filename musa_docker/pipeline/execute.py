@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping, Optional, TextIO
 
 from ..fetch import archives, git as repos
 from . import build, context
-from ..check import image as checks, size
+from ..check import image as checks, sbom, size
 from ..plan import dockerfile
 from ..values import network
 from ..resources import COMMON
@@ -117,6 +117,8 @@ def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitSta
     labels.update({f"musa_docker.{s.name}.commit": s.commit for s in states})
     labels.update({f"musa_docker.artifact.{f.name}.sha256": f.sha256 for f in fetched})
     labels["musa_docker.inputs"] = inputs_digest(plan, states, fetched, trees)
+    # where each input came from, for the SBOM: not in the digest (the same bytes are the same image)
+    labels.update(sbom.provenance_labels(plan))
     return Prepared(states, fetched, trees, labels)
 
 
@@ -199,12 +201,13 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
         say(f"build {ref} on {engine.host}; the whole log goes to {log.path}")
         try:
             image_id = build.image(engine, plan, staged, log, say)
+            say(f"check {short_id(image_id)} against the request")
+            check(engine, plan, prep, image_id, staged.labels, expect)
+            sizes = size.measure(engine, image_id, previous)
+            size.check_budget(sizes, plan.size_budget)
+            image_id = record_sbom(engine, plan, image_id, staged.labels, log, say)
         finally:
             log.close()
-        say(f"check {short_id(image_id)} against the request")
-        check(engine, plan, prep, image_id, staged.labels, expect)
-        sizes = size.measure(engine, image_id, previous)
-        size.check_budget(sizes, plan.size_budget)
         for name in (ref,) + plan.build.also:
             engine.tag(image_id, name)
         image = engine.image(image_id)
@@ -216,6 +219,37 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
             say(f"kept build dir {bd.path}")
         else:
             bd.remove()
+
+
+def record_sbom(engine: Engine, plan: Plan, image_id: str, labels: Dict[str, str], log: BuildLog, say: Say) -> str:
+    """Write the checked image's SBOM (sbom.py) beside the build log and in --sbom DIR, and label
+    the image with each document's sha256 (added to `labels`). Returns the labelled image's id.
+    Raises EngineError, ImageMismatchError (the image's python does not run), OSError of the disk."""
+    ref = plan.build.image
+    docs = sbom.documents(sbom.subject(engine, image_id, ref, before_labels=True), sbom.contents(engine, image_id))
+    stems = [log.path.with_suffix("")] + ([plan.sbom_dir / sbom.file_stem(ref)] if plan.sbom_dir else [])
+    for stem in stems:
+        for fmt, data in docs.items():
+            write_file(Path(str(stem) + sbom.SUFFIX[fmt]), data)
+    say(f"sbom {', '.join(str(stem) + '.{cdx,spdx}.json' for stem in stems)}")
+    added = {sbom.LABEL[fmt]: hashlib.sha256(data).hexdigest() for fmt, data in docs.items()}
+    labels.update(added)
+    return build.add_labels(engine, image_id, added, log)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """`data` at `path`, whole or not at all: a temp file beside it, renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _empty_dir(cache: Path) -> Path:

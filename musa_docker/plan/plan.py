@@ -110,6 +110,7 @@ class Plan:
     inputs: Tuple[Tuple[str, str, str], ...] = field(default=())   # (input, value, where it came from)
     config_files: Tuple[str, ...] = field(default=())              # read by the cascade, highest first
     size_budget: Optional[int] = None      # bytes unpacked the image may hold (--size-budget)
+    sbom_dir: Optional[Path] = None        # --sbom DIR: the SBOM documents are written there too
 
     def render(self) -> str:
         b = self.build
@@ -156,6 +157,9 @@ class Plan:
         lines.extend(f"  tag         {ref} (the same image)" for ref in b.also)
         if self.size_budget is not None:
             lines.append(f"  size budget {human_size(self.size_budget)} unpacked (checked before tagging)")
+        lines.append("  sbom        CycloneDX 1.6 and SPDX 2.3 JSON beside the build log"
+                     + (f" and in {self.sbom_dir}" if self.sbom_dir else "")
+                     + ", their sha256 labelled musa_docker.sbom.cyclonedx and .spdx")
         lines.append(f"  check       {kinds.get(self.kind).describe({r.name for r in self.repos})}")
         lines.extend(_builder_lines(b))
         lines.append(f"  network     {b.network}")
@@ -241,6 +245,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
         insecure=common.insecure,
         connections=common.connections,
         size_budget=common.size_budget,
+        sbom_dir=common.sbom_dir,
         build=BuildStep(
             dockerfile=dockerfile,
             image=str(o.image),

@@ -217,3 +217,11 @@ def test_size_budget_per_kind_from_the_config_file_reaches_the_plan(env, tmp_pat
     done = tool("build-base", "--dry-run", "--size-budget", "500M", env=env, cwd=tmp_path)
     assert "  size budget 500.0 MB unpacked (checked before tagging)" in done.stdout
     refused(tool("build-base", "--dry-run", "--size-budget", "big", env=env, cwd=tmp_path), "--size-budget", "20G")
+
+
+def test_sbom_takes_the_image_as_its_one_word_and_checks_its_flags_first(env, tmp_path):
+    done = tool("sbom", "team/release:1", "--format", "xml", env=env, cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("error: --format 'xml' is not one this tool writes"), done.stderr
+    refused(tool("sbom", "team/release:1", "other", env=env, cwd=tmp_path), "takes no argument 'other'")
+    done = tool("sbom", env=env, cwd=tmp_path)
+    assert done.returncode == 2 and "sbom needs -i IMAGE" in done.stderr
