@@ -193,8 +193,10 @@ def release(tmp_path_factory, vendor_files, engine):
                    "-m", str(vendor_files["musa"]), "-n", str(vendor_files["mudnn"]),
                    "--torch-whl-url", str(torch_whl), "--torch-musa-whl-url", torch_musa_whl.as_uri(),
                    "--wheel", extra.as_uri(),
-                   "--gpu-arch", "S80", "--pip-index-url", index, *BUILDERS["buildkit"], env=env)
-    yield {"done": done, "ref": f"musa-docker-test/release:{tag}", "wheels": (torch_whl, torch_musa_whl, extra)}
+                   "--gpu-arch", "S80", "--pip-index-url", index, "--sbom", str(tmp / "sbom"), *BUILDERS["buildkit"],
+                   env=env)
+    yield {"done": done, "ref": f"musa-docker-test/release:{tag}", "wheels": (torch_whl, torch_musa_whl, extra),
+           "sbom": tmp / "sbom"}
     try:
         engine.images.remove(f"musa-docker-test/release:{tag}", force=True)
     except Exception:
@@ -222,3 +224,43 @@ def test_release_installs_the_extra_wheel_after_torch_musa_and_labels_it(release
     labels = engine.images.get(ref).labels
     assert labels["musa_docker.artifact.torchvision_wheel.sha256"] == sha256(release["wheels"][2])
     assert run_in(engine, ref, "ls /tmp") == ""                         # no wheel file stays behind
+
+
+def test_release_sbom_names_every_archive_and_wheel_with_its_sha256_and_url(release, engine, vendor_files):
+    import sbomcheck
+    done = release["done"]
+    assert done.returncode == 0, done.stderr[-2000:]
+    beside = sbomcheck.beside_the_log(done.stdout)
+    docs = sbomcheck.load_valid(beside)
+    for fmt, path in beside.items():        # --sbom DIR: the same documents
+        copy = release["sbom"] / (release["ref"].replace("/", "_").replace(":", "_") + sbomcheck.SUFFIXES[fmt])
+        assert copy.read_bytes() == path.read_bytes()
+    found = sbomcheck.components(docs["cyclonedx"])
+    labels = engine.images.get(release["ref"]).labels
+    inputs = {k.split(".")[2] for k in labels if k.startswith("musa_docker.artifact.") and k.endswith(".sha256")}
+    assert {"musa_toolkits", "mudnn", "torch_wheel", "torch_musa_wheel", "torchvision_wheel"} <= inputs
+    for name in inputs:                      # no input without its hash
+        assert found[f"artifact:{name}"]["hashes"] == [{"alg": "SHA-256",
+                                                        "content": labels[f"musa_docker.artifact.{name}.sha256"]}]
+        assert found[f"artifact:{name}"]["purl"].startswith(f"pkg:generic/{name}")
+    assert found["artifact:musa_toolkits"]["hashes"][0]["content"] == sha256(vendor_files["musa"])
+    assert found["artifact:mudnn"]["externalReferences"] == [{"type": "distribution",
+                                                              "url": vendor_files["mudnn"].as_uri()}]
+    assert found["pypi:torchvision"]["purl"].startswith(f"pkg:pypi/torchvision@{vendor.VISION_VERSION}")
+    assert {d["ref"]: d["dependsOn"] for d in docs["cyclonedx"]["dependencies"]}["pypi:torch"] == ["artifact:torch_wheel"]
+
+
+def test_dev_sbom_names_every_source_tree_with_its_commit(dev, engine):
+    import sbomcheck
+    assert dev["first"].returncode == 0, dev["first"].stderr[-2000:]
+    docs = sbomcheck.load_valid(sbomcheck.beside_the_log(dev["first"].stdout))
+    found = sbomcheck.components(docs["cyclonedx"])
+    labels = engine.images.get(dev["ref"]).labels
+    trees = {k.split(".")[1]: v for k, v in labels.items() if k.endswith(".commit")}
+    assert {"torch_musa", "vision", "kineto", "mualg", "muthrust", "audio"} <= set(trees)
+    for name, commit in trees.items():      # no tree without its commit
+        assert found[f"source:{name}"]["version"] == commit
+        assert found[f"source:{name}"]["externalReferences"][0]["type"] == "vcs"
+    deps = {d["ref"]: d["dependsOn"] for d in docs["cyclonedx"]["dependencies"]}
+    assert "source:torch_musa" in deps["pypi:torch-musa"]
+    assert docs["cyclonedx"]["metadata"]["component"]["pedigree"]["ancestors"][0]["name"] == "musa-docker-test/base"

@@ -5,6 +5,7 @@ public stand-in, which holds a higher torch that pulls a CUDA distribution."""
 from __future__ import annotations
 
 import platform
+import re
 import socket
 import uuid
 
@@ -215,3 +216,71 @@ def test_a_release_from_a_pins_file_for_an_arch_without_mccl(pins_release, engin
     assert run_in(engine, ref, "dpkg -l 'mccl*' >/dev/null 2>&1 && echo mccl || echo none") == "none"
     assert run_in(engine, ref, "python -c 'from importlib.metadata import version as v; print(v(\"torch\"), v(\"torch_musa\"))'") \
         == f"{MUSA_TORCH} {MUSA_TORCH_MUSA}"
+
+
+# --- what is in the image: its SBOM, its sizes, the budget -----------------------------------------
+
+def test_sbom_lists_the_apt_sdk_the_musa_index_torch_and_what_the_image_holds(release, engine, servers):
+    import sbomcheck
+    done = release["done"]
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
+    paths = sbomcheck.beside_the_log(done.stdout)
+    docs = sbomcheck.load_valid(paths)
+    labels = engine.images.get(release["ref"]).labels
+    for fmt, path in paths.items():
+        assert labels[f"musa_docker.sbom.{fmt}"] == sbomcheck.sha256(path)
+    found = sbomcheck.components(docs["cyclonedx"])
+    # the dpkg and pip lists are what the image holds
+    dpkg = set(run_in(engine, release["ref"], "dpkg-query -W -f '${Package} ${Version} ${Architecture}\\n'").splitlines())
+    assert {f"{c['name']} {c['version']} {ref.rsplit(':', 1)[1]}" for ref, c in found.items()
+            if ref.startswith("deb:")} == dpkg
+    pip = run_in(engine, release["ref"], "python -c 'from importlib import metadata as m; "
+                 "print(\"\\n\".join(sorted(d.metadata[\"Name\"] + \" \" + d.version for d in m.distributions())))'")
+    assert {f"{c['name']} {c['version']}" for ref, c in found.items() if ref.startswith("pypi:")} == set(pip.splitlines())
+    assert all("distro=debian-12" in c["purl"] for ref, c in found.items() if ref.startswith("deb:"))
+    # the MUSA index's torch carries the index, so that no scanner takes it for PyPI's
+    torch = found["pypi:torch"]
+    assert torch["purl"].startswith(f"pkg:pypi/torch@{MUSA_TORCH.replace('+', '%2B')}?")
+    assert f"repository_url={servers['musa']}" in torch["purl"]
+    # each apt SDK package with its repository, each downloaded input with its sha256
+    pins = {k[len("musa_docker.apt."):]: v for k, v in labels.items() if k.startswith("musa_docker.apt.")}
+    assert pins
+    for name, version in pins.items():
+        sdk = next(c for ref, c in found.items() if ref.startswith(f"deb:{name}:"))
+        assert sdk["version"] == version and f"repository_url={servers['apt']}" in sdk["purl"]
+    wheel = found["artifact:torch_musa_wheel"]
+    assert wheel["hashes"][0]["content"] == sbomcheck.sha256(servers["torch_musa"])
+    assert found["os"]["type"] == "operating-system" and found["os"]["name"] == "debian"
+
+
+def test_report_and_verify_show_sizes_and_a_budget_below_the_image_fails_before_tagging(release, engine, servers,
+                                                                                        tmp_path):
+    done = release["done"]
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"^size: [0-9.]+ [kMG]?B unpacked in \d+ layers", done.stdout, re.M), done.stdout[-3000:]
+    assert re.search(r"^ +[0-9.]+ [kMG]?B  RUN ", done.stdout, re.M)
+    env = user_env(tmp_path)
+    checked = cli("verify", "-i", release["ref"], env=env)
+    assert re.search(r"^size: .* unpacked", checked.stdout, re.M), checked.stdout
+    tag = uuid.uuid4().hex[:8]
+    over = cli(*release_args(servers, tag), "--size-budget", "20M", env=env)
+    assert over.returncode == 1, over.stdout[-3000:] + over.stderr
+    assert "over --size-budget 20.0 MB" in over.stderr and "not tagged" in over.stderr, over.stderr
+    assert re.search(r"its largest layers: [^:]+: [0-9.]+ [kMG]?B", over.stderr)
+    with pytest.raises(Exception):
+        engine.images.get(f"musa-docker-test/apt-release:{tag}")
+
+
+def test_sbom_task_writes_the_documents_of_an_image_built_earlier(release, tmp_path):
+    import sbomcheck
+    assert release["done"].returncode == 0
+    stem = release["ref"].replace("/", "_").replace(":", "_")
+    env = user_env(tmp_path)
+    done = cli("sbom", release["ref"], "-o", str(tmp_path / "out"), env=env)
+    assert done.returncode == 0, done.stderr
+    docs = sbomcheck.load_valid({fmt: tmp_path / "out" / (stem + suffix) for fmt, suffix in sbomcheck.SUFFIXES.items()})
+    assert docs["cyclonedx"]["metadata"]["component"]["description"].startswith("image sha256:")
+    assert "the one written at build time has sha256" in done.stdout
+    only = cli("sbom", "-i", release["ref"], "--format", "spdx", "-o", str(tmp_path / "spdx"), env=env)
+    assert only.returncode == 0, only.stderr
+    assert sorted(p.name for p in (tmp_path / "spdx").iterdir()) == [stem + ".spdx.json"]
