@@ -17,7 +17,7 @@ import bz2
 import gzip
 import lzma
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -160,9 +160,11 @@ class Resolution:
 
     request: AptRequest
     pins: Tuple[Tuple[str, str], ...]      # (package, version), the table's order
+    sha256s: Tuple[Tuple[str, str], ...] = ()   # (package, sha256 of its .deb) as the index lists it
 
     def labels(self) -> Tuple[Tuple[str, str], ...]:
-        return tuple((f"musa_docker.apt.{name}", version) for name, version in self.pins)
+        return tuple((f"musa_docker.apt.{name}", version) for name, version in self.pins) + tuple(
+            (f"musa_docker.apt.{name}.sha256", sha) for name, sha in self.sha256s)
 
     def specs(self) -> str:
         """`pkg=ver pkg=ver`: the build arg the Dockerfile hands to one `apt-get install`."""
@@ -250,6 +252,16 @@ def parse_packages(text: str) -> Dict[str, List[str]]:
     return found
 
 
+def parse_sha256s(text: str) -> Dict[Tuple[str, str], str]:
+    """(package, version) -> the SHA256 of its .deb, as the index lists it (apt checks it on download)."""
+    found = {}
+    for stanza in re.split(r"\n\s*\n", text):
+        fields = dict(re.findall(r"^([A-Za-z0-9-]+):[ \t]*(.*?)[ \t]*$", stanza, re.M))
+        if fields.get("Package") and fields.get("Version") and re.fullmatch(r"[0-9a-f]{64}", fields.get("SHA256", "")):
+            found[(fields["Package"], fields["Version"])] = fields["SHA256"]
+    return found
+
+
 def fetch_index(source: AptSource, component: str, arch: str, *, verify=True, timeout: float = 30.0,
                 session: Optional[requests.Session] = None) -> str:
     """The text of `dists/SUITE/COMPONENT/binary-ARCH/Packages` (plain, else .xz, .gz, .bz2).
@@ -327,10 +339,15 @@ def resolve(request: AptRequest, *, arch: str = "amd64", verify=True, say: Say =
     src = request.source
     say(f"resolve MUSA {request.runtime} packages from {src.url} {src.suite} {' '.join(src.components)} ({arch})")
     index: Dict[str, List[str]] = {}
+    sha256s: Dict[Tuple[str, str], str] = {}
     for component in src.components:
-        for name, versions in parse_packages(fetch_index(src, component, arch, verify=verify, session=session)).items():
+        text = fetch_index(src, component, arch, verify=verify, session=session)
+        for name, versions in parse_packages(text).items():
             index.setdefault(name, []).extend(versions)
+        sha256s.update(parse_sha256s(text))
     resolution = choose(request, index)
+    resolution = replace(resolution, sha256s=tuple((name, sha256s[(name, version)])
+                                                   for name, version in resolution.pins if (name, version) in sha256s))
     say("apt pins: " + resolution.specs())
     return resolution
 

@@ -243,11 +243,13 @@ def test_sbom_lists_the_apt_sdk_the_musa_index_torch_and_what_the_image_holds(re
     assert torch["purl"].startswith(f"pkg:pypi/torch@{MUSA_TORCH.replace('+', '%2B')}?")
     assert f"repository_url={servers['musa']}" in torch["purl"]
     # each apt SDK package with its repository, each downloaded input with its sha256
-    pins = {k[len("musa_docker.apt."):]: v for k, v in labels.items() if k.startswith("musa_docker.apt.")}
+    pins = {k[len("musa_docker.apt."):]: v for k, v in labels.items()
+            if k.startswith("musa_docker.apt.") and not k.endswith(".sha256")}
     assert pins
     for name, version in pins.items():
         sdk = next(c for ref, c in found.items() if ref.startswith(f"deb:{name}:"))
         assert sdk["version"] == version and f"repository_url={servers['apt']}" in sdk["purl"]
+        assert sdk["hashes"] == [{"alg": "SHA-256", "content": labels[f"musa_docker.apt.{name}.sha256"]}]
     wheel = found["artifact:torch_musa_wheel"]
     assert wheel["hashes"][0]["content"] == sbomcheck.sha256(servers["torch_musa"])
     assert found["os"]["type"] == "operating-system" and found["os"]["name"] == "debian"

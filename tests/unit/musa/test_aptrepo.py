@@ -98,6 +98,20 @@ def test_resolution_picks_the_line_build_from_the_gz_index(repo):
     assert any("apt pins:" in line for line in said)
 
 
+def test_resolution_keeps_the_sha256_the_index_gives_each_pinned_deb(repo):
+    import hashlib
+    res = aptrepo.resolve(request(repo, "good", dev=True, mccl=("mccl-s5000",)))
+    sha256s = dict(res.sha256s)
+    assert set(sha256s) == {name for name, _ in res.pins}
+    import re
+    import requests
+    index = aptrepo.fetch_index(request(repo, "good").source, "main", musa_apt.ARCH)
+    filename = re.search(r"^Filename: (pool/good/musa-toolkit-5-2_5\.2\.0-1_\S+\.deb)$", index, re.M).group(1)
+    deb = requests.get(f"{repo}/{filename}", timeout=30).content      # the bytes apt would download
+    assert sha256s["musa-toolkit-5-2"] == hashlib.sha256(deb).hexdigest()
+    assert ("musa_docker.apt.musa-toolkit-5-2.sha256", sha256s["musa-toolkit-5-2"]) in res.labels()
+
+
 def test_a_line_mixing_builds_is_refused_naming_the_package(repo):
     with pytest.raises(AptRepoError) as err:
         aptrepo.resolve(request(repo, "mixed"))
