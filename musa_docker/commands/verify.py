@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import List, Mapping, TextIO
 
-from ..check import size
+from ..check import lean, size
 from ..check.verify import Check, failed, render_table, verify_host, verify_image
 from ..engine.api import Engine
 from ..errors import ConfigError
@@ -29,6 +29,8 @@ def verify(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         rows = verify_image(engine, ref, out)
         out.write(render_table(rows) + "\n")
         out.write(size.measure(engine, ref).render() + "\n")
+        if values.get("lean"):
+            out.write(lean.render(lean.measure(engine, ref)) + "\n")
         checks += rows
     if values.get("host"):
         rows = verify_host(engine, out, env)

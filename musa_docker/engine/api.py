@@ -175,6 +175,14 @@ class Engine:
         except docker_errors.APIError as err:
             raise EngineError(f"inspecting image {ref} failed: {_reason(err)}") from err
 
+    def save(self, ref: str) -> Iterator[bytes]:
+        """The image as `docker save` writes it (a tar of its layer tars and config), streamed.
+        Raises EngineError."""
+        try:
+            yield from self.api.get_image(ref)
+        except (docker_errors.DockerException, requests.RequestException) as err:
+            raise EngineError(f"reading the layers of image {ref} from {self.host} failed: {_reason(err)}") from err
+
     def load(self, archive: Iterable[bytes]) -> str:
         """Load a `docker save`-format archive (streamed); return the loaded image's id."""
         image_id = None

@@ -188,6 +188,8 @@ SHELL: List[Flag] = [
 VERIFY: List[Flag] = [
     Flag("image", None, ("i",), "image to check: kind, Python, imports, MUSA toolkit, and a MUSA device when one is visible"),
     Flag("host", False, (), "check this host: the MUSA driver, the engine's mthreads runtime, the render group"),
+    Flag("lean", False, (), "also hold the image to the lean-release rules (no compiler, headers, static libraries, "
+         "-dev packages, apt lists, pip cache, archives, or bytes a later layer deletes); reads every layer"),
     DOCKER_HOST,
 ]
 

@@ -286,3 +286,26 @@ def test_sbom_task_writes_the_documents_of_an_image_built_earlier(release, tmp_p
     only = cli("sbom", "-i", release["ref"], "--format", "spdx", "-o", str(tmp_path / "spdx"), env=env)
     assert only.returncode == 0, only.stderr
     assert sorted(p.name for p in (tmp_path / "spdx").iterdir()) == [stem + ".spdx.json"]
+
+
+def test_lean_rules_list_what_the_release_image_holds(release, engine, tmp_path):
+    """The release image under the lean-release rules (check/lean.py), as `verify --lean` says it: what it
+    holds today that running torch_musa does not need, and the rules it already keeps."""
+    from musa_docker.check import lean
+    from musa_docker.engine.api import Engine
+    assert release["done"].returncode == 0
+    found = lean.measure(Engine(), release["ref"])
+    by_rule = {}
+    for f in found:
+        by_rule.setdefault(f.rule, []).append(f.what)
+    # the SDK's compiler and headers package (the apt line's mtcc and libmudnn3-dev), numpy's C API
+    assert by_rule["compiler"] == ["/usr/local/musa-5.2/bin/mcc"]
+    assert "libmudnn3-dev-musa-5-2" in by_rule["dev package"]
+    assert any(w.endswith("numpy/core/lib/libnpymath.a") for w in by_rule["static library"])
+    # kept: no apt lists, no pip cache, no archive but Debian's own wheels for venv's ensurepip
+    assert "apt lists" not in by_rule and "pip cache" not in by_rule
+    assert all(w.startswith("/usr/share/python-wheels/") for w in by_rule.get("archive", []))
+    # no layer of the MUSA SDK or the wheels is rewritten by a later one
+    assert not [w for w in by_rule.get("layer waste", []) if "written by `RUN bash /opt/musa_docker/install_musa" in w]
+    done = cli("verify", "-i", release["ref"], "--lean", env=user_env(tmp_path))
+    assert "  compiler: 1, " in done.stdout and "/usr/local/musa-5.2/bin/mcc" in done.stdout
