@@ -178,6 +178,10 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
         say(f"up to date {ref} ({short_id(existing.id)}): same inputs digest {prep.digest[:12]}; --force builds anyway")
         for name in plan.build.also:
             engine.tag(existing.id, name)
+        if plan.sbom_dir is not None:
+            # the image has its SBOM from the build that made it; --sbom DIR still gets the documents
+            docs = sbom.documents(sbom.subject(engine, existing.id, ref), sbom.contents(engine, existing.id))
+            write_sbom(docs, [plan.sbom_dir / sbom.file_stem(ref)], say)
         return Report(ref, existing.id, existing.size, time.monotonic() - started, True, None, existing.labels,
                       size.measure(engine, existing.id))
     # the image this build replaces under the tag: its layers, for the change per layer
@@ -228,13 +232,18 @@ def record_sbom(engine: Engine, plan: Plan, image_id: str, labels: Dict[str, str
     ref = plan.build.image
     docs = sbom.documents(sbom.subject(engine, image_id, ref, before_labels=True), sbom.contents(engine, image_id))
     stems = [log.path.with_suffix("")] + ([plan.sbom_dir / sbom.file_stem(ref)] if plan.sbom_dir else [])
+    write_sbom(docs, stems, say)
+    added = {sbom.LABEL[fmt]: hashlib.sha256(data).hexdigest() for fmt, data in docs.items()}
+    labels.update(added)
+    return build.add_labels(engine, image_id, added, log)
+
+
+def write_sbom(docs: Mapping[str, bytes], stems, say: Say) -> None:
+    """Each document at each `stem` + its suffix (`.cdx.json`, `.spdx.json`)."""
     for stem in stems:
         for fmt, data in docs.items():
             write_file(Path(str(stem) + sbom.SUFFIX[fmt]), data)
     say(f"sbom {', '.join(str(stem) + '.{cdx,spdx}.json' for stem in stems)}")
-    added = {sbom.LABEL[fmt]: hashlib.sha256(data).hexdigest() for fmt, data in docs.items()}
-    labels.update(added)
-    return build.add_labels(engine, image_id, added, log)
 
 
 def write_file(path: Path, data: bytes) -> None:

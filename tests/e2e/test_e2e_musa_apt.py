@@ -288,6 +288,17 @@ def test_sbom_task_writes_the_documents_of_an_image_built_earlier(release, tmp_p
     assert sorted(p.name for p in (tmp_path / "spdx").iterdir()) == [stem + ".spdx.json"]
 
 
+def test_an_up_to_date_build_still_writes_the_sbom_to_its_sbom_dir(release, servers, tmp_path):
+    import sbomcheck
+    assert release["done"].returncode == 0
+    tag = release["ref"].rpartition(":")[2]
+    again = cli(*release_args(servers, tag), "--sbom", str(tmp_path / "sboms"), env=user_env(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert "up to date" in again.stdout
+    stem = release["ref"].replace("/", "_").replace(":", "_")
+    sbomcheck.load_valid({fmt: tmp_path / "sboms" / (stem + suffix) for fmt, suffix in sbomcheck.SUFFIXES.items()})
+
+
 def test_lean_rules_list_what_the_release_image_holds(release, engine, tmp_path):
     """The release image under the lean-release rules (check/lean.py), as `verify --lean` says it: what it
     holds today that running torch_musa does not need, and the rules it already keeps."""
