@@ -10,6 +10,10 @@
 #   MUSA_WHEELS         'name==version ...', checked by musa_docker; '' = nothing to do
 #   MUSA_PIP_INDEX_URL  the MUSA index
 #   PYTHON_PREFIX       the env (release); '' = the `python` on PATH (dev)
+#
+# What pip installed (name, version, the sha256 of the wheel the index served, its file name) is kept
+# in <the env's prefix>/musa-docker-musa-wheels.tsv, from pip's --report (pip 22.2 and later), for the
+# image's SBOM: the index's wheels are inputs too, and their hash is known only here.
 set -euo pipefail
 
 log() { echo "install_musa_wheels: $*"; }
@@ -25,8 +29,30 @@ fi
 [ -n "${MUSA_PIP_INDEX_URL:-}" ] || die "MUSA_WHEELS is set but MUSA_PIP_INDEX_URL is empty"
 python="${PYTHON_PREFIX:+${PYTHON_PREFIX}/bin/}python"
 log "pip install --no-deps ${reqs[*]} from ${MUSA_PIP_INDEX_SHOWN} alone"
+report=()
+if "${python}" -m pip install --help 2>/dev/null | grep -q -- '--report'; then
+    report=(--report /tmp/musa-wheels-report.json)
+fi
 env -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_FIND_LINKS -u PIP_NO_INDEX \
     PIP_CONFIG_FILE=/dev/null PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    "${python}" -m pip install --no-deps --index-url "${MUSA_PIP_INDEX_URL}" -- "${reqs[@]}" \
+    "${python}" -m pip install --no-deps --index-url "${MUSA_PIP_INDEX_URL}" ${report[@]+"${report[@]}"} -- "${reqs[@]}" \
     || die "pip could not install ${reqs[*]} from the MUSA index ${MUSA_PIP_INDEX_SHOWN}; pip's output above names what it lacks"
+if [ "${#report[@]}" -gt 0 ]; then
+    # name, version, sha256, file name: no URL (it may carry the index's credentials)
+    "${python}" - /tmp/musa-wheels-report.json <<'PY'
+import json, os, sys
+report = json.load(open(sys.argv[1]))
+with open(os.path.join(sys.prefix, "musa-docker-musa-wheels.tsv"), "w") as out:
+    for item in report.get("install", []):
+        info = item.get("download_info") or {}
+        archive = info.get("archive_info") or {}
+        sha = (archive.get("hashes") or {}).get("sha256") or ""
+        if not sha and str(archive.get("hash", "")).startswith("sha256="):
+            sha = archive["hash"].split("=", 1)[1]
+        meta = item.get("metadata") or {}
+        name = os.path.basename(str(info.get("url", "")).split("#")[0].split("?")[0])
+        out.write("\t".join([meta.get("name", ""), meta.get("version", ""), sha, name]) + "\n")
+PY
+    rm -f /tmp/musa-wheels-report.json
+fi
 log "done"

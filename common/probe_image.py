@@ -6,7 +6,8 @@
 #    package and every distribution with its version, for the image's SBOM)
 # Each answer is one line `@@py TAG JSON`, flushed at once, so that a crash inside an import still
 # leaves what came before and names the import it died in. Tags, in order: info, then importing
-# and import per module, then installed, commits, env, paths, os, dpkg, distributions, dists, done.
+# and import per module, then installed, commits, env, paths, os, dpkg, distributions, musa_wheels,
+# dists, done.
 import importlib
 import json
 import os
@@ -100,6 +101,15 @@ def distributions():
         return []
 
 
+def musa_wheels():
+    """[name, version, sha256, file] of each wheel install_musa_wheels.sh installed from the MUSA index."""
+    try:
+        lines = open(os.path.join(sys.prefix, "musa-docker-musa-wheels.tsv")).read().splitlines()
+    except (OSError, IOError):
+        return []
+    return [line.split("\t") for line in lines if line.count("\t") == 3]
+
+
 spec = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 emit("info", {"version": "%d.%d.%d" % tuple(sys.version_info[:3]), "prefix": sys.prefix,
               "executable": sys.executable})
@@ -118,6 +128,7 @@ if spec.get("contents"):
     emit("os", os_release())
     emit("dpkg", dpkg_packages())
     emit("distributions", distributions())
+    emit("musa_wheels", musa_wheels())
 if spec.get("dists"):
     try:
         from importlib import metadata

@@ -49,6 +49,7 @@ class Seen:
     os: Dict[str, str] = field(default_factory=dict)                  # /etc/os-release
     dpkg: List[List[str]] = field(default_factory=list)              # [name, version, arch]
     distributions: List[List[str]] = field(default_factory=list)     # [name, version]
+    musa_wheels: List[List[str]] = field(default_factory=list)       # [name, version, sha256, file]
     done: bool = False
     noise: List[str] = field(default_factory=list)             # lines that were not the probe's
 
@@ -71,7 +72,8 @@ def parse(lines: Sequence[str], code: Optional[int]) -> Seen:
             importing = None
         elif tag == "done":
             seen.done = True
-        elif tag in ("installed", "commits", "env", "paths", "dists", "os", "dpkg", "distributions"):
+        elif tag in ("installed", "commits", "env", "paths", "dists", "os", "dpkg", "distributions",
+                     "musa_wheels"):
             setattr(seen, tag, data)
     if importing is not None:
         seen.imports[importing] = {"name": importing, "ok": False,

@@ -190,6 +190,8 @@ def parts(subject_: Subject, seen: probe.Seen) -> List[Part]:
     musa_wheels = {_norm(r.split("==")[0]) for r in labels.get(MUSA_WHEELS, "").split() if "==" in r}
     wheel_of = {_norm(a.name[:-len("_wheel")]): a for a in artifacts if a.name.endswith("_wheel")}
     built = {dist: f"source:{tree}" for tree, dist in _BUILT_FROM.items() if dist}
+    # what install_musa_wheels.sh kept of pip's report: the wheel's sha256 and file name
+    from_index = {_norm(row[0]): row for row in seen.musa_wheels if len(row) == 4}
     for name, version in (row[:2] for row in seen.distributions):
         key = _norm(name)
         part = Part(f"pypi:{key}", "pypi", name, version)
@@ -198,6 +200,10 @@ def parts(subject_: Subject, seen: probe.Seen) -> List[Part]:
             qualifiers.append(("repository_url", musa_index))
             part.url = musa_index
             part.description = "from the MUSA pip index"
+            got = from_index.get(key)
+            if got and got[1] == version:
+                part.sha256 = got[2] if re.fullmatch(r"[0-9a-f]{64}", got[2]) else ""
+                qualifiers.append(("file_name", got[3]))
         if key in wheel_of:
             part.came_from.append(wheel_of[key].ref)
             qualifiers.append(("download_url", wheel_of[key].url))

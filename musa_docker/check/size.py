@@ -45,7 +45,7 @@ def step_of(created_by: str) -> str:
         text = _NOP.sub("", text)
     elif _SHELL.match(text):
         text = "RUN " + _SHELL.sub("", text)
-    text = redact(text) or "(no step recorded: a base or imported layer)"
+    text = redact(text) or "(no step recorded, a base or imported layer)"
     return text if len(text) <= _WIDTH else text[:_WIDTH - 1] + "…"
 
 

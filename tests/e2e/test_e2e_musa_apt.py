@@ -242,6 +242,8 @@ def test_sbom_lists_the_apt_sdk_the_musa_index_torch_and_what_the_image_holds(re
     torch = found["pypi:torch"]
     assert torch["purl"].startswith(f"pkg:pypi/torch@{MUSA_TORCH.replace('+', '%2B')}?")
     assert f"repository_url={servers['musa']}" in torch["purl"]
+    served = next((servers["tmp"] / "musa-wheels").glob("torch-*.whl"))       # the wheel pip got, by its hash
+    assert torch["hashes"] == [{"alg": "SHA-256", "content": sbomcheck.sha256(served)}]
     # each apt SDK package with its repository, each downloaded input with its sha256
     pins = {k[len("musa_docker.apt."):]: v for k, v in labels.items()
             if k.startswith("musa_docker.apt.") and not k.endswith(".sha256")}

@@ -33,7 +33,9 @@ SEEN = probe.Seen(0, done=True, os={"ID": "debian", "VERSION_ID": "12", "PRETTY_
                   dpkg=[["libc6", "2.36-9+deb12u4", "amd64"], ["musa-toolkit-5-2", "5.2.0-1", "amd64"],
                         ["tzdata", "2024a-0+deb12u1", "all"], ["libgcc-s1", "1:12.2.0-14", "amd64"]],
                   distributions=[["torch", "2.0.0"], ["torch_musa", "2.0.0"], ["torchaudio", "2.7.1+musa5.2.0"],
-                                 ["torchvision", "0.16.0"], ["numpy", "1.26.4"]])
+                                 ["torchvision", "0.16.0"], ["numpy", "1.26.4"]],
+                  musa_wheels=[["torchaudio", "2.7.1+musa5.2.0", "5" * 64,
+                                "torchaudio-2.7.1+musa5.2.0-cp311-cp311-linux_x86_64.whl"]])
 SUBJECT = sbom.Subject("team/release:2026", "sha256:" + "e" * 64, LABELS, "2026-12-07T23:40:00Z",
                        base="debian:12", base_id="sha256:" + "f" * 64, chain_id="sha256:" + "1" * 64)
 
@@ -90,6 +92,9 @@ def test_python_distributions_with_escaped_local_versions_and_the_musa_index(wri
     audio = found["pypi:torchaudio"]["purl"]
     assert audio.startswith("pkg:pypi/torchaudio@2.7.1%2Bmusa5.2.0?")
     assert "repository_url=http://127.0.0.1:9000/simple/" in audio
+    # the wheel the index served, as pip's report named it: its sha256 and file name
+    assert found["pypi:torchaudio"]["hashes"] == [{"alg": "SHA-256", "content": "5" * 64}]
+    assert "file_name=torchaudio-2.7.1%2Bmusa5.2.0-cp311-cp311-linux_x86_64.whl" in audio
     assert found["pypi:numpy"]["purl"] == "pkg:pypi/numpy@1.26.4"
     assert found["pypi:torch-musa"]["purl"] == "pkg:pypi/torch-musa@2.0.0"
 
