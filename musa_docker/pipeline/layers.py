@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tarfile
 import time
 from pathlib import Path
@@ -38,13 +39,26 @@ def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
+# Instructions that change only the image's config, never its layers.
+_CONFIG_ONLY = re.compile(r"^(/bin/sh -c #\(nop\)\s+)?(ENV|ARG|LABEL|CMD|ENTRYPOINT|EXPOSE|USER|VOLUME|STOPSIGNAL|"
+                          r"HEALTHCHECK|SHELL|ONBUILD|MAINTAINER)\b")
+
+
 def _history(history: List[Mapping], layers: int) -> List[dict]:
     """The engine's history (newest first) as image-config history (oldest first). The API does
-    not say which entries made a layer; the last `layers` entries with a size, or failing that
-    the last ones, are taken as the layer-making steps, so `docker history` lines up."""
+    not say which entries made a layer: the entries of steps that can make one (not ENV, ARG,
+    LABEL…) are taken when there are exactly `layers` of them (a RUN that wrote nothing still made
+    a layer under BuildKit); else the last `layers` entries with a size, or failing that the last
+    ones. So `docker history` lines up, and the size report names the step of each layer."""
     oldest_first = list(reversed(history))
+    steps = [i for i, h in enumerate(oldest_first) if not _CONFIG_ONLY.match(h.get("CreatedBy") or "")]
     sized = [i for i, h in enumerate(oldest_first) if h.get("Size")]
-    makes_layer = set(sized[-layers:]) if len(sized) >= layers else set(range(len(oldest_first))[-layers:])
+    if len(steps) == layers:
+        makes_layer = set(steps)
+    elif len(sized) >= layers:
+        makes_layer = set(sized[-layers:])
+    else:
+        makes_layer = set(range(len(oldest_first))[-layers:])
     out = []
     for i, h in enumerate(oldest_first):
         entry = {"created": _iso(h.get("Created") or 0), "created_by": h.get("CreatedBy") or ""}
