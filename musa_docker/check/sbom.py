@@ -88,6 +88,7 @@ class Subject:
     base_id: Optional[str] = None
     chain_id: str = ""                         # of its layers (OCI ChainID): labels do not change it
     before_labels: bool = False                # the id is the one before the SBOM labels were added
+    base_digests: Tuple[str, ...] = ()         # the base image's name@sha256:…, when it came from a registry
 
     @property
     def description(self) -> str:
@@ -104,9 +105,10 @@ def subject(engine: Engine, image_id: str, ref: str, before_labels: bool = False
     created = labels.get("org.opencontainers.image.created") or _seconds(data.get("Created", ""))
     base = labels.get("musa_docker.base_image") or labels.get("musa_docker.system")
     found = engine.image(base) if base else None
+    base_digests = tuple(engine.inspect(found.id).get("RepoDigests") or ()) if found else ()
     return Subject(ref, data["Id"], labels, created, tuple(data.get("RepoDigests") or ()), base,
                    found.id if found else None, chain_id((data.get("RootFS") or {}).get("Layers") or ()),
-                   before_labels)
+                   before_labels, base_digests)
 
 
 def chain_id(diff_ids: Sequence[str]) -> str:
@@ -260,10 +262,15 @@ def _sources(labels: Mapping[str, str]) -> List[Part]:
 
 def _image_purl(subject_: Subject) -> str:
     """`pkg:oci/NAME@sha256:…?repository_url=…&tag=…` once the image has a registry digest."""
-    if not subject_.digests:
+    return oci_purl(subject_.ref, subject_.digests)
+
+
+def oci_purl(ref: str, digests: Sequence[str]) -> str:
+    """The purl of image `ref` from its first registry digest (`name@sha256:…`); "" without one."""
+    if not digests:
         return ""
-    repo, _, digest = subject_.digests[0].partition("@")
-    tag = subject_.ref.rpartition(":")[2] if ":" in subject_.ref.rsplit("/", 1)[-1] else ""
+    repo, _, digest = digests[0].partition("@")
+    tag = ref.rpartition(":")[2] if ":" in ref.rsplit("/", 1)[-1] else ""
     return (f"pkg:oci/{repo.rsplit('/', 1)[-1].lower()}@{quote(digest, safe='')}"
             + _qualifiers([("repository_url", repo), ("tag", tag)]))
 
@@ -298,6 +305,8 @@ def cyclonedx(subject_: Subject, found: Sequence[Part]) -> dict:
         ancestor = {"type": "container", "bom-ref": "base-image", "name": base_name, "version": base_tag}
         if subject_.base_id:
             ancestor["description"] = f"image {subject_.base_id}"
+        if oci_purl(subject_.base, subject_.base_digests):
+            ancestor["purl"] = oci_purl(subject_.base, subject_.base_digests)
         image["pedigree"] = {"ancestors": [ancestor]}
     components = []
     for part in found:
@@ -394,6 +403,9 @@ def spdx(subject_: Subject, found: Sequence[Part]) -> dict:
                 "downloadLocation": NOASSERTION, "filesAnalyzed": False, "primaryPackagePurpose": "CONTAINER"}
         if subject_.base_id:
             base["description"] = f"image {subject_.base_id}"
+        if oci_purl(subject_.base, subject_.base_digests):
+            base["externalRefs"] = [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                                     "referenceLocator": oci_purl(subject_.base, subject_.base_digests)}]
         packages.append(base)
         relationships.append({"spdxElementId": image["SPDXID"], "relationshipType": "DESCENDANT_OF",
                               "relatedSpdxElement": base["SPDXID"]})

@@ -322,3 +322,24 @@ def test_lean_rules_list_what_the_release_image_holds(release, engine, tmp_path)
     assert not [w for w in by_rule.get("layer waste", []) if "written by `RUN bash /opt/musa_docker/install_musa" in w]
     done = cli("verify", "-i", release["ref"], "--lean", env=user_env(tmp_path))
     assert "  compiler: 1, " in done.stdout and "/usr/local/musa-5.2/bin/mcc" in done.stdout
+
+
+def test_after_a_push_the_sbom_names_the_image_by_its_registry_digest(release, engine, tmp_path):
+    import sbomcheck
+    from registry import serve_registry
+    assert release["done"].returncode == 0
+    env = user_env(tmp_path)
+    with serve_registry(tmp_path / "registry") as host:
+        pushed = cli("push", "-i", release["ref"], "--registry", host, env=env)
+        assert pushed.returncode == 0, pushed.stderr
+        remote = f"{host}/{release['ref']}"
+        try:
+            done = cli("sbom", remote, "--format", "cyclonedx", "-o", str(tmp_path / "out"), env=env)
+            assert done.returncode == 0, done.stderr
+            stem = remote.replace("/", "_").replace(":", "_")
+            docs = sbomcheck.load_valid({"cyclonedx": tmp_path / "out" / (stem + ".cdx.json")})
+            digest = engine.images.get(remote).attrs["RepoDigests"][0].partition("@")[2]
+            image = docs["cyclonedx"]["metadata"]["component"]
+            assert image["purl"].startswith(f"pkg:oci/apt-release@{digest.replace(':', '%3A')}?repository_url={host}/")
+        finally:
+            remove(engine, remote)

@@ -146,12 +146,17 @@ def test_the_same_image_gives_the_same_documents():
     assert sbom.documents(SUBJECT, SEEN) == sbom.documents(SUBJECT, SEEN)
 
 
-def test_after_a_push_the_image_carries_its_oci_purl():
+def test_after_a_push_the_image_carries_its_oci_purl_and_a_pulled_base_its_own():
     pushed = sbom.Subject("team/release:2026", SUBJECT.image_id, LABELS, SUBJECT.created,
-                          digests=("registry.example.com/team/release@sha256:" + "7" * 64,))
-    image = json.loads(sbom.documents(pushed, SEEN)["cyclonedx"])["metadata"]["component"]
+                          digests=("registry.example.com/team/release@sha256:" + "7" * 64,), base="ubuntu:22.04",
+                          base_digests=("ubuntu@sha256:" + "8" * 64,))
+    docs = sbom.documents(pushed, SEEN)
+    image = json.loads(docs["cyclonedx"])["metadata"]["component"]
     assert image["purl"] == ("pkg:oci/release@sha256%3A" + "7" * 64
                              + "?repository_url=registry.example.com/team/release&tag=2026")
+    assert image["pedigree"]["ancestors"][0]["purl"] == ("pkg:oci/ubuntu@sha256%3A" + "8" * 64
+                                                         + "?repository_url=ubuntu&tag=22.04")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(docs["cyclonedx"].decode()) is None
 
 
 def test_chain_id_follows_the_oci_definition():
