@@ -13,6 +13,7 @@ The image is not tagged here: the caller tags it only after it checks out.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import re
 import tempfile
 from dataclasses import dataclass
@@ -122,6 +123,27 @@ def _label_compile_cache(engine: Engine, image_id: str, staged: Staged, log: Bui
                                       " (no source build ran: its steps came from the layer cache)"))
     staged.labels[COMPILE_CACHE_LABEL] = value
     return add_labels(engine, image_id, {COMPILE_CACHE_LABEL: value}, log)
+
+
+def relabel(engine: Engine, plan: Plan, staged: Staged, image_id: str, added: Dict[str, str], log: BuildLog,
+            say: Say) -> str:
+    """`image_id` (built from `staged` by `image`) with the labels `added`, known only once it was
+    built and checked (its SBOM's sha256s). The engine's own BuildKit keeps the image's cache inline,
+    in its config, which any build on top drops: there the plan's Dockerfile is built again with the
+    labels, every step from the cache just made (never --no-cache, never --pull), and the trees
+    appended again (the engine has their layers: nothing is sent). Elsewhere a one-line classic build
+    on top adds them. Returns the new image's id; raises BuildError or EngineError."""
+    b = plan.build
+    builder = effective(b.builder, engine, say)
+    staged.labels.update(added)
+    if not (builder.kind == "buildkit" and builder.inline_cache):
+        return add_labels(engine, image_id, added, log)
+    say(f"label {', '.join(sorted(added))}: the build again, from its own cache, so the image keeps its inline cache")
+    settings = dataclasses.replace(b.settings(staged.labels, dict(b.proxies)), nocache=False, pull=False)
+    new = build_context(builder, engine, staged.path, log, settings, say=say, secrets=staged.secrets).image_id
+    for name, tar, at in staged.layers:
+        new = layers.append(engine, new, tar, f"musa-docker: the {name} tree at /{at}", say)
+    return new
 
 
 def add_labels(engine: Engine, image_id: str, labels: Dict[str, str], log: BuildLog) -> str:

@@ -209,7 +209,7 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
             check(engine, plan, prep, image_id, staged.labels, expect)
             sizes = size.measure(engine, image_id, previous)
             size.check_budget(sizes, plan.size_budget)
-            image_id = record_sbom(engine, plan, image_id, staged.labels, log, say)
+            image_id = record_sbom(engine, plan, image_id, staged, log, say)
         finally:
             log.close()
         for name in (ref,) + plan.build.also:
@@ -225,17 +225,16 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
             bd.remove()
 
 
-def record_sbom(engine: Engine, plan: Plan, image_id: str, labels: Dict[str, str], log: BuildLog, say: Say) -> str:
+def record_sbom(engine: Engine, plan: Plan, image_id: str, staged: build.Staged, log: BuildLog, say: Say) -> str:
     """Write the checked image's SBOM (sbom.py) beside the build log and in --sbom DIR, and label
-    the image with each document's sha256 (added to `labels`). Returns the labelled image's id.
+    the image with each document's sha256 (added to `staged.labels`). Returns the labelled image's id.
     Raises EngineError, ImageMismatchError (the image's python does not run), OSError of the disk."""
     ref = plan.build.image
     docs = sbom.documents(sbom.subject(engine, image_id, ref, before_labels=True), sbom.contents(engine, image_id))
     stems = [log.path.with_suffix("")] + ([plan.sbom_dir / sbom.file_stem(ref)] if plan.sbom_dir else [])
     write_sbom(docs, stems, say)
     added = {sbom.LABEL[fmt]: hashlib.sha256(data).hexdigest() for fmt, data in docs.items()}
-    labels.update(added)
-    return build.add_labels(engine, image_id, added, log)
+    return build.relabel(engine, plan, staged, image_id, added, log, say)
 
 
 def write_sbom(docs: Mapping[str, bytes], stems, say: Say) -> None:

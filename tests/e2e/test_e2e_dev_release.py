@@ -250,6 +250,16 @@ def test_release_sbom_names_every_archive_and_wheel_with_its_sha256_and_url(rele
     assert {d["ref"]: d["dependsOn"] for d in docs["cyclonedx"]["dependencies"]}["pypi:torch"] == ["artifact:torch_wheel"]
 
 
+def test_the_sbom_labels_leave_the_buildkit_image_its_inline_cache(release, engine):
+    """Built by the engine's own BuildKit, the image carries its cache inline for --cache-from; the
+    SBOM labels, added after the check, must not drop it."""
+    import sbomcheck
+    assert release["done"].returncode == 0, release["done"].stderr[-2000:]
+    config = sbomcheck.image_config(engine, release["ref"])
+    assert "moby.buildkit.cache.v0" in config
+    assert {"musa_docker.sbom.cyclonedx", "musa_docker.sbom.spdx"} <= set(config["config"]["Labels"])
+
+
 def test_dev_sbom_names_every_source_tree_with_its_commit(dev, engine):
     import sbomcheck
     assert dev["first"].returncode == 0, dev["first"].stderr[-2000:]
@@ -264,3 +274,6 @@ def test_dev_sbom_names_every_source_tree_with_its_commit(dev, engine):
     deps = {d["ref"]: d["dependsOn"] for d in docs["cyclonedx"]["dependencies"]}
     assert "source:torch_musa" in deps["pypi:torch-musa"]
     assert docs["cyclonedx"]["metadata"]["component"]["pedigree"]["ancestors"][0]["name"] == "musa-docker-test/base"
+    if dev["builder"] == "buildkit":     # the compile cache's label and the SBOM's keep the inline cache
+        config = sbomcheck.image_config(engine, dev["ref"])
+        assert "moby.buildkit.cache.v0" in config and "musa_docker.compile_cache" in config["config"]["Labels"]

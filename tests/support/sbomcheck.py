@@ -43,3 +43,14 @@ def sha256(path: Path) -> str:
 
 def components(cdx: dict) -> Dict[str, dict]:
     return {c["bom-ref"]: c for c in cdx["components"]}
+
+
+def image_config(engine, ref: str) -> dict:
+    """The image's own config JSON (as `docker save` carries it): labels, history, and BuildKit's
+    inline cache (`moby.buildkit.cache.v0`), which `docker inspect` does not show."""
+    import io
+    import tarfile
+    data = b"".join(engine.api.get_image(ref))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        return json.load(tar.extractfile(manifest[0]["Config"]))
