@@ -121,6 +121,7 @@ def write_metadata(path: Path, plan, report) -> None:
         "build_log": str(report.log) if report.log else None,
         "largest_layers": [{"step": layer.step, "size": layer.size} for layer in report.sizes.largest()]
         if report.sizes else [],
+        "sbom": dict(report.sbom),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -46,6 +46,7 @@ class Report:
     log: Optional[Path]
     labels: Dict[str, str] = field(default_factory=dict)
     sizes: Optional[size.Sizes] = None
+    sbom: Dict[str, str] = field(default_factory=dict)    # format -> the document beside the build log
 
     def render(self) -> str:
         what = "up to date, build skipped" if self.skipped else f"built in {self.seconds:.0f}s"
@@ -215,7 +216,8 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
         for name in (ref,) + plan.build.also:
             engine.tag(image_id, name)
         image = engine.image(image_id)
-        return Report(ref, image_id, image.size, time.monotonic() - started, False, log.path, staged.labels, sizes)
+        return Report(ref, image_id, image.size, time.monotonic() - started, False, log.path, staged.labels, sizes,
+                      {fmt: str(log.path.with_suffix("")) + suffix for fmt, suffix in sbom.SUFFIX.items()})
     finally:
         if secrets_dir is not None:
             shutil.rmtree(secrets_dir, ignore_errors=True)

@@ -140,5 +140,12 @@ def test_a_real_base_build_from_the_wheel(installed, upstream, engine):
         assert meta["image_id"] == image.id and meta["tags"] == [ref] and meta["builder"] == "buildkit"
         assert meta["inputs_digest"] == labels["musa_docker.inputs"] and meta["up_to_date"] is False
         assert labels["musa_docker.pytorch.commit"] == upstream["tagged"]
+        # the SBOM and sizes of the build, for CI; the SBOM names the pytorch tree appended as a layer
+        import hashlib
+        cdx = Path(meta["sbom"]["cyclonedx"])
+        assert hashlib.sha256(cdx.read_bytes()).hexdigest() == labels["musa_docker.sbom.cyclonedx"]
+        assert any(c["bom-ref"] == "source:pytorch" and c["version"] == upstream["tagged"]
+                   for c in json.loads(cdx.read_text())["components"])
+        assert meta["largest_layers"] and meta["largest_layers"][0]["size"] > 0
     finally:
         remove_images(engine, ref)
