@@ -115,7 +115,8 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 # Help's groups of flags, in order: key -> title ("{task}" is the task's name).
 _GROUPS = {"required": "required", "options": "{task} flags", "MUSA stack": "MUSA stack", "build": "build flags",
-           "engine and builder": "engine and builder", "network": "network", "help": "help"}
+           "engine and builder": "engine and builder", "network": "network", "output": "output",
+           "help": "help"}
 
 
 def _groups(spec: flags.TaskSpec, parser) -> Dict[str, argparse._ArgumentGroup]:
@@ -132,6 +133,8 @@ def _group_of(spec: flags.TaskSpec, row: flags.Flag) -> str:
             return "network"
         if row.name in flags.ENGINE:
             return "engine and builder"
+        if row.name in flags.OUTPUT and spec.builds:
+            return "output"
         return "build" if spec.builds else "options"
     return "options"
 

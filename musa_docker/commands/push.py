@@ -11,16 +11,14 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Mapping, Optional, TextIO, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, TextIO
 
 from ..defaults import PASSWORD_VAR
 from ..errors import ConfigError, MusaDockerError, PushError
-from ..values.refs import image_name, image_reference, image_tag
+from ..values.refs import image_name, image_reference, image_tag, split_reference
 from ..options.cascade import sourced
 from ..util import Say, human_size, short_id
 
-# Docker's meaning of a reference without a tag, not a default of this project.
-_IMPLICIT_TAG = "latest"
 _DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 
@@ -37,17 +35,6 @@ class PushOptions:
     @property
     def registry_name(self) -> str:
         return self.registry or "Docker Hub"
-
-
-def split_reference(ref: str) -> Tuple[Optional[str], str, str]:
-    """`[registry/]path[:tag]` -> (registry or None, path, tag), by docker's rule: the first
-    component names a registry when it has a '.' or ':', or is `localhost`."""
-    last = ref.split("/")[-1]
-    name, tag = ref.rsplit(":", 1) if ":" in last else (ref, _IMPLICIT_TAG)
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first, rest, tag
-    return None, name, tag
 
 
 def _registry(value: str) -> str:

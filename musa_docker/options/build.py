@@ -61,6 +61,9 @@ class Common:
     build_args: tuple             # (KEY, VALUE) of each --build-arg
     labels: tuple                 # (KEY, VALUE) of each --label
     metadata_file: Optional[Path]  # where to write the result as JSON
+    push: bool                    # push every tag after the check (and --verify)
+    quiet: bool                   # only the image id on stdout
+    progress: str                 # auto | plain | tty: how the build shows itself (commands/build.py decides auto)
     docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
     engine: str                   # where the build runs, for people: the host, or the docker context
     cache_dir: Path
@@ -172,6 +175,9 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         labels=_pairs(values.get("label"), "--label", _LABEL_RE),
         metadata_file=_path(validate.path(values["metadata_file"], "--metadata-file"), home)
         if values.get("metadata_file") else None,
+        push=bool(values.get("push")),
+        quiet=bool(values.get("quiet")),
+        progress=_progress(values.get("progress")),
         docker_host=values.get("docker_host") or None,
         engine=engine_display(values.get("docker_host") or None, env),
         cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
@@ -180,6 +186,16 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
     )
+
+
+PROGRESS = ("auto", "plain", "tty")
+
+
+def _progress(value: Any) -> str:
+    value = value or defaults.default("", "progress")
+    if value not in PROGRESS:
+        raise ConfigError(f"--progress {value!r} is not a progress mode: choose one of {', '.join(PROGRESS)}")
+    return value
 
 
 _ARG_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

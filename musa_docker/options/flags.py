@@ -84,8 +84,13 @@ COMMON: List[Flag] = [
     Flag("verify", False, (), "after the build, verify the new image (as `verify -i`); a failing check fails the task"),
     Flag("build_arg", [], (), "KEY=VALUE passed to the build, repeatable; a name the tool sets itself is refused"),
     Flag("label", [], (), "KEY=VALUE labelled on the image, repeatable; musa_docker.* and the OCI created time are the tool's"),
-    Flag("metadata_file", None, (), "write the build's result as JSON here: image id, tags, inputs digest, seconds, "
-         "builder, compile cache"),
+    Flag("metadata_file", None, (), "write the build's result as JSON here: image id, tags, digests after --push, "
+         "inputs digest, seconds, builder, compile cache"),
+    Flag("push", False, (), "push every tag after the image checks out (and --verify passes); a tag names its "
+         "registry, e.g. -t registry.example.com:5000/musa-dev:2026, else it goes to Docker Hub"),
+    Flag("quiet", False, ("q",), "print only the image id on stdout; errors still go to stderr"),
+    Flag("progress", None, (), f"auto, plain or tty: on a terminal a bar per download and one line per build "
+         f"step, else the whole log [{default('', 'progress')}: tty on a terminal, else plain]"),
 ]
 
 VENDOR: List[Flag] = [Flag(a.key, None, a.names, a.help, a.env) for a in vendor.ARCHIVES]
@@ -277,6 +282,7 @@ _PLACEHOLDERS = {
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
     "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
+    "progress": "auto|plain|tty",
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
             ("_file", "FILE"), ("pins", "FILE"), ("config", "FILE"), ("ca_cert", "FILE"), ("connections", "N"),
@@ -284,7 +290,7 @@ _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR")
 
 # Help shows a build task's flags in these groups, after the required ones and the task's own.
 NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")
-OUTPUT = ("verify", "metadata_file", "label")
+OUTPUT = ("verify", "push", "metadata_file", "label", "quiet", "progress")
 ENGINE = ("docker_host", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
 
 

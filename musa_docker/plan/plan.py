@@ -22,6 +22,7 @@ from ..engine.docker_cli import Builder, BuildSettings
 from ..musa.sdk import plan_stack, uses_mccl
 from ..errors import ConfigError
 from ..values.locations import Location, redact, strip_credentials
+from ..values.refs import registry_of
 from ..options.build import BaseOptions, DevOptions, ReleaseOptions
 
 PENDING = "<after prepare>"
@@ -84,6 +85,12 @@ class BuildStep:
     secrets: Tuple[network.Secret, ...] = ()  # BuildKit secrets: ids and sources, values never shown
     proxies: Tuple[Tuple[str, str], ...] = ()  # the host's proxies: build args kept out of the history
     also: Tuple[str, ...] = ()                 # more references the image gets (-t given again)
+    push: bool = False                         # push every reference after the check (and --verify)
+
+    @property
+    def refs(self) -> Tuple[str, ...]:
+        """Every reference the image gets: the first -t, then the others."""
+        return (self.image,) + self.also
 
     def settings(self, labels: Mapping[str, str], proxies: Mapping[str, str]) -> BuildSettings:
         """What the builder is told for the staged Dockerfile: the build args with the proxies (Docker's
@@ -152,6 +159,9 @@ class Plan:
                              "(one tar per tree state, kept in the cache)")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
         lines.extend(f"  tag         {ref} (the same image)" for ref in b.also)
+        if b.push:
+            lines.extend(f"  push        {ref} to {registry_of(ref)} (after the check and --verify; credentials "
+                         "from the docker config)" for ref in b.refs)
         lines.append(f"  check       {kinds.get(self.kind).describe({r.name for r in self.repos})}")
         lines.extend(_builder_lines(b))
         lines.append(f"  network     {b.network}")
@@ -240,6 +250,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
             dockerfile=dockerfile,
             image=str(o.image),
             also=tuple(o.also),
+            push=common.push,
             buildargs=tuple(buildargs),
             labels=tuple(labels),
             network=common.network,

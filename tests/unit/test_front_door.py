@@ -207,3 +207,25 @@ def test_the_inputs_show_the_python_a_venv_gets(env, tmp_path):
     done = tool("build-base", "--dry-run", "-s", "debian:12", "--python-env", "venv", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "  python_version      3.11  (default)" in done.stdout.splitlines()
+
+
+def test_push_quiet_and_progress_as_docker_has_them(env, tmp_path):
+    """--push shows in the plan where each tag goes; -q and --progress come from the command line, the
+    config file and the environment alike; a progress mode that does not exist is one error line."""
+    done = tool("build-base", "--dry-run", "-q", "--push", "-t", "127.0.0.1:5000/team/base:1", "-t", "base:2",
+                env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("  push        127.0.0.1:5000/team/base:1 to 127.0.0.1:5000 ") for line in lines)
+    assert any(line.startswith("  push        base:2 to Docker Hub ") for line in lines)
+    refused(tool("build-base", "--dry-run", "--progress", "fancy", env=env, cwd=tmp_path),
+            "--progress 'fancy'", "auto, plain, tty")
+    (tmp_path / "musa_docker.yaml").write_text("progress: fancy\n")
+    assert "--progress 'fancy'" in tool("build-base", "--dry-run", env=env, cwd=tmp_path).stderr
+    (tmp_path / "musa_docker.yaml").write_text("build_base:\n  push: true\n")
+    assert "  push        musa-pytorch-base:latest to Docker Hub" in tool(
+        "build-base", "--dry-run", env=env, cwd=tmp_path).stdout
+    assert "  push  " not in tool("build-base", "--dry-run", "--no-push", env=env, cwd=tmp_path).stdout
+    shown = tool("config", "--task", "build-base", env={**env, "MUSA_DOCKER_PROGRESS": "plain",
+                                                        "MUSA_DOCKER_QUIET": "1"}, cwd=tmp_path).stdout
+    assert "plain  (env $MUSA_DOCKER_PROGRESS)" in shown and "True  (env $MUSA_DOCKER_QUIET)" in shown, shown
