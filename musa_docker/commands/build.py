@@ -19,6 +19,7 @@ from ..options import build as opts
 from ..plan import plan as plans
 from ..musa import sdk
 from ..options.cascade import Sourced, sourced
+from ..fetch.cache import make_root
 from ..pipeline.builddir import BuildDir
 from ..errors import disk_errors
 from ..pipeline.observe import observe_disk, observe_engine
@@ -80,7 +81,7 @@ def _build(options, facts, env, told: TextIO, shown, expect: Mapping):
     common = options.common
     with disk_errors(disk_places(common)):
         engine = _engine(common, env)
-        common.cache_dir.mkdir(parents=True, exist_ok=True)     # after the engine: a refused run leaves no trace
+        make_root(common.cache_dir)     # after the engine: a refused run leaves no trace
         plan = plans.make(options, observe_engine(options, facts, engine, say))
         say(plan.render().splitlines()[0])
         from ..pipeline import execute as pipeline    # loads the Docker SDK: only past the dry run

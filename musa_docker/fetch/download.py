@@ -208,6 +208,7 @@ class Downloader:
             found = look(name, entry, cancel)
             action = decide(found, location)
             if found is not None and action is Action.USE:
+                _touch(entry.final)      # `cache clean --older-than` goes by last use
                 self._say(f"cached {name} {location.filename} ({human_size(found.size)}, "
                           f"{self._hash_note(location, found.sha256)})")
                 return Fetched(name, location, entry.final, found.sha256, found.size, True)
@@ -297,3 +298,10 @@ class Downloader:
             self._say(f"restart {job.name}: the server did not answer a range as asked (the file changed, "
                       "or it serves no ranges); downloading over one connection")
             return self._receive(replace(job, connections=1))
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass          # a read-only cache still serves the file

@@ -216,19 +216,29 @@ DOCTOR: List[Flag] = [
     DOCKER_HOST,
 ]
 
+CACHE: List[Flag] = [
+    Flag("older_than", None, (), "only entries last used more than DAYS days ago [every entry]"),
+    Flag("keep_logs", False, (), "clean: keep the build logs"),
+    Flag("dry_run", False, (), "clean: say what would be removed, and remove nothing"),
+    Flag("docker_host", None, (), "ls: the engine whose BuildKit cache mounts to list [$DOCKER_HOST, else the "
+         "current docker context]"),
+]
+
 CONFIG_TASK: List[Flag] = [
     Flag("task", None, (), "show this task's values [every task's]"),
 ]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task: its name as typed, what it does in one line, its flags, and whether it builds an
-    image (then it takes COMMON too, and a build-all entry may name it)."""
+    """A task: its name as typed, what it does in one line, its flags, whether it builds an image
+    (then it takes COMMON too, and a build-all entry may name it), and the action words it takes
+    first (`cache ls`, `cache clean`), if any."""
 
     name: str                     # "build-base"
     summary: str
     own: Tuple[Flag, ...]
     builds: bool = False
+    actions: Tuple[str, ...] = ()
 
     @property
     def section(self) -> str:
@@ -264,6 +274,9 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
              tuple(DOCTOR)),
     TaskSpec("config", "Show every value each task would take, and where it comes from: flag, variable, config "
              "file:line or default.", tuple(CONFIG_TASK)),
+    TaskSpec("cache", "List what the tool's cache holds, with sizes and last use (`cache ls`), or remove what "
+             "the tool made there (`cache clean`), as pip cache and conda clean do.", tuple(CACHE),
+             actions=("ls", "clean")),
     TaskSpec("pins", "Show what a pins file resolves to (for --gpu-arch and -v); --check-urls asks every URL and "
              "repo tag in it.", tuple(PINS_TASK)),
 )}
@@ -286,7 +299,7 @@ _PLACEHOLDERS = {
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
             ("_file", "FILE"), ("pins", "FILE"), ("config", "FILE"), ("ca_cert", "FILE"), ("connections", "N"),
-            ("jobs", "N"))
+            ("jobs", "N"), ("older_than", "DAYS"))
 
 # Help shows a build task's flags in these groups, after the required ones and the task's own.
 NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")

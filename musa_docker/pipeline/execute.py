@@ -196,6 +196,10 @@ def _execute(plan, engine, home, say, expect, shown: Shown, held: ExitStack) -> 
         held.enter_context(EntryLock(lock_for(plan.cache_dir / "locks", "build-dir", plan.build_dir),
                                      f"the build dir {plan.build_dir}", say))
     bd = BuildDir.acquire(plan.build_dir, home, scratch=plan.cache_dir / "builds")
+    scratch = None
+    if plan.build_dir is None:
+        # held while the build runs, so that `cache clean` leaves this dir alone
+        scratch = held.enter_context(EntryLock(lock_for(plan.cache_dir / "locks", "build-dir", bd.path), ""))
     secrets_dir = None
     try:
         staged = stage(plan, prep, bd, say, held=held)
@@ -224,6 +228,8 @@ def _execute(plan, engine, home, say, expect, shown: Shown, held: ExitStack) -> 
             say(f"kept build dir {bd.path}")
         else:
             bd.remove()
+            if scratch is not None:
+                scratch.path.unlink(missing_ok=True)     # the dir is gone: so is its lock
 
 
 def _empty_dir(cache: Path) -> Path:
