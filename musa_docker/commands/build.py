@@ -22,7 +22,7 @@ from ..options.cascade import Sourced, sourced
 from ..fetch.cache import make_root
 from ..pipeline.builddir import BuildDir
 from ..errors import disk_errors
-from ..pipeline.observe import observe_disk, observe_engine
+from ..pipeline.observe import check_local_files, observe_disk, observe_engine
 from ..util import say_to
 from ..values.refs import split_reference
 
@@ -62,7 +62,11 @@ def _run(options, env, out: TextIO, echo: bool, expect: Mapping):
     common = options.common
     facts = observe_disk(options)
     if common.dry_run:
-        out.write(plans.make(options, facts).render() + "\n")
+        # what the build would refuse before it starts, refused here too: read, nothing made
+        BuildDir.check(common.build_dir, common.home)
+        plan = plans.make(options, facts)
+        check_local_files(plan)
+        out.write(plan.render() + "\n")
         return None
     shown = showing(common, out, echo)
     told = open(os.devnull, "w") if common.quiet else out    # where lines for people go
@@ -83,6 +87,7 @@ def _build(options, facts, env, told: TextIO, shown, expect: Mapping):
         engine = _engine(common, env)
         make_root(common.cache_dir)     # after the engine: a refused run leaves no trace
         plan = plans.make(options, observe_engine(options, facts, engine, say))
+        check_local_files(plan)
         say(plan.render().splitlines()[0])
         from ..pipeline import execute as pipeline    # loads the Docker SDK: only past the dry run
         report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect, shown=shown)

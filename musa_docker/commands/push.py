@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, TextIO
 
 from ..defaults import PASSWORD_VAR
 from ..errors import ConfigError, MusaDockerError, PushError
+from ..values import validate
 from ..values.refs import image_name, image_reference, image_tag, split_reference
 from ..options.cascade import sourced
 from ..util import Say, human_size, short_id
@@ -103,7 +104,7 @@ def resolve(values: Mapping[str, Any], env: Mapping[str, str], stdin: TextIO) ->
     return PushOptions(
         image=image,
         target=f"{target}:{remote_tag}", registry=registry, username=username, password=password,
-        docker_host=values.get("docker_host") or None,
+        docker_host=validate.docker_host(values["docker_host"]) if values.get("docker_host") else None,
         dry_run=bool(values.get("dry_run")),
     )
 

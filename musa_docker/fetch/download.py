@@ -58,6 +58,24 @@ class Fetched:
     cached: bool
 
 
+def local_file(name: str, location: Location) -> Path:
+    """The file a local location names (`~` and relative paths resolved), as a build will read it.
+    A dry run asks this too, so it refuses what the build would. Raises DownloadError."""
+    given = location.local_path or ""
+    path = expand_home(given)
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    if not path.exists():
+        hint = ""
+        first = given.split("/")[0]
+        if "/" in given and "." in first and not given.startswith((".", "/", "~")):
+            hint = f" (if it is a URL, write https://{location.display})"
+        raise DownloadError(f"{name}: no such file: {path}{hint}; check the path given for it")
+    if not path.is_file():
+        raise DownloadError(f"{name}: {path} is not a file; give the archive itself")
+    return path
+
+
 class Downloader:
     """Fetches artifacts into `cache_dir` (see the module docstring for the rules).
 
@@ -180,18 +198,7 @@ class Downloader:
         return self._remote(name, location, position, cancel)
 
     def _local(self, name: str, location: Location, cancel: threading.Event) -> Fetched:
-        given = location.local_path or ""
-        path = expand_home(given)
-        if not path.is_absolute():
-            path = Path.cwd() / path
-        if not path.exists():
-            hint = ""
-            first = given.split("/")[0]
-            if "/" in given and "." in first and not given.startswith((".", "/", "~")):
-                hint = f" (if it is a URL, write https://{location.display})"
-            raise DownloadError(f"{name}: no such file: {path}{hint}; check the path given for it")
-        if not path.is_file():
-            raise DownloadError(f"{name}: {path} is not a file; give the archive itself")
+        path = local_file(name, location)
         try:
             sha, size = hash_file(path, cancel)
         except OSError as err:

@@ -26,7 +26,7 @@ from . import locks
 from ..values import validate
 from ..errors import ConfigError, RepoError
 from ..values.locations import redact, strip_credentials
-from ..plan.plan import RepoStep
+from ..plan.plan import Checkout, RepoStep
 from ..util import Say
 
 
@@ -108,6 +108,19 @@ def head(path: Path) -> str:
     if not commit:
         raise RepoError(f"{path} is a git repo without a commit checked out; check it out and run again")
     return commit
+
+
+def look(path: Path, ref: str) -> Optional[Checkout]:
+    """The checkout at `path`, or None when it is no git repo (the build says so)."""
+    if not (path / ".git").exists():
+        return None
+    remote = _git(["config", "--get", "remote.origin.url"], cwd=path)
+    commit = _rev(path, "HEAD")
+    wanted = _rev(path, ref)
+    status = _git(["status", "--porcelain", "--untracked-files=no", "--ignore-submodules=dirty"], cwd=path)
+    return Checkout(remote=strip_credentials(remote.stdout.strip()) if remote.returncode == 0 else None,
+                    head=commit, at_ref=bool(commit) and wanted == commit,
+                    dirty=status.returncode == 0 and bool(status.stdout.strip()))
 
 
 def check_root(step: RepoStep, flag: str) -> None:

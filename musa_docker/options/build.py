@@ -154,7 +154,10 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     if build_dir:
         # Refused now, not after the clone and downloads that come before staging.
         check_reserved(_path(build_dir, home), home)
+    if values.get("docker_host"):
+        validate.docker_host(values["docker_host"])
     builder = _builder(values, env)
+    network = validate.network_mode(network, builder.kind == "buildkit")
     index, index_secret = index_url(values.get("pip_index_url") or "", "--pip-index-url", builder)
     return Common(
         tags=values.get("tag") or (),
@@ -482,6 +485,14 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
     stack = resolve_stack(values, env, dev=False, builder=common.builder, selection=resolved.selection)
     from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
                                                 "torch_musa_whl_url": "--torch-musa-whl-url"})
+    torch_whl = None if "torch" in from_index else \
+        _required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL")
+    torch_musa_whl = None if "torch-musa" in from_index else \
+        _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL")
+    for flag, location in (("--torch-whl-url", torch_whl), ("--torch-musa-whl-url", torch_musa_whl)):
+        if location is not None and location.filename.endswith(".whl"):
+            # its name says which Python and platform it installs on: refused now, before any fetch
+            wheel_dist(flag, location.filename, location.display, version, machine or platform.machine())
     return ReleaseOptions(
         common=common,
         image=image,
@@ -494,10 +505,8 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
         conda=conda,
         vendor=resolve_vendor(values, env, stack),
         # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
-        torch_whl=None if "torch" in from_index else
-        _required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
-        torch_musa_whl=None if "torch-musa" in from_index else
-        _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
+        torch_whl=torch_whl,
+        torch_musa_whl=torch_musa_whl,
         notes=notes,
         stack=stack,
         extra_wheels=extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version,

@@ -7,6 +7,7 @@ building a plan touches no disk, network or engine.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -299,6 +300,17 @@ def _env_labels(kind: str, o) -> tuple:
 
 
 @dataclass(frozen=True)
+class Checkout:
+    """What a repo on disk holds, read without changing it: for the plan to tell a reused checkout
+    that is not what was asked."""
+
+    remote: Optional[str]     # origin's URL, credentials stripped; None without one
+    head: Optional[str]
+    at_ref: bool              # HEAD is the commit the asked ref names
+    dirty: bool               # tracked files changed
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the disk and the engine say, read once before planning (see observe.py)."""
 
@@ -306,15 +318,56 @@ class Facts:
     python_version: Optional[str] = None      # the base image's Python (dev), once the engine was asked
     apt: Optional[object] = None              # the apt source's resolved versions (aptrepo.Resolution)
     base_has_sdk: Optional[bool] = None       # the dev base image has the MUSA SDK already
+    checkouts: Tuple[Tuple[str, Checkout], ...] = ()   # repo name -> what its reused dir holds
 
 
 def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts) -> Plan:
     """The plan of the task `options` were resolved for, from what the disk and engine said."""
     if isinstance(options, BaseOptions):
-        return plan_base(options, facts.present)
-    if isinstance(options, DevOptions):
-        return plan_dev(options, facts.present, facts.python_version, facts.apt, facts.base_has_sdk)
-    return plan_release(options, facts.apt)
+        plan = plan_base(options, facts.present)
+    elif isinstance(options, DevOptions):
+        plan = plan_dev(options, facts.present, facts.python_version, facts.apt, facts.base_has_sdk)
+    else:
+        plan = plan_release(options, facts.apt)
+    told = reuse_notes(plan.repos, dict(facts.checkouts))
+    return dataclasses.replace(plan, notes=plan.notes + told) if told else plan
+
+
+def reuse_notes(repos, checkouts: Mapping[str, Checkout]) -> Tuple[str, ...]:
+    """What the plan says of a reused checkout that is not what was asked: another origin, another
+    commit than the ref, changed files. The build takes it as it is; the note says so, and how not to."""
+    notes = []
+    for step in repos:
+        seen = checkouts.get(step.name)
+        if step.action is not RepoAction.REUSE or seen is None:
+            continue
+        differs = []
+        if seen.remote is not None and not _same_repo(seen.remote, step.url):
+            differs.append(f"its origin is {redact(seen.remote)}, not {redact(step.url)}")
+        if seen.remote is None:
+            differs.append(f"it has no origin (asked: {redact(step.url)})")
+        if not seen.at_ref:
+            differs.append(f"HEAD {(seen.head or 'none')[:10]} is not {step.ref}")
+        if seen.dirty:
+            differs.append("it has uncommitted changes")
+        if differs:
+            notes.append(f"{step.name} at {step.path} is reused as it is, and {'; '.join(differs)}: the image gets "
+                         f"that tree; move it away, or give {step.flag} another dir, to clone what was asked")
+    return tuple(notes)
+
+
+def _same_repo(a: str, b: str) -> bool:
+    """Whether two repo URLs name one repo: credentials, a trailing `.git` or `/` and the host's
+    case aside."""
+    def norm(url: str) -> str:
+        url = strip_credentials(url).strip().rstrip("/")
+        url = url[:-4] if url.endswith(".git") else url
+        scheme, sep, rest = url.partition("://")
+        if sep:
+            host, _, tail = rest.partition("/")
+            return f"{scheme.lower()}://{host.lower()}/{tail}"
+        return url
+    return norm(a) == norm(b)
 
 
 def local_repos(options) -> Tuple[RepoStep, ...]:
