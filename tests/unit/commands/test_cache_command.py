@@ -6,14 +6,13 @@ clean removes only what the tool made, keeps what a running build holds and what
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from musa_docker.fetch.download import Downloader
 from musa_docker.fetch.locks import EntryLock
 from musa_docker.pipeline import cachedir
@@ -31,11 +30,13 @@ DAY = 86400
 
 
 def tool(*args, cache: Path):
+    """The installed `musa-docker cache ...`, on a cache of the test's and an engine that is not there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MUSA_DOCKER_")}
-    env.update(MUSA_DOCKER_CACHE=str(cache), DOCKER_HOST="unix:///nonexistent/docker.sock",
-               PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "musa_docker", "cache", *args], env=env, cwd=cache.parent,
-                          capture_output=True, text=True, timeout=120)
+    env.update(MUSA_DOCKER_CACHE=str(cache), DOCKER_HOST="unix:///nonexistent/docker.sock")
+    script = shutil.which("musa-docker", path=env.get("PATH"))
+    assert script, "musa-docker is not on PATH: run `pip install -e .` in the repo root"
+    return subprocess.run([script, "cache", *args], env=env, cwd=cache.parent, capture_output=True, text=True,
+                          timeout=120)
 
 
 def _age(path: Path, days: float) -> None:
