@@ -62,11 +62,7 @@ def _run(options, env, out: TextIO, echo: bool, expect: Mapping):
     common = options.common
     facts = observe_disk(options)
     if common.dry_run:
-        # what the build would refuse before it starts, refused here too: read, nothing made
-        BuildDir.check(common.build_dir, common.home)
-        plan = plans.make(options, facts)
-        check_local_files(plan)
-        out.write(plan.render() + "\n")
+        out.write(preflight(options, facts).render() + "\n")
         return None
     shown = showing(common, out, echo)
     told = open(os.devnull, "w") if common.quiet else out    # where lines for people go
@@ -78,6 +74,16 @@ def _run(options, env, out: TextIO, echo: bool, expect: Mapping):
     if common.quiet:
         out.write(report.image_id + "\n")
     return replace(report, digests=digests)
+
+
+def preflight(options, facts=None):
+    """The plan a dry run prints, after what the build would refuse before it starts is refused
+    here too (a foreign --build-dir, a local input that is not a file): read only, nothing made."""
+    common = options.common
+    BuildDir.check(common.build_dir, common.home)
+    plan = plans.make(options, facts if facts is not None else observe_disk(options))
+    check_local_files(plan)
+    return plan
 
 
 def _build(options, facts, env, told: TextIO, shown, expect: Mapping):

@@ -37,7 +37,7 @@ from ..errors import ConfigError, MusaDockerError
 from ..util import expand_home, human_size, short_id
 from ..values.refs import image_refs, split_reference
 from . import run as run_task
-from .build import resolve
+from .build import preflight, resolve
 
 TOP_KEYS = ("defaults", "images")
 ENTRY_KEYS = ("name", "task")
@@ -317,8 +317,10 @@ def build_all(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         # Every entry's values checked before anything is built: a bad one is named with its line
         # on stderr (a dry run stops there); it fails and only what depends on it is skipped.
         try:
-            resolve(entry.task, _sourced(entry, path, values), env)
-        except ConfigError as err:
+            _, options = resolve(entry.task, _sourced(entry, path, values), env)
+            if values.get("dry_run"):
+                preflight(options)
+        except MusaDockerError as err:
             where = f"{path}:{entry.line}: {entry.name} ({entry.task}): {err}"
             if values.get("dry_run"):
                 raise ConfigError(where) from err

@@ -23,14 +23,14 @@ images:
     task: build-dev
     base_img: musa-pytorch-base:2026.11
     musa-url: https://user:s3cret@vendor.example/musa.tar.gz
-    mudnn_url: mudnn.tar
+    mudnn_url: https://vendor.example/mudnn.tar
   - name: base
     task: build-base
     python_version: "3.10"
   - name: rel
     task: release
-    musa_url: m.tar.gz
-    mudnn_url: n.tar
+    musa_url: https://vendor.example/m.tar.gz
+    mudnn_url: https://vendor.example/n.tar
     torch_whl_url: https://v.example/torch-2.0.0-cp38-cp38-linux_x86_64.whl
     torch_musa_whl_url: https://v.example/torch_musa-1.0.0-cp38-cp38-linux_x86_64.whl
 """)
@@ -123,3 +123,20 @@ def test_a_base_pushed_to_a_registry_reaches_another_engine(tmp_path, env):
     # on one engine (the entries' own, or build-all's --docker-host for both) no registry is needed
     path = write(tmp_path, CROSS.format(base="    docker_host: ssh://builder@gpu-host", ref="musa-pytorch-base:latest"))
     assert cli("build-all", "-c", str(path), "--dry-run", env=env).returncode == 0
+
+
+def test_a_dry_run_refuses_an_entry_whose_local_archive_is_missing(tmp_path, env):
+    path = write(tmp_path, f"""\
+images:
+  - name: base
+    task: build-base
+  - name: dev
+    task: build-dev
+    base_img: musa-pytorch-base:latest
+    musa_url: {tmp_path / 'gone.tar.gz'}
+    mudnn_url: https://vendor.example/mudnn.tar
+""")
+    done = cli("build-all", "-c", str(path), "--dry-run", env=env)
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {path}:4: dev (build-dev): ") and \
+        f"no such file: {tmp_path / 'gone.tar.gz'}" in done.stderr, done.stderr
