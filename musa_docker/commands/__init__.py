@@ -21,6 +21,7 @@ COMMANDS = {
     "pins": ("pins", "pins"),
     "config": ("config", "config"),
     "doctor": ("doctor", "doctor"),
+    "cache": ("cache", "cache"),
 }
 
 
