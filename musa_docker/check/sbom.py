@@ -44,9 +44,9 @@ MUSA_INDEX, MUSA_WHEELS, APT_SOURCE, PIP_INDEX = (
     "musa_docker.musa_pip_index", "musa_docker.musa_wheels", "musa_docker.apt_source", "musa_docker.pip_index")
 # A vendor archive's version is the pins file's `versions:` entry of that name.
 _VERSION_OF = {"musa_toolkits": "musa", "mudnn": "mudnn", "mccl": "mccl"}
-# A source tree built into a distribution: tree name -> the distribution's (PEP 503) name.
-_BUILT_FROM = {"torch_musa": "torch-musa", "vision": "torchvision", "audio": "torchaudio", "kineto": None,
-               "pytorch": None, "mualg": None, "muthrust": None}
+# A source tree the dev image builds into a distribution: tree name -> the distribution's (PEP 503)
+# name. pytorch's tree is source only; kineto, muAlg and muThrust go into torch_musa's build and MUSA_HOME.
+_BUILT_FROM = {"torch_musa": "torch-musa", "vision": "torchvision", "audio": "torchaudio"}
 
 
 def provenance_labels(plan: Plan) -> Dict[str, str]:
@@ -191,7 +191,7 @@ def parts(subject_: Subject, seen: probe.Seen) -> List[Part]:
     musa_index = labels.get(MUSA_INDEX, "")
     musa_wheels = {_norm(r.split("==")[0]) for r in labels.get(MUSA_WHEELS, "").split() if "==" in r}
     wheel_of = {_norm(a.name[:-len("_wheel")]): a for a in artifacts if a.name.endswith("_wheel")}
-    built = {dist: f"source:{tree}" for tree, dist in _BUILT_FROM.items() if dist}
+    built = {dist: f"source:{tree}" for tree, dist in _BUILT_FROM.items()}
     # what install_musa_wheels.sh kept of pip's report: the wheel's sha256 and file name
     from_index = {_norm(row[0]): row for row in seen.musa_wheels if len(row) == 4}
     for name, version in (row[:2] for row in seen.distributions):
