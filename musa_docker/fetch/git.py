@@ -125,6 +125,8 @@ def ensure(step: RepoStep, say: Say, flag: str, *, locks_dir: Path, held: Option
     shared lock (in `locks_dir`) that `held` releases, so that no other run changes it while this
     one packs it; without `held` the lock is released on return. Raises RepoError, ConfigError."""
     _check_values(step)
+    if step.commit and step.action in ("clone", "fetch") and not (step.path / ".git").exists():
+        _check_remote(step)
     if step.action == "use":
         if not (step.path / ".git").exists():
             raise RepoError(f"{flag} {step.path} is not a git repo: give the path of a {step.name} checkout, or its URL")
@@ -150,7 +152,65 @@ def ensure(step: RepoStep, say: Say, flag: str, *, locks_dir: Path, held: Option
         held.callback(lock.release)
     else:
         lock.release()
+    if step.commit:
+        _check_locked(step, state)
     return state
+
+
+def _moved(step: RepoStep, now: str, where: str) -> RepoError:
+    return RepoError(f"{step.name} {step.ref}: the lock {step.lock} has commit {step.commit[:12]}, but {where} "
+                     f"has {now[:12]} (the ref moved): bring the locked commit from a bundle, or lock again with "
+                     f"`musa-docker lock --update {step.name}`")
+
+
+def _check_remote(step: RepoStep) -> None:
+    """Before cloning under --lock: the ref must still name the locked commit upstream."""
+    now = _remote_commit(step.url, step.ref, "")
+    if now is not None and now != step.commit:
+        raise _moved(step, now, redact(step.url))
+
+
+def _check_locked(step: RepoStep, state: RepoState) -> None:
+    """Under --lock: the repo, and every submodule, at the commit the lock records. Raises RepoError."""
+    if state.commit != step.commit:
+        raise _moved(step, state.commit, str(state.path))
+    have = {s["path"]: s["commit"] for s in submodules(state.path)}
+    for path, commit in step.locked:
+        if have.get(path) != commit:
+            now = have.get(path)
+            raise RepoError(f"{step.name} submodule {path}: the lock {step.lock} has commit {commit[:12]}, but "
+                            f"{state.path / path} {'has ' + now[:12] if now else 'is missing'}: bring the locked "
+                            f"commit from a bundle, or lock again with `musa-docker lock --update {step.name}`")
+
+
+def submodules(path: Path) -> list:
+    """Every submodule of the repo at `path`, recursively, checked out: path (from the top), url
+    (as .gitmodules gives it, without credentials), commit; sorted by path. Raises RepoError."""
+    done = _git(["submodule", "status", "--recursive"], cwd=path)
+    _checked(done, f"listing the submodules of {path}")
+    modules = {"": _gitmodules(Path(path))}     # a repo's path from the top -> its .gitmodules
+    out = []
+    for line in done.stdout.splitlines():
+        if len(line) < 42:
+            continue
+        commit, rel = line[1:41], line[42:].rsplit(" (", 1)[0]
+        parent = max((p for p in modules if p == "" or rel.startswith(p + "/")), key=len)
+        url = modules[parent].get(rel[len(parent) + 1:] if parent else rel, "")
+        out.append({"path": rel, "url": strip_credentials(url) if "://" in url else url, "commit": commit})
+        if (Path(path) / rel / ".gitmodules").is_file():
+            modules[rel] = _gitmodules(Path(path) / rel)
+    return sorted(out, key=lambda s: s["path"])
+
+
+def _gitmodules(path: Path) -> dict:
+    """path -> url of the submodules `path/.gitmodules` names."""
+    done = _git(["config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.(path|url)$"], cwd=path)
+    names: dict = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        name, _, field = key[len("submodule."):].rpartition(".")
+        names.setdefault(name, {})[field] = value
+    return {v["path"]: v.get("url", "") for v in names.values() if "path" in v}
 
 
 def _check_values(step: RepoStep) -> None:

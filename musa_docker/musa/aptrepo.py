@@ -250,6 +250,27 @@ def parse_packages(text: str) -> Dict[str, List[str]]:
     return found
 
 
+def parse_stanzas(text: str) -> List[Dict[str, str]]:
+    """Every stanza of a Packages index as its fields (Package, Version, Architecture, Filename,
+    Size, SHA256, ...)."""
+    found = []
+    for stanza in re.split(r"\n\s*\n", text):
+        fields = dict(re.findall(r"^([A-Za-z0-9-]+):[ \t]*(.*?)[ \t]*$", stanza, re.M))
+        if fields.get("Package") and fields.get("Version"):
+            found.append(fields)
+    return found
+
+
+def stanzas(source: AptSource, arch: str, *, verify=True, session: Optional[requests.Session] = None
+            ) -> Dict[Tuple[str, str], Dict[str, str]]:
+    """(package, version) -> its stanza, over the source's components. Raises AptRepoError."""
+    found: Dict[Tuple[str, str], Dict[str, str]] = {}
+    for component in source.components:
+        for fields in parse_stanzas(fetch_index(source, component, arch, verify=verify, session=session)):
+            found.setdefault((fields["Package"], fields["Version"]), fields)
+    return found
+
+
 def fetch_index(source: AptSource, component: str, arch: str, *, verify=True, timeout: float = 30.0,
                 session: Optional[requests.Session] = None) -> str:
     """The text of `dists/SUITE/COMPONENT/binary-ARCH/Packages` (plain, else .xz, .gz, .bz2).

@@ -29,6 +29,7 @@ from ..defaults import SYSTEMS, System
 from ..errors import ConfigError
 from ..util import expand_home
 from ..values.locations import Location, parse_location, redact
+from ..values.lockfile import Lock, load as load_lock
 from ..values.network import ca_certs, index_url, no_credentials, proxies
 from ..values.paths import check_reserved
 from ..values.refs import ImageRef, image_reference, image_refs
@@ -69,6 +70,7 @@ class Common:
     ca_certs: tuple = ()                  # --ca-cert files, checked (network.py)
     proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
     pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
+    lock: Optional[Lock] = None           # --lock: the commits and bytes the build must take
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,8 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         builder=builder,
         ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
+        lock=load_lock(_path(validate.path(values["lock"], "--lock"), home), values["lock"])
+        if values.get("lock") else None,
     )
 
 

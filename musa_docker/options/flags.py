@@ -86,6 +86,8 @@ COMMON: List[Flag] = [
     Flag("label", [], (), "KEY=VALUE labelled on the image, repeatable; musa_docker.* and the OCI created time are the tool's"),
     Flag("metadata_file", None, (), "write the build's result as JSON here: image id, tags, inputs digest, seconds, "
          "builder, compile cache"),
+    Flag("lock", None, (), "build exactly the commits and bytes this lock file records (`musa-docker lock`); "
+         "anything that moved is an error"),
 ]
 
 VENDOR: List[Flag] = [Flag(a.key, None, a.names, a.help, a.env) for a in vendor.ARCHIVES]
@@ -193,6 +195,7 @@ BUILD_ALL: List[Flag] = [
     Flag("jobs", None, ("j",), "build up to N independent images at once [1]"),
     Flag("dry_run", False, (), "print the ordered plan and stop"),
     Flag("docker_host", None, (), "engine for entries that name none [$DOCKER_HOST, else the current docker context]"),
+    Flag("lock", None, (), "build every entry from this lock file (`musa-docker lock -c FILE`), for entries that name none"),
 ]
 
 PUSH: List[Flag] = [
@@ -209,6 +212,15 @@ PUSH: List[Flag] = [
 DOCTOR: List[Flag] = [
     Flag("docker_cli", None, (), f"the docker client to try for BuildKit builds [{default('', 'docker_cli')} on PATH]"),
     DOCKER_HOST,
+]
+
+LOCK_TASK: List[Flag] = [
+    Flag("config", None, ("c",), "lock every image of this build-all file (instead of TASK and its flags)"),
+    Flag("output", None, ("o",), f"the lock file to write [{default('lock', 'output')}]"),
+    Flag("update", [], (), "re-resolve only this input of the existing lock file (a repo, artifact, apt package, "
+         "pip distribution or image name), keep the rest; repeatable"),
+    Flag("docker_host", None, (), "engine whose architecture and base images are locked, for entries that name "
+         "none [$DOCKER_HOST, else the current docker context]"),
 ]
 
 CONFIG_TASK: List[Flag] = [
@@ -257,6 +269,9 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("doctor", "Check what a build and a MUSA shell need, before they need it: git, the engine, a docker "
              "client with BuildKit, free space, the MUSA host runtime; one row each, exit 1 when a build would fail.",
              tuple(DOCTOR)),
+    TaskSpec("lock", "Resolve every input of a build without building: `lock TASK [FLAGS]` or `lock -c FILE`; "
+             "commits with submodules, artifact, apt and pip sha256s, base image ids, in one lock file for --lock.",
+             tuple(LOCK_TASK)),
     TaskSpec("config", "Show every value each task would take, and where it comes from: flag, variable, config "
              "file:line or default.", tuple(CONFIG_TASK)),
     TaskSpec("pins", "Show what a pins file resolves to (for --gpu-arch and -v); --check-urls asks every URL and "
@@ -265,6 +280,24 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
 
 # The build tasks, with all their flags: what a build-all entry may set.
 BUILDS: Dict[str, List[Flag]] = {name: list(spec.rows) for name, spec in TASKS.items() if spec.builds}
+
+# What `lock TASK` leaves out of the build task's flags: it builds nothing and writes a lock.
+NOT_LOCKED = ("lock", "dry_run")
+
+
+def lock_of(task: str) -> TaskSpec:
+    """`lock TASK`: the build task's flags (but NOT_LOCKED) and lock's own but -c, one parser."""
+    built, lock = TASKS[task], TASKS["lock"]
+    rows = tuple(r for r in built.rows if r.name not in NOT_LOCKED)
+    taken = {r.name for r in rows}
+    own = rows + tuple(r for r in lock.own if r.name != "config" and r.name not in taken)
+    return TaskSpec(f"lock {task}", f"Lock every input of `{task}` without building it.", own)
+
+
+def lock_own(spec: TaskSpec) -> Tuple[str, ...]:
+    """The keys of `lock TASK`'s values that are lock's own (-o, --update), not the build task's."""
+    built = {r.name for r in TASKS[spec.name.split()[1]].rows}
+    return tuple(r.name for r in TASKS["lock"].own if r.name not in built and r.name != "config")
 
 
 # The value each flag takes, as help shows it: by name, else by the name's ending.
@@ -277,6 +310,7 @@ _PLACEHOLDERS = {
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
     "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
+    "lock": "FILE", "output": "FILE", "update": "NAME",
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
             ("_file", "FILE"), ("pins", "FILE"), ("config", "FILE"), ("ca_cert", "FILE"), ("connections", "N"),

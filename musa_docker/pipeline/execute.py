@@ -32,6 +32,7 @@ from .log import BuildLog, log_path
 from ..fetch.download import Downloader, Fetched
 from ..engine.api import Engine
 from ..fetch.locks import EntryLock, lock_for
+from ..errors import ChecksumError, LockError
 from ..plan.plan import Plan
 from ..util import Say, file_sha256, human_size, short_id
 
@@ -105,7 +106,13 @@ def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitSta
     DownloadError, ArtifactError."""
     states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held)
               for step in plan.repos]
-    fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []
+    try:
+        fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []
+    except ChecksumError as err:
+        if not plan.lock:
+            raise
+        raise LockError(f"{err}; the expected sha256 is the lock {plan.lock}'s: bring the locked file from a bundle, "
+                        "or lock again with `musa-docker lock --update NAME`") from err
     checked = [got for step, got in zip(plan.artifacts, fetched) if step.checked]
     if checked:
         archives.check_all(checked, plan.python_version, archives.discard, plan.cache_dir / "checked", say)

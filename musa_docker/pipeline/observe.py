@@ -30,9 +30,17 @@ def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
         facts = dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say))
         if options.stack.apt:
             facts = dataclasses.replace(facts, base_has_sdk=sdk.base_has_sdk(engine, options.base_img, say))
+    lock = options.common.lock
     if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.apt and not facts.base_has_sdk:
-        facts = dataclasses.replace(facts, apt=sdk.resolve_apt_versions(
-            options.stack, engine, insecure=options.common.insecure, say=say))
+        if lock is not None:
+            facts = dataclasses.replace(facts, apt=sdk.check_locked_apt(
+                options.stack, lock, engine, insecure=options.common.insecure, say=say))
+        else:
+            facts = dataclasses.replace(facts, apt=sdk.resolve_apt_versions(
+                options.stack, engine, insecure=options.common.insecure, say=say))
+    if lock is not None:
+        from . import locked       # the checks of --lock against the engine and the pip index
+        locked.check(options, lock, engine, say)
     return facts
 
 

@@ -7,6 +7,7 @@ building a plan touches no disk, network or engine.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
 from ..engine import docker_cli as client
+from . import locked
 from .. import defaults
 from ..musa import kinds
 from ..values import network
@@ -52,6 +54,9 @@ class RepoStep:
     submodules: bool = True
     layer_at: Optional[str] = None   # "home/pytorch": appended to the built image as one layer, not ADDed
     flag: str = "--root"      # the flag the path came from, named in errors about it
+    commit: Optional[str] = None             # --lock: the commit it must be at
+    locked: Tuple[Tuple[str, str], ...] = ()  # --lock: (path, commit) of each submodule, recursively
+    lock: str = ""                            # --lock: the lock file, as errors name it
 
     def __post_init__(self):
         object.__setattr__(self, "action", RepoAction(self.action))   # "clone" is accepted, and checked
@@ -108,6 +113,7 @@ class Plan:
     notes: Tuple[str, ...] = field(default=())
     inputs: Tuple[Tuple[str, str, str], ...] = field(default=())   # (input, value, where it came from)
     config_files: Tuple[str, ...] = field(default=())              # read by the cascade, highest first
+    lock: str = ""                                                 # --lock: the lock file, as errors name it
 
     def render(self) -> str:
         b = self.build
@@ -123,7 +129,8 @@ class Plan:
                    RepoAction.REUSE: "HEAD reported, submodules checked",
                    RepoAction.USE: "as it is: HEAD reported, submodules checked",
                    RepoAction.FETCH: "into the tool's own clone, shallow, submodules recursive"}[r.action]
-            lines.append(f"  {r.action.value:<7} {r.name} {redact(r.url)} @ {r.ref} -> {r.path} ({how})")
+            at = f" = {r.commit[:12]} (lock {r.lock})" if r.commit else ""
+            lines.append(f"  {r.action.value:<7} {r.name} {redact(r.url)} @ {r.ref}{at} -> {r.path} ({how})")
         if not self.repos:
             lines.append("  (none)")
         lines.append(f"artifacts: (cache {self.cache_dir}, {self.connections} connections for large files"
@@ -298,12 +305,18 @@ class Facts:
 
 
 def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts) -> Plan:
-    """The plan of the task `options` were resolved for, from what the disk and engine said."""
+    """The plan of the task `options` were resolved for, from what the disk and engine said; with
+    --lock, at the commits and bytes the lock records (locked.py)."""
+    lock = options.common.lock
+    if lock is not None and facts.apt is None and not facts.base_has_sdk and getattr(options, "stack", None):
+        facts = dataclasses.replace(facts, apt=locked.apt(options.stack, lock))
     if isinstance(options, BaseOptions):
-        return plan_base(options, facts.present)
-    if isinstance(options, DevOptions):
-        return plan_dev(options, facts.present, facts.python_version, facts.apt, facts.base_has_sdk)
-    return plan_release(options, facts.apt)
+        plan = plan_base(options, facts.present)
+    elif isinstance(options, DevOptions):
+        plan = plan_dev(options, facts.present, facts.python_version, facts.apt, facts.base_has_sdk)
+    else:
+        plan = plan_release(options, facts.apt)
+    return locked.apply(plan, lock) if lock is not None else plan
 
 
 def local_repos(options) -> Tuple[RepoStep, ...]:

@@ -1,0 +1,264 @@
+"""`musa-docker lock` and `--lock FILE` on the real engine, against the local servers: the apt
+repository made with dpkg tools, a MUSA pip index, an HTTP artifact server and git repos in tmp dirs.
+
+Every refusal here happens before any build step; one release is built from its lock, and the
+same release without the lock is then up to date: the lock changes no input of the image."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+import musa_apt
+import vendor
+from conftest import assert_one_error, cli, git, make_repo, remove_images, user_env
+from images import debian12_image, serve_directory, write_simple_index
+
+pytestmark = pytest.mark.engine
+
+MUSA_TORCH = "2.0.0+musa5.2.0"
+IMAGE = "musa-docker-test/locked-release"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, engine):
+    """The apt repository, the MUSA index and an artifact server, each on 127.0.0.1."""
+    debian12_image(engine)
+    tmp = tmp_path_factory.mktemp("lock-servers")
+    tag = f"cp311-cp311-linux_{platform.machine()}"
+    (tmp / "musa-wheels").mkdir()
+    musa_torch = vendor._write_wheel(tmp / "musa-wheels", "torch", MUSA_TORCH, tag,
+                                     {"torch/__init__.py": vendor._TORCH_INIT}, summary="MUSA torch stand-in")
+    _, torch_musa = vendor.fixture_wheels(tmp / "files", "3.11")
+    write_simple_index(tmp / "musa-index", [musa_torch])
+    write_simple_index(tmp / "public-index", vendor.release_index_wheels("3.11"))
+    repo = musa_apt.write_repo(tmp / "apt")
+    with serve_directory(repo) as apt, serve_directory(tmp / "musa-index") as musa, \
+            serve_directory(tmp / "files") as files, serve_directory(tmp / "public-index") as public:
+        yield {"apt": apt.rstrip("/"), "musa": musa + "simple/", "files": files, "tmp": tmp,
+               "public": public + "simple/",
+               "torch_musa": torch_musa, "musa_torch": musa_torch, "repo": repo}
+
+
+def release_args(servers, tag):
+    # the wheel's URL carries credentials the server ignores: they must never reach the lock
+    return ["release", "-b", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", IMAGE, "-t", tag,
+            "--musa-apt-source", f"deb [trusted=yes] {servers['apt']} good main", "--musa-runtime", "5.2",
+            "--musa-pip-index-url", servers["musa"], "--musa-wheel", f"torch=={MUSA_TORCH}",
+            "--torch-musa-whl-url",
+            servers["files"].replace("http://", "http://user:s3cr3t-tok@") + servers["torch_musa"].name,
+            "--gpu-arch", "S4000", "--pip-index-url", servers["public"]]
+
+
+@pytest.fixture(scope="module")
+def locked(servers, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("locked")
+    env = user_env(tmp)
+    lock = tmp / "release.lock.json"
+    args = release_args(servers, "unused")
+    first = cli("lock", *args, "-o", str(lock), env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    text = lock.read_text()
+    again = cli("lock", *args, "-o", str(lock), env=env)
+    assert again.returncode == 0, again.stderr
+    return {"lock": lock, "text": text, "again": lock.read_text(), "env": env, "out": first.stdout}
+
+
+def test_the_lock_records_every_input_of_a_release(locked, servers, engine):
+    data = json.loads(locked["text"])
+    # apt: every package of the transaction, exactly as the repository's index has it
+    apt, = data["apt"]
+    assert apt["runtime"] == "5.2" and apt["arch"] == "amd64"
+    packages = {p["package"]: p for p in apt["packages"]}
+    assert set(packages) == {"musa-toolkit-5-2", "mtcc-5-2", "musa-musart-5-2", "libmudnn3-musa-5-2",
+                             "libmudnn3-dev-musa-5-2", "mccl-s4000"}
+    toolkit = packages["musa-toolkit-5-2"]
+    assert toolkit["version"] == "5.2.0-1"           # the 5.2 build, not the older 5.1 one beside it
+    deb = servers["repo"] / toolkit["filename"]
+    assert toolkit["sha256"] == _sha(deb) and toolkit["size"] == deb.stat().st_size
+    # pip: the MUSA index's file of the pinned version, with its sha256
+    pip, = data["pip"]
+    assert pip["requirement"] == f"torch=={MUSA_TORCH}" and pip["index"] == servers["musa"]
+    assert pip["files"] == [{"filename": servers["musa_torch"].name, "sha256": _sha(servers["musa_torch"]),
+                             "url": servers["musa"].replace("simple/", "files/") + servers["musa_torch"].name}]
+    # the wheel file: size and sha256, its URL without the credentials it was given with
+    artifact, = data["artifacts"]
+    assert artifact["sha256"] == _sha(servers["torch_musa"]) and artifact["size"] == servers["torch_musa"].stat().st_size
+    assert artifact["url"] == servers["files"] + servers["torch_musa"].name
+    assert "s3cr3t-tok" not in locked["text"] and "s3cr3t-tok" not in locked["out"]
+    # the OS image by the id the engine has for it
+    assert data["images"] == [{"digests": [], "id": engine.images.get("debian:12").id, "ref": "debian:12"}]
+
+
+def test_locking_again_what_did_not_move_writes_the_same_bytes(locked):
+    assert locked["again"] == locked["text"]
+    assert locked["text"].endswith("\n") and list(json.loads(locked["text"])) == sorted(json.loads(locked["text"]))
+
+
+def test_the_plan_shows_the_lock_as_the_source_of_each_locked_value(locked, servers):
+    lock = locked["lock"]
+    done = cli(*release_args(servers, "x"), "--lock", str(lock), "--dry-run", env=locked["env"])
+    assert done.returncode == 0, done.stderr
+    plan = done.stdout
+    assert f"apt musa-toolkit-5-2 5.2.0-1  (lock {lock})" in plan
+    assert f"pip torch           {MUSA_TORCH} (1 files, sha256 each)  (lock {lock})" in plan
+    assert f"torch_musa_wheel sha256 {_sha(servers['torch_musa'])}  (lock {lock})" in plan
+    assert "image debian:12" in plan and "<resolved at prepare>" not in plan
+    assert "build arg   MUSA_APT_PACKAGES=musa-toolkit-5-2=5.2.0-1 mtcc-5-2=5.2.0-1" in plan
+
+
+def _tampered(locked, tmp_path, change) -> Path:
+    data = json.loads(locked["text"])
+    change(data)
+    path = tmp_path / "tampered.lock.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _refused(servers, locked, lock: Path, *words):
+    """One `error:` line, the last (downloads say what they do on stderr before it), naming `words`;
+    nothing built."""
+    tag = uuid.uuid4().hex[:8]
+    done = cli(*release_args(servers, tag), "--lock", str(lock), env=locked["env"])
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and done.stderr.splitlines()[-1] == errors[0], done.stderr
+    assert all(word in errors[0] for word in words), errors[0]
+    assert "Traceback" not in done.stderr and "build musa-docker-test" not in done.stdout
+    return errors[0], tag
+
+
+def test_a_package_version_the_repository_no_longer_has(locked, servers, tmp_path, engine):
+    def change(data):
+        data["apt"][0]["packages"][0]["version"] = "5.2.0-9"
+    line, tag = _refused(servers, locked, _tampered(locked, tmp_path, change), "5.2.0-9", "is no longer in")
+    assert not engine.images.list(name=f"{IMAGE}:{tag}")
+
+
+def test_an_apt_package_whose_sha256_differs(locked, servers, tmp_path):
+    def change(data):
+        data["apt"][0]["packages"][1]["sha256"] = "0" * 64
+    _refused(servers, locked, _tampered(locked, tmp_path, change), "apt package", "lists sha256")
+
+
+def test_an_artifact_whose_sha256_differs(locked, servers, tmp_path):
+    def change(data):
+        data["artifacts"][0]["sha256"] = "1" * 64
+    _refused(servers, locked, _tampered(locked, tmp_path, change), servers["torch_musa"].name, "sha256 mismatch",
+             "the lock")
+
+
+def test_a_musa_wheel_whose_sha256_differs(locked, servers, tmp_path):
+    def change(data):
+        data["pip"][0]["files"][0]["sha256"] = "2" * 64
+    _refused(servers, locked, _tampered(locked, tmp_path, change), f"pip torch=={MUSA_TORCH}", "the index's file changed")
+
+
+def test_a_base_image_whose_id_differs(locked, servers, tmp_path):
+    def change(data):
+        data["images"][0]["id"] = "sha256:" + "3" * 64
+    _refused(servers, locked, _tampered(locked, tmp_path, change), "image debian:12", "lock --update debian:12")
+
+
+def test_a_flag_that_disagrees_with_the_lock(locked, servers):
+    args = release_args(servers, "x")
+    args[args.index("--musa-wheel") + 1] = "torch==9.9.9+musa5.2.0"
+    done = cli(*args, "--lock", str(locked["lock"]), "--dry-run", env=locked["env"])
+    assert_one_error(done, "has no pip distribution torch==9.9.9+musa5.2.0")
+
+
+def test_a_release_built_from_its_lock_has_the_inputs_of_one_built_without(locked, servers, engine):
+    tag = uuid.uuid4().hex[:8]
+    try:
+        built = cli(*release_args(servers, tag), "--lock", str(locked["lock"]), env=locked["env"])
+        assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
+        assert "apt pins (lock): musa-toolkit-5-2=5.2.0-1" in built.stdout
+        again = cli(*release_args(servers, tag), env=locked["env"])
+        assert again.returncode == 0, again.stderr
+        assert f"up to date {IMAGE}:{tag}" in again.stdout
+    finally:
+        remove_images(engine, f"{IMAGE}:{tag}")
+
+
+# --- repos ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def upstream_repo(tmp_path):
+    """pytorch tagged v2.0.0 with a submodule that has a submodule of its own."""
+    inner = tmp_path / "up" / "inner"
+    make_repo(inner, {"inner.h": "// inner\n"})
+    fmt = tmp_path / "up" / "fmt"
+    make_repo(fmt, {"core.h": "// fmt\n"})
+    git("submodule", "add", "-q", inner.as_uri(), "deps/inner", cwd=fmt)
+    git("commit", "-q", "-m", "inner", cwd=fmt)
+    top = tmp_path / "up" / "pytorch"
+    make_repo(top, {"README": "pytorch\n"})
+    git("submodule", "add", "-q", fmt.as_uri(), "third_party/fmt", cwd=top)
+    git("commit", "-q", "-m", "fmt", cwd=top)
+    git("tag", "v2.0.0", cwd=top)
+    return {"top": top, "fmt": fmt, "inner": inner}
+
+
+def base_args(repo: Path, root: Path):
+    return ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", "musa-docker-test/locked-base",
+            "--pytorch-repo", repo.as_uri(), "--pytorch-root", str(root)]
+
+
+def test_a_repo_is_locked_with_its_submodules_recursively_and_a_moved_tag_is_refused(upstream_repo, tmp_path, env):
+    top = upstream_repo["top"]
+    lock = tmp_path / "base.lock.json"
+    done = cli("lock", *base_args(top, tmp_path / "src"), "-o", str(lock), env=env)
+    assert done.returncode == 0, done.stderr
+    repo, = json.loads(lock.read_text())["repos"]
+    assert (repo["name"], repo["url"], repo["ref"]) == ("pytorch", top.as_uri(), "v2.0.0")
+    assert repo["commit"] == git("rev-parse", "v2.0.0^{commit}", cwd=top)
+    assert repo["submodules"] == [
+        {"path": "third_party/fmt", "url": upstream_repo["fmt"].as_uri(), "commit": git("rev-parse", "HEAD", cwd=upstream_repo["fmt"])},
+        {"path": "third_party/fmt/deps/inner", "url": upstream_repo["inner"].as_uri(),
+         "commit": git("rev-parse", "HEAD", cwd=upstream_repo["inner"])}]
+    plan = cli(*base_args(top, tmp_path / "fresh"), "--lock", str(lock), "--dry-run", env=env).stdout
+    assert f"@ v2.0.0 = {repo['commit'][:12]} (lock {lock})" in plan
+    # the tag moves upstream: the build is refused before anything is cloned
+    (top / "README").write_text("moved\n")
+    git("commit", "-q", "-am", "moved", cwd=top)
+    git("tag", "-f", "v2.0.0", cwd=top)
+    refused = cli(*base_args(top, tmp_path / "fresh"), "--lock", str(lock), env=env)
+    assert_one_error(refused, "pytorch v2.0.0", repo["commit"][:12], "the ref moved", "lock --update pytorch")
+    assert not (tmp_path / "fresh").exists()
+    # --update re-resolves that input alone, and keeps the others as they were
+    updated = cli("lock", *base_args(top, tmp_path / "src2"), "-o", str(lock), "--update", "pytorch", env=env)
+    assert updated.returncode == 0, updated.stderr
+    data = json.loads(lock.read_text())
+    assert data["repos"][0]["commit"] == git("rev-parse", "HEAD", cwd=top)
+    unknown = cli("lock", *base_args(top, tmp_path / "src2"), "-o", str(lock), "--update", "pytorh", env=env)
+    assert_one_error(unknown, "--update pytorh: no input of that name", "pytorch")
+
+
+def test_a_build_all_file_is_locked_into_one_file(upstream_repo, servers, tmp_path, env):
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        "images:\n"
+        "  - task: build-base\n    sys: debian:12\n    python_env: venv\n    python_version: \"3.11\"\n"
+        f"    pytorch_repo: {upstream_repo['top'].as_uri()}\n    pytorch_root: {tmp_path / 'src'}\n"
+        "  - task: release\n    base_img: debian:12\n    python_env: venv\n    python_version: \"3.11\"\n"
+        f"    musa_apt_source: deb [trusted=yes] {servers['apt']} good main\n    musa_runtime: \"5.2\"\n"
+        f"    musa_pip_index_url: {servers['musa']}\n    musa_wheel: [\"torch=={MUSA_TORCH}\"]\n"
+        f"    torch_musa_whl_url: {servers['files']}{servers['torch_musa'].name}\n    gpu_arch: S4000\n")
+    lock = tmp_path / "matrix.lock.json"
+    done = cli("lock", "-c", str(matrix), "-o", str(lock), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(lock.read_text())
+    assert [r["name"] for r in data["repos"]] == ["pytorch"]
+    assert len(data["apt"]) == 1 and len(data["pip"]) == 1 and len(data["artifacts"]) == 1
+    assert [i["ref"] for i in data["images"]] == ["debian:12"]      # both start from it: recorded once
+    shutil.rmtree(tmp_path / "src")
