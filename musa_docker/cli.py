@@ -251,6 +251,10 @@ def _main(argv: List[str], prog: str) -> int:
     if spec.name == "lock" and rest and rest[0] in flags.BUILDS:
         # `lock TASK [FLAGS]`: the build task's flags and lock's own, in one parser
         spec, rest = flags.lock_of(rest[0]), rest[1:]
+    elif spec.name == "bundle" and rest and rest[0] in flags.BUNDLE_VERBS:
+        # `bundle verify DIR` is `bundle-verify --bundle DIR`
+        spec = flags.TASKS[f"bundle-{rest[0]}"]
+        rest = (["--bundle", rest[1]] + rest[2:]) if rest[1:2] and not rest[1].startswith("-") else rest[1:]
     given = parse_task(spec, rest, prog)
     if given is None:
         return 0
@@ -280,6 +284,8 @@ def _help(rest: List[str], prog: str) -> int:
                          f"(`{prog} --list` lists them)")
     if spec.name == "lock" and rest[1:2] and rest[1] in flags.BUILDS:
         spec = flags.lock_of(rest[1])
+    elif spec.name == "bundle" and rest[1:2] and rest[1] in flags.BUNDLE_VERBS:
+        spec = flags.TASKS[f"bundle-{rest[1]}"]
     sys.stdout.write(task_parser(spec, prog).format_help())
     return 0
 

@@ -21,6 +21,9 @@ COMMANDS = {
     "config": ("config", "config"),
     "doctor": ("doctor", "doctor"),
     "lock": ("lock", "lock"),
+    "bundle": ("bundle", "bundle"),
+    "bundle-verify": ("bundle", "verify"),
+    "bundle-import": ("bundle", "import_bundle"),
 }
 
 

@@ -223,6 +223,18 @@ LOCK_TASK: List[Flag] = [
          "none [$DOCKER_HOST, else the current docker context]"),
 ]
 
+BUNDLE_TASK: List[Flag] = [
+    Flag("lock", None, (), "the lock file whose inputs the bundle carries (`musa-docker lock`) (required)"),
+    Flag("output", None, ("o",), "the bundle to write: a new directory, or FILE.tar (required)"),
+    Flag("insecure", False, (), "turn TLS verification off for downloads (never the default)"),
+    DOCKER_HOST,
+]
+
+BUNDLE_READ: List[Flag] = [
+    Flag("bundle", None, (), "the bundle, a directory or FILE.tar (also the word after `bundle verify`/`bundle import`)"),
+    DOCKER_HOST,
+]
+
 CONFIG_TASK: List[Flag] = [
     Flag("task", None, (), "show this task's values [every task's]"),
 ]
@@ -272,6 +284,13 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("lock", "Resolve every input of a build without building: `lock TASK [FLAGS]` or `lock -c FILE`; "
              "commits with submodules, artifact, apt and pip sha256s, base image ids, in one lock file for --lock.",
              tuple(LOCK_TASK)),
+    TaskSpec("bundle", "Write everything a lock file names into one portable directory or tar: git bundles, "
+             "artifacts, a flat apt repository, a wheelhouse per index, the base images, a manifest; then "
+             "`bundle verify DIR` and `bundle import DIR`.", tuple(BUNDLE_TASK)),
+    TaskSpec("bundle-verify", "Check every file of a bundle against its manifest (`bundle verify DIR|FILE.tar`); "
+             "a file that differs, is missing or is not listed is named, and it fails.", tuple(BUNDLE_READ)),
+    TaskSpec("bundle-import", "Verify a bundle, then seed the tool's cache with it and load its images into the "
+             "engine (`bundle import DIR|FILE.tar`).", tuple(BUNDLE_READ)),
     TaskSpec("config", "Show every value each task would take, and where it comes from: flag, variable, config "
              "file:line or default.", tuple(CONFIG_TASK)),
     TaskSpec("pins", "Show what a pins file resolves to (for --gpu-arch and -v); --check-urls asks every URL and "
@@ -280,6 +299,9 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
 
 # The build tasks, with all their flags: what a build-all entry may set.
 BUILDS: Dict[str, List[Flag]] = {name: list(spec.rows) for name, spec in TASKS.items() if spec.builds}
+
+# `bundle verify X` and `bundle import X`: the tasks bundle-verify and bundle-import, X their --bundle.
+BUNDLE_VERBS = ("verify", "import")
 
 # What `lock TASK` leaves out of the build task's flags: it builds nothing and writes a lock.
 NOT_LOCKED = ("lock", "dry_run")
@@ -310,7 +332,7 @@ _PLACEHOLDERS = {
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
     "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
-    "lock": "FILE", "output": "FILE", "update": "NAME",
+    "lock": "FILE", "output": "FILE", "update": "NAME", "bundle": "DIR|FILE",
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
             ("_file", "FILE"), ("pins", "FILE"), ("config", "FILE"), ("ca_cert", "FILE"), ("connections", "N"),

@@ -104,7 +104,8 @@ def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitSta
     wheels the plan marks. The repos stay under shared locks that `held` releases (their trees
     are packed later), so that another run cannot move them meanwhile. Raises RepoError,
     DownloadError, ArtifactError."""
-    states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held)
+    states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held,
+                           bundles=plan.cache_dir / "git-bundles")
               for step in plan.repos]
     try:
         fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []

@@ -1,13 +1,17 @@
-"""`musa-docker lock` and `--lock FILE` on the real engine, against the local servers: the apt
-repository made with dpkg tools, a MUSA pip index, an HTTP artifact server and git repos in tmp dirs.
+"""`musa-docker lock`, `--lock FILE` and `bundle` (write, verify, import) on the real engines,
+against the local servers: the apt repository made with dpkg tools, a MUSA pip index, an HTTP
+artifact server and git repos in tmp dirs.
 
 Every refusal here happens before any build step; one release is built from its lock, and the
-same release without the lock is then up to date: the lock changes no input of the image."""
+same release without the lock is then up to date: the lock changes no input of the image. A base
+is built from an imported bundle with its upstream repos gone; a bundle's images are imported into
+a second engine."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import uuid
@@ -18,7 +22,9 @@ import pytest
 import musa_apt
 import vendor
 from conftest import assert_one_error, cli, git, make_repo, remove_images, user_env
-from images import debian12_image, serve_directory, write_simple_index
+from images import debian12_image, local_pypi, serve_directory, write_simple_index
+from musa_docker.fetch.cache import Entry
+from musa_docker.values.locations import parse_location
 
 pytestmark = pytest.mark.engine
 
@@ -262,3 +268,166 @@ def test_a_build_all_file_is_locked_into_one_file(upstream_repo, servers, tmp_pa
     assert len(data["apt"]) == 1 and len(data["pip"]) == 1 and len(data["artifacts"]) == 1
     assert [i["ref"] for i in data["images"]] == ["debian:12"]      # both start from it: recorded once
     shutil.rmtree(tmp_path / "src")
+
+
+# --- bundles ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bundled(locked, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundles")
+    done = cli("bundle", "--lock", str(locked["lock"]), "-o", str(out / "release"), env=locked["env"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    tarred = cli("bundle", "--lock", str(locked["lock"]), "-o", str(out / "release.tar"), env=locked["env"])
+    assert tarred.returncode == 0, tarred.stderr
+    return {"dir": out / "release", "tar": out / "release.tar", "out": done.stdout, "tmp": out}
+
+
+def test_a_bundle_holds_every_input_once_with_a_manifest(bundled, locked, servers):
+    root = bundled["dir"]
+    manifest = json.loads((root / "manifest.json").read_text())
+    lock = json.loads(locked["text"])
+    assert (root / "lock.json").read_text() == locked["text"]
+    # every file but the manifest is listed with its size and sha256, and nothing else is there
+    on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert sorted([*manifest["files"], "manifest.json"]) == on_disk
+    for rel, entry in manifest["files"].items():
+        assert entry == {"sha256": _sha(root / rel), "size": (root / rel).stat().st_size}
+    # a flat apt repository: its own Packages with each .deb's SHA256, the .debs hard links to their blobs
+    apt, = manifest["inputs"]["apt"]
+    packages = (root / apt["dir"] / "Packages").read_text()
+    for pin in lock["apt"][0]["packages"]:
+        deb = root / apt["dir"] / Path(pin["filename"]).name
+        assert _sha(deb) == pin["sha256"] and f"SHA256: {pin['sha256']}" in packages
+        assert deb.stat().st_ino == (root / "blobs" / "sha256" / pin["sha256"]).stat().st_ino
+    # a wheelhouse for the MUSA index, its page linking the file with its sha256
+    pip, = manifest["inputs"]["pip"]
+    page = (root / pip["dir"] / "simple" / "torch" / "index.html").read_text()
+    assert f'href="../../files/{servers["musa_torch"].name}#sha256={_sha(servers["musa_torch"])}"' in page
+    assert (root / pip["dir"] / "files" / servers["musa_torch"].name).read_bytes() == servers["musa_torch"].read_bytes()
+    # the wheel file, and debian:12 as `docker save` wrote it
+    assert (root / "blobs" / "sha256" / _sha(servers["torch_musa"])).is_file()
+    image, = manifest["inputs"]["images"]
+    assert image["ref"] == "debian:12" and (root / image["blob"]).stat().st_size > 1_000_000
+    # blobs are named by their bytes, each once
+    blobs = [p.name for p in (root / "blobs" / "sha256").iterdir()]
+    assert len(blobs) == len(set(blobs)) == len(lock["apt"][0]["packages"]) + 3
+
+
+def test_the_tar_holds_the_same_files_and_verifies(bundled):
+    done = cli("bundle", "verify", str(bundled["tar"]))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"verified {bundled['tar']}: ")
+    # hard links are stored once: the tar is not much bigger than the directory's distinct bytes
+    distinct = sum(p.stat().st_size for p in (bundled["dir"] / "blobs" / "sha256").iterdir())
+    assert bundled["tar"].stat().st_size < distinct * 1.05 + 200_000
+
+
+def _copy(bundled, name):
+    target = bundled["tmp"] / name
+    shutil.copytree(bundled["dir"], target)
+    return target
+
+
+def test_one_flipped_byte_in_any_blob_is_found_and_named(bundled):
+    copy = _copy(bundled, f"flipped-{uuid.uuid4().hex[:6]}")
+    blob = sorted((copy / "blobs" / "sha256").iterdir())[1]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    done = cli("bundle", "verify", str(copy))
+    assert_one_error(done, f"blobs/sha256/{blob.name} differs from the manifest", "damaged")
+
+
+def test_a_missing_file_and_a_file_added_are_refused(bundled):
+    copy = _copy(bundled, f"changed-{uuid.uuid4().hex[:6]}")
+    (copy / "extra.txt").write_text("not in the manifest\n")
+    assert_one_error(cli("bundle", "verify", str(copy)), "extra.txt is not in the manifest")
+    (copy / "extra.txt").unlink()
+    (copy / "lock.json").unlink()
+    assert_one_error(cli("bundle", "verify", str(copy)), "lock.json is missing")
+
+
+def test_a_damaged_bundle_is_not_imported(bundled, tmp_path):
+    copy = _copy(bundled, f"damaged-{uuid.uuid4().hex[:6]}")
+    deb = next((copy / "apt").rglob("*.deb"))
+    deb.write_bytes(deb.read_bytes()[:-1])       # a hard link: its blob changes with it
+    env = user_env(tmp_path)
+    assert_one_error(cli("bundle", "import", str(copy), env=env), "differs from the manifest")
+    assert not (tmp_path / "cache" / "downloads").exists()
+
+
+def test_a_bundle_never_overwrites_what_is_there(locked, bundled):
+    done = cli("bundle", "--lock", str(locked["lock"]), "-o", str(bundled["dir"]), env=locked["env"])
+    assert_one_error(done, "exists: name a new directory")
+
+
+def test_import_seeds_the_download_cache_and_loads_the_images_into_another_engine(bundled, servers, tmp_path,
+                                                                                engine2):
+    env = {**user_env(tmp_path), "DOCKER_HOST": engine2.sock}
+    done = cli("bundle", "import", str(bundled["tar"]), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "loaded image debian:12" in done.stdout
+    manifest = json.loads((bundled["dir"] / "manifest.json").read_text())
+    assert engine2.client.images.get("debian:12").id == manifest["inputs"]["images"][0]["id"]
+    # each file lies where a download of its URL would have left it, with its record
+    for item in manifest["inputs"]["artifacts"] + [p for a in manifest["inputs"]["apt"] for p in a["packages"]]:
+        entry = Entry.of(tmp_path / "cache", parse_location(item["url"]))
+        assert _sha(entry.final) == Path(item["blob"]).name
+        assert entry.record.read_text().split()[0] == Path(item["blob"]).name
+    again = cli("bundle", "import", str(bundled["dir"]), env=env)
+    assert again.returncode == 0 and "imported" in again.stdout and "is on the engine already" in again.stdout
+    assert "0 file(s) into the download cache" in again.stdout
+
+
+# --- a repo with nested submodules, built from its bundle with the upstream gone ------------------
+
+@pytest.fixture
+def upstream(tmp_path):
+    inner = tmp_path / "up" / "inner"
+    make_repo(inner, {"inner.h": "// inner\n"})
+    fmt = tmp_path / "up" / "fmt"
+    make_repo(fmt, {"core.h": "// fmt\n"})
+    git("submodule", "add", "-q", inner.as_uri(), "deps/inner", cwd=fmt)
+    git("commit", "-q", "-m", "inner", cwd=fmt)
+    top = tmp_path / "up" / "pytorch"
+    make_repo(top, {"README": "pytorch\n", "torch/__init__.py": "\n", "setup.py": "\n"})
+    git("submodule", "add", "-q", fmt.as_uri(), "third_party/fmt", cwd=top)
+    git("commit", "-q", "-m", "fmt", cwd=top)
+    git("tag", "v2.0.0", cwd=top)
+    return tmp_path / "up"
+
+
+def _user(root: Path) -> dict:
+    root.mkdir()
+    return user_env(root)
+
+
+def test_a_base_builds_from_an_imported_bundle_with_its_upstream_gone(upstream, tmp_path, engine):
+    tag = uuid.uuid4().hex[:8]
+    args = ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", "musa-docker-test/bundled-base",
+            "-t", tag, "--pytorch-repo", (upstream / "pytorch").as_uri()]
+    online = _user(tmp_path / "online-user")
+    lock = tmp_path / "base.lock.json"
+    done = cli("lock", *args, "--pytorch-root", str(tmp_path / "src-online"), "-o", str(lock), env=online)
+    assert done.returncode == 0, done.stderr
+    made = cli("bundle", "--lock", str(lock), "-o", str(tmp_path / "base.tar"), env=online)
+    assert made.returncode == 0, made.stderr
+    os.rename(upstream, tmp_path / "gone")      # no repo to clone from any more
+    offline = _user(tmp_path / "offline-user")
+    imported = cli("bundle", "import", str(tmp_path / "base.tar"), env=offline)
+    assert imported.returncode == 0, imported.stderr
+    assert "2 git bundle(s)" not in imported.stdout and "3 git bundle(s)" in imported.stdout
+    try:
+        with local_pypi(tmp_path / "index") as index:
+            built = cli(*args, "--pytorch-root", str(tmp_path / "src-offline"), "--lock", str(lock),
+                        "--pip-index-url", index, env=offline)
+        assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
+        assert "from its git bundle" in built.stdout
+        data = json.loads(lock.read_text())
+        labels = engine.images.get(f"musa-docker-test/bundled-base:{tag}").labels
+        assert labels["musa_docker.pytorch.commit"] == data["repos"][0]["commit"]
+        statuses = git("submodule", "status", "--recursive", cwd=tmp_path / "src-offline" / "pytorch")
+        assert [line.split()[:2] for line in statuses.splitlines()] == \
+            [[s["commit"], s["path"]] for s in data["repos"][0]["submodules"]]
+    finally:
+        remove_images(engine, f"musa-docker-test/bundled-base:{tag}")
