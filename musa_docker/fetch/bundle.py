@@ -41,10 +41,12 @@ def key_of(*parts: str) -> str:
 
 
 class Writer:
-    """Builds a bundle directory: blobs stored once, named views as hard links, then the manifest."""
+    """Builds a bundle directory: blobs stored once, named views as hard links, then the manifest.
+    `held`: the blobs an older bundle holds (a differential bundle leaves them out)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, held: frozenset = frozenset()):
         self.root = Path(root)
+        self.held = held
         self.inputs: Dict[str, List[Dict[str, Any]]] = {"repos": [], "images": [], "apt": [], "pip": [],
                                                          "artifacts": []}
         (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
@@ -56,6 +58,8 @@ class Writer:
         if sha256 and got != sha256:
             raise BundleError(f"{source} has sha256 {got[:16]}…, not {sha256[:16]}… as the lock says: it changed "
                               "since it was fetched; lock again")
+        if got in self.held:
+            return f"blobs/sha256/{got}"
         target = self.root / "blobs" / "sha256" / got
         if not target.exists():
             tmp = target.with_name(f".{got}.tmp")
@@ -66,6 +70,8 @@ class Writer:
     def link(self, blob: str, rel: str) -> None:
         """A named view of a blob (`apt/<key>/x.deb`), a hard link when the file system allows."""
         target = self.root / rel
+        if not (self.root / blob).exists():
+            return                # the older bundle holds it (a differential bundle)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             return
@@ -139,18 +145,22 @@ def write_tar(root: Path, target: Path) -> None:
 
 
 @contextmanager
-def opened(path: Path, scratch: Path) -> Iterator[Path]:
-    """The bundle at `path` as a directory: itself, or a tar unpacked into a private dir under
-    `scratch` (removed afterwards), refusing members that would land outside it. Raises BundleError."""
+def opened(path: Path, scratch: Path, only: Optional[str] = None) -> Iterator[Path]:
+    """The bundle at `path` as a directory: itself, or a tar (or a tar split in parts, see
+    `split`) unpacked into a private dir under `scratch` (removed afterwards), refusing members that
+    would land outside it; `only` unpacks that one member. Raises BundleError."""
     path = Path(path)
     if path.is_dir():
         yield path
         return
-    if not path.is_file():
+    parts = parts_file(path)
+    if not path.is_file() and not parts.is_file():
         raise BundleError(f"{path}: no such bundle (a directory or a .tar that `musa-docker bundle` wrote)")
     scratch.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch))
     try:
+        if not path.is_file():
+            path = join(parts, work / "joined.tar")
         try:
             with tarfile.open(path) as tar:
                 for member in tar.getmembers():
@@ -161,17 +171,97 @@ def opened(path: Path, scratch: Path) -> Iterator[Path]:
                     if member.islnk() and (PurePosixPath(member.linkname).is_absolute()
                                            or ".." in PurePosixPath(member.linkname).parts):
                         raise BundleError(f"{path}: member {member.name!r} links outside the bundle: refused")
-                tar.extractall(work, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+                members = [m for m in tar.getmembers() if only is None or m.name == only]
+                tar.extractall(work / "bundle", members=members,
+                               **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         except (tarfile.TarError, EOFError, OSError) as err:
             raise BundleError(f"{path} is not a readable bundle tar ({err})") from err
-        yield work
+        if not (work / "bundle").is_dir():
+            (work / "bundle").mkdir()
+        yield work / "bundle"
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def read_manifest(root: Path, shown: str) -> Dict[str, Any]:
+# --- parts ------------------------------------------------------------------------------------------
+
+def parts_file(tar: Path) -> Path:
+    return tar.with_name(tar.name + ".parts.json")
+
+
+def split(tar: Path, size: int) -> List[Path]:
+    """Cut `tar` into `NAME.001`, `NAME.002`… of at most `size` bytes, with `NAME.parts.json`
+    listing each part's size and sha256; the tar itself is removed. Returns the parts."""
+    parts, rows = [], []
+    with open(tar, "rb") as src:
+        while True:
+            part = tar.with_name(f"{tar.name}.{len(parts) + 1:03d}")
+            digest, written = hashlib.sha256(), 0
+            with open(part, "wb") as out:
+                while written < size:
+                    chunk = src.read(min(1 << 20, size - written))
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    digest.update(chunk)
+                    written += len(chunk)
+            if written == 0 and parts:
+                part.unlink()
+                break
+            parts.append(part)
+            rows.append({"name": part.name, "size": written, "sha256": digest.hexdigest()})
+            if written < size:
+                break
+    parts_file(tar).write_text(json.dumps({"musa_docker_bundle_parts": FORMAT, "tar": tar.name, "parts": rows},
+                                          indent=2, sort_keys=True) + "\n")
+    tar.unlink()
+    return parts
+
+
+def join(parts: Path, target: Path) -> Path:
+    """The parts a `.parts.json` lists, each checked, joined into `target`. Raises BundleError
+    naming a part that is missing or differs."""
     try:
-        data = json.loads((root / MANIFEST).read_text())
+        data = json.loads(parts.read_text())
+        rows = data["parts"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise BundleError(f"{parts} cannot be read ({err}): the bundle's list of parts is damaged") from None
+    with open(target, "wb") as out:
+        for row in rows:
+            part = parts.with_name(str(row["name"]))
+            if not part.is_file():
+                raise BundleError(f"{part} is missing: copy every part of the bundle ({len(rows)} parts)")
+            sha, size = hash_file(part)
+            if sha != row["sha256"] or size != row["size"]:
+                raise BundleError(f"{part} differs from {parts.name} (sha256 {sha[:16]}…, {size} bytes; expected "
+                                  f"{str(row['sha256'])[:16]}…, {row['size']} bytes): copy it again")
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+    return target
+
+
+def held(manifest: Mapping[str, Any]) -> frozenset:
+    """The blobs (sha256) a bundle holds, by its manifest."""
+    return frozenset(rel.rsplit("/", 1)[1] for rel in manifest.get("files", {}) if rel.startswith("blobs/sha256/"))
+
+
+def manifest_sha256(root: Path) -> str:
+    return hash_file(root / MANIFEST)[0]
+
+
+def old_manifest(path: Path, scratch: Path) -> Tuple[Dict[str, Any], str]:
+    """The manifest of an older bundle (its directory, its tar or its manifest.json) and the
+    sha256 of its bytes, which names it. Raises BundleError."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".json":
+        return read_manifest(path.parent, str(path), path.name), hash_file(path)[0]
+    with opened(path, scratch, only=MANIFEST) as root:
+        return read_manifest(root, str(path)), manifest_sha256(root)
+
+
+def read_manifest(root: Path, shown: str, name: str = MANIFEST) -> Dict[str, Any]:
+    try:
+        data = json.loads((root / name).read_text())
     except FileNotFoundError:
         raise BundleError(f"{shown} has no {MANIFEST}: not a bundle, or one cut short; write it again") from None
     except (OSError, ValueError) as err:

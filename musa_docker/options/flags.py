@@ -226,6 +226,10 @@ LOCK_TASK: List[Flag] = [
 BUNDLE_TASK: List[Flag] = [
     Flag("lock", None, (), "the lock file whose inputs the bundle carries (`musa-docker lock`) (required)"),
     Flag("output", None, ("o",), "the bundle to write: a new directory, or FILE.tar (required)"),
+    Flag("since", None, (), "write a differential bundle: only what OLD (a bundle directory, tar or its "
+         "manifest.json) does not hold; it imports on top of OLD"),
+    Flag("split", None, (), "with -o FILE.tar: cut it into parts of at most SIZE (e.g. 4G, 700M), FILE.tar.001… "
+         "and FILE.tar.parts.json"),
     Flag("insecure", False, (), "turn TLS verification off for downloads (never the default)"),
     DOCKER_HOST,
 ]
@@ -332,7 +336,7 @@ _PLACEHOLDERS = {
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
     "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
-    "lock": "FILE", "output": "FILE", "update": "NAME", "bundle": "DIR|FILE",
+    "lock": "FILE", "output": "FILE", "update": "NAME", "bundle": "DIR|FILE", "since": "OLD", "split": "SIZE",
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
             ("_file", "FILE"), ("pins", "FILE"), ("config", "FILE"), ("ca_cert", "FILE"), ("connections", "N"),

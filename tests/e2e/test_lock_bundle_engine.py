@@ -431,3 +431,15 @@ def test_a_base_builds_from_an_imported_bundle_with_its_upstream_gone(upstream, 
             [[s["commit"], s["path"]] for s in data["repos"][0]["submodules"]]
     finally:
         remove_images(engine, f"musa-docker-test/bundled-base:{tag}")
+
+
+def test_a_differential_bundle_of_the_same_lock_holds_no_blob(bundled, locked, tmp_path):
+    diff = tmp_path / "diff"
+    done = cli("bundle", "--lock", str(locked["lock"]), "-o", str(diff), "--since", str(bundled["tar"]),
+               env=locked["env"])
+    assert done.returncode == 0, done.stderr
+    assert not (diff / "blobs" / "sha256").exists() or not list((diff / "blobs" / "sha256").iterdir())
+    assert "saved" not in done.stdout                    # the image is not saved again
+    manifest = json.loads((diff / "manifest.json").read_text())
+    assert manifest["since"]["manifest_sha256"] == _sha(bundled["dir"] / "manifest.json")
+    assert cli("bundle", "verify", str(diff)).returncode == 0
