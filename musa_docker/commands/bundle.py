@@ -15,6 +15,7 @@ against the lock's id.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -269,6 +270,7 @@ def import_bundle(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> i
                                   f"{base[:16]}…, which was not imported into {cache_dir}: import that one first")
             lock = lockfile.load(root / layout.LOCK, f"{given}/{layout.LOCK}")
             inputs = manifest.get("inputs", {})
+            _check_inputs(inputs, given)
             engine = _engine(values, env) if inputs.get("images") else None
             seeded = 0
             # a blob a differential bundle leaves out came with the bundle it stands on
@@ -291,6 +293,24 @@ def import_bundle(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> i
     say(f"imported {given}: {seeded} file(s) into the download cache {cache_dir}, {kept} git bundle(s), "
         f"{len(inputs.get('images', []))} image(s)")
     return 0
+
+
+_BLOB = re.compile(r"^blobs/sha256/[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _check_inputs(inputs: Mapping[str, Any], shown: str) -> None:
+    """What import takes from the manifest's inputs: blob paths inside the bundle, commits that name
+    files. Raises BundleError."""
+    blobs = [i.get("blob") for key in ("artifacts", "pip", "images") for i in inputs.get(key, [])]
+    blobs += [p.get("blob") for r in inputs.get("apt", []) for p in r.get("packages", [])]
+    items = [i for r in inputs.get("repos", []) for i in [r, *r.get("submodules", [])]]
+    blobs += [i.get("bundle") for i in items]
+    bad = [b for b in blobs if not isinstance(b, str) or not _BLOB.match(b)]
+    bad += [i.get("commit") for i in items if not isinstance(i.get("commit"), str) or not _COMMIT.match(i["commit"])]
+    if bad:
+        raise BundleError(f"{shown}: the manifest names {bad[0]!r}, which is not a blob or commit of a bundle: "
+                          "the bundle is damaged")
 
 
 def _seed(cache_dir: Path, url: str, blob: Path, name: str, say) -> int:

@@ -276,6 +276,9 @@ def verify(root: Path, shown: str, say=lambda _: None) -> Dict[str, Any]:
     closed: raises BundleError naming the first file that differs, is missing, or is not listed."""
     manifest = read_manifest(root, shown)
     listed = manifest["files"]
+    links = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_symlink())
+    if links:
+        raise BundleError(f"{shown}: {links[0]} is a symbolic link, which no bundle holds: refused")
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != MANIFEST}
     extra = sorted(present - set(listed))
     if extra:

@@ -212,6 +212,10 @@ def _bundled(step: RepoStep, bundles: Optional[Path]) -> Optional[Path]:
     return bundles if all(bundle_path(bundles, c).is_file() for c in commits) else None
 
 
+def has_bundles(step: RepoStep, bundles: Path) -> bool:
+    return _bundled(step, bundles) is not None
+
+
 def bundle_head(path: Path, commit: str, target: Path) -> None:
     """`git bundle` of the repo at `path`'s checked-out commit (which must be `commit`): a shallow
     clone gives a bundle of that commit alone, which `_from_bundles` takes into a shallow repo."""

@@ -71,6 +71,7 @@ class Common:
     proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
     pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
     lock: Optional[Lock] = None           # --lock: the commits and bytes the build must take
+    offline: bool = False                 # --offline: nothing fetched, every input from the machine
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,17 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
         lock=load_lock(_path(validate.path(values["lock"], "--lock"), home), values["lock"])
         if values.get("lock") else None,
+        offline=_offline(values),
     )
+
+
+def _offline(values) -> bool:
+    if values.get("offline") and values.get("pull"):
+        raise ConfigError("--offline and --pull: an offline build pulls nothing; drop --pull")
+    if values.get("offline") and not values.get("lock"):
+        raise ConfigError("--offline needs --lock FILE: an offline build takes the commits and bytes a lock records, "
+                          "from what `musa-docker bundle import` brought (see docs/air-gapped.md)")
+    return bool(values.get("offline"))
 
 
 _ARG_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -88,6 +88,8 @@ COMMON: List[Flag] = [
          "builder, compile cache"),
     Flag("lock", None, (), "build exactly the commits and bytes this lock file records (`musa-docker lock`); "
          "anything that moved is an error"),
+    Flag("offline", False, (), "with --lock: fetch nothing; repos, artifacts and images from what `bundle import` "
+         "brought; an input that is not here is an error before anything is built"),
 ]
 
 VENDOR: List[Flag] = [Flag(a.key, None, a.names, a.help, a.env) for a in vendor.ARCHIVES]
@@ -308,7 +310,7 @@ BUILDS: Dict[str, List[Flag]] = {name: list(spec.rows) for name, spec in TASKS.i
 BUNDLE_VERBS = ("verify", "import")
 
 # What `lock TASK` leaves out of the build task's flags: it builds nothing and writes a lock.
-NOT_LOCKED = ("lock", "dry_run")
+NOT_LOCKED = ("lock", "dry_run", "offline")
 
 
 def lock_of(task: str) -> TaskSpec:

@@ -103,7 +103,10 @@ def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitSta
     """Bring every repo and artifact of the plan to the host and check the vendor archives and
     wheels the plan marks. The repos stay under shared locks that `held` releases (their trees
     are packed later), so that another run cannot move them meanwhile. Raises RepoError,
-    DownloadError, ArtifactError."""
+    DownloadError, ArtifactError; under --offline, LockError when an input is not on this machine."""
+    if plan.offline:
+        from .locked import check_offline
+        check_offline(plan, say)
     states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held,
                            bundles=plan.cache_dir / "git-bundles")
               for step in plan.repos]

@@ -6,9 +6,9 @@ the apt packages by sdk.check_locked_apt.) Raises LockError naming the input."""
 from __future__ import annotations
 
 from ..errors import EngineError, LockError
-from ..fetch import pipindex
+from ..fetch import cache, git, pipindex
 from ..options.build import DevOptions
-from ..util import Say
+from ..util import Say, expand_home
 from ..values.locations import redact
 
 
@@ -18,17 +18,22 @@ def from_image(options) -> str:
 
 
 def check(options, lock, engine, say: Say) -> None:
-    check_image(from_image(options), lock, engine, say)
+    offline = options.common.offline
+    check_image(from_image(options), lock, engine, say, pull=not offline)
     stack = getattr(options, "stack", None)
-    if stack is not None and stack.wheels:
+    if stack is not None and stack.wheels and not offline:
         check_wheels(stack, lock, insecure=options.common.insecure, say=say)
 
 
-def check_image(ref: str, lock, engine, say: Say) -> None:
+def check_image(ref: str, lock, engine, say: Say, pull: bool = True) -> None:
     record = lock.image(ref)
     if record is None:
         return
     image = engine.image(ref)
+    if image is None and not pull:
+        raise LockError(f"--offline: image {ref} (lock {lock.path}: {record['id'][:19]}) is not on the engine at "
+                        f"{engine.host}: bring it with `musa-docker bundle --lock {lock.path} -o BUNDLE` where it is, "
+                        "then `musa-docker bundle import BUNDLE` here")
     if image is None:
         say(f"pull {ref}: the engine at {engine.host} does not have it; the lock {lock.path} has it as "
             f"{record['id'][:19]}")
@@ -66,3 +71,29 @@ def check_wheels(stack, lock, *, insecure: bool, say: Say) -> None:
                                 f"changed; check it, or lock again with `musa-docker lock --update {wheel.name}`")
         say(f"pip {wheel.requirement}: {len(record['files'])} file(s) at their locked sha256 on "
             f"{redact(stack.pip_index_url)}")
+
+
+def check_offline(plan, say: Say) -> None:
+    """Under --offline, before anything is fetched or built: every repo to clone has its git
+    bundles in the cache, every artifact is in the download cache (or its local file exists) with
+    the locked sha256. Raises LockError naming every input that is not on this machine."""
+    missing = []
+    bundles = plan.cache_dir / "git-bundles"
+    for step in plan.repos:
+        if step.action in ("clone", "fetch") and not git.has_bundles(step, bundles):
+            missing.append(f"repo {step.name} @ {step.ref} ({step.commit[:12]})")
+    for step in plan.artifacts:
+        location = step.location
+        if location.scheme == "file":
+            if not expand_home(location.local_path).is_file():
+                missing.append(f"artifact {step.name} {location.display}")
+            continue
+        entry = cache.Entry.of(plan.cache_dir, location)
+        found = cache.look(step.name, entry)
+        if found is None or found.sha256 != location.sha256 or found.recorded != found.sha256:
+            missing.append(f"artifact {step.name} {location.display}")
+    if missing:
+        raise LockError(f"--offline: {'; '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on this machine: "
+                        f"bring {'it' if len(missing) == 1 else 'them'} with `musa-docker bundle --lock {plan.lock} "
+                        "-o BUNDLE` where the servers are, then `musa-docker bundle import BUNDLE` here")
+    say(f"offline: {len(plan.repos)} repo(s) and {len(plan.artifacts)} artifact(s) of the lock are on this machine")

@@ -27,12 +27,15 @@ def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
     the MUSA SDK already; with an apt source, the versions its index offers for the engine's
     architecture. Raises EngineError, ConfigError or DownloadError."""
     if isinstance(options, DevOptions):
-        facts = dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say))
+        facts = dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say,
+                                                                      pull=not options.common.offline))
         if options.stack.apt:
             facts = dataclasses.replace(facts, base_has_sdk=sdk.base_has_sdk(engine, options.base_img, say))
     lock = options.common.lock
     if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.apt and not facts.base_has_sdk:
-        if lock is not None:
+        if lock is not None and options.common.offline:
+            facts = dataclasses.replace(facts, apt=sdk.locked_apt(options.stack, lock))
+        elif lock is not None:
             facts = dataclasses.replace(facts, apt=sdk.check_locked_apt(
                 options.stack, lock, engine, insecure=options.common.insecure, say=say))
         else:
@@ -44,9 +47,13 @@ def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
     return facts
 
 
-def base_python(engine, ref: str, say: Say) -> str:
-    """The Python version of the base image `ref`, pulling it when the engine lacks it."""
+def base_python(engine, ref: str, say: Say, pull: bool = True) -> str:
+    """The Python version of the base image `ref`, pulling it when the engine lacks it (unless
+    `pull` is off: --offline)."""
     image = engine.image(ref)
+    if image is None and not pull:
+        raise EngineError(f"-b/--base-img {ref}: the engine at {engine.host} does not have it, and --offline pulls "
+                          "nothing: import the bundle that holds it (`musa-docker bundle import`), or build it here")
     if image is None:
         say(f"pull {ref}: the engine at {engine.host} does not have it")
         try:

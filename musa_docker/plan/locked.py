@@ -27,7 +27,7 @@ def apt(stack, lock):
     return sdk.locked_apt(stack, lock)
 
 
-def apply(plan, lock):
+def apply(plan, lock, offline: bool = False):
     """`plan` with its repos at the locked commits (git.py checks them), its artifacts carrying
     the locked sha256 (the downloader verifies it), and a `(lock FILE)` row per locked input.
     Raises LockError for an input the lock does not record, or records otherwise."""
@@ -69,5 +69,9 @@ def apply(plan, lock):
     elif base:
         notes += (f"the lock {lock.path} does not record {base} (the engine did not have it when it was locked, or "
                   "another image of the matrix makes it): it is taken as the engine has it",)
+    if offline:
+        notes += ("offline: nothing is fetched on this machine: the repos from imported git bundles, the artifacts "
+                  "from the download cache, the base image from the engine, the apt and MUSA wheel versions as the "
+                  "lock records them; the build's RUN steps still reach the servers its build args name",)
     return replace(plan, repos=tuple(repos), artifacts=tuple(artifacts), inputs=plan.inputs + tuple(rows),
-                   notes=notes, lock=lock.path)
+                   notes=notes, lock=lock.path, offline=offline)

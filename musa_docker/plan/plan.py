@@ -114,6 +114,7 @@ class Plan:
     inputs: Tuple[Tuple[str, str, str], ...] = field(default=())   # (input, value, where it came from)
     config_files: Tuple[str, ...] = field(default=())              # read by the cascade, highest first
     lock: str = ""                                                 # --lock: the lock file, as errors name it
+    offline: bool = False                                          # --offline: every input from this machine
 
     def render(self) -> str:
         b = self.build
@@ -316,7 +317,7 @@ def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts) 
         plan = plan_dev(options, facts.present, facts.python_version, facts.apt, facts.base_has_sdk)
     else:
         plan = plan_release(options, facts.apt)
-    return locked.apply(plan, lock) if lock is not None else plan
+    return locked.apply(plan, lock, options.common.offline) if lock is not None else plan
 
 
 def local_repos(options) -> Tuple[RepoStep, ...]:

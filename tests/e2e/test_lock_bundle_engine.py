@@ -417,12 +417,19 @@ def test_a_base_builds_from_an_imported_bundle_with_its_upstream_gone(upstream, 
     imported = cli("bundle", "import", str(tmp_path / "base.tar"), env=offline)
     assert imported.returncode == 0, imported.stderr
     assert "2 git bundle(s)" not in imported.stdout and "3 git bundle(s)" in imported.stdout
+    # before the import, --offline names what is missing and builds nothing
+    empty = _user(tmp_path / "empty-user")
+    refused = _in_netns(*args, "--pytorch-root", str(tmp_path / "src-none"), "--lock", str(lock), "--offline",
+                        env=empty)
+    assert_one_error(refused, "--offline: repo pytorch @ v2.0.0", "is not on this machine", "bundle import")
     try:
         with local_pypi(tmp_path / "index") as index:
-            built = cli(*args, "--pytorch-root", str(tmp_path / "src-offline"), "--lock", str(lock),
-                        "--pip-index-url", index, env=offline)
+            # the tool in a network namespace with no interface but loopback: it reaches nothing but the
+            # engine's socket; the build's RUN steps still reach the local index from the engine's side
+            built = _in_netns(*args, "--pytorch-root", str(tmp_path / "src-offline"), "--lock", str(lock),
+                              "--offline", "--pip-index-url", index, env=offline)
         assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
-        assert "from its git bundle" in built.stdout
+        assert "from its git bundle" in built.stdout and "offline: 1 repo(s)" in built.stdout
         data = json.loads(lock.read_text())
         labels = engine.images.get(f"musa-docker-test/bundled-base:{tag}").labels
         assert labels["musa_docker.pytorch.commit"] == data["repos"][0]["commit"]
@@ -431,6 +438,16 @@ def test_a_base_builds_from_an_imported_bundle_with_its_upstream_gone(upstream, 
             [[s["commit"], s["path"]] for s in data["repos"][0]["submodules"]]
     finally:
         remove_images(engine, f"musa-docker-test/bundled-base:{tag}")
+
+
+def _in_netns(*args, env):
+    """`musa-docker ARGS` in a new network namespace: only a loopback interface, which is down."""
+    import subprocess
+    import sys
+    from conftest import REPO
+    env = {**env, "PYTHONPATH": str(REPO)}
+    return subprocess.run(["unshare", "-n", sys.executable, "-m", "musa_docker", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=1800)
 
 
 def test_a_differential_bundle_of_the_same_lock_holds_no_blob(bundled, locked, tmp_path):
@@ -443,3 +460,21 @@ def test_a_differential_bundle_of_the_same_lock_holds_no_blob(bundled, locked, t
     manifest = json.loads((diff / "manifest.json").read_text())
     assert manifest["since"]["manifest_sha256"] == _sha(bundled["dir"] / "manifest.json")
     assert cli("bundle", "verify", str(diff)).returncode == 0
+
+
+def test_a_release_builds_offline_from_an_imported_bundle(bundled, locked, servers, tmp_path, engine):
+    """The tool in a network namespace: the wheel file from the imported cache, the apt versions and
+    MUSA wheels as the lock has them, debian:12 from the engine; nothing asked of a server by the tool."""
+    env = _user(tmp_path / "user")
+    assert cli("bundle", "import", str(bundled["tar"]), env=env).returncode == 0
+    tag = uuid.uuid4().hex[:8]
+    try:
+        built = _in_netns(*release_args(servers, tag), "--lock", str(locked["lock"]), "--offline", env=env)
+        assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
+        assert "cached torch_musa_wheel" in built.stdout + built.stderr
+        assert "offline: 0 repo(s) and 1 artifact(s) of the lock are on this machine" in built.stdout
+        # the same inputs as the release built online from the same lock
+        online = cli(*release_args(servers, tag), "--lock", str(locked["lock"]), env=locked["env"])
+        assert f"up to date {IMAGE}:{tag}" in online.stdout, online.stdout[-3000:] + online.stderr[-2000:]
+    finally:
+        remove_images(engine, f"{IMAGE}:{tag}")

@@ -104,3 +104,19 @@ def test_the_file_is_written_with_sorted_keys_and_sections(tmp_path):
     assert [r["ref"] for r in json.loads(text)["images"]] == ["a", "b"]
     assert json.loads(text)["images"][1]["id"] == "3"
     assert text == lockfile.dumps(json.loads(text))
+
+
+def test_offline_needs_a_lock_and_pulls_nothing(tmp_path):
+    from musa_docker.errors import ConfigError
+    env = {"HOME": str(tmp_path)}
+    with pytest.raises(ConfigError) as caught:
+        opts.resolve_base({"offline": True}, env, machine="x86_64")
+    assert "--offline needs --lock FILE" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        opts.resolve_base({"offline": True, "pull": True, "lock": str(_lock(tmp_path))}, env, machine="x86_64")
+    assert "an offline build pulls nothing" in str(caught.value)
+
+
+def test_an_offline_plan_says_so(tmp_path):
+    plan = _plan(tmp_path, _lock(tmp_path), offline=True)
+    assert plan.offline and any(n.startswith("offline: nothing is fetched") for n in plan.notes)
