@@ -319,10 +319,10 @@ def build_all(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
 
 
 def _sourced(entry: Entry, path: Path, values: Mapping[str, Any]) -> Sourced:
-    """An entry's values, each from its line of the file; build-all's own --docker-host and --lock
-    for an entry that names none."""
+    """An entry's values, each from its line of the file; build-all's own --docker-host, --lock and
+    --offline for an entry that names none."""
     given = dict(entry.values)
-    for key in ("docker_host", "lock"):
+    for key in ("docker_host", "lock", "offline"):
         if values.get(key) and not given.get(key):
             given[key] = values[key]
     return Sourced.of(entry.task, given, source=f"{path}:{entry.line}")

@@ -198,6 +198,7 @@ BUILD_ALL: List[Flag] = [
     Flag("dry_run", False, (), "print the ordered plan and stop"),
     Flag("docker_host", None, (), "engine for entries that name none [$DOCKER_HOST, else the current docker context]"),
     Flag("lock", None, (), "build every entry from this lock file (`musa-docker lock -c FILE`), for entries that name none"),
+    Flag("offline", False, (), "with --lock: every entry offline (see build-base --offline)"),
 ]
 
 PUSH: List[Flag] = [

@@ -250,24 +250,63 @@ def test_a_repo_is_locked_with_its_submodules_recursively_and_a_moved_tag_is_ref
     assert_one_error(unknown, "--update pytorh: no input of that name", "pytorch")
 
 
-def test_a_build_all_file_is_locked_into_one_file(upstream_repo, servers, tmp_path, env):
-    matrix = tmp_path / "matrix.yaml"
-    matrix.write_text(
-        "images:\n"
-        "  - task: build-base\n    sys: debian:12\n    python_env: venv\n    python_version: \"3.11\"\n"
-        f"    pytorch_repo: {upstream_repo['top'].as_uri()}\n    pytorch_root: {tmp_path / 'src'}\n"
-        "  - task: release\n    base_img: debian:12\n    python_env: venv\n    python_version: \"3.11\"\n"
-        f"    musa_apt_source: deb [trusted=yes] {servers['apt']} good main\n    musa_runtime: \"5.2\"\n"
-        f"    musa_pip_index_url: {servers['musa']}\n    musa_wheel: [\"torch=={MUSA_TORCH}\"]\n"
-        f"    torch_musa_whl_url: {servers['files']}{servers['torch_musa'].name}\n    gpu_arch: S4000\n")
-    lock = tmp_path / "matrix.lock.json"
-    done = cli("lock", "-c", str(matrix), "-o", str(lock), env=env)
+def test_a_build_all_file_is_locked_bundled_and_built_offline(upstream_repo, servers, tmp_path, env, engine):
+    tag = uuid.uuid4().hex[:8]
+    with local_pypi(tmp_path / "index") as index:
+        matrix = tmp_path / "matrix.yaml"
+        matrix.write_text(
+            f"defaults:\n  tag: \"{tag}\"\n  python_env: venv\n  python_version: \"3.11\"\n"
+            "images:\n"
+            "  - task: build-base\n    image: musa-docker-test/matrix-base\n    sys: debian:12\n"
+            f"    pytorch_repo: {upstream_repo['top'].as_uri()}\n    pytorch_root: {tmp_path / 'src'}\n"
+            f"    pip_index_url: {index}\n"
+            f"  - task: release\n    image: {IMAGE}\n    base_img: debian:12\n"
+            f"    musa_apt_source: deb [trusted=yes] {servers['apt']} good main\n    musa_runtime: \"5.2\"\n"
+            f"    musa_pip_index_url: {servers['musa']}\n    musa_wheel: [\"torch=={MUSA_TORCH}\"]\n"
+            f"    torch_musa_whl_url: {servers['files']}{servers['torch_musa'].name}\n    gpu_arch: S4000\n"
+            f"    pip_index_url: {servers['public']}\n")
+        lock = tmp_path / "matrix.lock.json"
+        done = cli("lock", "-c", str(matrix), "-o", str(lock), env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        data = json.loads(lock.read_text())
+        assert [r["name"] for r in data["repos"]] == ["pytorch"]
+        assert len(data["apt"]) == 1 and len(data["pip"]) == 1 and len(data["artifacts"]) == 1
+        assert [i["ref"] for i in data["images"]] == ["debian:12"]      # both start from it: recorded once
+        made = cli("bundle", "--lock", str(lock), "-o", str(tmp_path / "matrix.tar"), env=env)
+        assert made.returncode == 0, made.stderr
+        shutil.rmtree(tmp_path / "src")
+        os.rename(upstream_repo["top"].parent, tmp_path / "gone")
+        offline = _user(tmp_path / "offline-user")
+        assert cli("bundle", "import", str(tmp_path / "matrix.tar"), env=offline).returncode == 0
+        try:
+            built = _in_netns("build-all", "-c", str(matrix), "--lock", str(lock), "--offline", env=offline)
+            assert built.returncode == 0, built.stdout[-5000:] + built.stderr[-2000:]
+            assert engine.images.get(f"musa-docker-test/matrix-base:{tag}").labels["musa_docker.pytorch.commit"] == \
+                data["repos"][0]["commit"]
+            assert engine.images.get(f"{IMAGE}:{tag}").labels["musa_docker.apt.musa-toolkit-5-2"] == "5.2.0-1"
+        finally:
+            remove_images(engine, f"musa-docker-test/matrix-base:{tag}", f"{IMAGE}:{tag}")
+
+
+def test_a_dev_image_is_locked_with_its_repos_and_archives(tmp_path, env):
+    files = tmp_path / "vendor"
+    files.mkdir()
+    torch_musa = vendor.torch_musa_repo(files)
+    vision = vendor.vision_repo(files)
+    toolkit, mudnn = vendor.musa_toolkits_archive(files), vendor.mudnn_archive(files)
+    lock = tmp_path / "dev.lock.json"
+    done = cli("lock", "build-dev", "-b", "musa-docker-test/no-such-base:1", "-m", str(toolkit), "-n", str(mudnn),
+               "--torch-musa-repo", torch_musa.as_uri(), "--torch-musa-ref", "v1.0.0", "--vision-repo",
+               vision.as_uri(), "--vision-root", str(tmp_path / "src"), "--gpu-arch", "S4000", "-o", str(lock),
+               env=env)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "not locked: musa-docker-test/no-such-base:1, which the engine" in done.stdout
     data = json.loads(lock.read_text())
-    assert [r["name"] for r in data["repos"]] == ["pytorch"]
-    assert len(data["apt"]) == 1 and len(data["pip"]) == 1 and len(data["artifacts"]) == 1
-    assert [i["ref"] for i in data["images"]] == ["debian:12"]      # both start from it: recorded once
-    shutil.rmtree(tmp_path / "src")
+    repos = {r["name"]: r for r in data["repos"]}
+    assert repos["torch_musa"]["commit"] == git("rev-parse", "v1.0.0^{commit}", cwd=torch_musa)
+    assert repos["vision"]["commit"] == git("rev-parse", "v0.16.0^{commit}", cwd=vision)
+    assert {a["name"]: a["sha256"] for a in data["artifacts"]} == {"musa_toolkits": _sha(toolkit), "mudnn": _sha(mudnn)}
+    assert data["images"] == []
 
 
 # --- bundles ----------------------------------------------------------------------------------------
