@@ -127,6 +127,9 @@ class Locker:
         record = self._kept(old, step.name)
         if record is None:
             state = repos.ensure(step, self.say, step.flag, locks_dir=plan.cache_dir / "locks")
+            if not repos.is_clean(state.path):
+                raise LockError(f"{step.name} at {state.path} has changes no commit holds (`git status` lists them): "
+                                "a lock records commits, so commit or stash them, or lock a clean checkout")
             record = {"name": step.name, "url": lockfile.key_url(step.url), "ref": step.ref, "commit": state.commit,
                       "submodules": repos.submodules(state.path)}
             self.say(f"locked {step.name} {redact(step.url)} @ {step.ref} = {state.commit[:12]} "

@@ -444,6 +444,11 @@ def _remote_commit(url: str, ref: str, head_commit: str) -> Optional[str]:
     return None
 
 
+def is_clean(path: Path) -> bool:
+    """No change, untracked file or moved submodule in the repo at `path`."""
+    return _clean(path)
+
+
 def _clean(path: Path) -> bool:
     done = _git(["status", "--porcelain", "--ignore-submodules=none"], cwd=path)
     return done.returncode == 0 and not done.stdout.strip()

@@ -517,3 +517,13 @@ def test_a_release_builds_offline_from_an_imported_bundle(bundled, locked, serve
         assert f"up to date {IMAGE}:{tag}" in online.stdout, online.stdout[-3000:] + online.stderr[-2000:]
     finally:
         remove_images(engine, f"{IMAGE}:{tag}")
+
+
+def test_a_repo_with_uncommitted_changes_is_not_locked(upstream_repo, tmp_path, env):
+    src = tmp_path / "src"
+    first = cli("lock", *base_args(upstream_repo["top"], src), "-o", str(tmp_path / "a.json"), env=env)
+    assert first.returncode == 0, first.stderr
+    (src / "pytorch" / "local.txt").write_text("a change of mine\n")
+    done = cli("lock", *base_args(upstream_repo["top"], src), "-o", str(tmp_path / "b.json"), env=env)
+    assert_one_error(done, f"pytorch at {src / 'pytorch'} has changes no commit holds")
+    assert not (tmp_path / "b.json").exists()
