@@ -155,7 +155,7 @@ def plan_stack(stack, resolution=None, base_has_sdk: Optional[bool] = None, *, d
     # Every arg the Dockerfiles declare is passed, at its default when unused: ARG defaults never
     # decide anything on their own.
     args = {"MUSA_SDK": SDK_ARCHIVES, "MUSA_RUNTIME": "", "MUSA_APT_SOURCE": "", "MUSA_APT_PACKAGES": "",
-            "MUSA_PIP_INDEX_URL": "", "MUSA_WHEELS": ""}
+            "MUSA_PIP_INDEX_URL": "", "MUSA_WHEELS": "", "MUSA_WHEEL_HASHES": ""}
     labels, notes = [], []
     if stack.apt is not None:
         src = stack.apt.source

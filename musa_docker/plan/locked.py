@@ -55,12 +55,19 @@ def apply(plan, lock, offline: bool = False):
     if args.get("MUSA_SDK") == sdk.SDK_APT:
         rows += [(f"apt {name}", version, source) for name, _, version in
                  (spec.partition("=") for spec in args.get("MUSA_APT_PACKAGES", "").split())]
+    hashes = []
     for requirement in args.get("MUSA_WHEELS", "").split():
         record = lock.pip(args.get("MUSA_PIP_INDEX_URL", ""), requirement)
         if record is None:
             raise _absent(lock, f"pip distribution {requirement} from {redact(args.get('MUSA_PIP_INDEX_URL', ''))}")
         rows.append((f"pip {record['name']}", f"{record['version']} ({len(record['files'])} files, sha256 each)",
                      source))
+        # pip in the build takes only a file of these sha256s (--require-hashes)
+        hashes.append(f"{requirement}@{','.join(sorted(f['sha256'] for f in record['files']))}")
+    build = plan.build
+    if hashes:
+        build = replace(build, buildargs=tuple((k, " ".join(hashes) if k == "MUSA_WHEEL_HASHES" else v)
+                                               for k, v in build.buildargs))
     notes = plan.notes
     base = args.get("BASE_IMAGE")
     image = lock.image(base) if base else None
@@ -74,4 +81,4 @@ def apply(plan, lock, offline: bool = False):
                   "from the download cache, the base image from the engine, the apt and MUSA wheel versions as the "
                   "lock records them; the build's RUN steps still reach the servers its build args name",)
     return replace(plan, repos=tuple(repos), artifacts=tuple(artifacts), inputs=plan.inputs + tuple(rows),
-                   notes=notes, lock=lock.path, offline=offline)
+                   notes=notes, lock=lock.path, offline=offline, build=build)

@@ -2,8 +2,8 @@
 against the local servers: the apt repository made with dpkg tools, a MUSA pip index, an HTTP
 artifact server and git repos in tmp dirs.
 
-Every refusal here happens before any build step; one release is built from its lock, and the
-same release without the lock is then up to date: the lock changes no input of the image. A base
+Every refusal here happens before any build step; one release is built from its lock (pip taking
+only the locked files), one offline with the same inputs digest as online from the same lock. A base
 is built from an imported bundle with its upstream repos gone; a bundle's images are imported into
 a second engine."""
 
@@ -121,6 +121,7 @@ def test_the_plan_shows_the_lock_as_the_source_of_each_locked_value(locked, serv
     assert f"torch_musa_wheel sha256 {_sha(servers['torch_musa'])}  (lock {lock})" in plan
     assert "image debian:12" in plan and "<resolved at prepare>" not in plan
     assert "build arg   MUSA_APT_PACKAGES=musa-toolkit-5-2=5.2.0-1 mtcc-5-2=5.2.0-1" in plan
+    assert f"build arg   MUSA_WHEEL_HASHES=torch=={MUSA_TORCH}@{_sha(servers['musa_torch'])}" in plan
 
 
 def _tampered(locked, tmp_path, change) -> Path:
@@ -183,15 +184,20 @@ def test_a_flag_that_disagrees_with_the_lock(locked, servers):
     assert_one_error(done, "has no pip distribution torch==9.9.9+musa5.2.0")
 
 
-def test_a_release_built_from_its_lock_has_the_inputs_of_one_built_without(locked, servers, engine):
+def test_a_release_builds_from_its_lock_and_pip_takes_only_the_locked_files(locked, servers, engine, tmp_path):
     tag = uuid.uuid4().hex[:8]
     try:
-        built = cli(*release_args(servers, tag), "--lock", str(locked["lock"]), env=locked["env"])
+        built = cli(*release_args(servers, tag), "--lock", str(locked["lock"]), "--metadata-file",
+                    str(tmp_path / "first.json"), env=locked["env"])
         assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
         assert "apt pins (lock): musa-toolkit-5-2=5.2.0-1" in built.stdout
-        again = cli(*release_args(servers, tag), env=locked["env"])
+        assert f"the files of torch=={MUSA_TORCH} must have the sha256 the lock records (--require-hashes)" \
+            in built.stdout
+        again = cli(*release_args(servers, tag), "--lock", str(locked["lock"]), "--metadata-file",
+                    str(tmp_path / "again.json"), env=locked["env"])
         assert again.returncode == 0, again.stderr
-        assert f"up to date {IMAGE}:{tag}" in again.stdout
+        first, second = (json.loads((tmp_path / n).read_text()) for n in ("first.json", "again.json"))
+        assert first["inputs_digest"] == second["inputs_digest"]
     finally:
         remove_images(engine, f"{IMAGE}:{tag}")
 
@@ -512,9 +518,14 @@ def test_a_release_builds_offline_from_an_imported_bundle(bundled, locked, serve
         assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
         assert "cached torch_musa_wheel" in built.stdout + built.stderr
         assert "offline: 0 repo(s) and 1 artifact(s) of the lock are on this machine" in built.stdout
-        # the same inputs as the release built online from the same lock
-        online = cli(*release_args(servers, tag), "--lock", str(locked["lock"]), env=locked["env"])
-        assert f"up to date {IMAGE}:{tag}" in online.stdout, online.stdout[-3000:] + online.stderr[-2000:]
+        digest = engine.images.get(f"{IMAGE}:{tag}").labels["musa_docker.inputs"]
+        # the same inputs as the release built online from the same lock (up to date, unless another
+        # run sharing the engine removed the image meanwhile: the digest is compared either way)
+        metadata = tmp_path / "online.json"
+        online = cli(*release_args(servers, tag), "--lock", str(locked["lock"]), "--metadata-file", str(metadata),
+                     env=locked["env"])
+        assert online.returncode == 0, online.stdout[-3000:] + online.stderr[-2000:]
+        assert json.loads(metadata.read_text())["inputs_digest"] == digest
     finally:
         remove_images(engine, f"{IMAGE}:{tag}")
 
