@@ -24,6 +24,7 @@ COMMANDS = {
     "bundle": ("bundle", "bundle"),
     "bundle-verify": ("bundle", "verify"),
     "bundle-import": ("bundle", "import_bundle"),
+    "cache": ("cache", "cache"),
 }
 
 

@@ -193,7 +193,7 @@ def _bundle_repo(writer: layout.Writer, record, lock, cache_dir: Path, say, held
                      submodules=[dict(s, bundle=held[s["commit"]]) for s in record.get("submodules", [])])
         writer.inputs["repos"].append(entry)
         return
-    key = layout.key_of(record["url"])
+    key = layout.key_of(record["url"])[:12]      # named as the tool's other clones: `cache ls` lists it
     step = RepoStep(record["name"], record["url"], record["commit"], cache_dir / "repos" / f"bundle-{record['name']}-{key}",
                     RepoAction.FETCH, flag="--lock", commit=record["commit"], lock=lock.path,
                     locked=tuple((s["path"], s["commit"]) for s in record.get("submodules", [])))

@@ -10,6 +10,7 @@ from ..check.verify import Check, failed, render_table, verify_host, verify_imag
 from ..engine.api import Engine
 from ..errors import ConfigError
 from ..options.cascade import sourced
+from ..values import validate
 from ..values.refs import image_reference
 
 
@@ -22,7 +23,7 @@ def verify(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         ref = image_reference(ref, "-i/--image")
     if not ref and not values.get("host"):
         raise ConfigError("verify needs -i IMAGE (check an image) or --host (check this host), or both")
-    engine = Engine(values.get("docker_host") or None, env)
+    engine = Engine(validate.docker_host(values["docker_host"]) if values.get("docker_host") else None, env)
     checks: List[Check] = []
     if ref:
         rows = verify_image(engine, ref, out)

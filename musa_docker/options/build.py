@@ -62,6 +62,9 @@ class Common:
     build_args: tuple             # (KEY, VALUE) of each --build-arg
     labels: tuple                 # (KEY, VALUE) of each --label
     metadata_file: Optional[Path]  # where to write the result as JSON
+    push: bool                    # push every tag after the check (and --verify)
+    quiet: bool                   # only the image id on stdout
+    progress: str                 # auto | plain | tty: how the build shows itself (commands/build.py decides auto)
     docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
     engine: str                   # where the build runs, for people: the host, or the docker context
     cache_dir: Path
@@ -154,7 +157,10 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     if build_dir:
         # Refused now, not after the clone and downloads that come before staging.
         check_reserved(_path(build_dir, home), home)
+    if values.get("docker_host"):
+        validate.docker_host(values["docker_host"])
     builder = _builder(values, env)
+    network = validate.network_mode(network, builder.kind == "buildkit")
     index, index_secret = index_url(values.get("pip_index_url") or "", "--pip-index-url", builder)
     return Common(
         tags=values.get("tag") or (),
@@ -175,6 +181,9 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         labels=_pairs(values.get("label"), "--label", _LABEL_RE),
         metadata_file=_path(validate.path(values["metadata_file"], "--metadata-file"), home)
         if values.get("metadata_file") else None,
+        push=bool(values.get("push")),
+        quiet=bool(values.get("quiet")),
+        progress=_progress(values.get("progress")),
         docker_host=values.get("docker_host") or None,
         engine=engine_display(values.get("docker_host") or None, env),
         cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
@@ -195,6 +204,16 @@ def _offline(values) -> bool:
         raise ConfigError("--offline needs --lock FILE: an offline build takes the commits and bytes a lock records, "
                           "from what `musa-docker bundle import` brought (see docs/air-gapped.md)")
     return bool(values.get("offline"))
+
+
+PROGRESS = ("auto", "plain", "tty")
+
+
+def _progress(value: Any) -> str:
+    value = value or defaults.default("", "progress")
+    if value not in PROGRESS:
+        raise ConfigError(f"--progress {value!r} is not a progress mode: choose one of {', '.join(PROGRESS)}")
+    return value
 
 
 _ARG_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -481,6 +500,14 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
     stack = resolve_stack(values, env, dev=False, builder=common.builder, selection=resolved.selection)
     from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
                                                 "torch_musa_whl_url": "--torch-musa-whl-url"})
+    torch_whl = None if "torch" in from_index else \
+        _required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL")
+    torch_musa_whl = None if "torch-musa" in from_index else \
+        _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL")
+    for flag, location in (("--torch-whl-url", torch_whl), ("--torch-musa-whl-url", torch_musa_whl)):
+        if location is not None and location.filename.endswith(".whl"):
+            # its name says which Python and platform it installs on: refused now, before any fetch
+            wheel_dist(flag, location.filename, location.display, version, machine or platform.machine())
     return ReleaseOptions(
         common=common,
         image=image,
@@ -493,10 +520,8 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
         conda=conda,
         vendor=resolve_vendor(values, env, stack),
         # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
-        torch_whl=None if "torch" in from_index else
-        _required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
-        torch_musa_whl=None if "torch-musa" in from_index else
-        _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
+        torch_whl=torch_whl,
+        torch_musa_whl=torch_musa_whl,
         notes=notes,
         stack=stack,
         extra_wheels=extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version,
