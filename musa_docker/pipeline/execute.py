@@ -86,6 +86,20 @@ def inputs_digest(plan: Plan, states, fetched, trees) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
+def _locked_trees(plan: Plan, states, trees: Dict[str, str]) -> Dict[str, str]:
+    """The trees as the inputs digest sees them: under --lock, a clean checkout at the locked
+    commits (git.py checked them) is named by those commits, which any machine's checkout of them
+    shares, so a build from a lock has one digest wherever it runs; any other tree by its state on
+    the disk."""
+    steps = {step.name: step for step in plan.repos}
+    out = dict(trees)
+    for state in states:
+        step = steps[state.name]
+        if step.commit and state.commit == step.commit and repos.is_clean(state.path):
+            out[state.name] = "locked " + hashlib.sha256(json.dumps([step.commit, sorted(step.locked)]).encode()).hexdigest()
+    return out
+
+
 def _rendered(plan: Plan) -> Path:
     """The rendered Dockerfile as a file in the cache, named by its digest: written once, renamed into
     place, so two runs never see half of one."""
@@ -126,7 +140,7 @@ def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitSta
     labels = dict(plan.build.labels)
     labels.update({f"musa_docker.{s.name}.commit": s.commit for s in states})
     labels.update({f"musa_docker.artifact.{f.name}.sha256": f.sha256 for f in fetched})
-    labels["musa_docker.inputs"] = inputs_digest(plan, states, fetched, trees)
+    labels["musa_docker.inputs"] = inputs_digest(plan, states, fetched, _locked_trees(plan, states, trees))
     return Prepared(states, fetched, trees, labels)
 
 

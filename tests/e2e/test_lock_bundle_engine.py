@@ -473,7 +473,11 @@ def test_a_base_builds_from_an_imported_bundle_with_its_upstream_gone(upstream, 
             # engine's socket; the build's RUN steps still reach the local index from the engine's side
             built = _in_netns(*args, "--pytorch-root", str(tmp_path / "src-offline"), "--lock", str(lock),
                               "--offline", "--pip-index-url", index, env=offline)
-        assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
+            assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
+            # the checkout `lock` made online, at the same commits, gives the same inputs digest
+            metadata = tmp_path / "online.json"
+            online_build = cli(*args, "--pytorch-root", str(tmp_path / "src-online"), "--lock", str(lock),
+                               "--pip-index-url", index, "--metadata-file", str(metadata), env=online)
         assert "from its git bundle" in built.stdout and "offline: 1 repo(s)" in built.stdout
         data = json.loads(lock.read_text())
         labels = engine.images.get(f"musa-docker-test/bundled-base:{tag}").labels
@@ -481,6 +485,8 @@ def test_a_base_builds_from_an_imported_bundle_with_its_upstream_gone(upstream, 
         statuses = git("submodule", "status", "--recursive", cwd=tmp_path / "src-offline" / "pytorch")
         assert [line.split()[:2] for line in statuses.splitlines()] == \
             [[s["commit"], s["path"]] for s in data["repos"][0]["submodules"]]
+        assert online_build.returncode == 0, online_build.stdout[-3000:] + online_build.stderr[-2000:]
+        assert json.loads(metadata.read_text())["inputs_digest"] == labels["musa_docker.inputs"]
     finally:
         remove_images(engine, f"musa-docker-test/bundled-base:{tag}")
 
