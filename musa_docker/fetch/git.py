@@ -457,13 +457,14 @@ def _remote_commit(url: str, ref: str, head_commit: str) -> Optional[str]:
     return None
 
 
-def is_clean(path: Path) -> bool:
-    """No change, untracked file or moved submodule in the repo at `path`."""
-    return _clean(path)
+def is_clean(path: Path, ignored: bool = False) -> bool:
+    """No change, untracked file or moved submodule in the repo at `path` (nor, with `ignored`,
+    a file .gitignore hides: it is in the tree all the same)."""
+    return _clean(path, ignored)
 
 
-def _clean(path: Path) -> bool:
-    done = _git(["status", "--porcelain", "--ignore-submodules=none"], cwd=path)
+def _clean(path: Path, ignored: bool = False) -> bool:
+    done = _git(["status", "--porcelain", "--ignore-submodules=none", *(["--ignored"] if ignored else [])], cwd=path)
     return done.returncode == 0 and not done.stdout.strip()
 
 

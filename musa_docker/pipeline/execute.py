@@ -95,7 +95,7 @@ def _locked_trees(plan: Plan, states, trees: Dict[str, str]) -> Dict[str, str]:
     out = dict(trees)
     for state in states:
         step = steps[state.name]
-        if step.commit and state.commit == step.commit and repos.is_clean(state.path):
+        if step.commit and state.commit == step.commit and repos.is_clean(state.path, ignored=True):
             out[state.name] = "locked " + hashlib.sha256(json.dumps([step.commit, sorted(step.locked)]).encode()).hexdigest()
     return out
 
