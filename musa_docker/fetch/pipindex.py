@@ -1,5 +1,7 @@
 """A pip index's project pages (PEP 503, the simple API), read on the host: which files a pinned
-MUSA wheel (`torch==2.7.1+musa5.2.0`) has there, each with its sha256.
+MUSA wheel (`torch==2.7.1+musa5.2.0`) has there, each with its sha256, and whether one installs
+on the image's Python (asked before a build's first step, so a requirement the index cannot
+satisfy is one line naming it, not a failed pip step deep in the build).
 
 The lock records them; a build given `--lock` asks the index again and refuses a file whose
 sha256 changed or a version that is gone. A page's links carry `#sha256=` as PEP 503 says they
@@ -58,10 +60,9 @@ def version_of(filename: str) -> Optional[str]:
     return None
 
 
-def files(index: str, name: str, version: str, *, verify=True, session: Optional[requests.Session] = None
-          ) -> List[IndexFile]:
-    """The files of `name` at `version` the index lists (empty when none). Raises DownloadError when
-    the index does not answer or has no such project."""
+def listing(index: str, name: str, *, verify=True, session: Optional[requests.Session] = None) -> List[IndexFile]:
+    """Every file the project page of `name` lists. Raises DownloadError when the index does not
+    answer or has no such project."""
     http = session or requests.Session()
     page = f"{index.rstrip('/')}/{project(name)}/"
     try:
@@ -79,11 +80,49 @@ def files(index: str, name: str, version: str, *, verify=True, session: Optional
         url = urljoin(page, href)
         body, _, fragment = url.partition("#")
         filename = unquote(urlsplit(body).path.rsplit("/", 1)[-1])
-        if (version_of(filename) or "").lower() != version.lower():
-            continue
         algo, _, digest = fragment.partition("=")
         found.append(IndexFile(filename, body, digest.lower() if algo == "sha256" and digest else None))
     return sorted(found, key=lambda f: f.filename)
+
+
+def files(index: str, name: str, version: str, *, verify=True, session: Optional[requests.Session] = None
+          ) -> List[IndexFile]:
+    """The files of `name` at `version` the index lists (empty when none). Raises DownloadError when
+    the index does not answer or has no such project."""
+    return [f for f in listing(index, name, verify=verify, session=session)
+            if (version_of(f.filename) or "").lower() == version.lower()]
+
+
+def missing(index: str, requirement: str, session: requests.Session, python: Optional[str] = None) -> Optional[str]:
+    """None when the index lists a file of the pinned `NAME==VERSION` (and, given `python` X.Y, a
+    wheel of it that installs there), else why not, in words for people: what a build asks before
+    its first step, and `pins --check-urls`."""
+    name, _, version = re.sub(r"\s+", "", requirement).partition("==")
+    try:
+        listed = [f.filename for f in listing(index, name, verify=session.verify, session=session)]
+    except DownloadError as err:
+        return str(err)
+    versions = {v for v in map(version_of, listed) if v}
+    if version.lower() not in {v.lower() for v in versions}:
+        has = ", ".join(sorted(versions)[:8]) or "no files"
+        return f"the index has no {name} {version} (it lists {has})"
+    chosen = [f for f in listed if (version_of(f) or "").lower() == version.lower()]
+    wheels = [f for f in chosen if f.endswith(".whl")]
+    if python and wheels and len(wheels) == len(chosen) and not any(_fits(f, python) for f in wheels):
+        tags = ", ".join(sorted({f[:-4].split("-")[-3] for f in wheels}))
+        return f"the index has {name} {version} only for {tags}, not for Python {python} (cp{python.replace('.', '')})"
+    return None
+
+
+def _fits(wheel: str, python: str) -> bool:
+    """Whether a wheel's Python tag takes Python X.Y: cpXY, py3, or an abi3 wheel of an older cp3."""
+    parts = wheel[:-4].split("-")
+    if len(parts) < 5:
+        return False
+    tags, abi = parts[-3].split("."), parts[-2]
+    minor = int(python.split(".")[1])
+    return f"cp{python.replace('.', '')}" in tags or "py3" in tags or (
+        abi == "abi3" and any(t.startswith("cp3") and t[3:].isdigit() and int(t[3:]) <= minor for t in tags))
 
 
 def sha256_of(file: IndexFile, *, verify=True, session: Optional[requests.Session] = None) -> str:

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Optional
 
 from ..fetch import git as repos
-from ..fetch import index as musa_index
+from ..fetch import pipindex
 from ..fetch.download import local_file
 from ..musa import sdk
 from ..errors import ConfigError, EngineError
@@ -77,7 +77,7 @@ def ask_musa_index(stack, python: Optional[str], *, insecure: bool, say: Say) ->
     with requests.Session() as session:
         session.verify = not insecure
         for wheel in stack.wheels:
-            why = musa_index.missing(index, wheel.requirement, session, python)
+            why = pipindex.missing(index, wheel.requirement, session, python)
             if why:
                 raise ConfigError(f"--musa-wheel {wheel.requirement}: {why}; pin a version the index has, "
                                   "or check --musa-pip-index-url")
