@@ -8,6 +8,8 @@
 #
 # Environment (build args):
 #   MUSA_WHEELS         'name==version ...', checked by musa_docker; '' = nothing to do
+#   MUSA_WHEEL_HASHES   under --lock: 'name==version@sha256hex[,sha256hex...] ...', the files the lock
+#                       records; pip then takes only a file of one of those sha256s (--require-hashes)
 #   MUSA_PIP_INDEX_URL  the MUSA index
 #   PYTHON_PREFIX       the env (release); '' = the `python` on PATH (dev)
 #
@@ -28,6 +30,27 @@ if [ "${#reqs[@]}" -eq 0 ]; then
 fi
 [ -n "${MUSA_PIP_INDEX_URL:-}" ] || die "MUSA_WHEELS is set but MUSA_PIP_INDEX_URL is empty"
 python="${PYTHON_PREFIX:+${PYTHON_PREFIX}/bin/}python"
+args=(-- "${reqs[@]}")
+read -r -a locked <<<"${MUSA_WHEEL_HASHES:-}"
+if [ "${#locked[@]}" -gt 0 ]; then
+    # the lock's files only: a requirements file with every locked sha256 of each requirement
+    file="$(mktemp)"
+    trap 'rm -f "${file}"' EXIT
+    for item in "${locked[@]}"; do
+        req="${item%@*}"
+        [[ "${req}" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*==[0-9][A-Za-z0-9.+!_-]*$ ]] || die "'${req}' is not name==version"
+        line="${req}"
+        IFS=, read -r -a shas <<<"${item#*@}"
+        for sha in "${shas[@]}"; do
+            [[ "${sha}" =~ ^[0-9a-f]{64}$ ]] || die "'${sha}' is not a sha256"
+            line="${line} --hash=sha256:${sha}"
+        done
+        echo "${line}" >>"${file}"
+    done
+    [ "$(wc -l <"${file}")" -eq "${#reqs[@]}" ] || die "MUSA_WHEEL_HASHES does not name each of MUSA_WHEELS"
+    args=(--require-hashes -r "${file}")
+    log "the files of ${reqs[*]} must have the sha256 the lock records (--require-hashes)"
+fi
 log "pip install --no-deps ${reqs[*]} from ${MUSA_PIP_INDEX_SHOWN} alone"
 report=()
 if "${python}" -m pip install --help 2>/dev/null | grep -q -- '--report'; then
@@ -35,7 +58,7 @@ if "${python}" -m pip install --help 2>/dev/null | grep -q -- '--report'; then
 fi
 env -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_FIND_LINKS -u PIP_NO_INDEX \
     PIP_CONFIG_FILE=/dev/null PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    "${python}" -m pip install --no-deps --index-url "${MUSA_PIP_INDEX_URL}" ${report[@]+"${report[@]}"} -- "${reqs[@]}" \
+    "${python}" -m pip install --no-deps --index-url "${MUSA_PIP_INDEX_URL}" ${report[@]+"${report[@]}"} "${args[@]}" \
     || die "pip could not install ${reqs[*]} from the MUSA index ${MUSA_PIP_INDEX_SHOWN}; pip's output above names what it lacks"
 if [ "${#report[@]}" -gt 0 ]; then
     # name, version, sha256, file name: no URL (it may carry the index's credentials)

@@ -254,6 +254,13 @@ def _main(argv: List[str], prog: str) -> int:
     if spec is None:
         hint = _closest(task, list(flags.TASKS))
         raise UsageError(f"no task named {task!r}{hint} (`{prog} --list` lists them)")
+    if spec.name == "lock" and rest and rest[0] in flags.BUILDS:
+        # `lock TASK [FLAGS]`: the build task's flags and lock's own, in one parser
+        spec, rest = flags.lock_of(rest[0]), rest[1:]
+    elif spec.name == "bundle" and rest and rest[0] in flags.BUNDLE_VERBS:
+        # `bundle verify DIR` is `bundle-verify --bundle DIR`
+        spec = flags.TASKS[f"bundle-{rest[0]}"]
+        rest = (["--bundle", rest[1]] + rest[2:]) if rest[1:2] and not rest[1].startswith("-") else rest[1:]
     action, rest = _action(spec, rest, prog)
     given = parse_task(spec, rest, prog)
     if given is None:
@@ -278,6 +285,14 @@ def _action(spec: flags.TaskSpec, rest: List[str], prog: str) -> tuple:
 
 def _run(spec: flags.TaskSpec, given: Dict[str, object], config: Optional[str], action: Optional[str] = None):
     files = cascade.config_files(Path(config) if config else None, Path.cwd(), os.environ)
+    if spec.name.startswith("lock "):
+        # each value from its own task's cascade: the build task's flags from its config section
+        # and variables, as that build would take them; -o and --update from lock's
+        task, own = spec.name.split()[1], flags.lock_own(spec)
+        mine = {k: v for k, v in given.items() if k in own}
+        built = {k: v for k, v in given.items() if k not in own}
+        return commands.run("lock", cascade.collect("lock", mine, os.environ, files), os.environ,
+                            build_task=task, build=cascade.collect(task, built, os.environ, files))
     how = {"action": action} if action else {}
     return commands.run(spec.name, cascade.collect(spec.name, given, os.environ, files), os.environ, **how)
 
@@ -290,6 +305,10 @@ def _help(rest: List[str], prog: str) -> int:
     if spec is None:
         raise UsageError(f"no task named {rest[0]!r}{_closest(rest[0], list(flags.TASKS))} "
                          f"(`{prog} --list` lists them)")
+    if spec.name == "lock" and rest[1:2] and rest[1] in flags.BUILDS:
+        spec = flags.lock_of(rest[1])
+    elif spec.name == "bundle" and rest[1:2] and rest[1] in flags.BUNDLE_VERBS:
+        spec = flags.TASKS[f"bundle-{rest[1]}"]
     sys.stdout.write(task_parser(spec, prog).format_help())
     return 0
 

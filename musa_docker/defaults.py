@@ -116,6 +116,9 @@ TASKS = {
         "python_version": "3.8",
         "python_env": "conda",
     },
+    "lock": {
+        "output": "musa_docker.lock.json",
+    },
     "shell": {
         "shm_size": "80G",
         "privileged": True,

@@ -78,6 +78,15 @@ class VerifyError(MusaDockerError):
     """An image failed `verify` (a check row failed), or cannot be verified (it does not exist)."""
 
 
+class LockError(MusaDockerError):
+    """An input differs from what the lock file (--lock) records: a ref that moved, bytes whose
+    sha256 differ, a package version the repository no longer has; or the lock file cannot be read."""
+
+
+class BundleError(MusaDockerError):
+    """A bundle cannot be written, read, verified or imported: a file differs from its manifest."""
+
+
 class DiskError(MusaDockerError):
     """A file system refused a write the tool needs: read-only, full, over quota, not permitted."""
 

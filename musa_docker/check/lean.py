@@ -180,7 +180,7 @@ def measure(engine: Engine, image_id: str, layers: bool = True) -> List[Finding]
     EngineError."""
     found = probe_findings(engine, image_id)
     if layers:
-        found += layer_waste(engine.save(image_id))
+        found += layer_waste(engine.saved(image_id))
     return found
 
 

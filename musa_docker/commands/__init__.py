@@ -21,6 +21,10 @@ COMMANDS = {
     "pins": ("pins", "pins"),
     "config": ("config", "config"),
     "doctor": ("doctor", "doctor"),
+    "lock": ("lock", "lock"),
+    "bundle": ("bundle", "bundle"),
+    "bundle-verify": ("bundle", "verify"),
+    "bundle-import": ("bundle", "import_bundle"),
     "cache": ("cache", "cache"),
 }
 

@@ -351,9 +351,10 @@ def build_all(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
 
 
 def _sourced(entry: Entry, path: Path, values: Mapping[str, Any]) -> Sourced:
-    """An entry's values, each from its line of the file; build-all's own --docker-host for an
-    entry that names no engine."""
+    """An entry's values, each from its line of the file; build-all's own --docker-host, --lock and
+    --offline for an entry that names none."""
     given = dict(entry.values)
-    if values.get("docker_host") and not given.get("docker_host"):
-        given["docker_host"] = values["docker_host"]
+    for key in ("docker_host", "lock", "offline"):
+        if values.get(key) and not given.get(key):
+            given[key] = values[key]
     return Sourced.of(entry.task, given, source=f"{path}:{entry.line}")

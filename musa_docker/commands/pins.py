@@ -27,7 +27,7 @@ from ..options.build import python_version as check_python
 from ..musa.pins import Pins
 from ..fetch.git import GIT_ENV
 from ..fetch.http import describe
-from ..fetch.index import missing as check_requirement
+from ..fetch.pipindex import missing as check_requirement
 from ..options.cascade import sourced
 from ..util import expand_home, say_to
 

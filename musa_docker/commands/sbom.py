@@ -30,7 +30,7 @@ def sbom(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     if fmt is not None and fmt not in docs.FORMATS:
         raise ConfigError(f"--format {fmt!r} is not one this tool writes: choose {' or '.join(docs.FORMATS)}")
     home = Path(env.get("HOME") or Path.home())
-    where = expand_home(validate.path(values["output"], "-o/--output"), home) if values.get("output") \
+    where = expand_home(validate.path(values["output_dir"], "-o/--output-dir"), home) if values.get("output_dir") \
         else Path(os.getcwd())
     say = say_to(out)
     engine = Engine(values.get("docker_host") or None, env)
@@ -42,7 +42,7 @@ def sbom(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
             "sees and no input of a plan")
     say(f"probe {ref} ({short_id(image.id)}) for its OS, dpkg packages and Python distributions")
     written = docs.documents(docs.subject(engine, image.id, ref), docs.contents(engine, image.id))
-    with disk_errors(((where, "the SBOM dir (-o/--output)", "name a writable dir with -o"),)):
+    with disk_errors(((where, "the SBOM dir (-o/--output-dir)", "name a writable dir with -o"),)):
         for name, data in written.items():
             if fmt and name != fmt:
                 continue

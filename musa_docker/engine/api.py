@@ -175,9 +175,9 @@ class Engine:
         except docker_errors.APIError as err:
             raise EngineError(f"inspecting image {ref} failed: {_reason(err)}") from err
 
-    def save(self, ref: str) -> Iterator[bytes]:
-        """The image as `docker save` writes it (a tar of its layer tars and config), streamed.
-        Raises EngineError."""
+    def saved(self, ref: str) -> Iterator[bytes]:
+        """The image as `docker save` writes it (a tar of its layer tars and config), streamed in
+        chunks, never written to disk. Raises EngineError."""
         try:
             yield from self.api.get_image(ref)
         except (docker_errors.DockerException, requests.RequestException) as err:
@@ -199,6 +199,30 @@ class Engine:
         if not image_id:
             raise EngineError(f"the engine at {self.host} loaded no image from the layer archive")
         return image_id
+
+    def save(self, ref: str, target) -> None:
+        """Write `ref` as a `docker save` archive to the open binary file `target`."""
+        try:
+            for chunk in self.api.get_image(ref):
+                target.write(chunk)
+        except (docker_errors.APIError, requests.RequestException) as err:
+            raise EngineError(f"saving image {ref} from {self.host} failed: {_reason(err)}") from err
+
+    def load_saved(self, archive: Iterable[bytes]) -> List[str]:
+        """Load a `docker save` archive (streamed); return what the engine says it loaded (tags or ids)."""
+        loaded = []
+        try:
+            for event in self.api.load_image(archive):
+                if "error" in event:
+                    detail = (event.get("errorDetail") or {}).get("message") or event["error"]
+                    raise EngineError(f"the engine at {self.host} refused the image archive: {detail}")
+                text = event.get("stream", "")
+                for word in ("Loaded image:", "Loaded image ID:"):
+                    if word in text:
+                        loaded.append(text.split(word, 1)[1].strip())
+        except (docker_errors.APIError, requests.RequestException) as err:
+            raise EngineError(f"loading an image archive into {self.host} failed: {_reason(err)}") from err
+        return loaded
 
     # --- builds -----------------------------------------------------------------------------------
 

@@ -133,13 +133,18 @@ def check_root(step: RepoStep, flag: str) -> None:
 
 
 def ensure(step: RepoStep, say: Say, flag: str, *, locks_dir: Path, held: Optional[ExitStack] = None,
-           echo=None) -> RepoState:
+           echo=None, bundles: Optional[Path] = None) -> RepoState:
     """Reuse `step.path` when it holds a repo, else clone it there; for a repo the user named,
-    use it as it is; for the tool's own clone, fetch the ref into it. The repo is left under a
-    shared lock (in `locks_dir`) that `held` releases, so that no other run changes it while this
-    one packs it; without `held` the lock is released on return. git's own output goes to `echo`
-    (stderr when None). Raises RepoError, ConfigError."""
+    use it as it is; for the tool's own clone, fetch the ref into it. Under --lock, a repo to
+    clone or fetch whose locked commit (and every submodule's) has a git bundle in `bundles`
+    (`bundle import` put it there) is made from those bundles, with no network. The repo is left
+    under a shared lock (in `locks_dir`) that `held` releases, so that no other run changes it
+    while this one packs it; without `held` the lock is released on return. git's own output goes
+    to `echo` (stderr when None). Raises RepoError, ConfigError."""
     _check_values(step)
+    bundled = _bundled(step, bundles)
+    if step.commit and step.action in ("clone", "fetch") and not (step.path / ".git").exists() and not bundled:
+        _check_remote(step)
     if step.action == "use":
         if not (step.path / ".git").exists():
             raise RepoError(f"{flag} {step.path} is not a git repo: give the path of a {step.name} checkout, or its URL")
@@ -147,7 +152,17 @@ def ensure(step: RepoStep, say: Say, flag: str, *, locks_dir: Path, held: Option
         check_root(step, flag)
     lock = locks.EntryLock(locks.lock_for(locks_dir, f"repo-{step.name}", step.path),
                            f"the {step.name} repo at {step.path}", say)
-    if step.action == "fetch":
+    if step.action == "fetch" and bundled:
+        def read():
+            current = _rev(step.path, "HEAD") if (step.path / ".git").exists() else None
+            if current == step.commit and _clean(step.path):
+                say(f"reuse {step.name} clone at {step.path}: at the locked {step.commit[:10]}")
+                return RepoState(step.name, step.path, current, step.ref, reused=True, at_ref=True)
+            return None
+
+        def write():
+            return read() or _from_bundles(step, bundled, say)
+    elif step.action == "fetch":
         def read():
             return _fetch_current(step, say)
 
@@ -159,14 +174,149 @@ def ensure(step: RepoStep, say: Say, flag: str, *, locks_dir: Path, held: Option
 
         def write():
             # A repo the user named is never cloned, even when it went away meanwhile.
-            return (_reuse(step, say, fix=True, echo=echo) if step.action == "use" or step.path.exists()
-                    else _clone(step, say, echo))
+            if step.action == "use" or step.path.exists():
+                return _reuse(step, say, fix=True, echo=echo)
+            return _from_bundles(step, bundled, say) if bundled else _clone(step, say, echo)
     state = locks.shared_entry(lock, read, write, still=lambda s: _rev(step.path, "HEAD") == s.commit)
     if held is not None:
         held.callback(lock.release)
     else:
         lock.release()
+    if step.commit:
+        _check_locked(step, state)
     return state
+
+
+def _moved(step: RepoStep, now: str, where: str) -> RepoError:
+    return RepoError(f"{step.name} {step.ref}: the lock {step.lock} has commit {step.commit[:12]}, but {where} "
+                     f"has {now[:12]} (the ref moved): bring the locked commit from a bundle, or lock again with "
+                     f"`musa-docker lock --update {step.name}`")
+
+
+def _check_remote(step: RepoStep) -> None:
+    """Before cloning under --lock: the ref must still name the locked commit upstream."""
+    now = _remote_commit(step.url, step.ref, "")
+    if now is not None and now != step.commit:
+        raise _moved(step, now, redact(step.url))
+
+
+def _check_locked(step: RepoStep, state: RepoState) -> None:
+    """Under --lock: the repo, and every submodule, at the commit the lock records. Raises RepoError."""
+    if state.commit != step.commit:
+        raise _moved(step, state.commit, str(state.path))
+    have = {s["path"]: s["commit"] for s in submodules(state.path)}
+    for path, commit in step.locked:
+        if have.get(path) != commit:
+            now = have.get(path)
+            raise RepoError(f"{step.name} submodule {path}: the lock {step.lock} has commit {commit[:12]}, but "
+                            f"{state.path / path} {'has ' + now[:12] if now else 'is missing'}: bring the locked "
+                            f"commit from a bundle, or lock again with `musa-docker lock --update {step.name}`")
+
+
+def bundle_path(bundles: Path, commit: str) -> Path:
+    return Path(bundles) / f"{commit}.bundle"
+
+
+def _bundled(step: RepoStep, bundles: Optional[Path]) -> Optional[Path]:
+    """`bundles` when it has the locked commit of the repo and of each submodule."""
+    if not bundles or not step.commit or step.action not in ("clone", "fetch"):
+        return None
+    commits = [step.commit] + [c for _, c in step.locked]
+    return bundles if all(bundle_path(bundles, c).is_file() for c in commits) else None
+
+
+def has_bundles(step: RepoStep, bundles: Path) -> bool:
+    return _bundled(step, bundles) is not None
+
+
+def bundle_head(path: Path, commit: str, target: Path) -> None:
+    """`git bundle` of the repo at `path`'s checked-out commit (which must be `commit`): a shallow
+    clone gives a bundle of that commit alone, which `_from_bundles` takes into a shallow repo."""
+    if head(path) != commit:
+        raise RepoError(f"{path} is at {head(path)[:12]}, not at {commit[:12]}: it cannot be bundled as locked")
+    _checked(_git(["bundle", "create", "-q", END, str(target), "HEAD"], cwd=path), f"bundling {path}")
+
+
+def keep_bundle(bundles: Path, commit: str, source: Path) -> int:
+    """Keep a git bundle of `commit` where a locked build finds it; 1 when written, 0 when there."""
+    target = bundle_path(bundles, commit)
+    if target.is_file():
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    return 1
+
+
+def _unbundle(path: Path, commit: str, bundles: Path) -> None:
+    """A repo at `path` holding `commit` from its bundle, checked out: shallow at that commit."""
+    path.mkdir(parents=True, exist_ok=True)
+    _checked(_git(["init", "-q", END, str(path)]), f"creating {path}")
+    (path / ".git" / "shallow").write_text(commit + "\n")
+    _checked(_git(["fetch", "-q", "--no-tags", END, str(bundle_path(bundles, commit)), "HEAD"], cwd=path),
+             f"taking {commit[:12]} from its bundle")
+    _checked(_git(["checkout", "-q", "--force", "--detach", commit], cwd=path), f"checking out {commit[:12]}")
+
+
+def _from_bundles(step: RepoStep, bundles: Path, say: Say) -> RepoState:
+    """The repo and its submodules at their locked commits from the git bundles `bundle import`
+    kept; made under a private name and renamed into place. No network."""
+    path = step.path
+    say(f"clone {step.name} @ {step.ref} = {step.commit[:12]} from its git bundle -> {path} "
+        f"({len(step.locked)} submodule(s) from theirs)")
+    made_dirs = [p for p in path.parents if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = _beside(path)
+    try:
+        _unbundle(work, step.commit, bundles)
+        _checked(_git(["config", END, "remote.origin.url", strip_credentials(step.url) if "://" in step.url
+                       else step.url], cwd=work), "configuring the clone")
+        for sub, commit in sorted(step.locked):
+            target = work / sub
+            if target.is_dir() and not any(target.iterdir()):
+                target.rmdir()
+            _unbundle(target, commit, bundles)
+        for repo in [work] + [work / sub for sub, _ in sorted(step.locked)]:
+            if (repo / ".gitmodules").is_file():
+                _checked(_git(["submodule", "init", "-q"], cwd=repo), f"registering the submodules of {repo}")
+        if path.exists():
+            shutil.rmtree(path)       # the tool's own clone (fetch), replaced by the locked one
+        os.rename(work, path)
+    except BaseException:
+        _remove_own(work, made_dirs)
+        raise
+    return RepoState(step.name, path, step.commit, step.ref, reused=False, at_ref=True)
+
+
+def submodules(path: Path) -> list:
+    """Every submodule of the repo at `path`, recursively, checked out: path (from the top), url
+    (as .gitmodules gives it, without credentials), commit; sorted by path. Raises RepoError."""
+    done = _git(["submodule", "status", "--recursive"], cwd=path)
+    _checked(done, f"listing the submodules of {path}")
+    modules = {"": _gitmodules(Path(path))}     # a repo's path from the top -> its .gitmodules
+    out = []
+    for line in done.stdout.splitlines():
+        if len(line) < 42:
+            continue
+        commit, rel = line[1:41], line[42:].rsplit(" (", 1)[0]
+        parent = max((p for p in modules if p == "" or rel.startswith(p + "/")), key=len)
+        url = modules[parent].get(rel[len(parent) + 1:] if parent else rel, "")
+        out.append({"path": rel, "url": strip_credentials(url) if "://" in url else url, "commit": commit})
+        if (Path(path) / rel / ".gitmodules").is_file():
+            modules[rel] = _gitmodules(Path(path) / rel)
+    return sorted(out, key=lambda s: s["path"])
+
+
+def _gitmodules(path: Path) -> dict:
+    """path -> url of the submodules `path/.gitmodules` names."""
+    done = _git(["config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.(path|url)$"], cwd=path)
+    names: dict = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        name, _, field = key[len("submodule."):].rpartition(".")
+        names.setdefault(name, {})[field] = value
+    return {v["path"]: v.get("url", "") for v in names.values() if "path" in v}
 
 
 def _check_values(step: RepoStep) -> None:
@@ -307,8 +457,14 @@ def _remote_commit(url: str, ref: str, head_commit: str) -> Optional[str]:
     return None
 
 
-def _clean(path: Path) -> bool:
-    done = _git(["status", "--porcelain", "--ignore-submodules=none"], cwd=path)
+def is_clean(path: Path, ignored: bool = False) -> bool:
+    """No change, untracked file or moved submodule in the repo at `path` (nor, with `ignored`,
+    a file .gitignore hides: it is in the tree all the same)."""
+    return _clean(path, ignored)
+
+
+def _clean(path: Path, ignored: bool = False) -> bool:
+    done = _git(["status", "--porcelain", "--ignore-submodules=none", *(["--ignored"] if ignored else [])], cwd=path)
     return done.returncode == 0 and not done.stdout.strip()
 
 

@@ -252,13 +252,30 @@ def parse_packages(text: str) -> Dict[str, List[str]]:
     return found
 
 
-def parse_sha256s(text: str) -> Dict[Tuple[str, str], str]:
-    """(package, version) -> the SHA256 of its .deb, as the index lists it (apt checks it on download)."""
-    found = {}
+def parse_stanzas(text: str) -> List[Dict[str, str]]:
+    """Every stanza of a Packages index as its fields (Package, Version, Architecture, Filename,
+    Size, SHA256, ...)."""
+    found = []
     for stanza in re.split(r"\n\s*\n", text):
         fields = dict(re.findall(r"^([A-Za-z0-9-]+):[ \t]*(.*?)[ \t]*$", stanza, re.M))
-        if fields.get("Package") and fields.get("Version") and re.fullmatch(r"[0-9a-f]{64}", fields.get("SHA256", "")):
-            found[(fields["Package"], fields["Version"])] = fields["SHA256"]
+        if fields.get("Package") and fields.get("Version"):
+            found.append(fields)
+    return found
+
+
+def parse_sha256s(text: str) -> Dict[Tuple[str, str], str]:
+    """(package, version) -> the SHA256 of its .deb, as the index lists it (apt checks it on download)."""
+    return {(f["Package"], f["Version"]): f["SHA256"] for f in parse_stanzas(text)
+            if re.fullmatch(r"[0-9a-f]{64}", f.get("SHA256", ""))}
+
+
+def stanzas(source: AptSource, arch: str, *, verify=True, session: Optional[requests.Session] = None
+            ) -> Dict[Tuple[str, str], Dict[str, str]]:
+    """(package, version) -> its stanza, over the source's components. Raises AptRepoError."""
+    found: Dict[Tuple[str, str], Dict[str, str]] = {}
+    for component in source.components:
+        for fields in parse_stanzas(fetch_index(source, component, arch, verify=verify, session=session)):
+            found.setdefault((fields["Package"], fields["Version"]), fields)
     return found
 
 

@@ -155,7 +155,7 @@ def plan_stack(stack, resolution=None, base_has_sdk: Optional[bool] = None, *, d
     # Every arg the Dockerfiles declare is passed, at its default when unused: ARG defaults never
     # decide anything on their own.
     args = {"MUSA_SDK": SDK_ARCHIVES, "MUSA_RUNTIME": "", "MUSA_APT_SOURCE": "", "MUSA_APT_PACKAGES": "",
-            "MUSA_PIP_INDEX_URL": "", "MUSA_WHEELS": ""}
+            "MUSA_PIP_INDEX_URL": "", "MUSA_WHEELS": "", "MUSA_WHEEL_HASHES": ""}
     labels, notes = [], []
     if stack.apt is not None:
         src = stack.apt.source
@@ -207,3 +207,59 @@ def resolve_apt_versions(stack, engine, *, insecure: bool, say):
 def expect(stack) -> dict:
     """The post-build checks of the stack: each MUSA wheel at its pinned version, no CUDA builds."""
     return {"versions": {w.name: w.version for w in stack.wheels}, "no_cuda": True}
+
+
+def locked_apt(stack, lock, arch: Optional[str] = None):
+    """The apt versions the lock records for the stack's source and runtime line (for `arch`, or
+    the only architecture locked), as a resolution; None when the SDK does not come from apt.
+    Raises LockError when the lock has no such record or lacks a package."""
+    from .aptrepo import Resolution
+    from ..errors import LockError
+    if stack.apt is None:
+        return None
+    source, runtime = stack.apt.source.line, stack.apt.runtime
+    record = lock.apt(source, runtime, arch)
+    if record is None:
+        raise LockError(f"the lock {lock.path} has no apt record of {source!r}, runtime {runtime}"
+                        f"{' for ' + arch if arch else ''}: lock these flags with `musa-docker lock`")
+    pins = {p["package"]: p["version"] for p in record["packages"]}
+    names = [name for _, name, _ in stack.apt.packages()]
+    missing = [n for n in names if n not in pins]
+    if missing:
+        raise LockError(f"the lock {lock.path} has no version of {', '.join(missing)} from {stack.apt.source.url}: "
+                        f"lock it again with `musa-docker lock --update {missing[0]}`")
+    return Resolution(stack.apt, tuple((n, pins[n]) for n in names))
+
+
+def check_locked_apt(stack, lock, engine, *, insecure: bool, say):
+    """Prepare's part under --lock: the locked versions (locked_apt for the engine's
+    architecture), each still in the repository's index with the locked sha256. Raises LockError
+    naming the package, AptRepoError when the repository does not answer."""
+    import platform
+
+    from .aptrepo import arch_of, stanzas
+    from ..errors import LockError
+    if stack.apt is None:
+        return None
+    arch = arch_of(engine.info().get("Architecture") or platform.machine())
+    resolution = locked_apt(stack, lock, arch)
+    record = lock.apt(stack.apt.source.line, stack.apt.runtime, arch)
+    src = stack.apt.source
+    say(f"check {len(resolution.pins)} locked MUSA {stack.apt.runtime} packages against {src.url} {src.suite} ({arch})")
+    index = stanzas(src, arch, verify=not insecure)
+    for pin in record["packages"]:
+        if pin["package"] not in dict(resolution.pins):
+            continue
+        found = index.get((pin["package"], pin["version"]))
+        if found is None:
+            has = sorted(v for (n, v) in index if n == pin["package"])
+            raise LockError(f"apt package {pin['package']} {pin['version']} (lock {lock.path}) is no longer in "
+                            f"{src.url} {src.suite} (it has {', '.join(has) or 'no version of it'}): bring it from "
+                            f"a bundle, or lock again with `musa-docker lock --update {pin['package']}`")
+        if found.get("SHA256", "").lower() != pin["sha256"]:
+            raise LockError(f"apt package {pin['package']} {pin['version']}: {src.url} lists sha256 "
+                            f"{found.get('SHA256', 'none')[:16]}…, the lock {lock.path} {pin['sha256'][:16]}…: "
+                            "the repository's package changed; check it, or lock again with "
+                            f"`musa-docker lock --update {pin['package']}`")
+    say("apt pins (lock): " + resolution.specs())
+    return resolution

@@ -29,6 +29,7 @@ from ..defaults import SYSTEMS, System
 from ..errors import ConfigError
 from ..util import expand_home, parse_size
 from ..values.locations import Location, parse_location, redact
+from ..values.lockfile import Lock, load as load_lock
 from ..values.network import ca_certs, index_url, no_credentials, proxies
 from ..values.paths import check_reserved
 from ..values.refs import ImageRef, image_reference, image_refs
@@ -72,6 +73,8 @@ class Common:
     ca_certs: tuple = ()                  # --ca-cert files, checked (network.py)
     proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
     pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
+    lock: Optional[Lock] = None           # --lock: the commits and bytes the build must take
+    offline: bool = False                 # --offline: nothing fetched, every input from the machine
     size_budget: Optional[int] = None     # bytes unpacked the image may hold (--size-budget), None: no budget
     sbom_dir: Optional[Path] = None       # --sbom DIR: the SBOM documents are written there too
 
@@ -190,9 +193,21 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         builder=builder,
         ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
+        lock=load_lock(_path(validate.path(values["lock"], "--lock"), home), values["lock"])
+        if values.get("lock") else None,
+        offline=_offline(values),
         size_budget=_budget(values.get("size_budget")),
         sbom_dir=_path(validate.path(values["sbom"], "--sbom"), home) if values.get("sbom") else None,
     )
+
+
+def _offline(values) -> bool:
+    if values.get("offline") and values.get("pull"):
+        raise ConfigError("--offline and --pull: an offline build pulls nothing; drop --pull")
+    if values.get("offline") and not values.get("lock"):
+        raise ConfigError("--offline needs --lock FILE: an offline build takes the commits and bytes a lock records, "
+                          "from what `musa-docker bundle import` brought (see docs/air-gapped.md)")
+    return bool(values.get("offline"))
 
 
 PROGRESS = ("auto", "plain", "tty")

@@ -91,6 +91,10 @@ COMMON: List[Flag] = [
     Flag("quiet", False, ("q",), "print only the image id on stdout; errors still go to stderr"),
     Flag("progress", None, (), f"auto, plain or tty: on a terminal a bar per download and one line per build "
          f"step, else the whole log [{default('', 'progress')}: tty on a terminal, else plain]"),
+    Flag("lock", None, (), "build exactly the commits and bytes this lock file records (`musa-docker lock`); "
+         "anything that moved is an error"),
+    Flag("offline", False, (), "with --lock: fetch nothing; repos, artifacts and images from what `bundle import` "
+         "brought; an input that is not here is an error before anything is built"),
     Flag("sbom", None, (), "write the image's SBOM (CycloneDX 1.6 and SPDX 2.3 JSON) here too [beside the build log only]"),
     Flag("size_budget", None, (), "fail before tagging when the image is larger than SIZE unpacked (e.g. 20G, 500M), "
          "naming its largest layers [none]"),
@@ -203,6 +207,8 @@ BUILD_ALL: List[Flag] = [
     Flag("jobs", None, ("j",), "build up to N independent images at once [1]"),
     Flag("dry_run", False, (), "print the ordered plan and stop"),
     Flag("docker_host", None, (), "engine for entries that name none [$DOCKER_HOST, else the current docker context]"),
+    Flag("lock", None, (), "build every entry from this lock file (`musa-docker lock -c FILE`), for entries that name none"),
+    Flag("offline", False, (), "with --lock: every entry offline (see build-base --offline)"),
 ]
 
 PUSH: List[Flag] = [
@@ -219,12 +225,37 @@ PUSH: List[Flag] = [
 SBOM: List[Flag] = [
     Flag("image", None, ("i",), "image the tool built, name[:tag] or id (required)"),
     Flag("format", None, (), "cyclonedx or spdx [both]"),
-    Flag("output", None, ("o",), "directory the documents are written to [the working directory]"),
+    Flag("output_dir", None, ("o", "output"), "directory the documents are written to [the working directory]"),
     DOCKER_HOST,
 ]
 
 DOCTOR: List[Flag] = [
     Flag("docker_cli", None, (), f"the docker client to try for BuildKit builds [{default('', 'docker_cli')} on PATH]"),
+    DOCKER_HOST,
+]
+
+LOCK_TASK: List[Flag] = [
+    Flag("config", None, ("c",), "lock every image of this build-all file (instead of TASK and its flags)"),
+    Flag("output", None, ("o",), f"the lock file to write [{default('lock', 'output')}]"),
+    Flag("update", [], (), "re-resolve only this input of the existing lock file (a repo, artifact, apt package, "
+         "pip distribution or image name), keep the rest; repeatable"),
+    Flag("docker_host", None, (), "engine whose architecture and base images are locked, for entries that name "
+         "none [$DOCKER_HOST, else the current docker context]"),
+]
+
+BUNDLE_TASK: List[Flag] = [
+    Flag("lock", None, (), "the lock file whose inputs the bundle carries (`musa-docker lock`) (required)"),
+    Flag("output", None, ("o",), "the bundle to write: a new directory, or FILE.tar (required)"),
+    Flag("since", None, (), "write a differential bundle: only what OLD (a bundle directory, tar or its "
+         "manifest.json) does not hold; it imports on top of OLD"),
+    Flag("split", None, (), "with -o FILE.tar: cut it into parts of at most SIZE (e.g. 4G, 700M), FILE.tar.001… "
+         "and FILE.tar.parts.json"),
+    Flag("insecure", False, (), "turn TLS verification off for downloads (never the default)"),
+    DOCKER_HOST,
+]
+
+BUNDLE_READ: List[Flag] = [
+    Flag("bundle", None, (), "the bundle, a directory or FILE.tar (also the word after `bundle verify`/`bundle import`)"),
     DOCKER_HOST,
 ]
 
@@ -287,6 +318,16 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec("doctor", "Check what a build and a MUSA shell need, before they need it: git, the engine, a docker "
              "client with BuildKit, free space, the MUSA host runtime; one row each, exit 1 when a build would fail.",
              tuple(DOCTOR)),
+    TaskSpec("lock", "Resolve every input of a build without building: `lock TASK [FLAGS]` or `lock -c FILE`; "
+             "commits with submodules, artifact, apt and pip sha256s, base image ids, in one lock file for --lock.",
+             tuple(LOCK_TASK)),
+    TaskSpec("bundle", "Write everything a lock file names into one portable directory or tar: git bundles, "
+             "artifacts, a flat apt repository, a wheelhouse per index, the base images, a manifest; then "
+             "`bundle verify DIR` and `bundle import DIR`.", tuple(BUNDLE_TASK)),
+    TaskSpec("bundle-verify", "Check every file of a bundle against its manifest (`bundle verify DIR|FILE.tar`); "
+             "a file that differs, is missing or is not listed is named, and it fails.", tuple(BUNDLE_READ)),
+    TaskSpec("bundle-import", "Verify a bundle, then seed the tool's cache with it and load its images into the "
+             "engine (`bundle import DIR|FILE.tar`).", tuple(BUNDLE_READ)),
     TaskSpec("config", "Show every value each task would take, and where it comes from: flag, variable, config "
              "file:line or default.", tuple(CONFIG_TASK)),
     TaskSpec("cache", "List what the tool's cache holds, with sizes and last use (`cache ls`), or remove what "
@@ -299,6 +340,27 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
 # The build tasks, with all their flags: what a build-all entry may set.
 BUILDS: Dict[str, List[Flag]] = {name: list(spec.rows) for name, spec in TASKS.items() if spec.builds}
 
+# `bundle verify X` and `bundle import X`: the tasks bundle-verify and bundle-import, X their --bundle.
+BUNDLE_VERBS = ("verify", "import")
+
+# What `lock TASK` leaves out of the build task's flags: it builds nothing and writes a lock.
+NOT_LOCKED = ("lock", "dry_run", "offline", "push", "quiet", "progress", "verify", "metadata_file")
+
+
+def lock_of(task: str) -> TaskSpec:
+    """`lock TASK`: the build task's flags (but NOT_LOCKED) and lock's own but -c, one parser."""
+    built, lock = TASKS[task], TASKS["lock"]
+    rows = tuple(r for r in built.rows if r.name not in NOT_LOCKED)
+    taken = {r.name for r in rows}
+    own = rows + tuple(r for r in lock.own if r.name != "config" and r.name not in taken)
+    return TaskSpec(f"lock {task}", f"Lock every input of `{task}` without building it.", own)
+
+
+def lock_own(spec: TaskSpec) -> Tuple[str, ...]:
+    """The keys of `lock TASK`'s values that are lock's own (-o, --update), not the build task's."""
+    built = {r.name for r in TASKS[spec.name.split()[1]].rows}
+    return tuple(r.name for r in TASKS["lock"].own if r.name not in built and r.name != "config")
+
 
 # The value each flag takes, as help shows it: by name, else by the name's ending.
 _PLACEHOLDERS = {
@@ -306,10 +368,12 @@ _PLACEHOLDERS = {
     "python_env": "conda|venv", "network": "MODE", "builder": "auto|buildkit|classic", "docker_cli": "PATH",
     "buildx_builder": "NAME", "cache_from": "REF", "cache_to": "REF", "gpu_arch": "ARCH[,ARCH]",
     "musa_apt_source": '"deb URL SUITE COMP"', "musa_runtime": "X.Y", "musa_wheel": "NAME==VERSION",
-    "compile_cache_size": "SIZE", "shm_size": "SIZE", "size_budget": "SIZE", "sbom": "DIR", "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
+    "compile_cache_size": "SIZE", "shm_size": "SIZE", "size_budget": "SIZE", "sbom": "DIR",
+    "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
-    "docker_host": "URL", "format": "cyclonedx|spdx", "output": "DIR", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
+    "docker_host": "URL", "format": "cyclonedx|spdx", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
     "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
+    "lock": "FILE", "output": "FILE", "update": "NAME", "bundle": "DIR|FILE", "since": "OLD", "split": "SIZE",
     "progress": "auto|plain|tty",
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),

@@ -29,6 +29,7 @@ KINDS = {
     "logs": "build logs",
     "checked": "vendor archives and wheels already checked",
     "dockerfiles": "rendered Dockerfiles",
+    "git-bundles": "git bundles of locked commits, from `bundle import`",
 }
 
 _DOWNLOAD = re.compile(r"[0-9a-f]{64}")
@@ -38,6 +39,7 @@ _BUILD = re.compile(r"musa-docker-[A-Za-z0-9_]+")
 _LOG = re.compile(r".+-\d{8}-\d{6}-(?P<pid>\d+)-[0-9a-f]{6}\.log")
 _CHECKED = re.compile(r"[0-9a-f]{64}")
 _DOCKERFILE = re.compile(r"[0-9a-f]{64}\.Dockerfile")
+_GIT_BUNDLE = re.compile(r"[0-9a-f]{40}\.bundle")
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def _files(kind: str, pattern: re.Pattern) -> Callable[[Path], Iterator[Item]]:
 _LISTERS = {
     "downloads": _downloads, "trees": _trees, "repos": _repos, "builds": _builds, "logs": _logs,
     "checked": _files("checked", _CHECKED), "dockerfiles": _files("dockerfiles", _DOCKERFILE),
+    "git-bundles": _files("git-bundles", _GIT_BUNDLE),
 }
 
 
@@ -230,7 +233,7 @@ def _remove_file(item: Item) -> None:
 
 _REMOVERS = {
     "downloads": _remove_download, "trees": _remove_tree, "repos": _remove_repo, "builds": _remove_build,
-    "logs": _remove_file, "checked": _remove_file, "dockerfiles": _remove_file,
+    "logs": _remove_file, "checked": _remove_file, "dockerfiles": _remove_file, "git-bundles": _remove_file,
 }
 
 

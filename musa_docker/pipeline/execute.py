@@ -32,6 +32,7 @@ from .log import BuildLog, log_path
 from ..fetch.download import Downloader, Fetched
 from ..engine.api import Engine
 from ..fetch.locks import EntryLock, lock_for
+from ..errors import ChecksumError, LockError
 from ..plan.plan import Plan
 from ..util import Say, file_sha256, human_size, short_id
 
@@ -89,6 +90,20 @@ def inputs_digest(plan: Plan, states, fetched, trees) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
+def _locked_trees(plan: Plan, states, trees: Dict[str, str]) -> Dict[str, str]:
+    """The trees as the inputs digest sees them: under --lock, a clean checkout at the locked
+    commits (git.py checked them) is named by those commits, which any machine's checkout of them
+    shares, so a build from a lock has one digest wherever it runs; any other tree by its state on
+    the disk."""
+    steps = {step.name: step for step in plan.repos}
+    out = dict(trees)
+    for state in states:
+        step = steps[state.name]
+        if step.commit and state.commit == step.commit and repos.is_clean(state.path, ignored=True):
+            out[state.name] = "locked " + hashlib.sha256(json.dumps([step.commit, sorted(step.locked)]).encode()).hexdigest()
+    return out
+
+
 def _rendered(plan: Plan) -> Path:
     """The rendered Dockerfile as a file in the cache, named by its digest: written once, renamed into
     place, so two runs never see half of one."""
@@ -108,10 +123,20 @@ def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitSta
     """Bring every repo and artifact of the plan to the host and check the vendor archives and
     wheels the plan marks. The repos stay under shared locks that `held` releases (their trees
     are packed later), so that another run cannot move them meanwhile. Raises RepoError,
-    DownloadError, ArtifactError."""
-    states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held, echo=git_echo)
+    DownloadError, ArtifactError; under --offline, LockError when an input is not on this machine."""
+    if plan.offline:
+        from .locked import check_offline
+        check_offline(plan, say)
+    states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held, echo=git_echo,
+                           bundles=plan.cache_dir / "git-bundles")
               for step in plan.repos]
-    fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []
+    try:
+        fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []
+    except ChecksumError as err:
+        if not plan.lock:
+            raise
+        raise LockError(f"{err}; the expected sha256 is the lock {plan.lock}'s: bring the locked file from a bundle, "
+                        "or lock again with `musa-docker lock --update NAME`") from err
     checked = [got for step, got in zip(plan.artifacts, fetched) if step.checked]
     if checked:
         archives.check_all(checked, plan.python_version, archives.discard, plan.cache_dir / "checked", say)
@@ -119,7 +144,7 @@ def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitSta
     labels = dict(plan.build.labels)
     labels.update({f"musa_docker.{s.name}.commit": s.commit for s in states})
     labels.update({f"musa_docker.artifact.{f.name}.sha256": f.sha256 for f in fetched})
-    labels["musa_docker.inputs"] = inputs_digest(plan, states, fetched, trees)
+    labels["musa_docker.inputs"] = inputs_digest(plan, states, fetched, _locked_trees(plan, states, trees))
     # where each input came from, for the SBOM: not in the digest (the same bytes are the same image)
     labels.update(sbom.provenance_labels(plan))
     return Prepared(states, fetched, trees, labels)

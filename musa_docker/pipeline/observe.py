@@ -10,7 +10,7 @@ import dataclasses
 from typing import Optional
 
 from ..fetch import git as repos
-from ..fetch import index as musa_index
+from ..fetch import pipindex
 from ..fetch.download import local_file
 from ..musa import sdk
 from ..errors import ConfigError, EngineError
@@ -44,15 +44,27 @@ def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
     the MUSA SDK already; with an apt source, the versions its index offers for the engine's
     architecture. Raises EngineError, ConfigError or DownloadError."""
     if isinstance(options, DevOptions):
-        facts = dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say))
+        facts = dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say,
+                                                                      pull=not options.common.offline))
         if options.stack.apt:
             facts = dataclasses.replace(facts, base_has_sdk=sdk.base_has_sdk(engine, options.base_img, say))
+    lock = options.common.lock
     if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.apt and not facts.base_has_sdk:
-        facts = dataclasses.replace(facts, apt=sdk.resolve_apt_versions(
-            options.stack, engine, insecure=options.common.insecure, say=say))
-    if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.wheels:
+        if lock is not None and options.common.offline:
+            facts = dataclasses.replace(facts, apt=sdk.locked_apt(options.stack, lock))
+        elif lock is not None:
+            facts = dataclasses.replace(facts, apt=sdk.check_locked_apt(
+                options.stack, lock, engine, insecure=options.common.insecure, say=say))
+        else:
+            facts = dataclasses.replace(facts, apt=sdk.resolve_apt_versions(
+                options.stack, engine, insecure=options.common.insecure, say=say))
+    offline = lock is not None and options.common.offline
+    if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.wheels and not offline:
         python = facts.python_version if isinstance(options, DevOptions) else options.python_version
         ask_musa_index(options.stack, python, insecure=options.common.insecure, say=say)
+    if lock is not None:
+        from . import locked       # the checks of --lock against the engine and the pip index
+        locked.check(options, lock, engine, say)
     return facts
 
 
@@ -65,7 +77,7 @@ def ask_musa_index(stack, python: Optional[str], *, insecure: bool, say: Say) ->
     with requests.Session() as session:
         session.verify = not insecure
         for wheel in stack.wheels:
-            why = musa_index.missing(index, wheel.requirement, session, python)
+            why = pipindex.missing(index, wheel.requirement, session, python)
             if why:
                 raise ConfigError(f"--musa-wheel {wheel.requirement}: {why}; pin a version the index has, "
                                   "or check --musa-pip-index-url")
@@ -73,9 +85,13 @@ def ask_musa_index(stack, python: Optional[str], *, insecure: bool, say: Say) ->
         f"{f' for Python {python}' if python else ''}")
 
 
-def base_python(engine, ref: str, say: Say) -> str:
-    """The Python version of the base image `ref`, pulling it when the engine lacks it."""
+def base_python(engine, ref: str, say: Say, pull: bool = True) -> str:
+    """The Python version of the base image `ref`, pulling it when the engine lacks it (unless
+    `pull` is off: --offline)."""
     image = engine.image(ref)
+    if image is None and not pull:
+        raise EngineError(f"-b/--base-img {ref}: the engine at {engine.host} does not have it, and --offline pulls "
+                          "nothing: import the bundle that holds it (`musa-docker bundle import`), or build it here")
     if image is None:
         say(f"pull {ref}: the engine at {engine.host} does not have it")
         try:

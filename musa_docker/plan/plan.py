@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
 from ..engine import docker_cli as client
+from . import locked
 from .. import defaults
 from ..musa import kinds
 from ..values import network
@@ -55,6 +56,9 @@ class RepoStep:
     submodules: bool = True
     layer_at: Optional[str] = None   # "home/pytorch": appended to the built image as one layer, not ADDed
     flag: str = "--root"      # the flag the path came from, named in errors about it
+    commit: Optional[str] = None             # --lock: the commit it must be at
+    locked: Tuple[Tuple[str, str], ...] = ()  # --lock: (path, commit) of each submodule, recursively
+    lock: str = ""                            # --lock: the lock file, as errors name it
 
     def __post_init__(self):
         object.__setattr__(self, "action", RepoAction(self.action))   # "clone" is accepted, and checked
@@ -117,6 +121,8 @@ class Plan:
     notes: Tuple[str, ...] = field(default=())
     inputs: Tuple[Tuple[str, str, str], ...] = field(default=())   # (input, value, where it came from)
     config_files: Tuple[str, ...] = field(default=())              # read by the cascade, highest first
+    lock: str = ""                                                 # --lock: the lock file, as errors name it
+    offline: bool = False                                          # --offline: every input from this machine
     size_budget: Optional[int] = None      # bytes unpacked the image may hold (--size-budget)
     sbom_dir: Optional[Path] = None        # --sbom DIR: the SBOM documents are written there too
 
@@ -134,7 +140,8 @@ class Plan:
                    RepoAction.REUSE: "HEAD reported, submodules checked",
                    RepoAction.USE: "as it is: HEAD reported, submodules checked",
                    RepoAction.FETCH: "into the tool's own clone, shallow, submodules recursive"}[r.action]
-            lines.append(f"  {r.action.value:<7} {r.name} {redact(r.url)} @ {r.ref} -> {r.path} ({how})")
+            at = f" = {r.commit[:12]} (lock {r.lock})" if r.commit else ""
+            lines.append(f"  {r.action.value:<7} {r.name} {redact(r.url)} @ {r.ref}{at} -> {r.path} ({how})")
         if not self.repos:
             lines.append("  (none)")
         lines.append(f"artifacts: (cache {self.cache_dir}, {self.connections} connections for large files"
@@ -332,7 +339,11 @@ class Facts:
 
 
 def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts) -> Plan:
-    """The plan of the task `options` were resolved for, from what the disk and engine said."""
+    """The plan of the task `options` were resolved for, from what the disk and engine said; with
+    --lock, at the commits and bytes the lock records (locked.py)."""
+    lock = options.common.lock
+    if lock is not None and facts.apt is None and not facts.base_has_sdk and getattr(options, "stack", None):
+        facts = dataclasses.replace(facts, apt=locked.apt(options.stack, lock))
     if isinstance(options, BaseOptions):
         plan = plan_base(options, facts.present)
     elif isinstance(options, DevOptions):
@@ -340,7 +351,8 @@ def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts) 
     else:
         plan = plan_release(options, facts.apt)
     told = reuse_notes(plan.repos, dict(facts.checkouts))
-    return dataclasses.replace(plan, notes=plan.notes + told) if told else plan
+    plan = dataclasses.replace(plan, notes=plan.notes + told) if told else plan
+    return locked.apply(plan, lock, options.common.offline) if lock is not None else plan
 
 
 def reuse_notes(repos, checkouts: Mapping[str, Checkout]) -> Tuple[str, ...]:

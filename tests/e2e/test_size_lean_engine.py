@@ -27,7 +27,7 @@ def wasteful(engine, busybox):
 
 
 def test_layer_waste_names_what_a_later_layer_deleted_or_chowned(wasteful):
-    found = lean.layer_waste(Engine().save(wasteful))
+    found = lean.layer_waste(Engine().saved(wasteful))
     deleted = next(f for f in found if "RUN rm /big" in f.what)
     assert deleted.size == 3_000_000 and "/big" in deleted.what
     assert "written by `RUN dd if=/dev/zero" in deleted.what

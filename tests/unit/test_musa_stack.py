@@ -133,7 +133,7 @@ def test_without_the_stack_the_plan_is_as_before(env):
     # the stack's args are passed at their Dockerfile defaults: the archives install the SDK
     assert {k: v for k, v in plan.build.buildargs if k.startswith("MUSA_")} == {
         "MUSA_SDK": "archives", "MUSA_RUNTIME": "", "MUSA_APT_SOURCE": "", "MUSA_APT_PACKAGES": "",
-        "MUSA_PIP_INDEX_URL": "", "MUSA_WHEELS": ""}
+        "MUSA_PIP_INDEX_URL": "", "MUSA_WHEELS": "", "MUSA_WHEEL_HASHES": ""}
     assert not [k for k, _ in plan.build.labels if k.startswith("musa_docker.apt.")]
 
 

@@ -377,6 +377,6 @@ def test_check_urls_asks_the_musa_index_for_each_requirement(tmp_path, env, serv
     fails = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
     assert len(fails) == 2, done.stdout
     assert f"{path}:{line_of(path, 'torch==9.9.9')}" in fails[0]
-    assert "the MUSA index has no torch 9.9.9+musa5.2.0 (it lists 2.6.0+musa5.1.0, 2.7.1+musa5.2.0)" in fails[0]
+    assert "on the MUSA index: the index has no torch 9.9.9+musa5.2.0 (it lists 2.6.0+musa5.1.0, 2.7.1+musa5.2.0)" in fails[0]
     assert f"{path}:{line_of(path, 'triton==')}" in fails[1] and "no project triton" in fails[1] and "404" in fails[1]
     assert "skip  " not in done.stdout

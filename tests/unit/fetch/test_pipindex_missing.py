@@ -7,7 +7,7 @@ from __future__ import annotations
 import requests
 
 from images import serve_directory, write_simple_index
-from musa_docker.fetch.index import missing
+from musa_docker.fetch.pipindex import missing
 from vendor import _write_wheel
 
 
@@ -23,12 +23,12 @@ def test_the_index_has_the_version_for_the_python_or_says_what_it_has(tmp_path):
         assert missing(index, "torch==2.7.1+musa5.2.0", session, "3.10") is None
         assert missing(index, "torch==2.7.1+musa5.2.0", session) is None
         assert missing(index, "torch==9.9.9+musa5.2.0", session, "3.10") == \
-            "the MUSA index has no torch 9.9.9+musa5.2.0 (it lists 2.7.1+musa5.2.0)"
+            "the index has no torch 9.9.9+musa5.2.0 (it lists 2.7.1+musa5.2.0)"
         assert missing(index, "torch==2.7.1+musa5.2.0", session, "3.9") == \
-            "the MUSA index has torch 2.7.1+musa5.2.0 only for cp310, cp311, not for Python 3.9 (cp39)"
+            "the index has torch 2.7.1+musa5.2.0 only for cp310, cp311, not for Python 3.9 (cp39)"
         assert missing(index, "torch_musa==2.7.1+musa5.2.0", session, "3.12") is None      # abi3 from 3.11 on
         assert "only for cp311" in missing(index, "torch_musa==2.7.1+musa5.2.0", session, "3.10")
         assert missing(index, "triton-musa==3.1.0", session, "3.8") is None
-        assert missing(index, "vllm==1.0", session).startswith("the MUSA index has no project vllm (")
+        assert missing(index, "vllm==1.0", session).startswith("the pip index " + index + " has no project vllm (")
     with requests.Session() as session:
-        assert missing(index, "torch==2.7.1+musa5.2.0", session).startswith("the MUSA index does not answer (")
+        assert missing(index, "torch==2.7.1+musa5.2.0", session).startswith("the pip index " + index + " does not answer (")
