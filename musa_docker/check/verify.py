@@ -26,6 +26,7 @@ from ..musa.kinds import NO_TOOLKIT, Kind
 from ..options.build import python_prefix
 from .probe import last as _last
 from ..util import short_id
+from ..values import platforms
 
 NO_DEVICE = "no MUSA device visible"
 
@@ -122,7 +123,8 @@ def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequen
     label_kind = labels.get("musa_docker.kind")
     kind = kinds.KINDS.get(label_kind) if label_kind else None
 
-    runtime, default = host.musa_runtime(engine.info())
+    info = engine.info()
+    runtime, default = host.musa_runtime(info)
     if devices is not None:
         runtime, default, devices = None, False, list(devices)
     elif runtime is None and host.is_local(engine):
@@ -149,7 +151,24 @@ def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequen
             f"the check container of {ref} did not run its probe (exit {code}: {_last(output.splitlines())}): "
             "does the image have /bin/sh?"
         )
-    return _image_rows(label_kind, kind, labels, sections)
+    return [_platform_row(image.platform, labels, str(info.get("Architecture") or ""))] + \
+        _image_rows(label_kind, kind, labels, sections)
+
+
+def _platform_row(seen: str, labels: Mapping[str, str], engine_machine: str) -> Check:
+    """The image's platform (its config's os/architecture) against its label musa_docker.platform,
+    and whether the engine runs it natively or through QEMU."""
+    want = labels.get("musa_docker.platform")
+    try:
+        native = platforms.of_machine(engine_machine).name == seen
+    except MusaDockerError:
+        native = False
+    how = "" if native or not engine_machine else f"; the engine runs on {engine_machine}, so through QEMU"
+    if not want:
+        return Check("platform", SKIPPED, f"{seen} (no musa_docker.platform label){how}")
+    if want != seen:
+        return Check("platform", FAIL, f"the image's config says {seen}, label musa_docker.platform says {want}")
+    return Check("platform", PASS, f"{seen} (label musa_docker.platform){how}")
 
 
 def _image_rows(label_kind, kind: Optional[Kind], labels, sections) -> List[Check]:

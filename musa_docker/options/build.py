@@ -31,8 +31,10 @@ from ..util import expand_home
 from ..values.locations import Location, parse_location, redact
 from ..values.network import ca_certs, index_url, no_credentials, proxies
 from ..values.paths import check_reserved
+from ..values import platforms
+from ..values.platforms import Platform
 from ..values.refs import ImageRef, image_reference, image_refs
-from ..values.wheelname import wheel_dist
+from ..values.wheelname import is_wheel_name, wheel_dist
 from ..values.yamlfile import number_hint
 from .cascade import sourced
 from .inputs import Resolved, resolve as resolve_inputs
@@ -66,6 +68,9 @@ class Common:
     cache_dir: Path
     home: Path
     builder: Builder = Builder("classic", "--builder classic")
+    platform: Platform = platforms.PLATFORMS["linux/amd64"]
+    platform_source: str = "default"      # where --platform came from, as the plan shows it
+    platform_given: bool = False          # by a user (flag, variable, config): the engine's never replaces it
     ca_certs: tuple = ()                  # --ca-cert files, checked (network.py)
     proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
     pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
@@ -135,7 +140,21 @@ def _connections(value: Any) -> int:
     return int(text)
 
 
-def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
+def resolve_platform(values, machine: Optional[str], source: str = "flag") -> tuple:
+    """(platform, its source, given by a user) of --platform; without it, the engine's (`machine`,
+    once the engine was asked), else, before that (a dry run), this machine's. Raises ConfigError."""
+    given = values.get("platform")
+    if given:
+        return platforms.parse(given), source, True
+    if machine:
+        return platforms.of_machine(machine), f"default: the engine's ({machine})", False
+    here = platform.machine()
+    return (platforms.of_machine(here),
+            f"default: this machine's ({here}); a build takes the engine's, asked before it starts", False)
+
+
+def resolve_common(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None,
+                   platform_source: str = "flag") -> Common:
     home = Path(env.get("HOME") or Path.home())
     build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
     if build_dir:
@@ -153,7 +172,11 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
         check_reserved(_path(build_dir, home), home)
     builder = _builder(values, env)
     index, index_secret = index_url(values.get("pip_index_url") or "", "--pip-index-url", builder)
+    target, target_source, target_given = resolve_platform(values, machine, platform_source)
     return Common(
+        platform=target,
+        platform_source=target_source,
+        platform_given=target_given,
         tags=values.get("tag") or (),
         build_dir=_path(build_dir, home),
         keep_build_dir=bool(values.get("keep_build_dir")),
@@ -248,22 +271,23 @@ def resolve_python_env(values: Mapping[str, Any], sys_: System, machine: str, ta
     return version, python_env, python_prefix(python_env, version), conda, notes
 
 
-def _inputs(task: str, values, env: Mapping[str, str]) -> Resolved:
-    """The values with the pins file's layer filled in (options.inputs), from the cascade's
-    Sourced or plain flag values."""
-    return resolve_inputs(sourced(task, values), env)
+def _inputs(task: str, values, env: Mapping[str, str], machine: Optional[str]) -> tuple:
+    """(the values with the pins file's layer filled in (options.inputs), the shared options),
+    from the cascade's Sourced or plain flag values; `machine` is the engine's, once asked."""
+    given = sourced(task, values)
+    resolved = resolve_inputs(given, env)
+    return resolved, resolve_common(resolved.values, env, machine, given.source("platform"))
 
 
 def resolve_base(values, env: Mapping[str, str], machine: Optional[str] = None) -> BaseOptions:
     """Check build-base's flags; `values` is the cascade's Sourced, or flag names (underscored)
-    mapped to what the task got."""
-    resolved = _inputs("build-base", values, env)
+    mapped to what the task got; `machine` the engine's CPU, once asked (default: this machine's)."""
+    resolved, common = _inputs("build-base", values, env, machine)
     values = resolved.values
-    common = resolve_common(values, env)
     d = defaults.TASKS["build_base"]
     image, also = image_refs(values.get("image"), common.tags, d["image"], defaults.default("", "tag"))
     sys_ = system(values.get("sys") or d["sys"])
-    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine())
+    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, common.platform.machine)
     root = _root(values, env, "pytorch_root", "PYTORCH_REPO_ROOT_PATH", common.home)
     return BaseOptions(
         common=common,
@@ -402,11 +426,10 @@ def repo_url(value: str, flag: str, local_ok: bool = True) -> str:
     return value
 
 
-def resolve_dev(values, env: Mapping[str, str]) -> DevOptions:
+def resolve_dev(values, env: Mapping[str, str], machine: Optional[str] = None) -> DevOptions:
     """Check build-dev's flags. Raises ConfigError."""
-    resolved = _inputs("build-dev", values, env)
+    resolved, common = _inputs("build-dev", values, env, machine)
     values = resolved.values
-    common = resolve_common(values, env)
     d = defaults.TASKS["build_dev"]
     image, also = image_refs(values.get("image"), common.tags, d["image"], defaults.default("", "tag"))
     base = image_reference(values.get("base_img") or "", "-b/--base-img")
@@ -448,10 +471,9 @@ def _size(value: str, flag: str) -> str:
 
 
 def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = None) -> ReleaseOptions:
-    """Check release's flags. Raises ConfigError."""
-    resolved = _inputs("release", values, env)
+    """Check release's flags. Raises ConfigError or ArtifactError."""
+    resolved, common = _inputs("release", values, env, machine)
     values = resolved.values
-    common = resolve_common(values, env)
     d = defaults.TASKS["release"]
     image, also = image_refs(values.get("image"), common.tags, d["image"], defaults.default("", "tag"))
     base = values.get("base_img") or d["base_img"]
@@ -461,7 +483,7 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
         raise ConfigError(
             f"-b/--base-img {base!r} is not an OS image release supports: choose one of {', '.join(SYSTEMS)}"
         ) from None
-    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine(),
+    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, common.platform.machine,
                                                                    "release")
     stack = resolve_stack(values, env, dev=False, builder=common.builder, selection=resolved.selection)
     from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
@@ -479,18 +501,29 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
         vendor=resolve_vendor(values, env, stack),
         # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
         torch_whl=None if "torch" in from_index else
-        _required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL"),
+        _wheel_file(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL", version, common.platform),
         torch_musa_whl=None if "torch-musa" in from_index else
-        _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL"),
+        _wheel_file(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL", version,
+                    common.platform),
         notes=notes,
         stack=stack,
         extra_wheels=extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version,
-                                  machine or platform.machine()),
+                                  common.platform),
         inputs=resolved,
     )
 
 
-def extra_wheels(given, pinned, python_version: str, machine: str) -> tuple:
+def _wheel_file(values, env, key: str, flag: str, var: str, python_version: str, target: Platform) -> Location:
+    """A required wheel file, its name checked for the image's Python and platform before
+    anything is fetched (a name that is no wheel's is told when the file is checked, after the
+    download). Raises ConfigError or ArtifactError."""
+    location = _required_location(values, env, key, flag, var)
+    if is_wheel_name(location.filename):
+        wheel_dist(flag, location.filename, location.display, python_version, target)
+    return location
+
+
+def extra_wheels(given, pinned, python_version: str, machine: "Platform | str") -> tuple:
     """(dist, location) of each --wheel, then of each of the pins file's other wheels whose
     distribution no --wheel gives (a flag wins over the pins file), each name checked for the
     image's Python and platform now, before anything is fetched. Raises ConfigError or ArtifactError."""

@@ -76,6 +76,9 @@ COMMON: List[Flag] = [
     Flag("force", False, (), "build even when the image under the tag already has the same inputs"),
     Flag("dry_run", False, (), "print the plan and stop: nothing is cloned, downloaded or built"),
     DOCKER_HOST,
+    Flag("platform", None, (), "linux/amd64 or linux/arm64: the base image's platform, the conda installer's CPU, "
+         "the wheels' platform tag and the build's platform; another CPU than the engine's runs through QEMU "
+         "[the engine's own]"),
     Flag("builder", None, (), f"auto, buildkit or classic [{default('', 'builder')}: BuildKit when the docker client and engine can]"),
     Flag("docker_cli", None, (), f"docker client that runs BuildKit builds [{default('', 'docker_cli')} on PATH]"),
     Flag("buildx_builder", None, (), "build on this buildx builder (`docker buildx ls`) [the engine's own BuildKit]"),
@@ -276,7 +279,7 @@ _PLACEHOLDERS = {
     "compile_cache_size": "SIZE", "shm_size": "SIZE", "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
-    "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
+    "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "platform": "linux/amd64|linux/arm64", "label": "KEY=VALUE", "metadata_file": "FILE",
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
             ("_file", "FILE"), ("pins", "FILE"), ("config", "FILE"), ("ca_cert", "FILE"), ("connections", "N"),
@@ -285,7 +288,7 @@ _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR")
 # Help shows a build task's flags in these groups, after the required ones and the task's own.
 NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")
 OUTPUT = ("verify", "metadata_file", "label")
-ENGINE = ("docker_host", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
+ENGINE = ("docker_host", "platform", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
 
 
 # Flags whose value is a whole number, not text.

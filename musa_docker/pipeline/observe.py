@@ -24,15 +24,15 @@ def observe_disk(options) -> Facts:
 
 def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
     """`facts` with what the engine says: a dev image's base image's Python and whether it has
-    the MUSA SDK already; with an apt source, the versions its index offers for the engine's
-    architecture. Raises EngineError, ConfigError or DownloadError."""
+    the MUSA SDK already; with an apt source, the versions its index offers for the image's
+    platform (--platform, else the engine's). Raises EngineError, ConfigError or DownloadError."""
     if isinstance(options, DevOptions):
         facts = dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say))
         if options.stack.apt:
             facts = dataclasses.replace(facts, base_has_sdk=sdk.base_has_sdk(engine, options.base_img, say))
     if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.apt and not facts.base_has_sdk:
         facts = dataclasses.replace(facts, apt=sdk.resolve_apt_versions(
-            options.stack, engine, insecure=options.common.insecure, say=say))
+            options.stack, options.common.platform.deb_arch, insecure=options.common.insecure, say=say))
     return facts
 
 

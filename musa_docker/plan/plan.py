@@ -84,12 +84,13 @@ class BuildStep:
     secrets: Tuple[network.Secret, ...] = ()  # BuildKit secrets: ids and sources, values never shown
     proxies: Tuple[Tuple[str, str], ...] = ()  # the host's proxies: build args kept out of the history
     also: Tuple[str, ...] = ()                 # more references the image gets (-t given again)
+    platform: str = ""                         # linux/arm64: the base image's and the image's
 
     def settings(self, labels: Mapping[str, str], proxies: Mapping[str, str]) -> BuildSettings:
         """What the builder is told for the staged Dockerfile: the build args with the proxies (Docker's
         predefined args: out of the history and the inputs digest), and every label."""
         return BuildSettings("Dockerfile", {**dict(self.buildargs), **dict(proxies)}, dict(labels), self.network,
-                             self.nocache, self.pull)
+                             self.nocache, self.pull, self.platform)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ class Plan:
         lines.extend(f"  tag         {ref} (the same image)" for ref in b.also)
         lines.append(f"  check       {kinds.get(self.kind).describe({r.name for r in self.repos})}")
         lines.extend(_builder_lines(b))
+        if b.platform:
+            lines.append(f"  platform    {b.platform} (the base image's, the conda installer's and the wheels' too)")
         lines.append(f"  network     {b.network}")
         lines.append(f"  cache       {'off (--no-cache)' if b.nocache else 'on'}; pull {'on' if b.pull else 'off'}")
         lines.append(
@@ -218,6 +221,8 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
         # the default Python is the env's: with --python-env venv, the system's own
         inputs = tuple((n, python_version if n == "python_version" and s == "default" else v, s)
                        for n, v, s in inputs)
+    inputs = (("platform", common.platform.name, common.platform_source),) + tuple(inputs)
+    labels += (("musa_docker.platform", common.platform.name),)
     buildargs += _users(common.build_args, {k for k, _ in buildargs} | {k for k, _ in common.proxies}
                         | {"BUILDKIT_INLINE_CACHE"}, "--build-arg", "build arg")
     labels += _users(common.labels, {k for k, _ in labels} | {"org.opencontainers.image.created"}, "--label",
@@ -250,6 +255,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
             builder=common.builder,
             secrets=network.secrets(common.ca_certs, common.pip_index_secret, musa_index_secret),
             proxies=common.proxies,
+            platform=common.platform.name,
         ),
     )
 

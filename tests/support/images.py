@@ -201,14 +201,17 @@ def _tail(path: Path, lines: int = 30) -> str:
         return f"(no log at {path})"
 
 
-def debian12_rootfs_tarball(mirror: str = DEBIAN_MIRROR) -> Path:
-    """The cached tarball of a Debian 12 minbase rootfs, made with debootstrap on first use.
+def debian12_rootfs_tarball(mirror: str = DEBIAN_MIRROR, arch: str = "") -> Path:
+    """The cached tarball of a Debian 12 minbase rootfs, made with debootstrap on first use;
+    `arch` (Debian's name: arm64) another CPU's, run through QEMU user emulation registered with
+    binfmt (scripts/test.sh sets it up).
 
     Raises AssertionError when debootstrap is missing or fails (the log is kept in the cache dir).
     """
     cache = cache_dir()
-    tarball = cache / "debian12-bookworm-minbase.tar.gz"
-    with _locked("debian12-rootfs"):
+    suffix = f"-{arch}" if arch else ""
+    tarball = cache / f"debian12-bookworm-minbase{suffix}.tar.gz"
+    with _locked(f"debian12-rootfs{suffix}"):
         if tarball.is_file():
             return tarball
         debootstrap = shutil.which("debootstrap") or next(
@@ -216,20 +219,23 @@ def debian12_rootfs_tarball(mirror: str = DEBIAN_MIRROR) -> Path:
         )
         assert debootstrap, "debootstrap is not installed: apt-get install debootstrap"
         assert os.geteuid() == 0, "debootstrap needs root to build the debian:12 test image"
-        root = Path(tempfile.mkdtemp(prefix="debian12-rootfs.", dir=cache))
-        log = cache / "debootstrap.log"
+        if arch:
+            _assert_emulates(arch)
+        root = Path(tempfile.mkdtemp(prefix=f"debian12-rootfs{suffix}.", dir=cache))
+        log = cache / f"debootstrap{suffix}.log"
         try:
             started = time.monotonic()
-            print(f"debootstrap bookworm from {mirror} into {root} (log: {log})", file=sys.stderr)
+            print(f"debootstrap bookworm {arch} from {mirror} into {root} (log: {log})", file=sys.stderr)
             with open(log, "wb") as out:
                 result = subprocess.run(
-                    [debootstrap, "--variant=minbase", "bookworm", str(root), mirror],
+                    [debootstrap, "--variant=minbase", *([f"--arch={arch}"] if arch else []),
+                     "bookworm", str(root), mirror],
                     stdout=out, stderr=subprocess.STDOUT, check=False,
                 )
             if result.returncode != 0:
                 inner = root / "debootstrap" / "debootstrap.log"
                 if inner.is_file():
-                    shutil.copyfile(inner, cache / "debootstrap-target.log")
+                    shutil.copyfile(inner, cache / f"debootstrap{suffix}-target.log")
                 raise AssertionError(
                     f"debootstrap --variant=minbase bookworm {mirror} failed with exit code "
                     f"{result.returncode}; log: {log}\n{_tail(log)}"
@@ -248,6 +254,18 @@ def debian12_rootfs_tarball(mirror: str = DEBIAN_MIRROR) -> Path:
         finally:
             _remove_rootfs(root)
     return tarball
+
+
+# Debian's architecture names and the binfmt entry (qemu-user-static) that runs their programs here.
+_QEMU = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
+
+
+def _assert_emulates(arch: str) -> None:
+    """This machine runs `arch`'s programs through QEMU user emulation registered with binfmt."""
+    entry = Path("/proc/sys/fs/binfmt_misc") / _QEMU.get(arch, f"qemu-{arch}")
+    assert entry.is_file() and entry.read_text().startswith("enabled"), (
+        f"no binfmt entry {entry} runs {arch} programs: install qemu-user-static and binfmt-support, mount "
+        "binfmt_misc and run `update-binfmts --enable` (scripts/test.sh does)")
 
 
 def _configure_debian_rootfs(root: Path) -> None:

@@ -283,7 +283,7 @@ def test_release_with_a_requirement_wheel_needs_the_musa_index(pins_file, env):
 
 
 def test_release_takes_a_requirement_wheel_from_the_musa_index(pins_file, env, server):
-    torch_musa = server.url("/wheels/torch_musa-2.7.1-cp310-cp310-linux_x86_64.whl")
+    torch_musa = server.url("/wheels/torch_musa-2.7.1-cp311-cp311-linux_x86_64.whl")
     plan = plan_of(cli("release", "--dry-run", "--pins", str(pins_file), "--gpu-arch", "S4000", "-v", "3.11",
                        "--musa-pip-index-url", "http://127.0.0.1:9/simple/", "--torch-musa-whl-url", torch_musa,
                        env=env))
