@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..musa import components, sdk, vendor
+from ..musa import components, lines, sdk, vendor
 from .. import defaults
 from ..values import validate
 from ..resources import ASSETS
@@ -34,6 +34,7 @@ from ..values.paths import check_reserved
 from ..values import platforms
 from ..values.platforms import Platform
 from ..values.refs import ImageRef, image_reference, image_refs
+from ..values import wheelname
 from ..values.wheelname import is_wheel_name, wheel_dist
 from ..values.yamlfile import number_hint
 from .cascade import sourced
@@ -442,13 +443,15 @@ def resolve_dev(values, env: Mapping[str, str], machine: Optional[str] = None) -
     root = _root(values, env, "vision_root", "TORCH_VISION_REPO_ROOT_PATH", common.home)
     ref = values.get("torch_musa_ref")
     stack = resolve_stack(values, env, dev=True, builder=common.builder, selection=resolved.selection)
+    vendor_given = resolve_vendor(values, env, stack)
+    one_sdk_line(resolved, stack, vendor_given, ())
     return DevOptions(
         common=common,
         image=image,
         also=also,
         base_img=base,
         dockerfile=_dockerfile(values, "build_dev", common.home),
-        vendor=resolve_vendor(values, env, stack),
+        vendor=vendor_given,
         vision_tag=validate.git_ref(values.get("vision_tag") or d["vision_tag"], "--vision-tag"),
         vision_repo=repo_url(values.get("vision_repo") or d["vision_repo"], "--vision-repo"),
         vision_root=_path(root, common.home),
@@ -488,6 +491,17 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
     stack = resolve_stack(values, env, dev=False, builder=common.builder, selection=resolved.selection)
     from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
                                                 "torch_musa_whl_url": "--torch-musa-whl-url"})
+    vendor_given = resolve_vendor(values, env, stack)
+    # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
+    torch_whl = None if "torch" in from_index else \
+        _wheel_file(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL", version, common.platform)
+    torch_musa_whl = None if "torch-musa" in from_index else \
+        _wheel_file(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL", version,
+                    common.platform)
+    extra = extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version, common.platform)
+    one_sdk_line(resolved, stack, vendor_given, [("--torch-whl-url", torch_whl),
+                                                 ("--torch-musa-whl-url", torch_musa_whl)]
+                 + [("--wheel", location) for _, location in extra])
     return ReleaseOptions(
         common=common,
         image=image,
@@ -498,19 +512,36 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
         python_env=python_env,
         python_prefix=prefix,
         conda=conda,
-        vendor=resolve_vendor(values, env, stack),
-        # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
-        torch_whl=None if "torch" in from_index else
-        _wheel_file(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL", version, common.platform),
-        torch_musa_whl=None if "torch-musa" in from_index else
-        _wheel_file(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL", version,
-                    common.platform),
+        vendor=vendor_given,
+        torch_whl=torch_whl,
+        torch_musa_whl=torch_musa_whl,
         notes=notes,
         stack=stack,
-        extra_wheels=extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version,
-                                  common.platform),
+        extra_wheels=extra,
         inputs=resolved,
     )
+
+
+def one_sdk_line(resolved: Resolved, stack: MusaStack, given: VendorArtifacts, wheel_files) -> None:
+    """The image installs one MUSA SDK line (musa/lines.py): `--musa-runtime`, the pins file's
+    `versions: musa` and the toolkit archive's name agree, and so do the wheels that name a line
+    (wheel files `wheel_files`, (flag, Location or None), and --musa-wheel's requirements); a wheel
+    that names an arch is built for one of --gpu-arch's. Raises ConfigError naming both sides."""
+    pinned = resolved.pins.versions.get("musa") if resolved.pins else None
+    runtime_source = next((s for n, _, s in resolved.sources if n == "musa_runtime"), "flag")
+    sdk = [
+        lines.sdk_claim(stack.apt.runtime, f"--musa-runtime {stack.apt.runtime}") if stack.apt and
+        not runtime_source.startswith("pins ") else None,
+        lines.sdk_claim(pinned.value, f"{resolved.pins.where(pinned.line)} (versions.musa {pinned.value})")
+        if pinned else None,
+        lines.sdk_claim(lines.of_archive(given.musa_toolkits.display), f"-m {given.musa_toolkits.display}")
+        if given.musa_toolkits else None,
+    ]
+    wheels = [lines.wheel_claim(wheelname.parse(flag, loc.filename, loc.display).version, f"{flag} {loc.filename}")
+              for flag, loc in wheel_files if loc is not None and wheelname.is_wheel_name(loc.filename)]
+    wheels += [lines.wheel_claim(w.version, f"--musa-wheel {w.requirement}") for w in stack.wheels]
+    targets = resolved.selection.targets if resolved.selection is not None else ()
+    lines.check(sdk, wheels, targets)
 
 
 def _wheel_file(values, env, key: str, flag: str, var: str, python_version: str, target: Platform) -> Location:

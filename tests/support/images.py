@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import gzip
 import hashlib
 import html
 import http.server
 import io
+import json
 import os
 import re
 import shutil
@@ -306,6 +308,48 @@ def debian12_image(client: docker.DockerClient | None = None) -> str:
             raise AssertionError(f"importing {tarball} as {DEBIAN12_IMAGE} failed: {err}") from err
         assert _has_image(client, DEBIAN12_IMAGE), f"imported {tarball} but the engine has no {DEBIAN12_IMAGE}"
     return DEBIAN12_IMAGE
+
+
+def debian12_image_archive(arch: str, ref: str = DEBIAN12_IMAGE) -> Path:
+    """The cached image archive (`docker save`'s format: manifest.json, the config, one layer) of
+    the `arch` Debian 12 rootfs, whose config names `arch`, so that `docker load` makes an image of
+    that platform: `docker import` on Engine 20.10 records the engine's own architecture whatever
+    `--platform` says, and BuildKit then would not take the image for a build of `arch`.
+    Raises AssertionError when the rootfs cannot be made."""
+    rootfs = debian12_rootfs_tarball(arch=arch)
+    archive = rootfs.with_name(rootfs.name.replace(".tar.gz", ".image.tar"))
+    with _locked(f"debian12-image-archive-{arch}"):
+        if archive.is_file() and archive.stat().st_mtime >= rootfs.stat().st_mtime:
+            return archive
+        layer = hashlib.sha256()
+        with open(rootfs, "rb") as raw, gzip.GzipFile(fileobj=raw) as unpacked:
+            for block in iter(functools.partial(unpacked.read, 1 << 20), b""):
+                layer.update(block)
+        config = {
+            "architecture": arch, "os": "linux", "created": "2023-11-14T00:00:00Z",
+            "config": {"Cmd": ["/bin/bash"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer.hexdigest()}"]},
+            "history": [{"created": "2023-11-14T00:00:00Z", "created_by": f"debootstrap --variant=minbase --arch={arch} bookworm"}],
+        }
+        config_bytes = json.dumps(config, sort_keys=True).encode()
+        config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
+        manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": ["layer/layer.tar.gz"]}]
+        partial = archive.with_name(archive.name + ".part")
+        with tarfile.open(partial, "w") as tar:
+            _add_file(tar, config_name, config_bytes)
+            _add_dir(tar, "layer")
+            tar.add(rootfs, arcname="layer/layer.tar.gz")
+            _add_file(tar, "manifest.json", json.dumps(manifest).encode())
+        os.replace(partial, archive)
+    return archive
+
+
+def load_image_archive(client: docker.DockerClient, archive: Path, ref: str) -> str:
+    """`docker load` the image archive into the engine of `client`; return `ref`, which it names."""
+    with open(archive, "rb") as data:
+        client.images.load(data)
+    assert _has_image(client, ref), f"loaded {archive} but the engine has no {ref}"
+    return ref
 
 
 def run_in(engine: docker.DockerClient, ref: str, command: str) -> str:
