@@ -72,10 +72,11 @@ def sdk_claim(version: Optional[str], what: str) -> Optional[Claim]:
     return Claim(line, str(version), None, what) if line else None
 
 
-def check(sdk: Sequence[Optional[Claim]], wheels: Iterable[Optional[Claim]], targets: Sequence[str]) -> None:
+def check(sdk: Sequence[Optional[Claim]], wheels: Iterable[Optional[Claim]], targets: Sequence[str]) -> Optional[str]:
     """One SDK line for the image: the SDK's sources agree, every wheel that names a line names
     the SDK's (or, with no SDK line known, the same as the others), every wheel that names an arch
-    names one of `targets` (the --gpu-arch selection). Raises ConfigError naming both sides."""
+    names one of `targets` (the --gpu-arch selection). Returns the line (None when nothing names
+    one). Raises ConfigError naming both sides."""
     sdk = [c for c in sdk if c is not None]
     wheels = [c for c in wheels if c is not None]
     for other in sdk[1:]:
@@ -101,3 +102,14 @@ def check(sdk: Sequence[Optional[Claim]], wheels: Iterable[Optional[Claim]], tar
             names = f" ({spec.codename}: {'/'.join(spec.products)})" if spec else ""
             raise ConfigError(f"{wheel.what} is built for {wheel.arch}{names}, but --gpu-arch is "
                               f"{', '.join(targets)}: build for --gpu-arch {wheel.arch}, or give a wheel of that arch")
+    return sdk[0].line if sdk else (lined[0].line if lined else None)
+
+
+def needs(pins, line: Optional[str]) -> Tuple[Tuple[str, str], ...]:
+    """The labels saying what a host needs to run an image of SDK `line`, from the pins file's
+    compatibility section: musa_docker.sdk_line, musa_docker.needs.driver, .container_toolkit."""
+    if not line:
+        return ()
+    found = pins.needs(line) if pins is not None else {}
+    return (("musa_docker.sdk_line", line),) + tuple((f"musa_docker.needs.{name}", pin.value)
+                                                     for name, pin in sorted(found.items()))

@@ -276,7 +276,8 @@ def _inputs(task: str, values, env: Mapping[str, str], machine: Optional[str]) -
     """(the values with the pins file's layer filled in (options.inputs), the shared options),
     from the cascade's Sourced or plain flag values; `machine` is the engine's, once asked."""
     given = sourced(task, values)
-    resolved = resolve_inputs(given, env)
+    target, _, _ = resolve_platform(given.values, machine)
+    resolved = resolve_inputs(given, env, target.name)
     return resolved, resolve_common(resolved.values, env, machine, given.source("platform"))
 
 
@@ -357,6 +358,7 @@ class DevOptions:
     compile_cache: str = "off"    # ccache's max size (e.g. 20G), or off (--no-compile-cache)
     inputs: Optional[Resolved] = None   # the GPU arch selection, each input's source, the pins' versions
     also: tuple = ()                      # the image's other references (more -t), tagged with it
+    sdk_line: Optional[str] = None        # the MUSA SDK line the image installs (5.2), when something names it
 
 
 @dataclass(frozen=True)
@@ -377,6 +379,7 @@ class ReleaseOptions:
     extra_wheels: tuple = ()              # (dist, Location): --wheel and the pins file's other wheels
     inputs: Optional[Resolved] = None     # the GPU arch selection, each input's source, the pins' versions
     also: tuple = ()                      # the image's other references (more -t), tagged with it
+    sdk_line: Optional[str] = None        # the MUSA SDK line the image installs (5.2), when something names it
 
 
 def _required_location(values, env, key: str, flag: str, var: str) -> Location:
@@ -444,8 +447,9 @@ def resolve_dev(values, env: Mapping[str, str], machine: Optional[str] = None) -
     ref = values.get("torch_musa_ref")
     stack = resolve_stack(values, env, dev=True, builder=common.builder, selection=resolved.selection)
     vendor_given = resolve_vendor(values, env, stack)
-    one_sdk_line(resolved, stack, vendor_given, ())
+    line = one_sdk_line(resolved, stack, vendor_given, ())
     return DevOptions(
+        sdk_line=line,
         common=common,
         image=image,
         also=also,
@@ -499,10 +503,11 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
         _wheel_file(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL", version,
                     common.platform)
     extra = extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version, common.platform)
-    one_sdk_line(resolved, stack, vendor_given, [("--torch-whl-url", torch_whl),
+    line = one_sdk_line(resolved, stack, vendor_given, [("--torch-whl-url", torch_whl),
                                                  ("--torch-musa-whl-url", torch_musa_whl)]
                  + [("--wheel", location) for _, location in extra])
     return ReleaseOptions(
+        sdk_line=line,
         common=common,
         image=image,
         also=also,
@@ -522,11 +527,12 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
     )
 
 
-def one_sdk_line(resolved: Resolved, stack: MusaStack, given: VendorArtifacts, wheel_files) -> None:
+def one_sdk_line(resolved: Resolved, stack: MusaStack, given: VendorArtifacts, wheel_files) -> Optional[str]:
     """The image installs one MUSA SDK line (musa/lines.py): `--musa-runtime`, the pins file's
     `versions: musa` and the toolkit archive's name agree, and so do the wheels that name a line
     (wheel files `wheel_files`, (flag, Location or None), and --musa-wheel's requirements); a wheel
-    that names an arch is built for one of --gpu-arch's. Raises ConfigError naming both sides."""
+    that names an arch is built for one of --gpu-arch's. Returns the line, None when nothing
+    names one. Raises ConfigError naming both sides."""
     pinned = resolved.pins.versions.get("musa") if resolved.pins else None
     runtime_source = next((s for n, _, s in resolved.sources if n == "musa_runtime"), "flag")
     sdk = [
@@ -541,7 +547,7 @@ def one_sdk_line(resolved: Resolved, stack: MusaStack, given: VendorArtifacts, w
               for flag, loc in wheel_files if loc is not None and wheelname.is_wheel_name(loc.filename)]
     wheels += [lines.wheel_claim(w.version, f"--musa-wheel {w.requirement}") for w in stack.wheels]
     targets = resolved.selection.targets if resolved.selection is not None else ()
-    lines.check(sdk, wheels, targets)
+    return lines.check(sdk, wheels, targets)
 
 
 def _wheel_file(values, env, key: str, flag: str, var: str, python_version: str, target: Platform) -> Location:

@@ -169,6 +169,8 @@ RELEASE: List[Flag] = [
 PINS_TASK: List[Flag] = [
     Flag("pins", None, (), "the pins file to check (required)"),
     Flag("gpu_arch", None, (), "show this arch's artifacts and wheels [the table of every arch in the file]"),
+    Flag("platform", None, (), "show the file as a build for linux/amd64 or linux/arm64 reads it: each arch's "
+         "entries for that platform over its own [every entry as written]"),
     Flag("python_version", None, ("v",), "show the wheels of this Python [every Python in the file]"),
     Flag("check_urls", False, (), "ask every URL (HEAD, else a ranged GET) and repo tag (git ls-remote); exit 1 if any fails"),
     Flag("musa_pip_index_url", None, (), "with --check-urls, ask this MUSA index for each requirement wheel's version [skipped]"),

@@ -15,7 +15,7 @@ from typing import FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
 from ..engine import docker_cli as client
 from .. import defaults
-from ..musa import kinds
+from ..musa import kinds, lines
 from ..values import network
 from ..resources import ASSETS, DOCKERFILE_BASE, common_scripts
 from ..engine.docker_cli import Builder, BuildSettings
@@ -223,6 +223,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
                        for n, v, s in inputs)
     inputs = (("platform", common.platform.name, common.platform_source),) + tuple(inputs)
     labels += (("musa_docker.platform", common.platform.name),)
+    labels += lines.needs(resolved.pins if resolved is not None else None, getattr(o, "sdk_line", None))
     buildargs += _users(common.build_args, {k for k, _ in buildargs} | {k for k, _ in common.proxies}
                         | {"BUILDKIT_INLINE_CACHE"}, "--build-arg", "build arg")
     labels += _users(common.labels, {k for k, _ in labels} | {"org.opencontainers.image.created"}, "--label",
