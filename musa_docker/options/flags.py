@@ -176,6 +176,9 @@ PINS_TASK: List[Flag] = [
     Flag("musa_pip_index_url", None, (), "with --check-urls, ask this MUSA index for each requirement wheel's version [skipped]"),
 ]
 
+HOST_PINS = Flag("pins", None, (), "a pins file whose compatibility section says what each SDK line needs of the "
+                 "host's driver and container toolkit [the image's musa_docker.needs.* labels]")
+
 SHELL: List[Flag] = [
     Flag("image", None, ("i",), "image to run (required)"),
     Flag("name", None, (), "container name [derived from the image]"),
@@ -184,12 +187,15 @@ SHELL: List[Flag] = [
     Flag("env", [], ("e",), "KEY=VALUE for the container, repeatable [MTHREADS_VISIBLE_DEVICES=all]"),
     Flag("cmd", None, ("c",), "run this command non-interactively, stream its output, exit with its code"),
     Flag("dry_run", False, (), "say what would be created and run, and stop: the engine is not contacted"),
+    HOST_PINS,
     DOCKER_HOST,
 ]
 
 VERIFY: List[Flag] = [
-    Flag("image", None, ("i",), "image to check: kind, Python, imports, MUSA toolkit, and a MUSA device when one is visible"),
+    Flag("image", None, ("i",), "image to check: platform, the host against its SDK line, kind, Python, imports, "
+         "MUSA toolkit, and a MUSA device when one is visible"),
     Flag("host", False, (), "check this host: the MUSA driver, the engine's mthreads runtime, the render group"),
+    HOST_PINS,
     DOCKER_HOST,
 ]
 
@@ -213,6 +219,7 @@ PUSH: List[Flag] = [
 
 DOCTOR: List[Flag] = [
     Flag("docker_cli", None, (), f"the docker client to try for BuildKit builds [{default('', 'docker_cli')} on PATH]"),
+    HOST_PINS,
     DOCKER_HOST,
 ]
 
