@@ -84,8 +84,9 @@ class _OnOff(argparse.Action):
 
 def task_parser(spec: flags.TaskSpec, prog: str) -> _Parser:
     """The parser of one task, made from its registry entry, with help grouped for people."""
+    actions = f" {'|'.join(spec.actions)}" if spec.actions else ""
     parser = _Parser(prog=f"{prog} {spec.name}", description=spec.summary, add_help=False, allow_abbrev=False,
-                     formatter_class=_formatter, usage=f"{prog} {spec.name} [FLAGS]")
+                     formatter_class=_formatter, usage=f"{prog} {spec.name}{actions} [FLAGS]")
     groups = _groups(spec, parser)
     for row in spec.rows:
         group = groups[_group_of(spec, row)]
@@ -115,7 +116,8 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 # Help's groups of flags, in order: key -> title ("{task}" is the task's name).
 _GROUPS = {"required": "required", "options": "{task} flags", "MUSA stack": "MUSA stack", "build": "build flags",
-           "engine and builder": "engine and builder", "network": "network", "help": "help"}
+           "engine and builder": "engine and builder", "network": "network", "output": "output",
+           "help": "help"}
 
 
 def _groups(spec: flags.TaskSpec, parser) -> Dict[str, argparse._ArgumentGroup]:
@@ -132,6 +134,8 @@ def _group_of(spec: flags.TaskSpec, row: flags.Flag) -> str:
             return "network"
         if row.name in flags.ENGINE:
             return "engine and builder"
+        if row.name in flags.OUTPUT and spec.builds:
+            return "output"
         return "build" if spec.builds else "options"
     return "options"
 
@@ -248,15 +252,32 @@ def _main(argv: List[str], prog: str) -> int:
     if spec is None:
         hint = _closest(task, list(flags.TASKS))
         raise UsageError(f"no task named {task!r}{hint} (`{prog} --list` lists them)")
+    action, rest = _action(spec, rest, prog)
     given = parse_task(spec, rest, prog)
     if given is None:
         return 0
-    return boundary(lambda: _run(spec, given, config), debug)
+    return boundary(lambda: _run(spec, given, config, action), debug)
 
 
-def _run(spec: flags.TaskSpec, given: Dict[str, object], config: Optional[str]) -> object:
+def _action(spec: flags.TaskSpec, rest: List[str], prog: str) -> tuple:
+    """The action word a task such as `cache` takes first (`cache ls`), and the flags after it."""
+    if not spec.actions or (rest and rest[0] in ("-h", "--help")):
+        return None, rest
+    helped = f"{prog} {spec.name} --help"
+    choices = " or ".join(spec.actions)
+    if not rest or rest[0].startswith("-"):
+        raise UsageError(f"{spec.name} needs an action first: {choices} (e.g. `{prog} {spec.name} "
+                         f"{spec.actions[0]}`)", helped)
+    if rest[0] not in spec.actions:
+        raise UsageError(f"{spec.name} has no action {rest[0]!r}{_closest(rest[0], spec.actions)}: "
+                         f"choose {choices}", helped)
+    return rest[0], rest[1:]
+
+
+def _run(spec: flags.TaskSpec, given: Dict[str, object], config: Optional[str], action: Optional[str] = None):
     files = cascade.config_files(Path(config) if config else None, Path.cwd(), os.environ)
-    return commands.run(spec.name, cascade.collect(spec.name, given, os.environ, files), os.environ)
+    how = {"action": action} if action else {}
+    return commands.run(spec.name, cascade.collect(spec.name, given, os.environ, files), os.environ, **how)
 
 
 def _help(rest: List[str], prog: str) -> int:
@@ -321,6 +342,8 @@ def complete(words: List[str]) -> str:
     task = next((w for w in words[:-1] if w in flags.TASKS), None)
     if task is None:
         choices = list(flags.TASKS) + ["help"] + [s for s in _PROGRAM_SPELLINGS if s.startswith("--")]
+    elif flags.TASKS[task].actions and words[-2:-1] == [task]:
+        choices = list(flags.TASKS[task].actions)
     else:
         choices = _spellings(flags.TASKS[task])
     return "".join(c + "\n" for c in choices)

@@ -84,6 +84,7 @@ COMMON = {
     "network": "host",
     "builder": "auto",
     "docker_cli": "docker",
+    "progress": "auto",
 }
 
 TASKS = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Optional, TextIO, Union
 
@@ -18,10 +19,12 @@ from ..options import build as opts
 from ..plan import plan as plans
 from ..musa import sdk
 from ..options.cascade import Sourced, sourced
+from ..fetch.cache import make_root
 from ..pipeline.builddir import BuildDir
 from ..errors import disk_errors
-from ..pipeline.observe import observe_disk, observe_engine
+from ..pipeline.observe import check_local_files, observe_disk, observe_engine
 from ..util import say_to
+from ..values.refs import split_reference
 
 Values = Union[Sourced, Mapping[str, Any]]
 
@@ -52,14 +55,39 @@ def resolve(task: str, values: Values, env: Mapping[str, str], machine: Optional
 
 def _run(task: str, values: Values, env, out: TextIO, echo: bool):
     """What every build shares: options, observe, plan; a dry run prints the plan and stops;
-    otherwise execute, report, and --verify. Returns the Report, None after a dry run."""
-    say = say_to(out)
+    otherwise execute, report, --verify, --push and --metadata-file. With -q only the image id
+    reaches `out`. Returns the Report, None after a dry run."""
     _, options = resolve(task, values, env)
     common = options.common
     facts = observe_disk(options)
     if common.dry_run:
-        out.write(plans.make(options, facts).render() + "\n")
+        out.write(preflight(options, facts).render() + "\n")
         return None
+    shown = showing(common, out, echo)
+    told = open(os.devnull, "w") if common.quiet else out    # where lines for people go
+    try:
+        report, digests = _build(task, values, options, facts, env, told, shown)
+    finally:
+        if told is not out:
+            told.close()
+    if common.quiet:
+        out.write(report.image_id + "\n")
+    return replace(report, digests=digests)
+
+
+def preflight(options, facts=None):
+    """The plan a dry run prints, after what the build would refuse before it starts is refused
+    here too (a foreign --build-dir, a local input that is not a file): read only, nothing made."""
+    common = options.common
+    BuildDir.check(common.build_dir, common.home)
+    plan = plans.make(options, facts if facts is not None else observe_disk(options))
+    check_local_files(plan)
+    return plan
+
+
+def _build(task: str, values: Values, options, facts, env, told: TextIO, shown):
+    say = say_to(told)
+    common = options.common
     with disk_errors(disk_places(common)):
         engine = _engine(common, env)
         if not common.platform_given:
@@ -67,23 +95,54 @@ def _run(task: str, values: Values, env, out: TextIO, echo: bool):
             _, options = resolve(task, values, env, machine=engine.machine())
             common = options.common
         expect = sdk.expect(options.stack) if hasattr(options, "stack") else {}
-        common.cache_dir.mkdir(parents=True, exist_ok=True)     # after the engine: a refused run leaves no trace
+        make_root(common.cache_dir)     # after the engine: a refused run leaves no trace
         plan = plans.make(options, observe_engine(options, facts, engine, say))
+        check_local_files(plan)
         say(plan.render().splitlines()[0])
         from ..pipeline import execute as pipeline    # loads the Docker SDK: only past the dry run
-        report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect,
-                                  echo=out if echo else None)
-    out.write(report.render() + "\n")
+        report = pipeline.execute(plan, engine=engine, home=common.home, say=say, expect=expect, shown=shown)
+    told.write(report.render() + "\n")
+    if common.verify:
+        # the smoke checks of `verify -i` on the new image; a failing check fails the task
+        from ..check.verify import verify_after_build
+        verify_after_build(engine, report.image, told)
+    digests = push_all(engine, plan.build.refs, say, env) if plan.build.push else {}
     if common.metadata_file is not None:
         with disk_errors(((common.metadata_file.parent, "the metadata file (--metadata-file)",
                            "name a file on a writable disk"),)):
-            write_metadata(common.metadata_file, plan, report)
+            write_metadata(common.metadata_file, plan, report, digests)
         say(f"metadata {common.metadata_file}")
-    if options.common.verify:
-        # the smoke checks of `verify -i` on the new image; a failing check fails the task
-        from ..check.verify import verify_after_build
-        verify_after_build(engine, report.image, out)
-    return report
+    return report, digests
+
+
+def showing(common: opts.Common, out: TextIO, echo: bool):
+    """How the build shows itself (--progress, -q): `auto` is tty on a terminal, plain elsewhere."""
+    from ..pipeline.execute import Shown
+    if common.quiet:
+        return Shown(echo=None, quiet=True)
+    mode = common.progress
+    if mode == "auto":
+        mode = "tty" if _isatty(out) else "plain"
+    return Shown(echo=out if echo else None, steps=mode == "tty", bars=mode == "tty")
+
+
+def _isatty(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def push_all(engine, refs, say, env: Mapping[str, str]) -> dict:
+    """--push: every reference of the new image to its registry, with the docker config's
+    credentials; returns {reference: digest}. Raises PushError naming the one that failed."""
+    from .push import PushOptions, run as push
+    digests = {}
+    for ref in refs:
+        digests[ref] = push(engine, PushOptions(image=ref, target=ref, registry=split_reference(ref)[0],
+                                                username=None), say, env)
+        say(f"pushed {ref} digest {digests[ref]}")
+    return digests
 
 
 def _engine(options: opts.Common, env):
@@ -105,13 +164,14 @@ def disk_places(common: opts.Common) -> tuple:
     )
 
 
-def write_metadata(path: Path, plan, report) -> None:
+def write_metadata(path: Path, plan, report, digests: Mapping[str, str] = {}) -> None:
     """The build's result as JSON for CI, written whole or not at all (a temp file renamed into
     place). Raises DiskError through the caller's disk_errors."""
     labels = report.labels or {}
     data = {
         "image": report.image,
-        "tags": [report.image, *plan.build.also],
+        "tags": list(plan.build.refs),
+        "digests": dict(digests),
         "image_id": report.image_id,
         "size": report.size,
         "kind": plan.kind,

@@ -11,7 +11,8 @@ only what depends on it.
       - task: build-dev
         base_img: musa-pytorch-base:2026.11     # another entry's image: built first
         musa_url: https://…/musa_toolkits.tar.gz
-        docker_host: tcp://gpu-builder:2376     # an entry may name its engine
+        docker_host: tcp://gpu-builder:2376     # an entry may name its engine (a base from another
+                                                # engine comes through a registry: push: true)
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from ..values import platforms, validate, yamlfile
 from ..defaults import default
 from ..errors import ConfigError, MusaDockerError
 from ..util import expand_home, human_size, short_id
-from ..values.refs import image_refs
+from ..values.refs import image_refs, split_reference
 from . import run as run_task
-from .build import resolve
+from .build import preflight, resolve
 
 TOP_KEYS = ("defaults", "images")
 ENTRY_KEYS = ("name", "task")
@@ -92,8 +93,9 @@ def _mapping(node, path: Path, what: str) -> Dict[str, Tuple[Any, int]]:
     return out
 
 
-def load(path: Path) -> List[Entry]:
-    """Read and check the matrix file. Raises ConfigError naming the file, line and key."""
+def load(path: Path, docker_host: Optional[str] = None) -> List[Entry]:
+    """Read and check the matrix file; `docker_host` is the engine of the entries that name none.
+    Raises ConfigError naming the file, line and key."""
     root = yamlfile.compose(path, "-c", str(path))
     if root is None:
         raise ConfigError(f"{path} is empty: list the images under `images:` (see docs/tasks.md, build-all)")
@@ -151,7 +153,7 @@ def load(path: Path) -> List[Entry]:
         names.add(name)
         refs[ref] = (values.get("docker_host"), str(values.get("platform") or ""))
         entries.append(Entry(name, task, values, line, ref))
-    return _link(entries, path)
+    return _link(entries, path, docker_host)
 
 
 def _checked(row, value, where: str):
@@ -161,14 +163,19 @@ def _checked(row, value, where: str):
         raise ConfigError(f"{where}: {err}") from None
 
 
-def _link(entries: List[Entry], path: Path) -> List[Entry]:
-    """Each dev entry after the entry that makes its base; ordered; cycles refused."""
+def _link(entries: List[Entry], path: Path, docker_host: Optional[str] = None) -> List[Entry]:
+    """Each dev entry after the entry that makes its base; ordered; cycles refused; a base built on
+    another engine must travel through a registry. `docker_host` is the engine of an entry that
+    names none."""
     by_ref = {e.ref: e.name for e in entries}
+    makers = {e.ref: e for e in entries}
     for e in entries:
-        base = next((b for b in entries if b.ref == e.base), None)
-        if base and _platform(e) and _platform(base) and _platform(e) != _platform(base):
-            raise ConfigError(f"{path}:{e.line}: {e.name} is for {e.values['platform']}, but its base {base.name} "
-                              f"({path}:{base.line}) is for {base.values['platform']}: give both one platform")
+        maker = makers.get(e.base) if e.base else None
+        if maker is not None:
+            _crosses(e, maker, path, docker_host)
+            if _platform(e) and _platform(maker) and _platform(e) != _platform(maker):
+                raise ConfigError(f"{path}:{e.line}: {e.name} is for {e.values['platform']}, but its base {maker.name} "
+                                  f"({path}:{maker.line}) is for {maker.values['platform']}: give both one platform")
     linked = [
         Entry(e.name, e.task, e.values, e.line, e.ref, (by_ref[e.base],) if e.base in by_ref else ())
         for e in entries
@@ -196,6 +203,27 @@ def _platform(entry: Entry) -> Optional[str]:
         return None
 
 
+def _crosses(entry: Entry, maker: Entry, path: Path, docker_host: Optional[str]) -> None:
+    """A base made on one engine reaches a dev build on another only through a registry both reach:
+    the base's reference names that registry and the base entry pushes it (`push: true`); the dev
+    build's engine then pulls it. Raises ConfigError naming both entries and what to change."""
+    here = entry.values.get("docker_host") or docker_host
+    there = maker.values.get("docker_host") or docker_host
+    if here == there:
+        return
+    registry = split_reference(maker.ref)[0]
+    if registry and maker.values.get("push"):
+        return
+    where = lambda host: host or "the local engine"   # noqa: E731
+    fix = (f"add push: true to {maker.name!r}" if registry else
+           f"name {maker.name!r}'s image by a registry both engines reach (image: registry.example.com:5000/"
+           f"{maker.ref.rsplit(':', 1)[0].split('/')[-1]}) with push: true")
+    raise ConfigError(
+        f"{path}:{entry.line}: {entry.name!r} builds on {where(here)} from {maker.ref}, which {maker.name!r} builds "
+        f"on {where(there)}: an image reaches another engine only through a registry; {fix}, or build both "
+        "on one engine")
+
+
 def render(entries: List[Entry]) -> str:
     lines = ["build-all plan (dependency order):"]
     for i, e in enumerate(entries, 1):
@@ -211,7 +239,7 @@ def render(entries: List[Entry]) -> str:
 
 def _shown(key: str, value) -> str:
     from ..values.locations import redact
-    return redact(str(value))
+    return str(value).lower() if isinstance(value, bool) else redact(str(value))
 
 
 class Prefixed:
@@ -298,14 +326,16 @@ def build_all(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     if jobs < 1:
         raise ConfigError(f"--jobs {values.get('jobs')!r} is not a positive whole number")
     path = expand_home(validate.path(values["config"], "-c/--config"), env.get("HOME"))
-    entries = load(path)
+    entries = load(path, values.get("docker_host") or None)
     invalid = {}
     for entry in entries:
         # Every entry's values checked before anything is built: a bad one is named with its line
         # on stderr (a dry run stops there); it fails and only what depends on it is skipped.
         try:
-            resolve(entry.task, _sourced(entry, path, values), env)
-        except ConfigError as err:
+            _, options = resolve(entry.task, _sourced(entry, path, values), env)
+            if values.get("dry_run"):
+                preflight(options)
+        except MusaDockerError as err:
             where = f"{path}:{entry.line}: {entry.name} ({entry.task}): {err}"
             if values.get("dry_run"):
                 raise ConfigError(where) from err

@@ -15,8 +15,6 @@ import os
 import re
 import subprocess
 import sys
-from html.parser import HTMLParser
-from urllib.parse import unquote, urlsplit
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Sequence, TextIO, Tuple
 
@@ -30,6 +28,7 @@ from ..options.build import python_version as check_python
 from ..musa.pins import Pins
 from ..fetch.git import GIT_ENV
 from ..fetch.http import describe
+from ..fetch.index import missing as check_requirement
 from ..options.cascade import sourced
 from ..util import expand_home, say_to
 
@@ -114,52 +113,6 @@ def check_tag(url: str, ref: str, is_tag: bool) -> Optional[str]:
         return f"no {'tag' if is_tag else 'ref'} {ref!r} there"
     last = (done.stderr.strip().splitlines() or ["no output"])[-1]
     return redact(f"git ls-remote failed: {last}")
-
-
-class _Links(HTMLParser):
-    """The file names a PEP 503 project page links to."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.files: List[str] = []
-
-    def handle_starttag(self, tag, attrs) -> None:
-        href = dict(attrs).get("href") if tag == "a" else None
-        if href:
-            self.files.append(unquote(urlsplit(href).path.rsplit("/", 1)[-1]))
-
-
-def _version_of(filename: str) -> Optional[str]:
-    """The version a wheel's or sdist's file name carries (`torch-2.7.1+musa5.2.0-cp310-….whl`)."""
-    if filename.endswith(".whl"):
-        parts = filename[:-4].split("-")
-        return parts[1] if len(parts) >= 5 else None
-    for suffix in (".tar.gz", ".zip"):
-        if filename.endswith(suffix) and "-" in filename:
-            return filename[:-len(suffix)].rsplit("-", 1)[1]
-    return None
-
-
-def check_requirement(index: str, requirement: str, session) -> Optional[str]:
-    """None when the MUSA index lists a file of the pinned version, else why not."""
-    import requests
-    name, _, version = re.sub(r"\s+", "", requirement).partition("==")
-    url = f"{index.rstrip('/')}/{re.sub(r'[-_.]+', '-', name).lower()}/"
-    try:
-        res = session.get(url, timeout=TIMEOUT, headers={"Accept": "text/html"})
-    except requests.RequestException as err:
-        return f"the MUSA index does not answer ({describe(err)})"
-    if res.status_code == 404:
-        return f"the MUSA index has no project {name} ({redact(url)}: HTTP 404)"
-    if res.status_code >= 400:
-        return f"the MUSA index answered HTTP {res.status_code} {res.reason} for {redact(url)}"
-    links = _Links()
-    links.feed(res.text)
-    versions = {v for v in map(_version_of, links.files) if v}
-    if version.lower() in {v.lower() for v in versions}:
-        return None
-    has = ", ".join(sorted(versions)[:8]) or "no files"
-    return f"the MUSA index has no {name} {version} (it lists {has})"
 
 
 def check(pins: Pins, say: Callable[[str], None], index: str = "", targets: Optional[Sequence[str]] = None,

@@ -11,16 +11,15 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Mapping, Optional, TextIO, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, TextIO
 
 from ..defaults import PASSWORD_VAR
 from ..errors import ConfigError, MusaDockerError, PushError
-from ..values.refs import image_name, image_reference, image_tag
+from ..values import validate
+from ..values.refs import image_name, image_reference, image_tag, split_reference
 from ..options.cascade import sourced
 from ..util import Say, human_size, short_id
 
-# Docker's meaning of a reference without a tag, not a default of this project.
-_IMPLICIT_TAG = "latest"
 _DIGEST_RE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 
@@ -37,17 +36,6 @@ class PushOptions:
     @property
     def registry_name(self) -> str:
         return self.registry or "Docker Hub"
-
-
-def split_reference(ref: str) -> Tuple[Optional[str], str, str]:
-    """`[registry/]path[:tag]` -> (registry or None, path, tag), by docker's rule: the first
-    component names a registry when it has a '.' or ':', or is `localhost`."""
-    last = ref.split("/")[-1]
-    name, tag = ref.rsplit(":", 1) if ":" in last else (ref, _IMPLICIT_TAG)
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first, rest, tag
-    return None, name, tag
 
 
 def _registry(value: str) -> str:
@@ -116,7 +104,7 @@ def resolve(values: Mapping[str, Any], env: Mapping[str, str], stdin: TextIO) ->
     return PushOptions(
         image=image,
         target=f"{target}:{remote_tag}", registry=registry, username=username, password=password,
-        docker_host=values.get("docker_host") or None,
+        docker_host=validate.docker_host(values["docker_host"]) if values.get("docker_host") else None,
         dry_run=bool(values.get("dry_run")),
     )
 

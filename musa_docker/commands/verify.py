@@ -12,6 +12,7 @@ from ..engine.api import Engine
 from ..errors import ConfigError
 from ..options.cascade import sourced
 from ..options.inputs import load_pins
+from ..values import validate
 from ..values.refs import image_reference
 
 
@@ -25,7 +26,7 @@ def verify(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     if not ref and not values.get("host"):
         raise ConfigError("verify needs -i IMAGE (check an image) or --host (check this host), or both")
     pins = load_pins(values.get("pins"), Path(env.get("HOME") or Path.home()))
-    engine = Engine(values.get("docker_host") or None, env)
+    engine = Engine(validate.docker_host(values["docker_host"]) if values.get("docker_host") else None, env)
     checks: List[Check] = []
     if ref:
         rows = verify_image(engine, ref, out, env=env, pins=pins)

@@ -316,6 +316,16 @@ class Engine:
         except (docker_errors.DockerException, requests.RequestException) as err:
             raise EngineError(f"the push of {ref} from {self.host} broke off: {_reason(err)}") from err
 
+    def cache_mounts(self) -> List[dict]:
+        """BuildKit's cache mounts on this engine (`RUN --mount=type=cache`: the compile cache): each
+        with Description, Size, LastUsedAt, InUse, as `docker system df -v` lists them. Raises
+        EngineError."""
+        try:
+            found = self.api.df().get("BuildCache") or []
+        except (docker_errors.DockerException, requests.RequestException) as err:
+            raise EngineError(f"the engine at {self.host} did not list its build cache: {_reason(err)}") from err
+        return [c for c in found if c.get("Type") == "exec.cachemount"]
+
     # --- verify -----------------------------------------------------------------------------------
 
     def machine(self) -> str:

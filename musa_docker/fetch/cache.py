@@ -117,15 +117,31 @@ def read_record(path: Path) -> str | None:
         return None
 
 
+def make_root(root: Path) -> None:
+    """The cache dir, with the CACHEDIR.TAG that tells backup tools to skip it and `cache clean`
+    that the tool made it. Raises OSError."""
+    root.mkdir(parents=True, exist_ok=True)
+    tag = root / "CACHEDIR.TAG"
+    if not tag.exists():
+        tmp = tag.with_name(f"CACHEDIR.TAG.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(CACHEDIR_TAG)
+        os.replace(tmp, tag)
+
+
+def made_by_tool(root: Path) -> bool:
+    """Whether `root` carries the tool's own CACHEDIR.TAG."""
+    try:
+        return (root / "CACHEDIR.TAG").read_text().startswith(CACHEDIR_TAG.splitlines()[0]) and \
+            "musa_docker" in (root / "CACHEDIR.TAG").read_text()
+    except OSError:
+        return False
+
+
 def prepare(entry: Entry) -> None:
     """Make the entry's directory and the root's CACHEDIR.TAG; raises DownloadError."""
     try:
+        make_root(entry.root)
         entry.dir.mkdir(parents=True, exist_ok=True)
-        tag = entry.root / "CACHEDIR.TAG"
-        if not tag.exists():
-            tmp = tag.with_name(f"CACHEDIR.TAG.{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(CACHEDIR_TAG)
-            os.replace(tmp, tag)
     except OSError as err:
         raise DownloadError(
             f"cannot use the download cache {entry.root}: {err.strerror or err}; "

@@ -58,6 +58,28 @@ class Fetched:
     cached: bool
 
 
+def local_file(name: str, location: Location) -> Path:
+    """The file a local location names (`~` and relative paths resolved), as a build will read it.
+    A dry run asks this too, so it refuses what the build would. Raises DownloadError."""
+    given = location.local_path or ""
+    path = expand_home(given)
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except OSError as err:          # a name too long for the filesystem, a permission on the way
+        raise DownloadError(f"{name}: {path} cannot be looked at ({err.strerror}); check the path given for it") from None
+    if not exists:
+        hint = ""
+        first = given.split("/")[0]
+        if "/" in given and "." in first and not given.startswith((".", "/", "~")):
+            hint = f" (if it is a URL, write https://{location.display})"
+        raise DownloadError(f"{name}: no such file: {path}{hint}; check the path given for it")
+    if not is_file:
+        raise DownloadError(f"{name}: {path} is not a file; give the archive itself")
+    return path
+
+
 class Downloader:
     """Fetches artifacts into `cache_dir` (see the module docstring for the rules).
 
@@ -180,18 +202,7 @@ class Downloader:
         return self._remote(name, location, position, cancel)
 
     def _local(self, name: str, location: Location, cancel: threading.Event) -> Fetched:
-        given = location.local_path or ""
-        path = expand_home(given)
-        if not path.is_absolute():
-            path = Path.cwd() / path
-        if not path.exists():
-            hint = ""
-            first = given.split("/")[0]
-            if "/" in given and "." in first and not given.startswith((".", "/", "~")):
-                hint = f" (if it is a URL, write https://{location.display})"
-            raise DownloadError(f"{name}: no such file: {path}{hint}; check the path given for it")
-        if not path.is_file():
-            raise DownloadError(f"{name}: {path} is not a file; give the archive itself")
+        path = local_file(name, location)
         try:
             sha, size = hash_file(path, cancel)
         except OSError as err:
@@ -208,6 +219,7 @@ class Downloader:
             found = look(name, entry, cancel)
             action = decide(found, location)
             if found is not None and action is Action.USE:
+                _touch(entry.final)      # `cache clean --older-than` goes by last use
                 self._say(f"cached {name} {location.filename} ({human_size(found.size)}, "
                           f"{self._hash_note(location, found.sha256)})")
                 return Fetched(name, location, entry.final, found.sha256, found.size, True)
@@ -297,3 +309,10 @@ class Downloader:
             self._say(f"restart {job.name}: the server did not answer a range as asked (the file changed, "
                       "or it serves no ranges); downloading over one connection")
             return self._receive(replace(job, connections=1))
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass          # a read-only cache still serves the file

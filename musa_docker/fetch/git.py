@@ -26,7 +26,7 @@ from . import locks
 from ..values import validate
 from ..errors import ConfigError, RepoError
 from ..values.locations import redact, strip_credentials
-from ..plan.plan import RepoStep
+from ..plan.plan import Checkout, RepoStep
 from ..util import Say
 
 
@@ -110,6 +110,19 @@ def head(path: Path) -> str:
     return commit
 
 
+def look(path: Path, ref: str) -> Optional[Checkout]:
+    """The checkout at `path`, or None when it is no git repo (the build says so)."""
+    if not (path / ".git").exists():
+        return None
+    remote = _git(["config", "--get", "remote.origin.url"], cwd=path)
+    commit = _rev(path, "HEAD")
+    wanted = _rev(path, ref)
+    status = _git(["status", "--porcelain", "--untracked-files=no", "--ignore-submodules=dirty"], cwd=path)
+    return Checkout(remote=strip_credentials(remote.stdout.strip()) if remote.returncode == 0 else None,
+                    head=commit, at_ref=bool(commit) and wanted == commit,
+                    dirty=status.returncode == 0 and bool(status.stdout.strip()))
+
+
 def check_root(step: RepoStep, flag: str) -> None:
     """Refuse, before anything is done, a repo root that can never work."""
     root = step.path.parent
@@ -119,11 +132,13 @@ def check_root(step: RepoStep, flag: str) -> None:
         raise RepoError(f"{step.path} is a file, not a {step.name} repo: move it away or choose another {flag}")
 
 
-def ensure(step: RepoStep, say: Say, flag: str, *, locks_dir: Path, held: Optional[ExitStack] = None) -> RepoState:
+def ensure(step: RepoStep, say: Say, flag: str, *, locks_dir: Path, held: Optional[ExitStack] = None,
+           echo=None) -> RepoState:
     """Reuse `step.path` when it holds a repo, else clone it there; for a repo the user named,
     use it as it is; for the tool's own clone, fetch the ref into it. The repo is left under a
     shared lock (in `locks_dir`) that `held` releases, so that no other run changes it while this
-    one packs it; without `held` the lock is released on return. Raises RepoError, ConfigError."""
+    one packs it; without `held` the lock is released on return. git's own output goes to `echo`
+    (stderr when None). Raises RepoError, ConfigError."""
     _check_values(step)
     if step.action == "use":
         if not (step.path / ".git").exists():
@@ -137,14 +152,15 @@ def ensure(step: RepoStep, say: Say, flag: str, *, locks_dir: Path, held: Option
             return _fetch_current(step, say)
 
         def write():
-            return _fetch_current(step, say) or _fetch(step, say)
+            return _fetch_current(step, say) or _fetch(step, say, echo)
     else:
         def read():
             return _reuse(step, say, fix=False) if step.path.exists() else None
 
         def write():
             # A repo the user named is never cloned, even when it went away meanwhile.
-            return _reuse(step, say, fix=True) if step.action == "use" or step.path.exists() else _clone(step, say)
+            return (_reuse(step, say, fix=True, echo=echo) if step.action == "use" or step.path.exists()
+                    else _clone(step, say, echo))
     state = locks.shared_entry(lock, read, write, still=lambda s: _rev(step.path, "HEAD") == s.commit)
     if held is not None:
         held.callback(lock.release)
@@ -163,7 +179,7 @@ def _check_values(step: RepoStep) -> None:
         raise RepoError(str(err)) from None
 
 
-def _reuse(step: RepoStep, say: Say, fix: bool) -> Optional[RepoState]:
+def _reuse(step: RepoStep, say: Say, fix: bool, echo=None) -> Optional[RepoState]:
     """The repo as it is; None when submodules are missing and `fix` is off (fetching them is a
     change, made under the exclusive lock)."""
     path = step.path
@@ -189,7 +205,7 @@ def _reuse(step: RepoStep, say: Say, fix: bool) -> Optional[RepoState]:
         )
     if missing:
         say(f"fetch {len(missing)} missing submodule(s) of {step.name}")
-        _update_submodules(path)
+        _update_submodules(path, echo)
     return RepoState(step.name, path, commit, step.ref, reused=True, at_ref=at_ref)
 
 
@@ -198,7 +214,7 @@ def _beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.part-{os.getpid()}-{os.urandom(4).hex()}")
 
 
-def _clone(step: RepoStep, say: Say) -> RepoState:
+def _clone(step: RepoStep, say: Say, echo=None) -> RepoState:
     path = step.path
     shown = redact(step.url)
     say(f"clone {step.name} {shown} @ {step.ref} -> {path} (shallow, submodules recursive)")
@@ -207,7 +223,7 @@ def _clone(step: RepoStep, say: Say) -> RepoState:
     work = _beside(path)
     try:
         code, tail = _git_streamed(
-            ["clone", "--depth", "1", "--branch", step.ref, "--progress", END, step.url, str(work)]
+            ["clone", "--depth", "1", "--branch", step.ref, "--progress", END, step.url, str(work)], echo=echo
         )
         if code != 0:
             text = "\n".join(tail)
@@ -218,7 +234,7 @@ def _clone(step: RepoStep, say: Say) -> RepoState:
                 )
             last = tail[-1] if tail else "no output"
             raise RepoError(f"cloning {step.name} from {shown} failed: {last}")
-        _update_submodules(work)
+        _update_submodules(work, echo)
         commit = head(work)
         os.rename(work, path)
     except BaseException:
@@ -240,7 +256,7 @@ def _fetch_current(step: RepoStep, say: Say) -> Optional[RepoState]:
     return None
 
 
-def _fetch(step: RepoStep, say: Say) -> RepoState:
+def _fetch(step: RepoStep, say: Say, echo=None) -> RepoState:
     """Bring the tool's own clone (in the cache) to `step.ref`: one shallow fetch, a forced
     checkout, untracked files cleaned; a first clone is made under a private name and renamed
     into place. The URL is passed to git, never stored in .git/config, so a token in it stays
@@ -256,7 +272,7 @@ def _fetch(step: RepoStep, say: Say) -> RepoState:
         _checked(_git(["config", END, "remote.origin.url", strip_credentials(step.url)], cwd=where),
                  "configuring the clone")
         code, tail = _git_streamed(["fetch", "--depth", "1", "--progress", "--no-tags", END, step.url, step.ref],
-                                   cwd=where)
+                                   cwd=where, echo=echo)
         if code != 0:
             text = "\n".join(tail)
             if "couldn't find remote ref" in text or "not our ref" in text or "unadvertised" in text:
@@ -264,7 +280,7 @@ def _fetch(step: RepoStep, say: Say) -> RepoState:
             raise RepoError(f"fetching {step.name} from {shown} failed: {tail[-1] if tail else 'no output'}")
         _checked(_git(["checkout", "-q", "--force", "--detach", "FETCH_HEAD"], cwd=where), f"checking out {step.ref}")
         _checked(_git(["clean", "-q", "-ffdx"], cwd=where), "cleaning the clone")
-        _update_submodules(where)
+        _update_submodules(where, echo)
         commit = head(where)
         if fresh:
             if path.exists():
@@ -302,14 +318,15 @@ def _checked(done: subprocess.CompletedProcess, what: str) -> None:
         raise RepoError(f"{what} failed: {redact(last[0])}")
 
 
-def _update_submodules(path: Path) -> None:
+def _update_submodules(path: Path, echo=None) -> None:
     code, tail = _git_streamed(
-        ["submodule", "update", "--init", "--recursive", "--depth", "1", "--jobs", "4", "--progress"], cwd=path
-    )
+        ["submodule", "update", "--init", "--recursive", "--depth", "1", "--jobs", "4", "--progress"], cwd=path,
+        echo=echo)
     if code != 0:
         # Some servers refuse a shallow fetch of a commit that is not a branch tip; a full
         # fetch of the submodule always works.
-        code, tail = _git_streamed(["submodule", "update", "--init", "--recursive", "--jobs", "4"], cwd=path)
+        code, tail = _git_streamed(["submodule", "update", "--init", "--recursive", "--jobs", "4"], cwd=path,
+                                   echo=echo)
     if code != 0:
         raise RepoError(f"fetching the submodules of {path} failed: {tail[-1] if tail else 'no output'}")
 

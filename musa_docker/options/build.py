@@ -35,7 +35,7 @@ from ..values import platforms
 from ..values.platforms import Platform
 from ..values.refs import ImageRef, image_reference, image_refs
 from ..values import wheelname
-from ..values.wheelname import is_wheel_name, wheel_dist
+from ..values.wheelname import wheel_dist
 from ..values.yamlfile import number_hint
 from .cascade import sourced
 from .inputs import Resolved, resolve as resolve_inputs
@@ -64,6 +64,9 @@ class Common:
     build_args: tuple             # (KEY, VALUE) of each --build-arg
     labels: tuple                 # (KEY, VALUE) of each --label
     metadata_file: Optional[Path]  # where to write the result as JSON
+    push: bool                    # push every tag after the check (and --verify)
+    quiet: bool                   # only the image id on stdout
+    progress: str                 # auto | plain | tty: how the build shows itself (commands/build.py decides auto)
     docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
     engine: str                   # where the build runs, for people: the host, or the docker context
     cache_dir: Path
@@ -171,7 +174,10 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str], machine: O
     if build_dir:
         # Refused now, not after the clone and downloads that come before staging.
         check_reserved(_path(build_dir, home), home)
+    if values.get("docker_host"):
+        validate.docker_host(values["docker_host"])
     builder = _builder(values, env)
+    network = validate.network_mode(network, builder.kind == "buildkit")
     index, index_secret = index_url(values.get("pip_index_url") or "", "--pip-index-url", builder)
     target, target_source, target_given = resolve_platform(values, machine, platform_source)
     return Common(
@@ -196,6 +202,9 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str], machine: O
         labels=_pairs(values.get("label"), "--label", _LABEL_RE),
         metadata_file=_path(validate.path(values["metadata_file"], "--metadata-file"), home)
         if values.get("metadata_file") else None,
+        push=bool(values.get("push")),
+        quiet=bool(values.get("quiet")),
+        progress=_progress(values.get("progress")),
         docker_host=values.get("docker_host") or None,
         engine=engine_display(values.get("docker_host") or None, env),
         cache_dir=_path(str(defaults.default_cache_dir({**env, "HOME": str(home)})), home),
@@ -204,6 +213,16 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str], machine: O
         ca_certs=ca_certs(_ca_cert_paths(values.get("ca_cert"), home), builder),
         proxies=proxies(env, bool(values.get("no_proxy_env"))),
     )
+
+
+PROGRESS = ("auto", "plain", "tty")
+
+
+def _progress(value: Any) -> str:
+    value = value or defaults.default("", "progress")
+    if value not in PROGRESS:
+        raise ConfigError(f"--progress {value!r} is not a progress mode: choose one of {', '.join(PROGRESS)}")
+    return value
 
 
 _ARG_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -552,10 +571,9 @@ def one_sdk_line(resolved: Resolved, stack: MusaStack, given: VendorArtifacts, w
 
 def _wheel_file(values, env, key: str, flag: str, var: str, python_version: str, target: Platform) -> Location:
     """A required wheel file, its name checked for the image's Python and platform before
-    anything is fetched (a name that is no wheel's is told when the file is checked, after the
-    download). Raises ConfigError or ArtifactError."""
+    anything is fetched. Raises ConfigError or ArtifactError."""
     location = _required_location(values, env, key, flag, var)
-    if is_wheel_name(location.filename):
+    if location.filename.endswith(".whl"):
         wheel_dist(flag, location.filename, location.display, python_version, target)
     return location
 

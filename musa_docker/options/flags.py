@@ -87,8 +87,13 @@ COMMON: List[Flag] = [
     Flag("verify", False, (), "after the build, verify the new image (as `verify -i`); a failing check fails the task"),
     Flag("build_arg", [], (), "KEY=VALUE passed to the build, repeatable; a name the tool sets itself is refused"),
     Flag("label", [], (), "KEY=VALUE labelled on the image, repeatable; musa_docker.* and the OCI created time are the tool's"),
-    Flag("metadata_file", None, (), "write the build's result as JSON here: image id, tags, inputs digest, seconds, "
-         "builder, compile cache"),
+    Flag("metadata_file", None, (), "write the build's result as JSON here: image id, tags, digests after --push, "
+         "inputs digest, seconds, builder, compile cache"),
+    Flag("push", False, (), "push every tag after the image checks out (and --verify passes); a tag names its "
+         "registry, e.g. -t registry.example.com:5000/musa-dev:2026, else it goes to Docker Hub"),
+    Flag("quiet", False, ("q",), "print only the image id on stdout; errors still go to stderr"),
+    Flag("progress", None, (), f"auto, plain or tty: on a terminal a bar per download and one line per build "
+         f"step, else the whole log [{default('', 'progress')}: tty on a terminal, else plain]"),
 ]
 
 VENDOR: List[Flag] = [Flag(a.key, None, a.names, a.help, a.env) for a in vendor.ARCHIVES]
@@ -223,19 +228,29 @@ DOCTOR: List[Flag] = [
     DOCKER_HOST,
 ]
 
+CACHE: List[Flag] = [
+    Flag("older_than", None, (), "only entries last used more than DAYS days ago [every entry]"),
+    Flag("keep_logs", False, (), "clean: keep the build logs"),
+    Flag("dry_run", False, (), "clean: say what would be removed, and remove nothing"),
+    Flag("docker_host", None, (), "ls: the engine whose BuildKit cache mounts to list [$DOCKER_HOST, else the "
+         "current docker context]"),
+]
+
 CONFIG_TASK: List[Flag] = [
     Flag("task", None, (), "show this task's values [every task's]"),
 ]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task: its name as typed, what it does in one line, its flags, and whether it builds an
-    image (then it takes COMMON too, and a build-all entry may name it)."""
+    """A task: its name as typed, what it does in one line, its flags, whether it builds an image
+    (then it takes COMMON too, and a build-all entry may name it), and the action words it takes
+    first (`cache ls`, `cache clean`), if any."""
 
     name: str                     # "build-base"
     summary: str
     own: Tuple[Flag, ...]
     builds: bool = False
+    actions: Tuple[str, ...] = ()
 
     @property
     def section(self) -> str:
@@ -271,6 +286,9 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
              tuple(DOCTOR)),
     TaskSpec("config", "Show every value each task would take, and where it comes from: flag, variable, config "
              "file:line or default.", tuple(CONFIG_TASK)),
+    TaskSpec("cache", "List what the tool's cache holds, with sizes and last use (`cache ls`), or remove what "
+             "the tool made there (`cache clean`), as pip cache and conda clean do.", tuple(CACHE),
+             actions=("ls", "clean")),
     TaskSpec("pins", "Show what a pins file resolves to (for --gpu-arch and -v); --check-urls asks every URL and "
              "repo tag in it.", tuple(PINS_TASK)),
 )}
@@ -289,14 +307,15 @@ _PLACEHOLDERS = {
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
     "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "platform": "linux/amd64|linux/arm64", "label": "KEY=VALUE", "metadata_file": "FILE",
+    "progress": "auto|plain|tty",
 }
 _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR"), ("_tag", "REF"), ("_ref", "REF"),
             ("_file", "FILE"), ("pins", "FILE"), ("config", "FILE"), ("ca_cert", "FILE"), ("connections", "N"),
-            ("jobs", "N"))
+            ("jobs", "N"), ("older_than", "DAYS"))
 
 # Help shows a build task's flags in these groups, after the required ones and the task's own.
 NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")
-OUTPUT = ("verify", "metadata_file", "label")
+OUTPUT = ("verify", "push", "metadata_file", "label", "quiet", "progress")
 ENGINE = ("docker_host", "platform", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
 
 

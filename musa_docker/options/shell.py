@@ -9,6 +9,7 @@ from typing import Any, Mapping, Optional
 
 from .. import defaults
 from ..errors import ConfigError
+from ..values import validate
 from ..values.refs import container_name, image_reference
 
 # docker's sizes: a number, then b, k, m or g (either case), optionally followed by b
@@ -61,7 +62,7 @@ def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOpt
         privileged=d["privileged"] if privileged is None else bool(privileged),
         env=tuple(pairs),
         cmd=values.get("cmd") or None,
-        docker_host=values.get("docker_host") or None,
+        docker_host=validate.docker_host(values["docker_host"]) if values.get("docker_host") else None,
         dry_run=bool(values.get("dry_run")),
         pins=values.get("pins") or None,
     )

@@ -94,6 +94,13 @@ class BuildDir:
         bd._write_marker()
         return bd
 
+    @classmethod
+    def load(cls, path: Path) -> "BuildDir":
+        """A dir the tool made before, as its marker records it (for `cache clean`). Raises
+        BuildDirError when the marker cannot be read."""
+        record = _read_marker(path)
+        return cls(path, made_dir=record["made_dir"], files=record["files"], dirs=record["dirs"])
+
     def _write_marker(self) -> None:
         (self.path / MARKER).write_text(json.dumps(
             {"made_dir": self.made_dir, "files": dict(sorted(self.files.items())), "dirs": sorted(self.dirs)}))

@@ -45,6 +45,7 @@ class Report:
     skipped: bool
     log: Optional[Path]
     labels: Dict[str, str] = field(default_factory=dict)
+    digests: Dict[str, str] = field(default_factory=dict)    # reference -> digest, after --push
 
     def render(self) -> str:
         what = "up to date, build skipped" if self.skipped else f"built in {self.seconds:.0f}s"
@@ -98,12 +99,13 @@ def _rendered(plan: Plan) -> Path:
     return path
 
 
-def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitStack] = None) -> Prepared:
+def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitStack] = None,
+            git_echo: Optional[TextIO] = None) -> Prepared:
     """Bring every repo and artifact of the plan to the host and check the vendor archives and
     wheels the plan marks. The repos stay under shared locks that `held` releases (their trees
     are packed later), so that another run cannot move them meanwhile. Raises RepoError,
     DownloadError, ArtifactError."""
-    states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held)
+    states = [repos.ensure(step, say, step.flag, locks_dir=plan.cache_dir / "locks", held=held, echo=git_echo)
               for step in plan.repos]
     fetched = downloader.fetch_all([(a.name, a.location) for a in plan.artifacts]) if plan.artifacts else []
     checked = [got for step, got in zip(plan.artifacts, fetched) if step.checked]
@@ -152,20 +154,34 @@ def check(engine: Engine, plan: Plan, prep: Prepared, image_id: str, labels: Map
         {s.name: s.commit for s in prep.states}, **dict(expect or {})))
 
 
+@dataclass(frozen=True)
+class Shown:
+    """How a build shows itself: `echo` gets the build log (None: only its file), `steps` cuts it
+    to one line per build step (--progress tty), `bars` draws a bar per download, and `quiet`
+    silences the downloads' lines too (-q: only the image id is printed, by the caller)."""
+
+    echo: Optional[TextIO] = sys.stdout
+    steps: bool = False
+    bars: bool = False
+    quiet: bool = False
+
+
 def execute(plan: Plan, *, engine: Engine, home: Path, say: Say, expect: Optional[Mapping] = None,
-            echo: Optional[TextIO] = sys.stdout) -> Report:
+            shown: Shown = Shown()) -> Report:
     """Prepare, build, check and tag `plan`'s image. Raises MusaDockerError subclasses. The build
     dir was checked (`BuildDir.check`) before the engine was contacted."""
     with ExitStack() as held:
-        return _execute(plan, engine, home, say, expect, echo, held)
+        return _execute(plan, engine, home, say, expect, shown, held)
 
 
-def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
+def _execute(plan, engine, home, say, expect, shown: Shown, held: ExitStack) -> Report:
     """`execute`, with what it locks (repos, tree tars, the build dir) released by `held`."""
     started = time.monotonic()
-    downloader = Downloader(plan.cache_dir, verify=not plan.insecure, connections=plan.connections)
+    nowhere = held.enter_context(open(os.devnull, "w")) if shown.quiet else None
+    downloader = Downloader(plan.cache_dir, verify=not plan.insecure, connections=plan.connections,
+                            progress=shown.bars, out=nowhere)
     repo_locks = held.enter_context(ExitStack())
-    prep = prepare(plan, say, downloader, held=repo_locks)
+    prep = prepare(plan, say, downloader, held=repo_locks, git_echo=nowhere)
     ref = plan.build.image
 
     existing = engine.image(ref)
@@ -180,6 +196,10 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
         held.enter_context(EntryLock(lock_for(plan.cache_dir / "locks", "build-dir", plan.build_dir),
                                      f"the build dir {plan.build_dir}", say))
     bd = BuildDir.acquire(plan.build_dir, home, scratch=plan.cache_dir / "builds")
+    scratch = None
+    if plan.build_dir is None:
+        # held while the build runs, so that `cache clean` leaves this dir alone
+        scratch = held.enter_context(EntryLock(lock_for(plan.cache_dir / "locks", "build-dir", bd.path), ""))
     secrets_dir = None
     try:
         staged = stage(plan, prep, bd, say, held=held)
@@ -189,7 +209,7 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
             say(f"secrets {', '.join(s.id for s in plan.build.secrets)} in {secrets_dir} (removed after the build)")
             staged = replace(staged, secrets=network.write(plan.build.secrets, secrets_dir))
         repo_locks.close()     # the trees are packed: other runs may move the repos now
-        log = BuildLog(log_path(plan.cache_dir / "logs", ref), echo=echo)
+        log = BuildLog(log_path(plan.cache_dir / "logs", ref), echo=shown.echo, steps=shown.steps)
         say(f"build {ref} on {engine.host}; the whole log goes to {log.path}")
         try:
             image_id = build.image(engine, plan, staged, log, say)
@@ -208,6 +228,8 @@ def _execute(plan, engine, home, say, expect, echo, held: ExitStack) -> Report:
             say(f"kept build dir {bd.path}")
         else:
             bd.remove()
+            if scratch is not None:
+                scratch.path.unlink(missing_ok=True)     # the dir is gone: so is its lock
 
 
 def _empty_dir(cache: Path) -> Path:

@@ -24,22 +24,49 @@ class Built:
     log: Path
 
 
-class BuildLog:
-    """Everything the engine said, to the terminal and to a file that outlives the scroll-back."""
+# The line that starts a build step: BuildKit's plain progress (`#7 [stage-1 3/12] RUN …`, once per
+# step number) and the classic builder's (`Step 3/12 : RUN …`).
+_BUILDKIT_STEP = re.compile(r"#(\d+) \[[^\]]*\d+/\d+\] ")
+_CLASSIC_STEP = re.compile(r"Step \d+/\d+ : ")
 
-    def __init__(self, path: Path, echo: Optional[TextIO] = None):
+
+class BuildLog:
+    """Everything the engine said, to a file that outlives the scroll-back, and to `echo`: the whole
+    of it, or with `steps` (--progress tty) one line per build step."""
+
+    def __init__(self, path: Path, echo: Optional[TextIO] = None, steps: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.echo = echo
+        self.steps = steps
         self.file = open(path, "a", encoding="utf-8")
+        self._partial = ""
+        self._started: set = set()
 
     def write(self, text: str) -> None:
         text = redact(text)
         self.file.write(text)
         self.file.flush()
-        if self.echo is not None:
+        if self.echo is None:
+            return
+        if self.steps:
+            text = self._step_lines(text)
+        if text:
             self.echo.write(text)
             self.echo.flush()
+
+    def _step_lines(self, text: str) -> str:
+        """Of what the engine said, the lines that start a build step, each step once."""
+        *lines, self._partial = (self._partial + text).split("\n")
+        shown = []
+        for line in lines:
+            found = _BUILDKIT_STEP.match(line)
+            if found and found.group(1) not in self._started:
+                self._started.add(found.group(1))
+                shown.append(line)
+            elif _CLASSIC_STEP.match(line):
+                shown.append(line)
+        return "".join(line + "\n" for line in shown)
 
     def close(self) -> None:
         self.file.close()

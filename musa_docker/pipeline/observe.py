@@ -1,25 +1,42 @@
 """The first step of a build: what the disk and the engine say, read once, as plain facts the
 plan is made from. The disk is read first, before the engine is contacted, so a repo root that
-can never work is refused without one; a dry run reads the disk alone. Imports no Docker SDK."""
+can never work is refused without one; a dry run reads the disk alone. With the engine come the
+base image's Python, the apt SDK's versions and the MUSA index's answer for each requirement, all
+before the first build step. Imports no Docker SDK."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 from ..fetch import git as repos
+from ..fetch import index as musa_index
+from ..fetch.download import local_file
 from ..musa import sdk
-from ..errors import EngineError
+from ..errors import ConfigError, EngineError
+from ..values.locations import redact
 from ..options.build import DevOptions, ReleaseOptions
 from ..plan.plan import Facts, local_repos
 from ..util import Say
 
 
 def observe_disk(options) -> Facts:
-    """Which repo dirs exist, their roots checked first. Raises RepoError."""
+    """Which repo dirs exist, their roots checked first, and what each holds (its origin, HEAD and
+    changes, read only). Raises RepoError."""
     candidates = local_repos(options)
     for step in candidates:
         repos.check_root(step, step.flag)
-    return Facts(present=frozenset(s.name for s in candidates if s.path.exists()))
+    present = [s for s in candidates if s.path.exists()]
+    checkouts = tuple((s.name, seen) for s in present for seen in [repos.look(s.path, s.ref)] if seen)
+    return Facts(present=frozenset(s.name for s in present), checkouts=checkouts)
+
+
+def check_local_files(plan) -> None:
+    """Every input given as a local path is a file now, as prepare will read it: a dry run refuses
+    what the build would. Raises DownloadError naming the input."""
+    for step in plan.artifacts:
+        if step.location.scheme == "file":
+            local_file(step.name, step.location)
 
 
 def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
@@ -33,7 +50,27 @@ def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
     if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.apt and not facts.base_has_sdk:
         facts = dataclasses.replace(facts, apt=sdk.resolve_apt_versions(
             options.stack, options.common.platform.deb_arch, insecure=options.common.insecure, say=say))
+    if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.wheels:
+        python = facts.python_version if isinstance(options, DevOptions) else options.python_version
+        ask_musa_index(options.stack, python, insecure=options.common.insecure, say=say)
     return facts
+
+
+def ask_musa_index(stack, python: Optional[str], *, insecure: bool, say: Say) -> None:
+    """Every --musa-wheel requirement, asked of the MUSA index from the host before the build: one
+    the index cannot satisfy (no such version, no wheel for the image's Python, no answer) is one
+    error naming it, not a failed pip step deep in the build. Raises ConfigError."""
+    import requests
+    index = stack.pip_index_secret or stack.pip_index_url
+    with requests.Session() as session:
+        session.verify = not insecure
+        for wheel in stack.wheels:
+            why = musa_index.missing(index, wheel.requirement, session, python)
+            if why:
+                raise ConfigError(f"--musa-wheel {wheel.requirement}: {why}; pin a version the index has, "
+                                  "or check --musa-pip-index-url")
+    say(f"musa index {redact(stack.pip_index_url)} has {', '.join(w.requirement for w in stack.wheels)}"
+        f"{f' for Python {python}' if python else ''}")
 
 
 def base_python(engine, ref: str, say: Say) -> str:

@@ -7,6 +7,7 @@ building a plan touches no disk, network or engine.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -22,6 +23,7 @@ from ..engine.docker_cli import Builder, BuildSettings
 from ..musa.sdk import plan_stack, uses_mccl
 from ..errors import ConfigError
 from ..values.locations import Location, redact, strip_credentials
+from ..values.refs import registry_of
 from ..options.build import BaseOptions, DevOptions, ReleaseOptions
 
 PENDING = "<after prepare>"
@@ -84,7 +86,13 @@ class BuildStep:
     secrets: Tuple[network.Secret, ...] = ()  # BuildKit secrets: ids and sources, values never shown
     proxies: Tuple[Tuple[str, str], ...] = ()  # the host's proxies: build args kept out of the history
     also: Tuple[str, ...] = ()                 # more references the image gets (-t given again)
+    push: bool = False                         # push every reference after the check (and --verify)
     platform: str = ""                         # linux/arm64: the base image's and the image's
+
+    @property
+    def refs(self) -> Tuple[str, ...]:
+        """Every reference the image gets: the first -t, then the others."""
+        return (self.image,) + self.also
 
     def settings(self, labels: Mapping[str, str], proxies: Mapping[str, str]) -> BuildSettings:
         """What the builder is told for the staged Dockerfile: the build args with the proxies (Docker's
@@ -153,6 +161,9 @@ class Plan:
                              "(one tar per tree state, kept in the cache)")
         lines.append(f"  tag         {b.image} (tagged only after the image checks out)")
         lines.extend(f"  tag         {ref} (the same image)" for ref in b.also)
+        if b.push:
+            lines.extend(f"  push        {ref} to {registry_of(ref)} (after the check and --verify; credentials "
+                         "from the docker config)" for ref in b.refs)
         lines.append(f"  check       {kinds.get(self.kind).describe({r.name for r in self.repos})}")
         lines.extend(_builder_lines(b))
         if b.platform:
@@ -246,6 +257,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
             dockerfile=dockerfile,
             image=str(o.image),
             also=tuple(o.also),
+            push=common.push,
             buildargs=tuple(buildargs),
             labels=tuple(labels),
             network=common.network,
@@ -295,6 +307,17 @@ def _env_labels(kind: str, o) -> tuple:
 
 
 @dataclass(frozen=True)
+class Checkout:
+    """What a repo on disk holds, read without changing it: for the plan to tell a reused checkout
+    that is not what was asked."""
+
+    remote: Optional[str]     # origin's URL, credentials stripped; None without one
+    head: Optional[str]
+    at_ref: bool              # HEAD is the commit the asked ref names
+    dirty: bool               # tracked files changed
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the disk and the engine say, read once before planning (see observe.py)."""
 
@@ -302,15 +325,56 @@ class Facts:
     python_version: Optional[str] = None      # the base image's Python (dev), once the engine was asked
     apt: Optional[object] = None              # the apt source's resolved versions (aptrepo.Resolution)
     base_has_sdk: Optional[bool] = None       # the dev base image has the MUSA SDK already
+    checkouts: Tuple[Tuple[str, Checkout], ...] = ()   # repo name -> what its reused dir holds
 
 
 def make(options: Union[BaseOptions, DevOptions, ReleaseOptions], facts: Facts) -> Plan:
     """The plan of the task `options` were resolved for, from what the disk and engine said."""
     if isinstance(options, BaseOptions):
-        return plan_base(options, facts.present)
-    if isinstance(options, DevOptions):
-        return plan_dev(options, facts.present, facts.python_version, facts.apt, facts.base_has_sdk)
-    return plan_release(options, facts.apt)
+        plan = plan_base(options, facts.present)
+    elif isinstance(options, DevOptions):
+        plan = plan_dev(options, facts.present, facts.python_version, facts.apt, facts.base_has_sdk)
+    else:
+        plan = plan_release(options, facts.apt)
+    told = reuse_notes(plan.repos, dict(facts.checkouts))
+    return dataclasses.replace(plan, notes=plan.notes + told) if told else plan
+
+
+def reuse_notes(repos, checkouts: Mapping[str, Checkout]) -> Tuple[str, ...]:
+    """What the plan says of a reused checkout that is not what was asked: another origin, another
+    commit than the ref, changed files. The build takes it as it is; the note says so, and how not to."""
+    notes = []
+    for step in repos:
+        seen = checkouts.get(step.name)
+        if step.action is not RepoAction.REUSE or seen is None:
+            continue
+        differs = []
+        if seen.remote is not None and not _same_repo(seen.remote, step.url):
+            differs.append(f"its origin is {redact(seen.remote)}, not {redact(step.url)}")
+        if seen.remote is None:
+            differs.append(f"it has no origin (asked: {redact(step.url)})")
+        if not seen.at_ref:
+            differs.append(f"HEAD {(seen.head or 'none')[:10]} is not {step.ref}")
+        if seen.dirty:
+            differs.append("it has uncommitted changes")
+        if differs:
+            notes.append(f"{step.name} at {step.path} is reused as it is, and {'; '.join(differs)}: the image gets "
+                         f"that tree; move it away, or give {step.flag} another dir, to clone what was asked")
+    return tuple(notes)
+
+
+def _same_repo(a: str, b: str) -> bool:
+    """Whether two repo URLs name one repo: credentials, a trailing `.git` or `/` and the host's
+    case aside."""
+    def norm(url: str) -> str:
+        url = strip_credentials(url).strip().rstrip("/")
+        url = url[:-4] if url.endswith(".git") else url
+        scheme, sep, rest = url.partition("://")
+        if sep:
+            host, _, tail = rest.partition("/")
+            return f"{scheme.lower()}://{host.lower()}/{tail}"
+        return url
+    return norm(a) == norm(b)
 
 
 def local_repos(options) -> Tuple[RepoStep, ...]:

@@ -15,6 +15,8 @@ _HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0
 _NAME_RE = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _NAME_MAX = 255
+# Docker's meaning of a reference without a tag, not a default of this project.
+_IMPLICIT_TAG = "latest"
 
 
 @dataclass(frozen=True)
@@ -90,3 +92,19 @@ def container_name(image: str) -> str:
     """`musa-pytorch-dev:latest` -> `musa-pytorch-dev-latest`: a valid container name from a reference."""
     name = re.sub(r"[^a-zA-Z0-9_.-]+", "-", image.split("/")[-1]).strip("-.")
     return name or "musa-docker"
+
+
+def split_reference(ref: str) -> Tuple[Optional[str], str, str]:
+    """`[registry/]path[:tag]` -> (registry or None, path, tag), by docker's rule: the first
+    component names a registry when it has a '.' or ':', or is `localhost`."""
+    last = ref.split("/")[-1]
+    name, tag = ref.rsplit(":", 1) if ":" in last else (ref, _IMPLICIT_TAG)
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest, tag
+    return None, name, tag
+
+
+def registry_of(ref: str) -> str:
+    """Where a push of `ref` goes, for people: its registry host, else Docker Hub."""
+    return split_reference(ref)[0] or "Docker Hub"

@@ -164,3 +164,51 @@ def path(value, flag: str) -> str:
         raise ConfigError(f"{flag} {_shown(value)} is longer than a path or file name may be "
                           f"({_PATH_MAX} bytes, {_NAME_MAX} a name): give a shorter path")
     return value
+
+
+DOCKER_HOST_FORMS = "unix:///path/docker.sock, tcp://HOST:PORT or ssh://USER@HOST"
+_NETWORK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+BUILDKIT_NETWORKS = ("default", "host", "none")
+
+
+def docker_host(value, flag: str = "--docker-host") -> str:
+    """An engine address as the docker client takes it: unix:// with an absolute path, tcp:// (or
+    http(s)://) or ssh:// with a host. Only its form: whether an engine answers there is the
+    engine's to say."""
+    text = _text(value, flag)
+    found = _SCHEME.match(text)
+    scheme = found.group(1).lower() if found else ""
+    try:
+        parts = urlsplit(text)
+    except ValueError:            # "Invalid IPv6 URL": tcp://[::1
+        scheme = ""
+    if scheme == "unix":
+        ok = parts.path.startswith("/") and not parts.netloc
+    elif scheme in ("tcp", "http", "https", "ssh"):
+        try:
+            parts.port
+            ok = bool(parts.hostname) and _HOST.match(parts.hostname or "") is not None
+        except ValueError:
+            ok = False
+    elif scheme == "npipe":
+        ok = bool(parts.path)
+    else:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{flag} {_shown(text)} is not an engine address: give {DOCKER_HOST_FORMS}")
+    return text
+
+
+def network_mode(value, buildkit: bool, flag: str = "--network") -> str:
+    """The network of a build's RUN steps: BuildKit knows default, host and none; the classic
+    builder also a network of the engine's, by name."""
+    text = _text(value, flag)
+    if text in BUILDKIT_NETWORKS:
+        return text
+    if buildkit:
+        raise ConfigError(f"{flag} {_shown(text)}: a BuildKit build runs its steps on {', '.join(BUILDKIT_NETWORKS)} "
+                          "only; give one of those, or --builder classic for a network of the engine's")
+    if not _NETWORK_NAME.fullmatch(text):
+        raise ConfigError(f"{flag} {_shown(text)} is not a network: give default, host, none or the name of a "
+                          "network of the engine's (`docker network ls`)")
+    return text

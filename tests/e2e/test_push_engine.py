@@ -272,17 +272,6 @@ def test_password_is_not_in_the_options_repr(user):
     assert PASSWORD not in repr(options)
 
 
-@pytest.mark.parametrize("ref, split", [
-    ("app", (None, "app", "latest")),
-    ("team/app:1", (None, "team/app", "1")),
-    ("localhost/app", ("localhost", "app", "latest")),
-    ("127.0.0.1:5000/team/app:2", ("127.0.0.1:5000", "team/app", "2")),
-    ("reg.example.com/app", ("reg.example.com", "app", "latest")),
-])
-def test_split_reference(ref, split):
-    assert push_mod.split_reference(ref) == split
-
-
 # --- the command line (the `push` task) ----------------------------------------------------------
 
 def assert_one_error(result, *words) -> str:

@@ -118,27 +118,40 @@ def test_every_task_plans_from_anywhere(installed, upstream):
         assert r.returncode == 0 and r.stdout.startswith(f"usage: musa-docker {task}"), (task, r.stderr)
 
 
-def test_a_real_base_build_from_the_wheel(installed, upstream, engine):
+def test_a_real_base_build_from_the_wheel(installed, upstream, engine, tmp_path):
+    """One real BuildKit build from the installed wheel, as CI would run it: quiet (only the image id on
+    stdout), pushed to a registry after the check, with its result written for the next job."""
     from images import debian12_image, local_pypi
+    from registry import serve_registry
     bin_dir, work, env = installed
     debian12_image(engine)
     tag = uuid.uuid4().hex[:8]
-    ref = f"musa-docker-test/wheel-base:{tag}"
-    argv = [str(bin_dir / "musa-docker"), "build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11",
-            "-i", "musa-docker-test/wheel-base", "-t", tag, "--pytorch-root", str(work / "src"),
-            "--pytorch-repo", upstream["url"], *BUILDERS["buildkit"],
-            "--build-arg", "TEAM_NOTE=1", "--label", "team=ml", "--metadata-file", str(work / "out" / "meta.json")]
-    try:
-        with local_pypi(work / "index") as index:
-            r = _run(argv + ["--pip-index-url", index], cwd=work, env={**env, **GIT_FILE_OK})
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-        image = engine.images.get(ref)
-        labels = image.labels
-        assert labels["musa_docker.kind"] == "base"
-        assert labels["team"] == "ml"
-        meta = json.loads((work / "out" / "meta.json").read_text())
-        assert meta["image_id"] == image.id and meta["tags"] == [ref] and meta["builder"] == "buildkit"
-        assert meta["inputs_digest"] == labels["musa_docker.inputs"] and meta["up_to_date"] is False
-        assert labels["musa_docker.pytorch.commit"] == upstream["tagged"]
-    finally:
-        remove_images(engine, ref)
+    with serve_registry(tmp_path / "registry") as registry:
+        name = f"{registry}/musa-docker-test/wheel-base"
+        ref = f"{name}:{tag}"
+        argv = [str(bin_dir / "musa-docker"), "build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11",
+                "-i", name, "-t", tag, "--pytorch-root", str(work / "src"),
+                "--pytorch-repo", upstream["url"], *BUILDERS["buildkit"],
+                "--build-arg", "TEAM_NOTE=1", "--label", "team=ml", "--metadata-file", str(work / "out" / "meta.json"),
+                "-q", "--push"]
+        try:
+            with local_pypi(work / "index") as index:
+                r = _run(argv + ["--pip-index-url", index], cwd=work, env={**env, **GIT_FILE_OK})
+            assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+            image = engine.images.get(ref)
+            assert r.stdout == image.id + "\n", r.stdout[-2000:]      # -q: the image id, nothing else
+            labels = image.labels
+            assert labels["musa_docker.kind"] == "base"
+            assert labels["team"] == "ml"
+            meta = json.loads((work / "out" / "meta.json").read_text())
+            assert meta["image_id"] == image.id and meta["tags"] == [ref] and meta["builder"] == "buildkit"
+            assert meta["inputs_digest"] == labels["musa_docker.inputs"] and meta["up_to_date"] is False
+            assert labels["musa_docker.pytorch.commit"] == upstream["tagged"]
+            # --push: the registry holds the image under its tag, with the digest the metadata names
+            digest = meta["digests"][ref]
+            assert f"{name}@{digest}" in engine.images.get(ref).attrs["RepoDigests"]
+            engine.images.remove(ref, force=True)
+            pulled = engine.images.pull(ref)
+            assert pulled.id == image.id
+        finally:
+            remove_images(engine, ref)

@@ -280,7 +280,8 @@ def test_tls_settings_that_point_nowhere(user, tmp_path):
 
 
 def test_an_engine_address_that_does_not_parse(user):
-    assert_one_error(cli("shell", "-i", "x:1", "--docker-host", "tcp://[::1", env=user), "tcp://[::1", "not valid")
+    assert_one_error(cli("shell", "-i", "x:1", "--docker-host", "tcp://[::1", env=user), "tcp://[::1",
+                     "is not an engine address")
 
 
 @pytest.mark.parametrize("args, words", [

@@ -207,3 +207,81 @@ def test_the_inputs_show_the_python_a_venv_gets(env, tmp_path):
     done = tool("build-base", "--dry-run", "-s", "debian:12", "--python-env", "venv", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "  python_version      3.11  (default)" in done.stdout.splitlines()
+
+
+def test_push_quiet_and_progress_as_docker_has_them(env, tmp_path):
+    """--push shows in the plan where each tag goes; -q and --progress come from the command line, the
+    config file and the environment alike; a progress mode that does not exist is one error line."""
+    done = tool("build-base", "--dry-run", "-q", "--push", "-t", "127.0.0.1:5000/team/base:1", "-t", "base:2",
+                env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("  push        127.0.0.1:5000/team/base:1 to 127.0.0.1:5000 ") for line in lines)
+    assert any(line.startswith("  push        base:2 to Docker Hub ") for line in lines)
+    refused(tool("build-base", "--dry-run", "--progress", "fancy", env=env, cwd=tmp_path),
+            "--progress 'fancy'", "auto, plain, tty")
+    (tmp_path / "musa_docker.yaml").write_text("progress: fancy\n")
+    assert "--progress 'fancy'" in tool("build-base", "--dry-run", env=env, cwd=tmp_path).stderr
+    (tmp_path / "musa_docker.yaml").write_text("build_base:\n  push: true\n")
+    assert "  push        musa-pytorch-base:latest to Docker Hub" in tool(
+        "build-base", "--dry-run", env=env, cwd=tmp_path).stdout
+    assert "  push  " not in tool("build-base", "--dry-run", "--no-push", env=env, cwd=tmp_path).stdout
+    shown = tool("config", "--task", "build-base", env={**env, "MUSA_DOCKER_PROGRESS": "plain",
+                                                        "MUSA_DOCKER_QUIET": "1"}, cwd=tmp_path).stdout
+    assert "plain  (env $MUSA_DOCKER_PROGRESS)" in shown and "True  (env $MUSA_DOCKER_QUIET)" in shown, shown
+
+
+def test_a_dry_run_refuses_what_the_build_would(env, tmp_path):
+    """Each of these passed a dry run before, then failed the real run; now the dry run says it."""
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("someone's\n")
+    wheels = {}
+    for name in ("torch-2.0.0-cp38-cp38-linux_x86_64.whl", "torch_musa-1.0.0-cp38-cp38-linux_x86_64.whl",
+                 "musa.tar.gz", "mudnn.tar", "mccl.tar"):
+        wheels[name] = tmp_path / name
+        wheels[name].write_bytes(b"x")
+    cases = [
+        (["build-base", "--build-dir", str(foreign)], "was not made by musa-docker"),
+        (["build-base", "--conda-url", str(tmp_path / "nope.sh")], f"no such file: {tmp_path / 'nope.sh'}"),
+        (["build-base", "--docker-host", "tcp://"], "--docker-host 'tcp://' is not an engine address"),
+        (["build-base", "--builder", "buildkit", "--docker-cli", "/usr/bin/docker", "--network", "mynet"],
+         "a BuildKit build runs its steps on default, host, none only"),
+        (["build-base", "--builder", "classic", "--network", "my net"], "--network 'my net' is not a network"),
+        (["release", "-v", "3.10", "-m", str(wheels["musa.tar.gz"]), "-n", str(wheels["mudnn.tar"]),
+          "--mccl-url", str(wheels["mccl.tar"]),
+          "--torch-whl-url", str(wheels["torch-2.0.0-cp38-cp38-linux_x86_64.whl"]),
+          "--torch-musa-whl-url", str(wheels["torch_musa-1.0.0-cp38-cp38-linux_x86_64.whl"])],
+         "is built for cp38, but the image's Python is 3.10"),
+        (["shell", "-i", "x", "--docker-host", "nowhere"], "--docker-host 'nowhere' is not an engine address"),
+    ]
+    for args, words in cases:
+        done = tool(*args, "--dry-run", env=env, cwd=tmp_path)
+        assert done.returncode != 0 and done.stdout == "", (args, done.stdout)
+        assert done.stderr.startswith("error: ") and words in done.stderr, (args, done.stderr)
+    assert (foreign / "notes.txt").exists() and sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_the_plan_names_a_reused_checkout_that_is_not_what_was_asked(env, tmp_path):
+    repo = tmp_path / "src" / "pytorch"
+    repo.mkdir(parents=True)
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "setup.py").write_text("one\n")
+    subprocess.run(git + ["add", "setup.py"], cwd=repo, check=True)
+    subprocess.run(git + ["commit", "-qm", "one"], cwd=repo, check=True)
+    subprocess.run(["git", "remote", "add", "origin", "https://token@example.com/fork/pytorch.git"], cwd=repo,
+                   check=True)
+    (repo / "setup.py").write_text("two\n")
+    done = tool("build-base", "--dry-run", "--pytorch-root", str(tmp_path / "src"), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    note = next(line for line in done.stdout.splitlines() if line.startswith(f"note: pytorch at {repo}"))
+    assert "its origin is https://example.com/fork/pytorch.git, not https://github.com/pytorch/pytorch" in note
+    assert "is not v2.0.0" in note and "uncommitted changes" in note and "--pytorch-root" in note
+    assert "token" not in done.stdout
+    # the asked origin at the asked ref, unchanged: nothing to say
+    subprocess.run(["git", "checkout", "-q", "setup.py"], cwd=repo, check=True)
+    subprocess.run(["git", "tag", "v2.0.0"], cwd=repo, check=True)
+    subprocess.run(["git", "remote", "set-url", "origin", "https://github.com/pytorch/pytorch"], cwd=repo, check=True)
+    done = tool("build-base", "--dry-run", "--pytorch-root", str(tmp_path / "src"), env=env, cwd=tmp_path)
+    assert not any(line.startswith("note: pytorch at") for line in done.stdout.splitlines()), done.stdout

@@ -38,7 +38,8 @@ def payloads(canary: Path):
 
 
 def dev_values(**over):
-    values = {"base_img": "musa-pytorch-base:latest", "musa_url": "/x/musa.tar.gz", "mudnn_url": "/x/mudnn.tar",
+    values = {"base_img": "musa-pytorch-base:latest", "musa_url": "https://vendor.example/x/musa.tar.gz",
+              "mudnn_url": "https://vendor.example/x/mudnn.tar",
               "dry_run": True}
     values.update(over)
     return values

@@ -22,7 +22,14 @@ def test_project_file_in_the_working_dir(env, tmp_path):
     assert line.startswith("plan: base image musa-pytorch-base:from-file (python 3.10)")
 
 
+def _archives(where):
+    """The MUSA archives a dev build's dry run is given: files, as the build will read them."""
+    for name in ("m.tar.gz", "n.tar"):
+        (where / name).write_bytes(b"")
+
+
 def test_user_file_in_home(env, tmp_path):
+    _archives(tmp_path)
     (tmp_path / "home" / ".musa_docker.yaml").write_text("build_dev:\n  image: team/dev\n")
     done = cli("build-dev", "-b", "b:1", "-m", "m.tar.gz", "-n", "n.tar", "--dry-run", env=env, cwd=tmp_path)
     assert plan_line(done).startswith("plan: dev image team/dev:latest")
@@ -93,6 +100,7 @@ def test_variables_turn_on_off_flags_on(env, tmp_path, var):
 
 
 def test_every_flag_maps_a_variable(env, tmp_path):
+    _archives(tmp_path)
     done = cli("build-dev", "-b", "b:1", "-m", "m.tar.gz", "-n", "n.tar", "--dry-run", cwd=tmp_path,
                env={**env, "MUSA_DOCKER_BUILD_DEV_TORCH_MUSA_REF": "v9", "MUSA_DOCKER_APT_MIRROR": "http://m.example/u"})
     assert plan_line(done) and "torch_musa https://github.com/MooreThreads/torch_musa.git @ v9" in done.stdout

@@ -23,16 +23,16 @@ images:
     task: build-dev
     base_img: musa-pytorch-base:2026.11
     musa-url: https://user:s3cret@vendor.example/musa.tar.gz
-    mudnn_url: mudnn.tar
+    mudnn_url: https://vendor.example/mudnn.tar
   - name: base
     task: build-base
     python_version: "3.10"
   - name: rel
     task: release
-    musa_url: m.tar.gz
-    mudnn_url: n.tar
-    torch_whl_url: t.whl
-    torch_musa_whl_url: tm.whl
+    musa_url: https://vendor.example/m.tar.gz
+    mudnn_url: https://vendor.example/n.tar
+    torch_whl_url: https://v.example/torch-2.0.0-cp38-cp38-linux_x86_64.whl
+    torch_musa_whl_url: https://v.example/torch_musa-1.0.0-cp38-cp38-linux_x86_64.whl
 """)
     done = cli("build-all", "-c", str(path), "--dry-run", env={**env, "DOCKER_HOST": "unix:///nonexistent.sock"})
     assert done.returncode == 0, done.stderr
@@ -84,3 +84,59 @@ def test_an_entry_may_name_its_engine(tmp_path, env):
     lines = {line.split()[1]: line for line in done.stdout.splitlines() if line.strip()[:2] in ("1.", "2.")}
     assert "on tcp://builder.example:2376" in lines["remote"]
     assert " on " not in lines["local"]
+
+
+CROSS = """\
+images:
+  - name: base
+    task: build-base
+{base}
+  - name: dev
+    task: build-dev
+    base_img: {ref}
+    musa_url: https://vendor.example/musa.tar.gz
+    mudnn_url: https://vendor.example/mudnn.tar
+    docker_host: ssh://builder@gpu-host
+"""
+
+
+@pytest.mark.parametrize("base, ref, words", [
+    ("    image: musa-pytorch-base", "musa-pytorch-base:latest",
+     ["'dev' builds on ssh://builder@gpu-host from musa-pytorch-base:latest, which 'base' builds on the local engine",
+      "only through a registry", "with push: true"]),
+    ("    image: 127.0.0.1:5000/musa-pytorch-base", "127.0.0.1:5000/musa-pytorch-base:latest",
+     ["add push: true to 'base'"]),
+])
+def test_a_base_on_another_engine_must_come_through_a_registry(tmp_path, env, base, ref, words):
+    path = write(tmp_path, CROSS.format(base=base, ref=ref))
+    done = cli("build-all", "-c", str(path), "--dry-run", env=env)
+    assert done.returncode != 0 and done.stdout == "", done.stdout
+    assert done.stderr.startswith(f"error: {path}:5: ") and all(w in done.stderr for w in words), done.stderr
+
+
+def test_a_base_pushed_to_a_registry_reaches_another_engine(tmp_path, env):
+    path = write(tmp_path, CROSS.format(base="    image: 127.0.0.1:5000/musa-pytorch-base\n    push: true",
+                                       ref="127.0.0.1:5000/musa-pytorch-base:latest"))
+    done = cli("build-all", "-c", str(path), "--dry-run", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "(after base)" in done.stdout and "push: true" in done.stdout
+    # on one engine (the entries' own, or build-all's --docker-host for both) no registry is needed
+    path = write(tmp_path, CROSS.format(base="    docker_host: ssh://builder@gpu-host", ref="musa-pytorch-base:latest"))
+    assert cli("build-all", "-c", str(path), "--dry-run", env=env).returncode == 0
+
+
+def test_a_dry_run_refuses_an_entry_whose_local_archive_is_missing(tmp_path, env):
+    path = write(tmp_path, f"""\
+images:
+  - name: base
+    task: build-base
+  - name: dev
+    task: build-dev
+    base_img: musa-pytorch-base:latest
+    musa_url: {tmp_path / 'gone.tar.gz'}
+    mudnn_url: https://vendor.example/mudnn.tar
+""")
+    done = cli("build-all", "-c", str(path), "--dry-run", env=env)
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {path}:4: dev (build-dev): ") and \
+        f"no such file: {tmp_path / 'gone.tar.gz'}" in done.stderr, done.stderr

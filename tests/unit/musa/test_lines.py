@@ -74,21 +74,22 @@ def test_wheels_of_the_apt_runtimes_line_pass(env):
 
 
 def test_a_wheel_of_another_line_than_the_toolkit_archive_is_refused(env):
-    done = release(env, "-m", "https://vendor.example/musa_toolkits_rc4.3.4.tar.gz", "-n", "mudnn.tar",
+    done = release(env, "-m", "https://vendor.example/musa_toolkits_rc4.3.4.tar.gz",
+                   "-n", "https://vendor.example/mudnn.tar",
                    "--torch-whl-url", WHL.format("torch-2.11.0+musa5.2.0"),
                    "--torch-musa-whl-url", WHL.format("torch_musa-2.11.0+musa5.2.0"))
     assert_one_error(done, "MUSA SDK 5.2.0", "SDK 4.3 (-m https://vendor.example/musa_toolkits_rc4.3.4.tar.gz)")
 
 
 def test_a_wheel_for_an_arch_not_built_for_is_refused(env):
-    done = release(env, "-m", "m.tar.gz", "-n", "n.tar", "--gpu-arch", "S5000",
+    done = release(env, "-m", "https://vendor.example/m.tar.gz", "-n", "https://vendor.example/n.tar", "--gpu-arch", "S5000",
                    "--torch-whl-url", WHL.format("torch-2.11.0+musa5.2.0"),
                    "--torch-musa-whl-url", WHL.format("torch_musa-2.11.0+musa5.2.1mp22"))
     assert_one_error(done, "torch_musa-2.11.0+musa5.2.1mp22", "mp_22", "--gpu-arch is mp_31")
 
 
 def test_wheels_of_two_lines_are_refused_when_the_sdk_names_none(env):
-    done = release(env, "-m", "m.tar.gz", "-n", "n.tar",
+    done = release(env, "-m", "https://vendor.example/m.tar.gz", "-n", "https://vendor.example/n.tar",
                    "--torch-whl-url", WHL.format("torch-2.9.1+musa5.1.0"),
                    "--torch-musa-whl-url", WHL.format("torch_musa-2.11.0+musa5.2.0"))
     assert_one_error(done, "SDK 5.1.0", "5.2.0", "one SDK line")
@@ -107,5 +108,6 @@ def test_the_archive_and_the_pins_file_must_name_one_line(tmp_path, env):
     pins = tmp_path / "pins.yaml"
     pins.write_text('versions:\n  musa: "5.2.0"\n')
     done = cli("build-dev", "--dry-run", "-b", "musa-pytorch-base:latest", "--pins", str(pins),
-               "-m", "musa_toolkits_rc5.1.0.tar.gz", "-n", "mudnn.tar", env=env)
-    assert_one_error(done, "two MUSA SDK lines (5.2 and 5.1)", "-m musa_toolkits_rc5.1.0.tar.gz")
+               "-m", "https://vendor.example/musa_toolkits_rc5.1.0.tar.gz", "-n", "https://vendor.example/mudnn.tar",
+               env=env)
+    assert_one_error(done, "two MUSA SDK lines (5.2 and 5.1)", "-m https://vendor.example/musa_toolkits_rc5.1.0.tar.gz")

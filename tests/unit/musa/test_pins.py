@@ -169,7 +169,7 @@ def test_not_yaml_is_one_error(tmp_path, env):
 def test_unknown_key_through_the_cli(tmp_path, env):
     path = tmp_path / "typo.yaml"
     path.write_text("versions:\n  musa: '4.0.0'\n  mudnn_version: '2.8'\n")
-    one_error(dev(env, "--pins", str(path), "-m", "/m.tar.gz", "-n", "/n.tar"), f"{path}:3:", "unknown key 'mudnn_version'")
+    one_error(dev(env, "--pins", str(path), "-m", "https://v.example/m.tar.gz", "-n", "https://v.example/n.tar"), f"{path}:3:", "unknown key 'mudnn_version'")
 
 
 # --- the plan --------------------------------------------------------------------------------------
@@ -197,17 +197,17 @@ def test_dev_plan_takes_the_arch_artifacts_and_repo_from_the_pins(pins_file, env
 
 
 def test_a_flag_and_its_variable_win_over_the_pins(pins_file, env):
-    env = {**env, "MUDNN_URL": "/from/env/mudnn.tar"}
-    inputs = plan_of(dev(env, "--pins", str(pins_file), "--gpu-arch", "qy2", "-m", "/flag/musa.tar.gz",
+    env = {**env, "MUDNN_URL": "https://v.example/from/env/mudnn.tar"}
+    inputs = plan_of(dev(env, "--pins", str(pins_file), "--gpu-arch", "qy2", "-m", "https://v.example/flag/musa.tar.gz",
                          "--vision-tag", "v9"))["inputs"]
-    assert inputs["musa_url"] == ("/flag/musa.tar.gz", "flag")
-    assert inputs["mudnn_url"] == ("/from/env/mudnn.tar", "env $MUDNN_URL")
+    assert inputs["musa_url"] == ("https://v.example/flag/musa.tar.gz", "flag")
+    assert inputs["mudnn_url"] == ("https://v.example/from/env/mudnn.tar", "env $MUDNN_URL")
     assert inputs["vision_tag"] == ("v9", "flag")
     assert inputs["mccl_url"][1].startswith(f"pins {pins_file}:")
 
 
 def test_no_gpu_arch_builds_every_arch_and_says_so(env):
-    plan = plan_of(dev(env, "-m", "/m.tar.gz", "-n", "/n.tar"))
+    plan = plan_of(dev(env, "-m", "https://v.example/m.tar.gz", "-n", "https://v.example/n.tar"))
     assert plan["inputs"]["gpu_arch"] == ("mp_21,mp_22,mp_31", "default")
     assert plan["args"]["TORCH_MUSA_ARCH_LIST"] == "21;22;31"
     assert plan["args"]["MTGPU_TARGET"] == ""
@@ -224,19 +224,19 @@ def test_qy1_leaves_mccl_out_even_when_the_pins_have_it(pins_file, env):
 
 
 def test_mccl_url_with_qy1_is_an_error(env):
-    one_error(dev(env, "-m", "/m.tar.gz", "-n", "/n.tar", "--mccl-url", "/c.tar.gz", "--gpu-arch", "qy1"),
+    one_error(dev(env, "-m", "https://v.example/m.tar.gz", "-n", "https://v.example/n.tar", "--mccl-url", "https://v.example/c.tar.gz", "--gpu-arch", "qy1"),
               "--mccl-url", "mp_21", "no MCCL")
 
 
 def test_unknown_arch_is_one_error_listing_the_known(env):
-    line = one_error(dev(env, "-m", "/m.tar.gz", "-n", "/n.tar", "--gpu-arch", "S4000,A100"), "'A100'")
+    line = one_error(dev(env, "-m", "https://v.example/m.tar.gz", "-n", "https://v.example/n.tar", "--gpu-arch", "S4000,A100"), "'A100'")
     assert "qy1" in line and "S5000" in line and "mp_22" in line
 
 
 def test_detect_without_mthreads_gmi(env, tmp_path):
     (tmp_path / "nobin").mkdir()
     env = {**env, "PATH": f"{tmp_path / 'nobin'}:/usr/bin:/bin"}
-    one_error(dev(env, "-m", "/m.tar.gz", "-n", "/n.tar", "--gpu-arch", "detect"), "mthreads-gmi", "not on PATH")
+    one_error(dev(env, "-m", "https://v.example/m.tar.gz", "-n", "https://v.example/n.tar", "--gpu-arch", "detect"), "mthreads-gmi", "not on PATH")
 
 
 def test_no_artifacts_for_the_arch(pins_file, env):
@@ -265,7 +265,7 @@ def test_build_dev_takes_the_components_from_the_pins(tmp_path, env):
     path = tmp_path / "dev.yaml"
     path.write_text("repos:\n  kineto: {url: https://example.com/kineto.git, tag: v0.4.0}\n"
                     "  mualg: {url: https://example.com/muAlg.git, tag: v1.2}\n")
-    done = cli("build-dev", "--dry-run", "--pins", str(path), "-b", "base:1", "-m", "/v/m.tar.gz", "-n", "/v/d.tar",
+    done = cli("build-dev", "--dry-run", "--pins", str(path), "-b", "base:1", "-m", "https://v.example/v/m.tar.gz", "-n", "https://v.example/v/d.tar",
                "--mualg-tag", "v2.0", env=env)
     plan = plan_of(done)
     assert plan["inputs"]["kineto_tag"] == ("v0.4.0", f"pins {path}:2")

@@ -275,7 +275,8 @@ def test_venv_without_v_takes_the_systems_python_and_says_so(env):
     assert o.python_version == "3.10" and o.python_prefix == "/opt/venv"
     assert any("ubuntu:22.04's own Python" in n for n in o.notes)
     r = opts.resolve_release({"python_env": "venv", "base_img": "debian:12", "musa_url": "m.tar.gz",
-                              "mudnn_url": "n.tar", "torch_whl_url": "t.whl", "torch_musa_whl_url": "tm.whl"}, env)
+                              "mudnn_url": "n.tar", "torch_whl_url": "torch-2.0.0-cp311-cp311-linux_x86_64.whl",
+                              "torch_musa_whl_url": "torch_musa-1.0.0-cp311-cp311-linux_x86_64.whl"}, env)
     assert r.python_version == "3.11" and r.notes
 
 

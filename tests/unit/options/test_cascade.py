@@ -12,7 +12,7 @@ from conftest import cli
 from musa_docker.errors import ConfigError
 from musa_docker.options import cascade
 
-DEV = ("build-dev", "-b", "b:1", "-m", "/m.tar.gz", "-n", "/n.tar", "--dry-run")
+DEV = ("build-dev", "-b", "b:1", "-m", "https://v.example/m.tar.gz", "-n", "https://v.example/n.tar", "--dry-run")
 
 
 def inputs_of(done) -> dict:
@@ -60,7 +60,7 @@ def test_each_value_names_its_source(env, tmp_path, pins):
     assert rows["vision_tag"] == ("v0.16.0", f"{config}:3")
     assert rows["torch_musa_ref"] == ("main", f"{config}:4")
     assert rows["vision_repo"] == ("https://example.com/vision.git", "env $MUSA_DOCKER_BUILD_DEV_VISION_REPO")
-    assert rows["musa_url"] == ("/m.tar.gz", "flag")
+    assert rows["musa_url"] == ("https://v.example/m.tar.gz", "flag")
     assert rows["torch_musa_repo"][1] == "default"
 
 

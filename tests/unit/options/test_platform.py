@@ -109,8 +109,8 @@ def test_an_extra_wheel_for_another_platform_is_refused(home_env):
 # --- the command line, the variables, build-all ---------------------------------------------------------
 
 def test_dry_run_shows_the_platform_its_source_and_what_follows_from_it(env):
-    done = cli("release", "--dry-run", "--platform", "linux/arm64", "-m", "m.tar.gz", "-n", "n.tar",
-               "-v", "3.10", "--torch-whl-url", ARM_TORCH, "--torch-musa-whl-url", ARM_TORCH_MUSA, env=env)
+    done = cli("release", "--dry-run", "--platform", "linux/arm64", "-m", "https://vendor.example/m.tar.gz",
+               "-n", "https://vendor.example/n.tar", "-v", "3.10", "--torch-whl-url", ARM_TORCH, "--torch-musa-whl-url", ARM_TORCH_MUSA, env=env)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "  platform            linux/arm64  (flag)" in out
@@ -135,7 +135,8 @@ def test_the_platform_comes_from_a_variable_too(env):
 
 
 def test_a_wrong_wheel_platform_is_one_error_line_in_a_dry_run(env):
-    done = cli("release", "--dry-run", "--platform", "linux/amd64", "-m", "m.tar.gz", "-n", "n.tar", "-v", "3.10",
+    done = cli("release", "--dry-run", "--platform", "linux/amd64", "-m", "https://vendor.example/m.tar.gz",
+               "-n", "https://vendor.example/n.tar", "-v", "3.10",
                "--torch-whl-url", ARM_TORCH, "--torch-musa-whl-url", X86_TORCH_MUSA, env=env)
     assert_one_error(done, "linux_aarch64", "linux/amd64", "--platform linux/arm64")
 
@@ -165,7 +166,7 @@ def test_build_all_refuses_a_dev_entry_for_another_platform_than_its_base(tmp_pa
     path.write_text("images:\n"
                     "  - {name: base, task: build-base, tag: a, platform: linux/arm64}\n"
                     "  - {name: dev, task: build-dev, base_img: 'musa-pytorch-base:a', platform: linux/amd64,\n"
-                    "     musa_url: m.tar.gz, mudnn_url: n.tar}\n")
+                    "     musa_url: 'https://vendor.example/m.tar.gz', mudnn_url: 'https://vendor.example/n.tar'}\n")
     assert_one_error(cli("build-all", "-c", str(path), "--dry-run", env=env),
                      "dev is for linux/amd64, but its base base", "linux/arm64")
 

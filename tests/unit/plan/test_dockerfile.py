@@ -190,7 +190,8 @@ def test_the_compile_cache_counts_are_read_from_either_builders_log():
 
 def test_the_plan_says_which_compile_cache_a_dev_build_gets(env):
     from conftest import cli
-    dev = ("build-dev", "--dry-run", "-b", "base:1", "-m", "/v/musa_toolkits.tar.gz", "-n", "/v/mudnn.tar")
+    dev = ("build-dev", "--dry-run", "-b", "base:1", "-m", "https://vendor.example/v/musa_toolkits.tar.gz", "-n",
+           "https://vendor.example/v/mudnn.tar")
     buildkit = ("--builder", "buildkit", "--docker-cli", "/usr/bin/docker")
     cases = [(buildkit, "compile cache: ccache (max 20G per Python and GPU arch list)"),
              ((*buildkit, "--compile-cache-size", "5G"), "compile cache: ccache (max 5G "),

@@ -158,7 +158,7 @@ def test_secret_files_are_private_and_hold_only_the_certificates(tmp_path, ca):
 
 def test_a_credentialed_musa_index_is_a_secret_of_its_own_under_buildkit(env, ca):
     args = ("--musa-apt-source", "deb [trusted=yes] http://apt.example.com/musa stable main", "--musa-runtime", "5.2",
-            "--musa-wheel", "torch==2.7.1+musa5.2.0", "--torch-musa-whl-url", "/tmp/torch_musa-2.7.1-cp311-cp311-linux_x86_64.whl",
+            "--musa-wheel", "torch==2.7.1+musa5.2.0", "--torch-musa-whl-url", "https://vendor.example/torch_musa-2.7.1-cp311-cp311-linux_x86_64.whl",
             "--musa-pip-index-url", f"https://me:{SECRET}@musa.example.com/simple", "-b", "debian:12",
             "--python-env", "venv")
     r = dry(env, *BUILDKIT, *args, task="release")
