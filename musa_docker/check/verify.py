@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ..musa.kinds import NO_TOOLKIT, Kind
 from ..options.build import python_prefix
 from .probe import last as _last
 from ..util import short_id
+from ..values import platforms
 
 NO_DEVICE = "no MUSA device visible"
 
@@ -108,12 +110,15 @@ def _first(lines: Sequence[str], fallback: str = "no output") -> str:
 
 # --- verify -i IMAGE ------------------------------------------------------------------------------
 
-def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequence[str]] = None) -> List[Check]:
+def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequence[str]] = None,
+                 env: Optional[Mapping[str, str]] = None, pins=None) -> List[Check]:
     """Check the image `ref` in one throwaway container; return the rows.
 
     The container sees the MUSA devices through the engine's mthreads runtime when it has one;
     else, for an engine on this machine, this machine's device nodes are mapped into it.
-    `devices` (`/dev/x` or `/dev/x:/dev/y`) replaces that choice.
+    `devices` (`/dev/x` or `/dev/x:/dev/y`) replaces that choice. Before the container starts,
+    the host's driver and container toolkit are held against what the image's SDK line needs (its
+    labels, or `pins`' compatibility section); `env` is where mthreads-gmi is looked for.
     Raises VerifyError when the image does not exist, EngineError when the engine fails."""
     image = engine.image(ref)
     if image is None:
@@ -122,7 +127,9 @@ def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequen
     label_kind = labels.get("musa_docker.kind")
     kind = kinds.KINDS.get(label_kind) if label_kind else None
 
-    runtime, default = host.musa_runtime(engine.info())
+    info = engine.info()
+    fit = host_fit(engine, info, image.labels, os.environ if env is None else env, pins)
+    runtime, default = host.musa_runtime(info)
     if devices is not None:
         runtime, default, devices = None, False, list(devices)
     elif runtime is None and host.is_local(engine):
@@ -149,7 +156,93 @@ def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequen
             f"the check container of {ref} did not run its probe (exit {code}: {_last(output.splitlines())}): "
             "does the image have /bin/sh?"
         )
-    return _image_rows(label_kind, kind, labels, sections)
+    return [_platform_row(image.platform, labels, str(info.get("Architecture") or ""))] + fit + \
+        _image_rows(label_kind, kind, labels, sections)
+
+
+# --- the host against the image's SDK line -----------------------------------------------------------
+
+NEEDS = {  # what a host needs for an SDK line: (row, what it is, how to upgrade it)
+    "driver": ("host MUSA driver", "MUSA driver", "upgrade the MUSA driver (the mtgpu kernel module and mthreads-gmi)"),
+    "container_toolkit": ("host container toolkit", "container toolkit",
+                          "upgrade mt-container-toolkit (the engine's mthreads runtime)"),
+}
+
+
+def version_key(version: str) -> tuple:
+    """A version compared number by number: 2.10.0 after 2.9.1; what follows +, ~ or - is dropped."""
+    return tuple(int(n) for n in re.findall(r"[0-9]+", re.split(r"[+~-]", version, maxsplit=1)[0]))
+
+
+def image_needs(labels: Mapping[str, str], pins=None) -> tuple:
+    """(the image's SDK line or None, {driver|container_toolkit: (minimum version, where it is said)}):
+    from its labels (musa_docker.sdk_line, musa_docker.needs.*), the pins file's compatibility
+    section for that line over them."""
+    line = labels.get("musa_docker.sdk_line")
+    needs = {key: (labels[f"musa_docker.needs.{key}"], f"label musa_docker.needs.{key}")
+             for key in NEEDS if labels.get(f"musa_docker.needs.{key}")}
+    if pins is not None and line:
+        needs.update({key: (pin.value, pins.where(pin.line)) for key, pin in pins.needs(line).items()})
+    return line, needs
+
+
+def fit_rows(line: Optional[str], needs: Mapping[str, tuple], have: Mapping[str, Optional[str]]) -> List[Check]:
+    """A row each for the host's driver and container toolkit (`have`, None when this host has
+    none to ask) against what SDK `line` needs."""
+    rows = []
+    for key, (row, what, upgrade) in NEEDS.items():
+        got = have.get(key)
+        here = f"{what} {got} here" if got else f"no {what} version on this host"
+        if not line:
+            rows.append(Check(row, SKIPPED, f"{here}; the image names no SDK line (no musa_docker.sdk_line label)"))
+        elif key not in needs:
+            rows.append(Check(row, SKIPPED, f"{here}; nothing says what SDK {line} needs (no musa_docker.needs.{key} "
+                                            "label: pass --pins FILE with a compatibility section)"))
+        elif not got:
+            source = "mthreads-gmi -q" if key == "driver" else "the engine's mthreads runtime --version"
+            rows.append(Check(row, SKIPPED, f"{here} ({source} does not say) to hold against the {needs[key][0]} "
+                                            f"SDK {line} needs"))
+        elif version_key(got) < version_key(needs[key][0]):
+            need, where = needs[key]
+            rows.append(Check(row, FAIL, f"this host's {what} {got} is older than the {need} the image's SDK {line} "
+                                         f"needs ({where}): {upgrade} to {need} or newer, or run an image of an "
+                                         "older SDK line"))
+        else:
+            rows.append(Check(row, PASS, f"{got}, SDK {line} needs {needs[key][0]} ({needs[key][1]})"))
+    return rows
+
+
+def host_versions(engine: Engine, info: Mapping, env: Mapping[str, str]) -> Dict[str, Optional[str]]:
+    """This host's driver and container toolkit versions; Nones for an engine on another machine."""
+    if not host.is_local(engine):
+        return {"driver": None, "container_toolkit": None}
+    return {"driver": host.driver_version(env), "container_toolkit": host.toolkit_version(info, env)[0]}
+
+
+def host_fit(engine: Engine, info: Mapping, labels: Mapping[str, str], env: Mapping[str, str], pins=None) -> List[Check]:
+    """The host against the image (labels) before a container of it starts; skipped for an engine on
+    another machine, whose host this one cannot read."""
+    if not host.is_local(engine):
+        why = f"the engine at {engine.host} is on another machine; this check reads this one"
+        return [Check(row, SKIPPED, why) for row, _, _ in NEEDS.values()]
+    line, needs = image_needs(labels, pins)
+    return fit_rows(line, needs, host_versions(engine, info, env))
+
+
+def _platform_row(seen: str, labels: Mapping[str, str], engine_machine: str) -> Check:
+    """The image's platform (its config's os/architecture) against its label musa_docker.platform,
+    and whether the engine runs it natively or through QEMU."""
+    want = labels.get("musa_docker.platform")
+    try:
+        native = platforms.of_machine(engine_machine).name == seen
+    except MusaDockerError:
+        native = False
+    how = "" if native or not engine_machine else f"; the engine runs on {engine_machine}, so through QEMU"
+    if not want:
+        return Check("platform", SKIPPED, f"{seen} (no musa_docker.platform label){how}")
+    if want != seen:
+        return Check("platform", FAIL, f"the image's config says {seen}, label musa_docker.platform says {want}")
+    return Check("platform", PASS, f"{seen} (label musa_docker.platform){how}")
 
 
 def _image_rows(label_kind, kind: Optional[Kind], labels, sections) -> List[Check]:

@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, TextIO, Union
+from typing import Any, Mapping, Optional, TextIO, Union
 
 from ..options import build as opts
 from ..plan import plan as plans
@@ -30,35 +30,34 @@ Values = Union[Sourced, Mapping[str, Any]]
 
 
 def build_base(values: Values, env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    _, options = resolve("build-base", values, env)
-    return _run(options, env, out, echo, expect={})
+    return _run("build-base", values, env, out, echo)
 
 
 def build_dev(values: Values, env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    _, options = resolve("build-dev", values, env)
-    return _run(options, env, out, echo, expect=sdk.expect(options.stack))
+    return _run("build-dev", values, env, out, echo)
 
 
 def release(values: Values, env: Mapping[str, str], out: TextIO = sys.stdout, echo: bool = True):
-    _, options = resolve("release", values, env)
-    return _run(options, env, out, echo, expect=sdk.expect(options.stack))
+    return _run("release", values, env, out, echo)
 
 
 RESOLVERS = {"build-base": opts.resolve_base, "build-dev": opts.resolve_dev, "release": opts.resolve_release}
 
 
-def resolve(task: str, values: Values, env: Mapping[str, str]):
-    """A build task's options: the pins file under the cascade's values, then checked. Returns
-    (the resolved inputs with their sources, the options). Raises ConfigError."""
+def resolve(task: str, values: Values, env: Mapping[str, str], machine: Optional[str] = None):
+    """A build task's options: the pins file under the cascade's values, then checked; `machine`
+    is the engine's CPU once asked (the platform without --platform). Returns (the resolved inputs
+    with their sources, the options). Raises ConfigError."""
     task = task.replace("_", "-")
-    options = RESOLVERS[task](sourced(task, values), env)
+    options = RESOLVERS[task](sourced(task, values), env, machine=machine)
     return options.inputs, options
 
 
-def _run(options, env, out: TextIO, echo: bool, expect: Mapping):
-    """What every build shares: observe, plan; a dry run prints the plan and stops; otherwise
-    execute, report, --verify, --push and --metadata-file. With -q only the image id reaches `out`.
-    Returns the Report, None after a dry run."""
+def _run(task: str, values: Values, env, out: TextIO, echo: bool):
+    """What every build shares: options, observe, plan; a dry run prints the plan and stops;
+    otherwise execute, report, --verify, --push and --metadata-file. With -q only the image id
+    reaches `out`. Returns the Report, None after a dry run."""
+    _, options = resolve(task, values, env)
     common = options.common
     facts = observe_disk(options)
     if common.dry_run:
@@ -67,7 +66,7 @@ def _run(options, env, out: TextIO, echo: bool, expect: Mapping):
     shown = showing(common, out, echo)
     told = open(os.devnull, "w") if common.quiet else out    # where lines for people go
     try:
-        report, digests = _build(options, facts, env, told, shown, expect)
+        report, digests = _build(task, values, options, facts, env, told, shown)
     finally:
         if told is not out:
             told.close()
@@ -86,11 +85,16 @@ def preflight(options, facts=None):
     return plan
 
 
-def _build(options, facts, env, told: TextIO, shown, expect: Mapping):
+def _build(task: str, values: Values, options, facts, env, told: TextIO, shown):
     say = say_to(told)
     common = options.common
     with disk_errors(disk_places(common)):
         engine = _engine(common, env)
+        if not common.platform_given:
+            # without --platform the image is the engine's CPU's, which only the engine can say
+            _, options = resolve(task, values, env, machine=engine.machine())
+            common = options.common
+        expect = sdk.expect(options.stack) if hasattr(options, "stack") else {}
         make_root(common.cache_dir)     # after the engine: a refused run leaves no trace
         plan = plans.make(options, observe_engine(options, facts, engine, say))
         check_local_files(plan)

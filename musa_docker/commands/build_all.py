@@ -31,7 +31,7 @@ import yaml
 
 from ..options import flags
 from ..options.cascade import Sourced, sourced
-from ..values import validate, yamlfile
+from ..values import platforms, validate, yamlfile
 from ..defaults import default
 from ..errors import ConfigError, MusaDockerError
 from ..util import expand_home, human_size, short_id
@@ -143,12 +143,15 @@ def load(path: Path, docker_host: Optional[str] = None) -> List[Entry]:
             tags = values.get("tag") or [default("", "tag")]
             ref = f"{values.get('image') or default(section, 'image')}:{tags[0] if isinstance(tags, list) else tags}"
         name = str(fields.get("name", (None, line))[0] or ref)
+        if ref in refs and values.get("docker_host") == refs[ref][0]:
+            if str(values.get("platform") or "") != refs[ref][1]:
+                raise ConfigError(f"{path}:{line}: {ref} is listed for two platforms on the same engine, which keeps "
+                                  "one image per tag: give each platform its own tag (e.g. tag: 2.11-arm64)")
+            raise ConfigError(f"{path}:{line}: {ref} is listed twice for the same engine")
         if name in names:
             raise ConfigError(f"{path}:{line}: two images are named {name!r}: give each a unique name")
-        if ref in refs and values.get("docker_host") == refs[ref]:
-            raise ConfigError(f"{path}:{line}: {ref} is listed twice for the same engine")
         names.add(name)
-        refs[ref] = values.get("docker_host")
+        refs[ref] = (values.get("docker_host"), str(values.get("platform") or ""))
         entries.append(Entry(name, task, values, line, ref))
     return _link(entries, path, docker_host)
 
@@ -170,6 +173,9 @@ def _link(entries: List[Entry], path: Path, docker_host: Optional[str] = None) -
         maker = makers.get(e.base) if e.base else None
         if maker is not None:
             _crosses(e, maker, path, docker_host)
+            if _platform(e) and _platform(maker) and _platform(e) != _platform(maker):
+                raise ConfigError(f"{path}:{e.line}: {e.name} is for {e.values['platform']}, but its base {maker.name} "
+                                  f"({path}:{maker.line}) is for {maker.values['platform']}: give both one platform")
     linked = [
         Entry(e.name, e.task, e.values, e.line, e.ref, (by_ref[e.base],) if e.base in by_ref else ())
         for e in entries
@@ -186,6 +192,15 @@ def _link(entries: List[Entry], path: Path, docker_host: Optional[str] = None) -
         ordered.append(entry)
         done.add(entry.name)
     return ordered
+
+
+def _platform(entry: Entry) -> Optional[str]:
+    """The platform an entry names, None when it names none (the engine's) or a bad one (told when its
+    values are checked, with the entry's name)."""
+    try:
+        return platforms.parse(entry.values["platform"]).name if entry.values.get("platform") else None
+    except ConfigError:
+        return None
 
 
 def _crosses(entry: Entry, maker: Entry, path: Path, docker_host: Optional[str]) -> None:

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Mapping, Optional, TextIO
 
 from .. import defaults
-from ..check.verify import FAIL, PASS, SKIPPED, WARN, Check, render_table, verify_host
+from ..check.verify import (FAIL, NEEDS, PASS, SKIPPED, WARN, Check, fit_rows, host_versions, render_table,
+                            verify_host, version_key)
+from ..engine import host
+from ..options.inputs import load_pins
 from ..engine import docker_cli
 from ..errors import ConfigError, EngineError
 from ..options.cascade import sourced
@@ -27,6 +30,7 @@ CLIENTS = ("/usr/bin/docker", "/usr/local/bin/docker")
 def doctor(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     """Print the checks; return 1 when one a build needs failed, else 0."""
     values = sourced("doctor", values).values
+    pins = load_pins(values.get("pins"), Path(env.get("HOME") or Path.home()))
     rows = [_git(env)]
     engine, info, row = _engine(values.get("docker_host"), env)
     rows.append(row)
@@ -39,11 +43,39 @@ def doctor(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
                 # a build needs none of these; `shell` on a MUSA machine does
                 rows.append(Check(f"{check.name} (shell)", WARN if check.status == FAIL else check.status,
                                   check.detail))
+        rows.extend(_sdk_lines(engine, info, env, pins))
     out.write(render_table(rows) + "\n")
     bad = [r for r in rows if r.status == FAIL]
     out.write(f"{len(bad)} check{'s' if len(bad) != 1 else ''} a build needs failed\n" if bad else
               "a build has what it needs\n")
     return 1 if bad else 0
+
+
+def _sdk_lines(engine, info: dict, env: Mapping[str, str], pins) -> list:
+    """This host's driver and container toolkit versions, and with a pins file, whether they are
+    new enough for each SDK line its compatibility section names (what `shell` needs: a warning)."""
+    have = host_versions(engine, info, env)
+    if not host.is_local(engine):
+        return [Check("MUSA versions (shell)", SKIPPED, f"the engine at {engine.host} is on another machine")]
+    shown = ", ".join(f"{NEEDS[k][1]} {v or '(none)'}" for k, v in have.items())
+    rows = [Check("MUSA versions (shell)", PASS if have["driver"] else SKIPPED,
+                  shown + ("" if have["driver"] else ": no mthreads-gmi answers on this host"))]
+    for line in sorted((pins.compatibility if pins else {}), key=version_key):
+        needs = {k: (p.value, pins.where(p.line)) for k, p in pins.needs(line).items()}
+        fit = fit_rows(line, needs, have)
+        bad, good = [c for c in fit if c.status == FAIL], [c for c in fit if c.status == PASS]
+        name = f"SDK {line} on this host (shell)"
+        if bad:
+            rows.append(Check(name, WARN, "; ".join(c.detail for c in bad)))
+        elif good:
+            rows.append(Check(name, PASS, "; ".join(f"{_what(c)} {c.detail}" for c in good)))
+        else:
+            rows.append(Check(name, SKIPPED, fit[0].detail))
+    return rows
+
+
+def _what(row: Check) -> str:
+    return next(what for name, what, _ in NEEDS.values() if name == row.name)
 
 
 def _git(env: Mapping[str, str]) -> Check:

@@ -15,7 +15,6 @@ the existing file as it is.
 from __future__ import annotations
 
 import dataclasses
-import platform
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Set, TextIO
@@ -66,6 +65,9 @@ def lock(values, env: Mapping[str, str], out: TextIO = sys.stdout, build_task: O
     locker = Locker(env, say, old, updates, made)
     for name, given in items:
         _, options = resolve(name, given, env)
+        if not options.common.platform_given:
+            # as a build does: without --platform the image is the engine's CPU's
+            _, options = resolve(name, given, env, machine=locker.engine(options.common).machine())
         locker.lock(options)
     if updates:
         unknown = [n for n in updates if n not in locker.matched]
@@ -97,7 +99,7 @@ class Locker:
             return None
         return record
 
-    def _engine(self, common):
+    def engine(self, common):
         from ..engine.api import Engine
         if common.docker_host not in self.engines:
             self.engines[common.docker_host] = Engine(common.docker_host, self.env)
@@ -106,7 +108,7 @@ class Locker:
     def lock(self, options) -> None:
         common = dataclasses.replace(options.common, lock=None)   # what is locked now, not a lock's
         options = dataclasses.replace(options, common=common)
-        engine = self._engine(common)
+        engine = self.engine(common)
         common.cache_dir.mkdir(parents=True, exist_ok=True)
         facts = observe_disk(options)
         stack = getattr(options, "stack", None)
@@ -153,7 +155,7 @@ class Locker:
             self.say(f"locked {step.name} {step.location.display} sha256={got.sha256[:12]}… {got.size} bytes")
 
     def _apt(self, stack, engine, common):
-        arch = aptrepo.arch_of(engine.info().get("Architecture") or platform.machine())
+        arch = common.platform.deb_arch
         src = stack.apt.source
         old = self.old.apt(src.line, stack.apt.runtime, arch) if self.old else None
         record = self._kept(old, *[name for _, name, _ in stack.apt.packages()])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from ..musa import arch as arch_mod
+from ..values import platforms
 from ..options import inputs
 from ..errors import ConfigError, MusaDockerError
 from ..values.locations import Location, parse_location, redact
@@ -34,9 +35,14 @@ from ..util import expand_home, say_to
 TIMEOUT = 30
 
 
-def _arch_title(target: str) -> str:
+def _arch_title(key: str) -> str:
+    target, _, only = key.partition("/")
     a = arch_mod.ARCHS[target]
-    return f"{target} ({a.codename}: {'/'.join(a.products)})"
+    return f"{target} ({a.codename}: {'/'.join(a.products)})" + (f" on {only}" if only else "")
+
+
+def _wanted(key: str, targets) -> bool:
+    return not targets or key.partition("/")[0] in targets
 
 
 def table(pins: Pins, targets: Optional[Tuple[str, ...]], python: Optional[str]) -> str:
@@ -47,7 +53,8 @@ def table(pins: Pins, targets: Optional[Tuple[str, ...]], python: Optional[str])
     lines.append("repos:")
     lines += [f"  {n:<15} {redact(r.url.value)} @ {'tag' if r.is_tag else 'ref'} {r.ref.value}  line {r.url.line}"
               for n, r in sorted(pins.repos.items())] or ["  (none)"]
-    for target in targets or tuple(sorted(set(pins.artifacts) | set(pins.wheels))):
+    keys = set(targets or ()) | {k for k in set(pins.artifacts) | set(pins.wheels) if _wanted(k, targets)}
+    for target in sorted(keys):
         lines.append(f"artifacts: {_arch_title(target)}")
         found = pins.artifacts.get(target, {})
         for name, pin in sorted(found.items()):
@@ -120,14 +127,14 @@ def check(pins: Pins, say: Callable[[str], None], index: str = "", targets: Opti
         items.append((repo.ref.line, f"repos.{name} {redact(repo.url.value)} @ {repo.ref.value}",
                       lambda r=repo: check_tag(r.url.value, r.ref.value, r.is_tag)))
     for target, found in sorted(pins.artifacts.items()):
-        if targets and target not in targets:
+        if not _wanted(target, targets):
             continue
         for name, pin in sorted(found.items()):
             location = parse_location(pin.location_text, what=name)
             items.append((pin.url.line, f"artifacts.{target}.{name} {location.display}",
                           lambda loc=location: check_location(loc, session)))
     for target, by_py in sorted(pins.wheels.items()):
-        if targets and target not in targets:
+        if not _wanted(target, targets):
             continue
         for py, wheels in sorted(by_py.items()):
             if python and py != python:
@@ -163,7 +170,8 @@ def pins(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         targets = arch_mod.choose(values["gpu_arch"], env)[0].targets
     python = check_python(values["python_version"]) if values.get("python_version") else None
     index = index_url(values.get("musa_pip_index_url") or "", "--musa-pip-index-url")[0]   # asked from the host: no secret
-    out.write(table(pinned, targets, python) + "\n")
+    shown = pinned.for_platform(platforms.parse(values["platform"]).name) if values.get("platform") else pinned
+    out.write(table(shown, targets, python) + "\n")
     if values.get("check_urls"):
         failed = check(pinned, say_to(out), index, targets, python)
         if failed:

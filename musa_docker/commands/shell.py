@@ -8,12 +8,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Mapping, Optional, TextIO
 
 from ..engine.api import Engine
 from ..errors import ShellError
 from ..engine.host import render_gid
 from ..options.cascade import sourced
+from ..options.inputs import load_pins
 from ..options.shell import ShellOptions, resolve_shell
 from ..util import Say, say_to, short_id
 
@@ -58,6 +60,19 @@ def ensure_container(engine: Engine, options: ShellOptions, say: Say) -> str:
     return options.name
 
 
+def host_meets_image(engine: Engine, ref: str, env: Mapping[str, str], pins=None) -> None:
+    """Before a container starts: this host's driver and container toolkit are not older than what
+    the image's SDK line needs (its labels, or `pins`' compatibility section). Raises ShellError
+    naming both versions and what to upgrade."""
+    from ..check.verify import failed, host_fit
+    image = engine.image(ref)
+    if image is None:
+        return                      # ensure_container says so
+    bad = failed(host_fit(engine, engine.info(), image.labels, env, pins))
+    if bad:
+        raise ShellError(f"{ref}: " + "; and ".join(row.detail for row in bad))
+
+
 def run_command(engine: Engine, name: str, cmd: str, env, out=None) -> int:
     """Run `cmd` with bash in the container, stream its output, return its exit code."""
     out = out or sys.stdout.buffer
@@ -94,9 +109,11 @@ def shell(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
     if options.dry_run:
         out.write(plan(options) + "\n")
         return 0
+    pins = load_pins(options.pins, Path(env.get("HOME") or Path.home()))
     engine = Engine(options.docker_host, env)
     # Status lines go to stderr so that `--cmd` output on stdout is the command's alone.
     say = say_to(sys.stderr)
+    host_meets_image(engine, options.image, env, pins)
     from ..check.verify import host_hints
     for hint in host_hints(engine, env):
         say(hint)

@@ -4,6 +4,7 @@ themselves live in check/verify.py; this is the task."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import List, Mapping, TextIO
 
 from ..check import lean, size
@@ -11,6 +12,7 @@ from ..check.verify import Check, failed, render_table, verify_host, verify_imag
 from ..engine.api import Engine
 from ..errors import ConfigError
 from ..options.cascade import sourced
+from ..options.inputs import load_pins
 from ..values import validate
 from ..values.refs import image_reference
 
@@ -24,10 +26,11 @@ def verify(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         ref = image_reference(ref, "-i/--image")
     if not ref and not values.get("host"):
         raise ConfigError("verify needs -i IMAGE (check an image) or --host (check this host), or both")
+    pins = load_pins(values.get("pins"), Path(env.get("HOME") or Path.home()))
     engine = Engine(validate.docker_host(values["docker_host"]) if values.get("docker_host") else None, env)
     checks: List[Check] = []
     if ref:
-        rows = verify_image(engine, ref, out)
+        rows = verify_image(engine, ref, out, env=env, pins=pins)
         out.write(render_table(rows) + "\n")
         out.write(size.measure(engine, ref).render() + "\n")
         if values.get("lean"):

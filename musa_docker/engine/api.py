@@ -30,6 +30,7 @@ class Image:
     labels: Dict[str, str]
     size: int
     created: str
+    platform: str = ""        # os/architecture of its config: linux/arm64
 
 
 class _APIClient(docker.APIClient):
@@ -139,6 +140,7 @@ class Engine:
             labels=dict((data.get("Config") or {}).get("Labels") or {}),
             size=int(data.get("Size") or 0),
             created=data.get("Created", ""),
+            platform=f"{data.get('Os') or 'linux'}/{data.get('Architecture') or ''}".rstrip("/"),
         )
 
     def tag(self, image_id: str, ref: str) -> None:
@@ -234,7 +236,7 @@ class Engine:
                 fileobj=context, custom_context=True, dockerfile=s.dockerfile,
                 buildargs=dict(s.buildargs), labels=dict(s.labels), network_mode=s.network,
                 nocache=s.nocache, pull=s.pull, rm=True, forcerm=True, decode=True,
-                cache_from=list(cache_from) or None,
+                cache_from=list(cache_from) or None, platform=s.platform or None,
                 timeout=None,   # a silent compile step may take an hour; the build is not stuck
             )
         except docker_errors.APIError as err:
@@ -361,6 +363,10 @@ class Engine:
         return [c for c in found if c.get("Type") == "exec.cachemount"]
 
     # --- verify -----------------------------------------------------------------------------------
+
+    def machine(self) -> str:
+        """The CPU the engine runs on, as it names it (x86_64, aarch64). Raises EngineError."""
+        return str(self.info().get("Architecture") or "")
 
     def info(self) -> dict:
         """What `docker info` reports (runtimes, default runtime, version…). Raises EngineError."""

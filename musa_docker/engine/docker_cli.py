@@ -47,6 +47,7 @@ class BuildSettings:
     network: str = "host"
     nocache: bool = False
     pull: bool = False
+    platform: str = ""          # linux/arm64: the base image's and the result's; "" the engine's
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ def command(b: Builder, s: BuildSettings, *, context: str, iidfile: str,
     argv += ["--progress=plain", f"--iidfile={iidfile}", f"--file={context}/{s.dockerfile}", f"--network={s.network}"]
     if b.buildx_builder:
         argv.append("--load")      # a builder of its own keeps the image unless told to load it
+    if s.platform:
+        argv.append(f"--platform={s.platform}")
     if s.nocache:
         argv.append("--no-cache")
     if s.pull:

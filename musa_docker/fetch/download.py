@@ -65,13 +65,17 @@ def local_file(name: str, location: Location) -> Path:
     path = expand_home(given)
     if not path.is_absolute():
         path = Path.cwd() / path
-    if not path.exists():
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except OSError as err:          # a name too long for the filesystem, a permission on the way
+        raise DownloadError(f"{name}: {path} cannot be looked at ({err.strerror}); check the path given for it") from None
+    if not exists:
         hint = ""
         first = given.split("/")[0]
         if "/" in given and "." in first and not given.startswith((".", "/", "~")):
             hint = f" (if it is a URL, write https://{location.display})"
         raise DownloadError(f"{name}: no such file: {path}{hint}; check the path given for it")
-    if not path.is_file():
+    if not is_file:
         raise DownloadError(f"{name}: {path} is not a file; give the archive itself")
     return path
 

@@ -70,7 +70,6 @@ _RUNTIME = re.compile(r"^([1-9][0-9]*|0)\.([0-9]+)$")
 # What a Packages index may name, before a name or version reaches an apt-get argv in the image.
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _VERSION = re.compile(r"^([0-9]+:)?[0-9][A-Za-z0-9.+~-]*$")
-MACHINE_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 class AptRepoError(DownloadError):
@@ -368,7 +367,3 @@ def resolve(request: AptRequest, *, arch: str = "amd64", verify=True, say: Say =
     say("apt pins: " + resolution.specs())
     return resolution
 
-
-def arch_of(machine: str) -> str:
-    """Debian's name for the build machine's architecture (x86_64 -> amd64)."""
-    return MACHINE_ARCH.get(machine, machine)

@@ -40,7 +40,7 @@ ARCHS = {
     a.target: a
     for a in (
         Arch("mp_21", "qy1", ("S80", "S80ES", "S3000"), mccl=False),
-        Arch("mp_22", "qy2", ("S4000",), mccl=True),
+        Arch("mp_22", "qy2", ("S4000", "M1000"), mccl=True),   # M1000: on aarch64 hosts
         Arch("mp_31", "ph1", ("S5000",), mccl=True),
     )
 }

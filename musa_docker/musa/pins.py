@@ -4,16 +4,22 @@ read with the line of every value so that messages and the plan can name it.
     versions:  {musa: "4.0.0", mudnn: "2.8.0"}
     repos:     {vision: {url: https://github.com/MooreThreads/vision.git, tag: v0.22.1-musa}}
     artifacts: {S4000: {musa_toolkits: {url: https://…, sha256: …}, mudnn: {…}, mccl: {…}}}
-    wheels:    {S4000: {"3.10": {torch: https://…/torch-….whl, torch_musa: "torch_musa==2.7.1"}}}
+    wheels:    {S4000: {"3.10": {torch: https://…/torch-….whl, torch_musa: "torch_musa==2.7.1"}},
+                mp_22/linux/arm64: {"3.10": {torch: https://…/torch-…-linux_aarch64.whl}}}
+    compatibility: {"5.2": {driver: "3.0.0", container_toolkit: "2.0.0"}}
 
 Every section is optional; unknown keys are errors naming `FILE:LINE`. Arch keys take any
-spelling `--gpu-arch` takes. Loading reads the file and nothing else.
+spelling `--gpu-arch` takes, alone (every platform) or followed by a platform (`mp_22/linux/arm64`:
+that platform only, over the arch's own entry, name by name). `compatibility` gives, per SDK line,
+the host driver (`mthreads-gmi`'s Driver Version) and container toolkit versions it needs at least.
+Loading reads the file and nothing else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -21,11 +27,12 @@ import yaml
 
 from . import arch as arch_mod, vendor
 from .. import defaults
-from ..values import validate, yamlfile
+from ..values import platforms, validate, yamlfile
 from ..errors import ConfigError
 from ..values.locations import Location, parse_location
 
-SECTIONS = ("versions", "repos", "artifacts", "wheels")
+SECTIONS = ("versions", "repos", "artifacts", "wheels", "compatibility")
+COMPATIBILITY = ("driver", "container_toolkit")
 VERSIONS = ("musa", "mudnn", "mccl", "triton", "mualg", "muthrust")
 REPOS = ("pytorch", "vision", "torch_musa", "kineto", "mualg", "muthrust", "audio")
 ARTIFACTS = vendor.NAMES
@@ -74,12 +81,36 @@ class Pins:
     path: Path
     versions: Dict[str, Pin]
     repos: Dict[str, RepoPin]
-    artifacts: Dict[str, Dict[str, ArtifactPin]]             # mp_XY -> name -> pin
-    wheels: Dict[str, Dict[str, Dict[str, WheelPin]]]        # mp_XY -> "3.10" -> name -> pin
-    arch_lines: Dict[Tuple[str, str], int]                   # (section, mp_XY) -> line
+    artifacts: Dict[str, Dict[str, ArtifactPin]]             # mp_XY[/linux/arm64] -> name -> pin
+    wheels: Dict[str, Dict[str, Dict[str, WheelPin]]]        # mp_XY[/linux/arm64] -> "3.10" -> name -> pin
+    arch_lines: Dict[Tuple[str, str], int]                   # (section, mp_XY[/platform]) -> line
+    compatibility: Dict[str, Dict[str, Pin]] = field(default_factory=dict)   # "5.2" -> driver|container_toolkit -> pin
 
     def where(self, line: int) -> str:
         return f"pins {self.path}:{line}"
+
+    def for_platform(self, platform: str) -> "Pins":
+        """The file as it reads for `platform` (linux/arm64): each arch's entries with that
+        platform's over them, name by name; other platforms' entries dropped."""
+        artifacts: Dict[str, Dict[str, ArtifactPin]] = {}
+        wheels: Dict[str, Dict[str, Dict[str, WheelPin]]] = {}
+        lines = dict(self.arch_lines)
+        for key in sorted(self.artifacts, key=lambda k: "/" in k):          # an arch's own entry first
+            target, _, only = key.partition("/")
+            if not only or only == platform:
+                artifacts.setdefault(target, {}).update(self.artifacts[key])
+                lines[("artifacts", target)] = self.arch_lines[("artifacts", key)]
+        for key in sorted(self.wheels, key=lambda k: "/" in k):
+            target, _, only = key.partition("/")
+            if not only or only == platform:
+                for py, named in self.wheels[key].items():
+                    wheels.setdefault(target, {}).setdefault(py, {}).update(named)
+                lines[("wheels", target)] = self.arch_lines[("wheels", key)]
+        return dataclasses.replace(self, artifacts=artifacts, wheels=wheels, arch_lines=lines)
+
+    def needs(self, line: str) -> Dict[str, Pin]:
+        """What the host needs for the SDK line `line` (5.2): driver and container_toolkit versions."""
+        return self.compatibility.get(line, {})
 
 
 class _Reader:
@@ -113,11 +144,15 @@ class _Reader:
         return Pin(str(node.value), node.start_mark.line + 1)
 
     def per_arch(self, node, section: str, pins: "Pins"):
-        """(key, target arch, node) for each arch of `section`; two keys for one arch are an error."""
+        """(key, target arch, node) for each arch of `section`, the target `mp_XY` or, for a key
+        naming a platform too, `mp_XY/linux/arm64`; two keys for one of them are an error."""
         seen: Dict[str, str] = {}
         for key, key_node, value in self.mapping(node, section):
+            arch_key, slash, platform_key = str(key).partition("/")
             try:
-                target = arch_mod.normalise(key, what=f"{section} key")
+                target = arch_mod.normalise(arch_key, what=f"{section} key")
+                if slash:
+                    target += "/" + platforms.parse(platform_key, flag=f"{section} key {key!r}: the platform").name
             except ConfigError as err:
                 raise self.fail(key_node, str(err)) from None
             if target in seen:
@@ -237,4 +272,23 @@ def _wheel(r: _Reader, name: str, node, what: str) -> WheelPin:
     return WheelPin(name, pin, location, None)
 
 
-LOADERS = {"versions": _versions, "repos": _repos, "artifacts": _artifacts, "wheels": _wheels}
+_LINE_RE = re.compile(r"^[0-9]+\.[0-9]+$")
+
+
+def _compatibility(r: _Reader, node, pins: Pins) -> None:
+    for line, line_node, value in r.mapping(node, "compatibility"):
+        if not _LINE_RE.match(line) or (isinstance(line_node, yaml.ScalarNode) and line_node.tag.endswith("float")
+                                        and not line_node.style):
+            raise r.fail(line_node, f"compatibility: {line!r} is not an SDK line X.Y, quoted (YAML reads 5.10 as 5.1): "
+                                    "\"5.2\"")
+        needs = {}
+        for name, _, version in r.mapping(value, f"compatibility.{line}", COMPATIBILITY):
+            pin = r.scalar(version, f"compatibility.{line}.{name}")
+            if not re.match(r"^[0-9]+(\.[0-9]+)*$", pin.value):
+                raise r.fail(version, f"compatibility.{line}.{name} {pin.value!r} is not a version such as 2.7.0")
+            needs[name] = pin
+        pins.compatibility[line] = needs
+
+
+LOADERS = {"versions": _versions, "repos": _repos, "artifacts": _artifacts, "wheels": _wheels,
+           "compatibility": _compatibility}

@@ -192,16 +192,14 @@ def base_has_sdk(engine, ref: str, say) -> bool:
     return code == 0
 
 
-def resolve_apt_versions(stack, engine, *, insecure: bool, say):
-    """Prepare's part: read the apt repository's index for the engine's architecture and freeze
-    the versions (None when the SDK does not come from apt). Raises AptRepoError."""
+def resolve_apt_versions(stack, deb_arch: str, *, insecure: bool, say):
+    """Prepare's part: read the apt repository's index for the image's architecture (Debian's
+    name: arm64) and freeze the versions (None when the SDK does not come from apt). Raises
+    AptRepoError."""
     if stack.apt is None:
         return None
-    import platform
-
-    from .aptrepo import arch_of, resolve
-    machine = engine.info().get("Architecture") or platform.machine()
-    return resolve(stack.apt, arch=arch_of(machine), verify=not insecure, say=say)
+    from .aptrepo import resolve
+    return resolve(stack.apt, arch=deb_arch, verify=not insecure, say=say)
 
 
 def expect(stack) -> dict:
@@ -231,17 +229,14 @@ def locked_apt(stack, lock, arch: Optional[str] = None):
     return Resolution(stack.apt, tuple((n, pins[n]) for n in names))
 
 
-def check_locked_apt(stack, lock, engine, *, insecure: bool, say):
-    """Prepare's part under --lock: the locked versions (locked_apt for the engine's
-    architecture), each still in the repository's index with the locked sha256. Raises LockError
+def check_locked_apt(stack, lock, arch: str, *, insecure: bool, say):
+    """Prepare's part under --lock: the locked versions (locked_apt for the image's architecture,
+    Debian's name), each still in the repository's index with the locked sha256. Raises LockError
     naming the package, AptRepoError when the repository does not answer."""
-    import platform
-
-    from .aptrepo import arch_of, stanzas
+    from .aptrepo import stanzas
     from ..errors import LockError
     if stack.apt is None:
         return None
-    arch = arch_of(engine.info().get("Architecture") or platform.machine())
     resolution = locked_apt(stack, lock, arch)
     record = lock.apt(stack.apt.source.line, stack.apt.runtime, arch)
     src = stack.apt.source

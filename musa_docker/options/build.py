@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..musa import components, sdk, vendor
+from ..musa import components, lines, sdk, vendor
 from .. import defaults
 from ..values import validate
 from ..resources import ASSETS
@@ -32,7 +32,10 @@ from ..values.locations import Location, parse_location, redact
 from ..values.lockfile import Lock, load as load_lock
 from ..values.network import ca_certs, index_url, no_credentials, proxies
 from ..values.paths import check_reserved
+from ..values import platforms
+from ..values.platforms import Platform
 from ..values.refs import ImageRef, image_reference, image_refs
+from ..values import wheelname
 from ..values.wheelname import wheel_dist
 from ..values.yamlfile import number_hint
 from .cascade import sourced
@@ -70,6 +73,9 @@ class Common:
     cache_dir: Path
     home: Path
     builder: Builder = Builder("classic", "--builder classic")
+    platform: Platform = platforms.PLATFORMS["linux/amd64"]
+    platform_source: str = "default"      # where --platform came from, as the plan shows it
+    platform_given: bool = False          # by a user (flag, variable, config): the engine's never replaces it
     ca_certs: tuple = ()                  # --ca-cert files, checked (network.py)
     proxies: tuple = ()                   # (name, value) of the host's proxy variables, as build args
     pip_index_secret: str = field(default="", repr=False)   # --pip-index-url with its credentials
@@ -143,7 +149,21 @@ def _connections(value: Any) -> int:
     return int(text)
 
 
-def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
+def resolve_platform(values, machine: Optional[str], source: str = "flag") -> tuple:
+    """(platform, its source, given by a user) of --platform; without it, the engine's (`machine`,
+    once the engine was asked), else, before that (a dry run), this machine's. Raises ConfigError."""
+    given = values.get("platform")
+    if given:
+        return platforms.parse(given), source, True
+    if machine:
+        return platforms.of_machine(machine), f"default: the engine's ({machine})", False
+    here = platform.machine()
+    return (platforms.of_machine(here),
+            f"default: this machine's ({here}); a build takes the engine's, asked before it starts", False)
+
+
+def resolve_common(values: Mapping[str, Any], env: Mapping[str, str], machine: Optional[str] = None,
+                   platform_source: str = "flag") -> Common:
     home = Path(env.get("HOME") or Path.home())
     build_dir = values.get("build_dir") or env.get("DOCKER_BUILD_DIR")
     if build_dir:
@@ -164,7 +184,11 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str]) -> Common:
     builder = _builder(values, env)
     network = validate.network_mode(network, builder.kind == "buildkit")
     index, index_secret = index_url(values.get("pip_index_url") or "", "--pip-index-url", builder)
+    target, target_source, target_given = resolve_platform(values, machine, platform_source)
     return Common(
+        platform=target,
+        platform_source=target_source,
+        platform_given=target_given,
         tags=values.get("tag") or (),
         build_dir=_path(build_dir, home),
         keep_build_dir=bool(values.get("keep_build_dir")),
@@ -299,22 +323,24 @@ def resolve_python_env(values: Mapping[str, Any], sys_: System, machine: str, ta
     return version, python_env, python_prefix(python_env, version), conda, notes
 
 
-def _inputs(task: str, values, env: Mapping[str, str]) -> Resolved:
-    """The values with the pins file's layer filled in (options.inputs), from the cascade's
-    Sourced or plain flag values."""
-    return resolve_inputs(sourced(task, values), env)
+def _inputs(task: str, values, env: Mapping[str, str], machine: Optional[str]) -> tuple:
+    """(the values with the pins file's layer filled in (options.inputs), the shared options),
+    from the cascade's Sourced or plain flag values; `machine` is the engine's, once asked."""
+    given = sourced(task, values)
+    target, _, _ = resolve_platform(given.values, machine)
+    resolved = resolve_inputs(given, env, target.name)
+    return resolved, resolve_common(resolved.values, env, machine, given.source("platform"))
 
 
 def resolve_base(values, env: Mapping[str, str], machine: Optional[str] = None) -> BaseOptions:
     """Check build-base's flags; `values` is the cascade's Sourced, or flag names (underscored)
-    mapped to what the task got."""
-    resolved = _inputs("build-base", values, env)
+    mapped to what the task got; `machine` the engine's CPU, once asked (default: this machine's)."""
+    resolved, common = _inputs("build-base", values, env, machine)
     values = resolved.values
-    common = resolve_common(values, env)
     d = defaults.TASKS["build_base"]
     image, also = image_refs(values.get("image"), common.tags, d["image"], defaults.default("", "tag"))
     sys_ = system(values.get("sys") or d["sys"])
-    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine())
+    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, common.platform.machine)
     root = _root(values, env, "pytorch_root", "PYTORCH_REPO_ROOT_PATH", common.home)
     return BaseOptions(
         common=common,
@@ -383,6 +409,7 @@ class DevOptions:
     compile_cache: str = "off"    # ccache's max size (e.g. 20G), or off (--no-compile-cache)
     inputs: Optional[Resolved] = None   # the GPU arch selection, each input's source, the pins' versions
     also: tuple = ()                      # the image's other references (more -t), tagged with it
+    sdk_line: Optional[str] = None        # the MUSA SDK line the image installs (5.2), when something names it
 
 
 @dataclass(frozen=True)
@@ -403,6 +430,7 @@ class ReleaseOptions:
     extra_wheels: tuple = ()              # (dist, Location): --wheel and the pins file's other wheels
     inputs: Optional[Resolved] = None     # the GPU arch selection, each input's source, the pins' versions
     also: tuple = ()                      # the image's other references (more -t), tagged with it
+    sdk_line: Optional[str] = None        # the MUSA SDK line the image installs (5.2), when something names it
 
 
 def _required_location(values, env, key: str, flag: str, var: str) -> Location:
@@ -453,11 +481,10 @@ def repo_url(value: str, flag: str, local_ok: bool = True) -> str:
     return value
 
 
-def resolve_dev(values, env: Mapping[str, str]) -> DevOptions:
+def resolve_dev(values, env: Mapping[str, str], machine: Optional[str] = None) -> DevOptions:
     """Check build-dev's flags. Raises ConfigError."""
-    resolved = _inputs("build-dev", values, env)
+    resolved, common = _inputs("build-dev", values, env, machine)
     values = resolved.values
-    common = resolve_common(values, env)
     d = defaults.TASKS["build_dev"]
     image, also = image_refs(values.get("image"), common.tags, d["image"], defaults.default("", "tag"))
     base = image_reference(values.get("base_img") or "", "-b/--base-img")
@@ -470,13 +497,16 @@ def resolve_dev(values, env: Mapping[str, str]) -> DevOptions:
     root = _root(values, env, "vision_root", "TORCH_VISION_REPO_ROOT_PATH", common.home)
     ref = values.get("torch_musa_ref")
     stack = resolve_stack(values, env, dev=True, builder=common.builder, selection=resolved.selection)
+    vendor_given = resolve_vendor(values, env, stack)
+    line = one_sdk_line(resolved, stack, vendor_given, ())
     return DevOptions(
+        sdk_line=line,
         common=common,
         image=image,
         also=also,
         base_img=base,
         dockerfile=_dockerfile(values, "build_dev", common.home),
-        vendor=resolve_vendor(values, env, stack),
+        vendor=vendor_given,
         vision_tag=validate.git_ref(values.get("vision_tag") or d["vision_tag"], "--vision-tag"),
         vision_repo=repo_url(values.get("vision_repo") or d["vision_repo"], "--vision-repo"),
         vision_root=_path(root, common.home),
@@ -499,10 +529,9 @@ def _size(value: str, flag: str) -> str:
 
 
 def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = None) -> ReleaseOptions:
-    """Check release's flags. Raises ConfigError."""
-    resolved = _inputs("release", values, env)
+    """Check release's flags. Raises ConfigError or ArtifactError."""
+    resolved, common = _inputs("release", values, env, machine)
     values = resolved.values
-    common = resolve_common(values, env)
     d = defaults.TASKS["release"]
     image, also = image_refs(values.get("image"), common.tags, d["image"], defaults.default("", "tag"))
     base = values.get("base_img") or d["base_img"]
@@ -512,20 +541,24 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
         raise ConfigError(
             f"-b/--base-img {base!r} is not an OS image release supports: choose one of {', '.join(SYSTEMS)}"
         ) from None
-    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, machine or platform.machine(),
+    version, python_env, prefix, conda, notes = resolve_python_env(values, sys_, common.platform.machine,
                                                                    "release")
     stack = resolve_stack(values, env, dev=False, builder=common.builder, selection=resolved.selection)
     from_index = sdk.from_index(values, stack, {"torch_whl_url": "--torch-whl-url",
                                                 "torch_musa_whl_url": "--torch-musa-whl-url"})
+    vendor_given = resolve_vendor(values, env, stack)
+    # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
     torch_whl = None if "torch" in from_index else \
-        _required_location(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL")
+        _wheel_file(values, env, "torch_whl_url", "--torch-whl-url", "TORCH_WHL_URL", version, common.platform)
     torch_musa_whl = None if "torch-musa" in from_index else \
-        _required_location(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL")
-    for flag, location in (("--torch-whl-url", torch_whl), ("--torch-musa-whl-url", torch_musa_whl)):
-        if location is not None and location.filename.endswith(".whl"):
-            # its name says which Python and platform it installs on: refused now, before any fetch
-            wheel_dist(flag, location.filename, location.display, version, machine or platform.machine())
+        _wheel_file(values, env, "torch_musa_whl_url", "--torch-musa-whl-url", "TORCH_MUSA_WHL_URL", version,
+                    common.platform)
+    extra = extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version, common.platform)
+    line = one_sdk_line(resolved, stack, vendor_given, [("--torch-whl-url", torch_whl),
+                                                 ("--torch-musa-whl-url", torch_musa_whl)]
+                 + [("--wheel", location) for _, location in extra])
     return ReleaseOptions(
+        sdk_line=line,
         common=common,
         image=image,
         also=also,
@@ -535,19 +568,49 @@ def resolve_release(values, env: Mapping[str, str], machine: Optional[str] = Non
         python_env=python_env,
         python_prefix=prefix,
         conda=conda,
-        vendor=resolve_vendor(values, env, stack),
-        # torch and torch_musa come as wheel files, unless --musa-wheel names them for the MUSA index
+        vendor=vendor_given,
         torch_whl=torch_whl,
         torch_musa_whl=torch_musa_whl,
         notes=notes,
         stack=stack,
-        extra_wheels=extra_wheels(values.get("wheel") or (), values.get("pins_wheel") or (), version,
-                                  machine or platform.machine()),
+        extra_wheels=extra,
         inputs=resolved,
     )
 
 
-def extra_wheels(given, pinned, python_version: str, machine: str) -> tuple:
+def one_sdk_line(resolved: Resolved, stack: MusaStack, given: VendorArtifacts, wheel_files) -> Optional[str]:
+    """The image installs one MUSA SDK line (musa/lines.py): `--musa-runtime`, the pins file's
+    `versions: musa` and the toolkit archive's name agree, and so do the wheels that name a line
+    (wheel files `wheel_files`, (flag, Location or None), and --musa-wheel's requirements); a wheel
+    that names an arch is built for one of --gpu-arch's. Returns the line, None when nothing
+    names one. Raises ConfigError naming both sides."""
+    pinned = resolved.pins.versions.get("musa") if resolved.pins else None
+    runtime_source = next((s for n, _, s in resolved.sources if n == "musa_runtime"), "flag")
+    sdk = [
+        lines.sdk_claim(stack.apt.runtime, f"--musa-runtime {stack.apt.runtime}") if stack.apt and
+        not runtime_source.startswith("pins ") else None,
+        lines.sdk_claim(pinned.value, f"{resolved.pins.where(pinned.line)} (versions.musa {pinned.value})")
+        if pinned else None,
+        lines.sdk_claim(lines.of_archive(given.musa_toolkits.display), f"-m {given.musa_toolkits.display}")
+        if given.musa_toolkits else None,
+    ]
+    wheels = [lines.wheel_claim(wheelname.parse(flag, loc.filename, loc.display).version, f"{flag} {loc.filename}")
+              for flag, loc in wheel_files if loc is not None and wheelname.is_wheel_name(loc.filename)]
+    wheels += [lines.wheel_claim(w.version, f"--musa-wheel {w.requirement}") for w in stack.wheels]
+    targets = resolved.selection.targets if resolved.selection is not None else ()
+    return lines.check(sdk, wheels, targets)
+
+
+def _wheel_file(values, env, key: str, flag: str, var: str, python_version: str, target: Platform) -> Location:
+    """A required wheel file, its name checked for the image's Python and platform before
+    anything is fetched. Raises ConfigError or ArtifactError."""
+    location = _required_location(values, env, key, flag, var)
+    if location.filename.endswith(".whl"):
+        wheel_dist(flag, location.filename, location.display, python_version, target)
+    return location
+
+
+def extra_wheels(given, pinned, python_version: str, machine: "Platform | str") -> tuple:
     """(dist, location) of each --wheel, then of each of the pins file's other wheels whose
     distribution no --wheel gives (a flag wins over the pins file), each name checked for the
     image's Python and platform now, before anything is fetched. Raises ConfigError or ArtifactError."""

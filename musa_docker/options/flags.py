@@ -76,6 +76,9 @@ COMMON: List[Flag] = [
     Flag("force", False, (), "build even when the image under the tag already has the same inputs"),
     Flag("dry_run", False, (), "print the plan and stop: nothing is cloned, downloaded or built"),
     DOCKER_HOST,
+    Flag("platform", None, (), "linux/amd64 or linux/arm64: the base image's platform, the conda installer's CPU, "
+         "the wheels' platform tag and the build's platform; another CPU than the engine's runs through QEMU "
+         "[the engine's own]"),
     Flag("builder", None, (), f"auto, buildkit or classic [{default('', 'builder')}: BuildKit when the docker client and engine can]"),
     Flag("docker_cli", None, (), f"docker client that runs BuildKit builds [{default('', 'docker_cli')} on PATH]"),
     Flag("buildx_builder", None, (), "build on this buildx builder (`docker buildx ls`) [the engine's own BuildKit]"),
@@ -178,10 +181,15 @@ RELEASE: List[Flag] = [
 PINS_TASK: List[Flag] = [
     Flag("pins", None, (), "the pins file to check (required)"),
     Flag("gpu_arch", None, (), "show this arch's artifacts and wheels [the table of every arch in the file]"),
+    Flag("platform", None, (), "show the file as a build for linux/amd64 or linux/arm64 reads it: each arch's "
+         "entries for that platform over its own [every entry as written]"),
     Flag("python_version", None, ("v",), "show the wheels of this Python [every Python in the file]"),
     Flag("check_urls", False, (), "ask every URL (HEAD, else a ranged GET) and repo tag (git ls-remote); exit 1 if any fails"),
     Flag("musa_pip_index_url", None, (), "with --check-urls, ask this MUSA index for each requirement wheel's version [skipped]"),
 ]
+
+HOST_PINS = Flag("pins", None, (), "a pins file whose compatibility section says what each SDK line needs of the "
+                 "host's driver and container toolkit [the image's musa_docker.needs.* labels]")
 
 SHELL: List[Flag] = [
     Flag("image", None, ("i",), "image to run (required)"),
@@ -191,12 +199,15 @@ SHELL: List[Flag] = [
     Flag("env", [], ("e",), "KEY=VALUE for the container, repeatable [MTHREADS_VISIBLE_DEVICES=all]"),
     Flag("cmd", None, ("c",), "run this command non-interactively, stream its output, exit with its code"),
     Flag("dry_run", False, (), "say what would be created and run, and stop: the engine is not contacted"),
+    HOST_PINS,
     DOCKER_HOST,
 ]
 
 VERIFY: List[Flag] = [
-    Flag("image", None, ("i",), "image to check: kind, Python, imports, MUSA toolkit, and a MUSA device when one is visible"),
+    Flag("image", None, ("i",), "image to check: platform, the host against its SDK line, kind, Python, imports, "
+         "MUSA toolkit, and a MUSA device when one is visible"),
     Flag("host", False, (), "check this host: the MUSA driver, the engine's mthreads runtime, the render group"),
+    HOST_PINS,
     Flag("lean", False, (), "also hold the image to the lean-release rules (no compiler, headers, static libraries, "
          "-dev packages, apt lists, pip cache, archives, or bytes a later layer deletes); reads every layer"),
     DOCKER_HOST,
@@ -231,6 +242,7 @@ SBOM: List[Flag] = [
 
 DOCTOR: List[Flag] = [
     Flag("docker_cli", None, (), f"the docker client to try for BuildKit builds [{default('', 'docker_cli')} on PATH]"),
+    HOST_PINS,
     DOCKER_HOST,
 ]
 
@@ -372,7 +384,7 @@ _PLACEHOLDERS = {
     "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "format": "cyclonedx|spdx", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
-    "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "label": "KEY=VALUE", "metadata_file": "FILE",
+    "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "platform": "linux/amd64|linux/arm64", "label": "KEY=VALUE", "metadata_file": "FILE",
     "lock": "FILE", "output": "FILE", "update": "NAME", "bundle": "DIR|FILE", "since": "OLD", "split": "SIZE",
     "progress": "auto|plain|tty",
 }
@@ -383,7 +395,7 @@ _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR")
 # Help shows a build task's flags in these groups, after the required ones and the task's own.
 NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")
 OUTPUT = ("verify", "push", "metadata_file", "label", "quiet", "progress", "sbom", "size_budget")
-ENGINE = ("docker_host", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
+ENGINE = ("docker_host", "platform", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
 
 
 # Flags whose value is a whole number, not text.

@@ -59,13 +59,15 @@ def load_pins(value, home: Path) -> Optional[pins_mod.Pins]:
     return pins_mod.load(expand_home(value, home))
 
 
-def resolve(sourced: Sourced, env: Mapping[str, str]) -> Resolved:
-    """Fill the values from the pins file where no higher layer gave one. Raises ConfigError: a
-    bad pins file or arch, artifacts or wheels that cannot be chosen."""
+def resolve(sourced: Sourced, env: Mapping[str, str], platform: str = "") -> Resolved:
+    """Fill the values from the pins file where no higher layer gave one, its entries for the
+    image's `platform` (linux/arm64) over each arch's own. Raises ConfigError: a bad pins file or
+    arch, artifacts or wheels that cannot be chosen."""
     task = sourced.task.replace("-", "_")
     values = sourced.values
     home = Path(env.get("HOME") or Path.home())
     pins = load_pins(values.get("pins"), home)
+    pins = pins.for_platform(platform) if pins else None
     out = dict(values)
     # A value a user gave is theirs even when it equals the default: it beats the pins file.
     sources: Dict[str, str] = {k: sourced.source(k) for k in SHOWN[task] if sourced.given(k)}

@@ -28,6 +28,7 @@ class ShellOptions:
     cmd: Optional[str]
     docker_host: Optional[str]
     dry_run: bool = False
+    pins: Optional[str] = None    # a pins file whose compatibility section the host is held against
 
 
 def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOptions:
@@ -63,4 +64,5 @@ def resolve_shell(values: Mapping[str, Any], env: Mapping[str, str]) -> ShellOpt
         cmd=values.get("cmd") or None,
         docker_host=validate.docker_host(values["docker_host"]) if values.get("docker_host") else None,
         dry_run=bool(values.get("dry_run")),
+        pins=values.get("pins") or None,
     )

@@ -41,8 +41,8 @@ def check_local_files(plan) -> None:
 
 def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
     """`facts` with what the engine says: a dev image's base image's Python and whether it has
-    the MUSA SDK already; with an apt source, the versions its index offers for the engine's
-    architecture. Raises EngineError, ConfigError or DownloadError."""
+    the MUSA SDK already; with an apt source, the versions its index offers for the image's
+    platform (--platform, else the engine's). Raises EngineError, ConfigError or DownloadError."""
     if isinstance(options, DevOptions):
         facts = dataclasses.replace(facts, python_version=base_python(engine, options.base_img, say,
                                                                       pull=not options.common.offline))
@@ -50,14 +50,15 @@ def observe_engine(options, facts: Facts, engine, say: Say) -> Facts:
             facts = dataclasses.replace(facts, base_has_sdk=sdk.base_has_sdk(engine, options.base_img, say))
     lock = options.common.lock
     if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.apt and not facts.base_has_sdk:
+        arch = options.common.platform.deb_arch
         if lock is not None and options.common.offline:
-            facts = dataclasses.replace(facts, apt=sdk.locked_apt(options.stack, lock))
+            facts = dataclasses.replace(facts, apt=sdk.locked_apt(options.stack, lock, arch))
         elif lock is not None:
             facts = dataclasses.replace(facts, apt=sdk.check_locked_apt(
-                options.stack, lock, engine, insecure=options.common.insecure, say=say))
+                options.stack, lock, arch, insecure=options.common.insecure, say=say))
         else:
             facts = dataclasses.replace(facts, apt=sdk.resolve_apt_versions(
-                options.stack, engine, insecure=options.common.insecure, say=say))
+                options.stack, arch, insecure=options.common.insecure, say=say))
     offline = lock is not None and options.common.offline
     if isinstance(options, (DevOptions, ReleaseOptions)) and options.stack.wheels and not offline:
         python = facts.python_version if isinstance(options, DevOptions) else options.python_version

@@ -17,7 +17,7 @@ from typing import FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 from ..engine import docker_cli as client
 from . import locked
 from .. import defaults
-from ..musa import kinds
+from ..musa import kinds, lines
 from ..values import network
 from ..resources import ASSETS, DOCKERFILE_BASE, common_scripts
 from ..engine.docker_cli import Builder, BuildSettings
@@ -92,6 +92,7 @@ class BuildStep:
     proxies: Tuple[Tuple[str, str], ...] = ()  # the host's proxies: build args kept out of the history
     also: Tuple[str, ...] = ()                 # more references the image gets (-t given again)
     push: bool = False                         # push every reference after the check (and --verify)
+    platform: str = ""                         # linux/arm64: the base image's and the image's
 
     @property
     def refs(self) -> Tuple[str, ...]:
@@ -102,7 +103,7 @@ class BuildStep:
         """What the builder is told for the staged Dockerfile: the build args with the proxies (Docker's
         predefined args: out of the history and the inputs digest), and every label."""
         return BuildSettings("Dockerfile", {**dict(self.buildargs), **dict(proxies)}, dict(labels), self.network,
-                             self.nocache, self.pull)
+                             self.nocache, self.pull, self.platform)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ class Plan:
                      + ", their sha256 labelled musa_docker.sbom.cyclonedx and .spdx")
         lines.append(f"  check       {kinds.get(self.kind).describe({r.name for r in self.repos})}")
         lines.extend(_builder_lines(b))
+        if b.platform:
+            lines.append(f"  platform    {b.platform} (the base image's, the conda installer's and the wheels' too)")
         lines.append(f"  network     {b.network}")
         lines.append(f"  cache       {'off (--no-cache)' if b.nocache else 'on'}; pull {'on' if b.pull else 'off'}")
         lines.append(
@@ -244,6 +247,9 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
         # the default Python is the env's: with --python-env venv, the system's own
         inputs = tuple((n, python_version if n == "python_version" and s == "default" else v, s)
                        for n, v, s in inputs)
+    inputs = (("platform", common.platform.name, common.platform_source),) + tuple(inputs)
+    labels += (("musa_docker.platform", common.platform.name),)
+    labels += lines.needs(resolved.pins if resolved is not None else None, getattr(o, "sdk_line", None))
     buildargs += _users(common.build_args, {k for k, _ in buildargs} | {k for k, _ in common.proxies}
                         | {"BUILDKIT_INLINE_CACHE"}, "--build-arg", "build arg")
     labels += _users(common.labels, {k for k, _ in labels} | {"org.opencontainers.image.created"}, "--label",
@@ -279,6 +285,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
             builder=common.builder,
             secrets=network.secrets(common.ca_certs, common.pip_index_secret, musa_index_secret),
             proxies=common.proxies,
+            platform=common.platform.name,
         ),
     )
 

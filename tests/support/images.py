@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import gzip
 import hashlib
 import html
 import http.server
 import io
+import json
 import os
 import re
 import shutil
@@ -201,14 +203,17 @@ def _tail(path: Path, lines: int = 30) -> str:
         return f"(no log at {path})"
 
 
-def debian12_rootfs_tarball(mirror: str = DEBIAN_MIRROR) -> Path:
-    """The cached tarball of a Debian 12 minbase rootfs, made with debootstrap on first use.
+def debian12_rootfs_tarball(mirror: str = DEBIAN_MIRROR, arch: str = "") -> Path:
+    """The cached tarball of a Debian 12 minbase rootfs, made with debootstrap on first use;
+    `arch` (Debian's name: arm64) another CPU's, run through QEMU user emulation registered with
+    binfmt (scripts/test.sh sets it up).
 
     Raises AssertionError when debootstrap is missing or fails (the log is kept in the cache dir).
     """
     cache = cache_dir()
-    tarball = cache / "debian12-bookworm-minbase.tar.gz"
-    with _locked("debian12-rootfs"):
+    suffix = f"-{arch}" if arch else ""
+    tarball = cache / f"debian12-bookworm-minbase{suffix}.tar.gz"
+    with _locked(f"debian12-rootfs{suffix}"):
         if tarball.is_file():
             return tarball
         debootstrap = shutil.which("debootstrap") or next(
@@ -216,20 +221,23 @@ def debian12_rootfs_tarball(mirror: str = DEBIAN_MIRROR) -> Path:
         )
         assert debootstrap, "debootstrap is not installed: apt-get install debootstrap"
         assert os.geteuid() == 0, "debootstrap needs root to build the debian:12 test image"
-        root = Path(tempfile.mkdtemp(prefix="debian12-rootfs.", dir=cache))
-        log = cache / "debootstrap.log"
+        if arch:
+            _assert_emulates(arch)
+        root = Path(tempfile.mkdtemp(prefix=f"debian12-rootfs{suffix}.", dir=cache))
+        log = cache / f"debootstrap{suffix}.log"
         try:
             started = time.monotonic()
-            print(f"debootstrap bookworm from {mirror} into {root} (log: {log})", file=sys.stderr)
+            print(f"debootstrap bookworm {arch} from {mirror} into {root} (log: {log})", file=sys.stderr)
             with open(log, "wb") as out:
                 result = subprocess.run(
-                    [debootstrap, "--variant=minbase", "bookworm", str(root), mirror],
+                    [debootstrap, "--variant=minbase", *([f"--arch={arch}"] if arch else []),
+                     "bookworm", str(root), mirror],
                     stdout=out, stderr=subprocess.STDOUT, check=False,
                 )
             if result.returncode != 0:
                 inner = root / "debootstrap" / "debootstrap.log"
                 if inner.is_file():
-                    shutil.copyfile(inner, cache / "debootstrap-target.log")
+                    shutil.copyfile(inner, cache / f"debootstrap{suffix}-target.log")
                 raise AssertionError(
                     f"debootstrap --variant=minbase bookworm {mirror} failed with exit code "
                     f"{result.returncode}; log: {log}\n{_tail(log)}"
@@ -248,6 +256,18 @@ def debian12_rootfs_tarball(mirror: str = DEBIAN_MIRROR) -> Path:
         finally:
             _remove_rootfs(root)
     return tarball
+
+
+# Debian's architecture names and the binfmt entry (qemu-user-static) that runs their programs here.
+_QEMU = {"arm64": "qemu-aarch64", "amd64": "qemu-x86_64"}
+
+
+def _assert_emulates(arch: str) -> None:
+    """This machine runs `arch`'s programs through QEMU user emulation registered with binfmt."""
+    entry = Path("/proc/sys/fs/binfmt_misc") / _QEMU.get(arch, f"qemu-{arch}")
+    assert entry.is_file() and entry.read_text().startswith("enabled"), (
+        f"no binfmt entry {entry} runs {arch} programs: install qemu-user-static and binfmt-support, mount "
+        "binfmt_misc and run `update-binfmts --enable` (scripts/test.sh does)")
 
 
 def _configure_debian_rootfs(root: Path) -> None:
@@ -288,6 +308,48 @@ def debian12_image(client: docker.DockerClient | None = None) -> str:
             raise AssertionError(f"importing {tarball} as {DEBIAN12_IMAGE} failed: {err}") from err
         assert _has_image(client, DEBIAN12_IMAGE), f"imported {tarball} but the engine has no {DEBIAN12_IMAGE}"
     return DEBIAN12_IMAGE
+
+
+def debian12_image_archive(arch: str, ref: str = DEBIAN12_IMAGE) -> Path:
+    """The cached image archive (`docker save`'s format: manifest.json, the config, one layer) of
+    the `arch` Debian 12 rootfs, whose config names `arch`, so that `docker load` makes an image of
+    that platform: `docker import` on Engine 20.10 records the engine's own architecture whatever
+    `--platform` says, and BuildKit then would not take the image for a build of `arch`.
+    Raises AssertionError when the rootfs cannot be made."""
+    rootfs = debian12_rootfs_tarball(arch=arch)
+    archive = rootfs.with_name(rootfs.name.replace(".tar.gz", ".image.tar"))
+    with _locked(f"debian12-image-archive-{arch}"):
+        if archive.is_file() and archive.stat().st_mtime >= rootfs.stat().st_mtime:
+            return archive
+        layer = hashlib.sha256()
+        with open(rootfs, "rb") as raw, gzip.GzipFile(fileobj=raw) as unpacked:
+            for block in iter(functools.partial(unpacked.read, 1 << 20), b""):
+                layer.update(block)
+        config = {
+            "architecture": arch, "os": "linux", "created": "2023-11-14T00:00:00Z",
+            "config": {"Cmd": ["/bin/bash"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer.hexdigest()}"]},
+            "history": [{"created": "2023-11-14T00:00:00Z", "created_by": f"debootstrap --variant=minbase --arch={arch} bookworm"}],
+        }
+        config_bytes = json.dumps(config, sort_keys=True).encode()
+        config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
+        manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": ["layer/layer.tar.gz"]}]
+        partial = archive.with_name(archive.name + ".part")
+        with tarfile.open(partial, "w") as tar:
+            _add_file(tar, config_name, config_bytes)
+            _add_dir(tar, "layer")
+            tar.add(rootfs, arcname="layer/layer.tar.gz")
+            _add_file(tar, "manifest.json", json.dumps(manifest).encode())
+        os.replace(partial, archive)
+    return archive
+
+
+def load_image_archive(client: docker.DockerClient, archive: Path, ref: str) -> str:
+    """`docker load` the image archive into the engine of `client`; return `ref`, which it names."""
+    with open(archive, "rb") as data:
+        client.images.load(data)
+    assert _has_image(client, ref), f"loaded {archive} but the engine has no {ref}"
+    return ref
 
 
 def run_in(engine: docker.DockerClient, ref: str, command: str) -> str:

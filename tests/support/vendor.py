@@ -37,6 +37,7 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Callable, Optional
 
 from images import download_wheel
 
@@ -72,12 +73,20 @@ _GIT_ENV = {
 
 # --- archives ------------------------------------------------------------------------------------
 
-def _compile_library(name: str, source: str) -> bytes:
-    """`lib<name>.so` built from C `source` with the host's gcc.
+def _compile_library(name: str, source: str, cc: Optional[Callable[[Path, Path], None]] = None) -> bytes:
+    """`lib<name>.so` built from C `source` with the host's gcc, or with `cc(source file, library
+    file)` (another CPU's gcc, e.g. one in an arm64 image).
 
     The library calls nothing in libc, so it loads on every supported image (glibc 2.31 and up)
     whatever glibc built it.
     """
+    if cc is not None:
+        with tempfile.TemporaryDirectory(prefix="vendor-so.") as tmp:
+            src, out = Path(tmp, f"{name}.c"), Path(tmp, f"lib{name}.so")
+            src.write_text(source)
+            cc(src, out)
+            assert out.is_file(), f"the compiler given built no lib{name}.so"
+            return out.read_bytes()
     gcc = shutil.which("gcc") or shutil.which("cc")
     assert gcc, "no gcc on this machine: the vendor fixtures compile small shared libraries"
     with tempfile.TemporaryDirectory(prefix="vendor-so.") as tmp:
@@ -170,7 +179,7 @@ def _addon_install(name: str, script: str, header: str, version: str) -> tuple[b
                                          musa_home=MUSA_HOME))
 
 
-def _toolkit_files(root: str = "musa_toolkits_install") -> dict[str, tuple[bytes, int]]:
+def _toolkit_files(root: str = "musa_toolkits_install", cc=None) -> dict[str, tuple[bytes, int]]:
     return {
         f"{root}/install.sh": _script(_TOOLKIT_INSTALL),
         f"{root}/bin/musa_toolkits_version": _version_tool("musa_toolkits", MUSA_VERSION),
@@ -178,27 +187,27 @@ def _toolkit_files(root: str = "musa_toolkits_install") -> dict[str, tuple[bytes
             "#pragma once\n#define MUSA_VERSION_STRING \"%s\"\n"
             "const char *musart_version(void);\nint musart_device_count(void);\n" % MUSA_VERSION
         ),
-        f"{root}/lib/libmusart.so": (_compile_library("musart", _library_source("musart", MUSA_VERSION)), 0o755),
+        f"{root}/lib/libmusart.so": (_compile_library("musart", _library_source("musart", MUSA_VERSION), cc), 0o755),
     }
 
 
-def musa_toolkits_archive(dir: Path | str) -> Path:
+def musa_toolkits_archive(dir: Path | str, cc=None) -> Path:
     """`dir/musa_toolkits_rc<version>.tar.gz` holding `musa_toolkits_install/install.sh`.
 
     The installer puts `bin/musa_toolkits_version` (prints "musa_toolkits <version>"),
     `lib/libmusart.so` (`musart_version()`) and `include/musa.h` under /usr/local/musa.
     """
-    return _write_tar(Path(dir) / f"musa_toolkits_rc{MUSA_VERSION}.tar.gz", _toolkit_files(), compress=True)
+    return _write_tar(Path(dir) / f"musa_toolkits_rc{MUSA_VERSION}.tar.gz", _toolkit_files(cc=cc), compress=True)
 
 
-def mudnn_archive(dir: Path | str) -> Path:
+def mudnn_archive(dir: Path | str, cc=None) -> Path:
     """`dir/mudnn_rc<version>.tar` (uncompressed) holding `mudnn/install_mudnn.sh`, which adds
     `bin/mudnn_version`, `lib/libmudnn.so` and `include/mudnn.h` to /usr/local/musa."""
     files = {
         "mudnn/install_mudnn.sh": _addon_install("muDNN", "install_mudnn.sh", "mudnn.h", MUDNN_VERSION),
         "mudnn/bin/mudnn_version": _version_tool("mudnn", MUDNN_VERSION),
         "mudnn/include/mudnn.h": _text("#pragma once\nconst char *mudnn_version(void);\n"),
-        "mudnn/lib/libmudnn.so": (_compile_library("mudnn", _library_source("mudnn", MUDNN_VERSION)), 0o755),
+        "mudnn/lib/libmudnn.so": (_compile_library("mudnn", _library_source("mudnn", MUDNN_VERSION), cc), 0o755),
     }
     return _write_tar(Path(dir) / f"mudnn_rc{MUDNN_VERSION}.tar", files, compress=False)
 
@@ -302,16 +311,16 @@ __version__ = "{TORCH_MUSA_VERSION}"
 ''' + _IS_AVAILABLE
 
 
-def fixture_wheels(dir: Path | str, python_version: str) -> tuple[Path, Path]:
+def fixture_wheels(dir: Path | str, python_version: str, machine: str = "") -> tuple[Path, Path]:
     """`(torch_whl, torch_musa_whl)` in `dir`, named as the vendor's are:
     `torch-2.0.0-cpXY-cpXY-linux_<arch>.whl` and `torch_musa-1.0.0-cpXY-cpXY-linux_<arch>.whl`,
-    so they install only on CPython `python_version`. torch_musa requires `torch==2.0.0`; torch
-    requires nothing.
+    so they install only on CPython `python_version` on `machine` (this one's, else aarch64…).
+    torch_musa requires `torch==2.0.0`; torch requires nothing.
     """
     dir = Path(dir)
     dir.mkdir(parents=True, exist_ok=True)
     cp = "cp" + python_version.replace(".", "")
-    tag = f"{cp}-{cp}-linux_{platform.machine()}"
+    tag = f"{cp}-{cp}-linux_{machine or platform.machine()}"
     torch = _write_wheel(dir, "torch", TORCH_VERSION, tag, {"torch/__init__.py": _TORCH_INIT},
                          summary="torch fixture")
     torch_musa = _write_wheel(dir, "torch_musa", TORCH_MUSA_VERSION, tag,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, user_env
+from conftest import assert_one_error, cli, user_env
 from musa_docker.musa import aptrepo
 from musa_docker.options import build as opts
 from musa_docker.errors import ConfigError
@@ -237,9 +237,10 @@ def test_the_inputs_show_the_apt_source_and_runtime_with_their_sources(tmp_path)
     args, text = apt_dry(tmp_path, "--pins", str(path), "--gpu-arch", "S5000")
     assert inputs_of(text)["musa_runtime"] == ("5.2", f"pins {path}:2 (versions.musa 5.2.0)")
     assert args["MUSA_RUNTIME"] == "5.2" and args["MUSA_APT_PACKAGES"].startswith("musa-toolkit-5-2=")
-    # the flag wins over the pins file
-    args, text = apt_dry(tmp_path, "--pins", str(path), "--gpu-arch", "S5000", "--musa-runtime", "5.3")
-    assert inputs_of(text)["musa_runtime"] == ("5.3", "flag") and args["MUSA_RUNTIME"] == "5.3"
+    # a flag naming another line than the pins file's versions.musa: an image installs one line
+    done = cli("build-dev", "-b", "musa-pytorch-base:latest", "--musa-apt-source", SOURCE, "--dry-run", "--pins",
+               str(path), "--gpu-arch", "S5000", "--musa-runtime", "5.3", env=user_env(tmp_path))
+    assert_one_error(done, "--musa-runtime 5.3", f"pins {path}:2 (versions.musa 5.2.0)", "two MUSA SDK lines")
 
 
 REQS = ('versions:\n  musa: "5.2.0"\nwheels:\n  S5000:\n    "3.11":\n      torch: "torch==2.7.1+musa5.2.0"\n'

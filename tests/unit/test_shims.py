@@ -3,6 +3,7 @@ reach the tasks (seen through the plan each task prints with --dry-run)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -105,7 +106,11 @@ def test_the_shims_find_a_python_that_can_run_the_tasks(env, tmp_path):
 def test_the_shims_say_when_no_python_can_run_the_tasks(env, tmp_path):
     for name in ("python3", "python"):
         _fake_python(tmp_path / "bin", name)
-    done = shim("build.sh", "-b", "b:1", env={**env, "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"})
+    # the shims from a checkout without a .venv (a developer's checkout may have one that works)
+    shutil.copytree(REPO / "docker", tmp_path / "checkout" / "docker")
+    done = subprocess.run(["bash", str(tmp_path / "checkout" / "docker" / "build.sh"), "-b", "b:1"],
+                          capture_output=True, text=True, cwd="/",
+                          env={**env, "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"})
     assert done.returncode == 127
     assert done.stderr.startswith("error: no Python can run musa_docker; tried: python3 (no musa_docker dependencies)")
     assert "PYTHON=" in done.stderr and "Traceback" not in done.stderr

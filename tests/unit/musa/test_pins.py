@@ -46,7 +46,7 @@ def write_pins(tmp_path: Path, server, vision, extra: str = "", name: str = "pin
     """A pins file in the issue's shape, pointing at the local server and repo."""
     text = textwrap.dedent(f"""\
         versions:
-          musa: "4.0.0"
+          musa: "5.2.0"
           mudnn: "2.8.0"
         repos:
           vision: {{url: {vision.as_uri()}, tag: v0.22.1-musa}}
@@ -117,7 +117,7 @@ def dev(env, *args):
 
 def test_the_issue_shape_loads_with_lines(pins_file):
     pins = pins_mod.load(pins_file)
-    assert pins.versions["musa"].value == "4.0.0"
+    assert pins.versions["musa"].value == "5.2.0"
     assert pins.repos["vision"].ref.value == "v0.22.1-musa" and pins.repos["vision"].is_tag
     art = pins.artifacts["mp_22"]["musa_toolkits"]
     assert art.sha256.value == SHA["musa"] and art.url.line == line_of(pins_file, "/vendor/musa.tar.gz")
@@ -185,12 +185,12 @@ def test_dev_plan_takes_the_arch_artifacts_and_repo_from_the_pins(pins_file, env
     assert inputs["vision_repo"] == (vision.as_uri(), where + "5")
     assert inputs["vision_tag"] == ("v0.22.1-musa", where + "5")
     assert inputs["torch_musa_repo"][1] == "default"
-    assert inputs["version musa"] == ("4.0.0", where + "2")
+    assert inputs["version musa"] == ("5.2.0", where + "2")
     assert plan["args"]["TORCH_MUSA_ARCH_LIST"] == "22"
     assert plan["args"]["MTGPU_TARGET"] == "mp_22"
     assert plan["args"]["USE_MCCL"] == "1"
     assert plan["labels"]["musa_docker.gpu_arch"] == "mp_22"
-    assert plan["labels"]["musa_docker.version.musa"] == "4.0.0"
+    assert plan["labels"]["musa_docker.version.musa"] == "5.2.0"
     assert plan["labels"]["musa_docker.version.mudnn"] == "2.8.0"
     assert "fetch   mccl " in plan["text"]
     assert "@ v0.22.1-musa" in plan["text"]
@@ -316,7 +316,7 @@ def test_build_all_entries_take_gpu_arch_and_pins(tmp_path, env, pins_file):
 def test_pins_task_shows_one_arch_and_python(pins_file, env):
     done = cli("pins", "--pins", str(pins_file), "--gpu-arch", "S4000", "-v", "3.11", env=env)
     assert done.returncode == 0, done.stderr
-    assert "artifacts: mp_22 (qy2: S4000)" in done.stdout
+    assert "artifacts: mp_22 (qy2: S4000/M1000)" in done.stdout
     assert "mp_21" not in done.stdout
     assert "torch==2.7.1+musa5.2.0 from the MUSA index" in done.stdout
     assert "Python 3.10" not in done.stdout
