@@ -47,7 +47,7 @@ from ..options import flags
 from ..options.cascade import Sourced, sourced
 from ..values import validate, yamlfile
 from ..defaults import default
-from ..errors import ConfigError, MusaDockerError
+from ..errors import ConfigError, DiskError, MusaDockerError
 from ..util import expand_home, human_size, short_id
 from ..values.refs import image_refs, split_reference
 from . import run as run_task
@@ -478,7 +478,8 @@ def run(entries: List[Entry], build: Callable[[Entry, Any, bool], Any], jobs: in
         except MusaDockerError as err:
             return Outcome(entry, Status.FAILED, str(err).splitlines()[0], seconds=time.monotonic() - started)
         return Outcome(entry, Status.UP_TO_DATE if report.skipped else Status.BUILT, "", report.image_id,
-                       report.size, time.monotonic() - started)
+                       report.size, time.monotonic() - started,
+                       compile_cache=(report.labels or {}).get("musa_docker.compile_cache", ""))
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         while pending or running:
@@ -634,8 +635,34 @@ def build_all(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
         return run_task(entry.task, _sourced(entry, path, values), env, out=entry_out, echo=echo)
 
     outcomes = run(entries, build, jobs, out)
+    return _finish(outcomes, values, env, out)
+
+
+def _finish(outcomes: List[Outcome], values, env, out) -> int:
+    """The summary table, and with --metadata-file the same as JSON; the exit code."""
     out.write(summary(outcomes) + "\n")
+    if values.get("metadata_file"):
+        write_metadata(expand_home(validate.path(values["metadata_file"], "--metadata-file"), env.get("HOME")),
+                       outcomes)
     return 1 if any(o.status.failed for o in outcomes) else 0
+
+
+def write_metadata(path: Path, outcomes: List[Outcome]) -> None:
+    """Each entry's result as JSON for CI, written whole or not at all (a temp file renamed into place)."""
+    import json
+    import os
+    data = [{"name": o.entry.name, "task": o.entry.task, "image": o.entry.ref, "engine": o.engine or None,
+             "result": o.status.value, "detail": o.detail or None, "image_id": o.image_id or None,
+             "size": o.size or None, "seconds": round(o.seconds, 1), "compile_cache": o.compile_cache or None}
+            for o in outcomes]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"images": data}, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as err:
+        raise DiskError(f"--metadata-file {path} cannot be written ({err.strerror or err}): name a file in a "
+                        "writable dir") from err
 
 
 def _sourced(entry: Entry, path: Path, values: Mapping[str, Any], **override) -> Sourced:
@@ -693,5 +720,4 @@ def _build_pool(matrix: Matrix, path: Path, values, env, invalid, jobs: int, out
         return report
 
     outcomes = run_pool(matrix, build, jobs, out, reach, say)
-    out.write(summary(outcomes) + "\n")
-    return 1 if any(o.status.failed for o in outcomes) else 0
+    return _finish(outcomes, values, env, out)

@@ -200,6 +200,7 @@ BUILD_ALL: List[Flag] = [
     Flag("jobs", None, ("j",), "build up to N independent images at once [1]"),
     Flag("dry_run", False, (), "print the ordered plan and stop"),
     Flag("docker_host", None, (), "engine for entries that name none [$DOCKER_HOST, else the current docker context]"),
+    Flag("metadata_file", None, (), "after the builds, each entry's result as JSON: engine, time, result, image id, compile-cache counts [none]"),
 ]
 
 PUSH: List[Flag] = [

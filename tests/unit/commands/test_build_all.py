@@ -204,3 +204,11 @@ def test_placement_skips_an_engine_that_is_down_and_prefers_the_base_s_engine():
         place(dev, alone, needs(alone)["dev"], {"a"}, {}, {"base": "b"})
     with pytest.raises(Unplaceable, match="every engine that has arch=mp_31 is down: a, b"):
         place(base, alone, needs(alone)["base"], set(), {}, {})
+
+
+def test_the_example_pool_file_is_placed_as_it_says(env):
+    from conftest import REPO
+    done = cli("build-all", "-c", str(REPO / "examples" / "pool.yaml"), "--dry-run", "--jobs", "3", env=env)
+    assert done.returncode == 0, done.stderr
+    assert _placed(done.stdout) == {"base-py310": "big", "dev-py310": "big", "release-py310": "small"}
+    assert "compile-cache-remote: redis://localhost:6379" in done.stdout
