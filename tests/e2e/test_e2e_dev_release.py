@@ -130,6 +130,9 @@ def test_a_dev_image_with_the_compile_cache_keeps_its_inline_cache(dev, engine):
         assert "moby.buildkit.cache.v0" not in config
         return
     assert config["config"]["Labels"]["musa_docker.compile_cache"].startswith("hits=")
+    # the labelling run took every step from the cache: no source build ran again
+    labelling = dev["changed"].stdout.split("label the image: the build again with the label")[1]
+    assert "compile cache: ccache in" not in labelling and " CACHED" in labelling, labelling[-3000:]
     assert config.get("moby.buildkit.cache.v0"), sorted(config)
     history = " ".join(h.get("created_by", "") for h in config["history"])
     assert "build_torch_musa.sh" in history and "build_torchvision.sh" in history
