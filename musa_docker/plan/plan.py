@@ -480,8 +480,8 @@ def _compile_cache_notes(size: str, remote, builder) -> tuple:
     if remote:
         notes += (f"compile cache: remote storage {remote.shown} behind the local cache"
                   + (", read only" if "|read-only=true\n" in remote.value else ", read and written (local hits too)")
-                  + "; it needs ccache 4.4 or later with that storage in the image (Debian 12 and Ubuntu 22.04 "
-                  "have it, Ubuntu 20.04's ccache 3.7 has not: local cache only, with a warning); a remote that "
+                  + "; it needs ccache 4.4 or later with that storage in the image (Debian 12's 4.7 has redis:// "
+                  "and http://; Ubuntu 20.04's 3.7 has none: local cache only, with a warning); a remote that "
                   "cannot be reached costs a warning and local-only caching",)
     return notes
 
