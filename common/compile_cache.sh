@@ -16,6 +16,16 @@
 # so builds for different targets do not evict each other. compile_cache_report prints the hits
 # and misses of this build in one line that musa_docker reads from the log:
 #   compile cache: hits=N misses=M
+#   compile cache: hits=N remote_hits=R misses=M     (with a remote storage; R of the N hits came from it)
+#
+# A shared second level (--compile-cache-remote): the secret /run/secrets/musa_docker_compile_cache_remote
+# holds ccache's remote_storage setting (a redis:// or http:// URL, maybe with credentials, maybe
+# `|read-only=true`) on its first line, and on its second what the log may name (scheme://host:port). The local cache stays the first level; a miss there asks the remote, and what
+# is compiled (and, unless read only, what the local cache already had: reshare) is written to both.
+# One probe compile decides first: a ccache without remote storage (before 4.4, or without that kind),
+# a URL it does not know (ccache 4.7 has no rediss:// nor https://), or a remote that does not answer
+# costs a `compile cache: warning:` line and the build goes on with the local cache only. The URL is
+# never printed: scheme, host and port at most.
 
 compile_cache_start() {
     case "${COMPILE_CACHE:-off}" in off | '') return 0 ;; esac
@@ -43,6 +53,43 @@ compile_cache_start() {
     export PATH="${links}:${PATH}"
     ccache -z >/dev/null
     echo "compile cache: ccache in ${CCACHE_DIR}, max ${CCACHE_MAXSIZE}"
+    compile_cache_remote
+}
+
+COMPILE_CACHE_SECRET=/run/secrets/musa_docker_compile_cache_remote
+
+# CCACHE_REMOTE_STORAGE from the secret, when this ccache can use it and the remote answers.
+compile_cache_remote() {
+    unset CCACHE_REMOTE_STORAGE CCACHE_RESHARE
+    COMPILE_CACHE_REMOTE=""
+    [ -s "${COMPILE_CACHE_SECRET}" ] || return 0
+    local spec where probe stats failed
+    # line 1: ccache's setting; line 2: scheme://host:port, what the log may name
+    spec="$(sed -n 1p "${COMPILE_CACHE_SECRET}")"
+    where="$(sed -n 2p "${COMPILE_CACHE_SECRET}")"
+    if ! ccache --version | grep -q '^Features:.*-storage'; then
+        echo "compile cache: warning: $(ccache --version | head -n 1) has no remote storage (ccache 4.4 and later have): ${where} not used; local cache only"
+        return 0
+    fi
+    probe="$(mktemp -d /tmp/compile_cache_probe.XXXXXX)"
+    printf 'int compile_cache_probe(void) { return %s; }\n' "$$" >"${probe}/probe.c"
+    if ! (cd "${probe}" && CCACHE_DIR="${probe}/cache" CCACHE_REMOTE_STORAGE="${spec}" CCACHE_CONFIGPATH=/dev/null \
+          ccache "${CMAKE_C_COMPILER:-cc}" -c probe.c -o probe.o) >"${probe}/out" 2>&1; then
+        echo "compile cache: warning: this ccache cannot use the remote storage ${where} ($(head -c 200 "${probe}/out" | tr '\n' ' ' | sed 's|[a-z]*://[^ ]*|<url>|g')); local cache only"
+        rm -rf "${probe}"
+        return 0
+    fi
+    stats="$(CCACHE_DIR="${probe}/cache" ccache --print-stats 2>/dev/null)" || stats=""
+    rm -rf "${probe}"
+    failed="$(awk -F'\t' '$1 == "remote_storage_error" || $1 == "remote_storage_timeout" {n += $2} END {print n + 0}' <<<"${stats}")"
+    if [ "${failed}" != 0 ]; then
+        echo "compile cache: warning: the remote storage ${where} does not answer; local cache only"
+        return 0
+    fi
+    export CCACHE_REMOTE_STORAGE="${spec}" CCACHE_RESHARE=true
+    COMPILE_CACHE_REMOTE="${where}"
+    case "${spec}" in *'|read-only=true'*) where="${where}, read only" ;; esac
+    echo "compile cache: remote storage ${where}"
 }
 
 # The `mcc` ahead of the toolkit's. ccache caches only languages it knows, by extension or `-x`, and
@@ -101,19 +148,27 @@ SHIM
 
 compile_cache_report() {
     case "${COMPILE_CACHE:-off}" in off | '') return 0 ;; esac
-    local stats hits misses
-    # ccache 4 --print-stats: one `key<TAB>value` a line; the hits of either mode count
+    local stats hits misses remote="" failed=0
+    # ccache 4 --print-stats: one `key<TAB>value` a line; the hits of either mode count, wherever
+    # they came from (remote_storage_hit: those the remote storage served)
     stats="$(ccache --print-stats 2>/dev/null)" || stats=""
     if [ -n "${stats}" ]; then
         hits="$(awk -F'\t' '$1 == "direct_cache_hit" || $1 == "preprocessed_cache_hit" {n += $2} END {print n + 0}' <<<"${stats}")"
         misses="$(awk -F'\t' '$1 == "cache_miss" {n += $2} END {print n + 0}' <<<"${stats}")"
+        if [ -n "${COMPILE_CACHE_REMOTE:-}" ]; then
+            remote=" remote_hits=$(awk -F'\t' '$1 == "remote_storage_hit" {n += $2} END {print n + 0}' <<<"${stats}")"
+            failed="$(awk -F'\t' '$1 == "remote_storage_error" || $1 == "remote_storage_timeout" {n += $2} END {print n + 0}' <<<"${stats}")"
+        fi
     else
         # ccache 3: `cache hit (direct)  N` lines
         stats="$(ccache -s)"
         hits="$(awk '/^cache hit \(/ {n += $NF} END {print n + 0}' <<<"${stats}")"
         misses="$(awk '/^cache miss/ {n += $NF} END {print n + 0}' <<<"${stats}")"
     fi
-    echo "compile cache: hits=${hits} misses=${misses}"
+    if [ "${failed}" != 0 ]; then
+        echo "compile cache: warning: the remote storage ${COMPILE_CACHE_REMOTE} failed ${failed} times (errors or timeouts); those compiles used the local cache only"
+    fi
+    echo "compile cache: hits=${hits}${remote} misses=${misses}"
     # the links leave no trace in the image, nor in PATH (nor bash's memory of where mcc was)
     rm -rf "${COMPILE_CACHE_LINKS:?}"
     export PATH="${COMPILE_CACHE_PATH}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs the tools the tests use (Debian's debootstrap,
-# busybox-static for the test images, docker-registry for the push tests, dpkg-dev for the local apt
-# repository, shellcheck for common/*.sh, qemu-user-static and binfmt-support so that arm64 images
-# build here through QEMU), brings up the engine (scripts/engine.sh), installs the
+# busybox-static for the test images, docker-registry for the push tests, redis-server for the shared
+# compile cache, dpkg-dev for the local apt repository, shellcheck for common/*.sh, qemu-user-static and
+# binfmt-support so that arm64 images build here through QEMU), brings up the engine (scripts/engine.sh), installs the
 # project with its test extra, runs pytest. Extra arguments go to pytest: `-m quick` runs the tests
 # that need no engine (and then no engine is started).
 set -euo pipefail
@@ -16,6 +16,7 @@ command -v dpkg-scanpackages >/dev/null 2>&1 || missing+=(dpkg-dev)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
 command -v update-binfmts >/dev/null 2>&1 || [ -x /usr/sbin/update-binfmts ] || missing+=(binfmt-support)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "install ${missing[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

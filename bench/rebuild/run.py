@@ -34,14 +34,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import benchlib  # noqa: E402  (bench/benchlib.py)
 from benchlib import say  # noqa: E402
 import standin  # noqa: E402  (bench/rebuild/standin.py)
-import vendor  # noqa: E402  (tests/vendor.py)
+import vendor  # noqa: E402  (tests/support/vendor.py)
 from images import debian12_image, local_pypi  # noqa: E402
 from musa_docker.pipeline.build import compile_cache_counts  # noqa: E402
 
@@ -124,9 +124,10 @@ def pytorch_repo(path: Path) -> Path:
 def cache_counts(out: str, ref: str) -> dict:
     """The compile cache's hits and misses of a build: from the image's label and from the log."""
     label = json.loads(docker("image", "inspect", "--format", "{{json .Config.Labels}}", ref) or "{}") or {}
-    m = re.fullmatch(r"hits=(\d+) misses=(\d+)", label.get(LABEL, ""))
-    logged = compile_cache_counts(out)      # the build's own `compile cache:` lines, as the tool reads them
-    return {"label": (int(m.group(1)), int(m.group(2))) if m else None, "log": logged if sum(logged) else None}
+    m = re.fullmatch(r"hits=(\d+)(?: remote_hits=\d+)? misses=(\d+)", label.get(LABEL, ""))
+    hits, _, misses = compile_cache_counts(out)   # the build's own `compile cache:` lines, as the tool reads them
+    return {"label": (int(m.group(1)), int(m.group(2))) if m else None,
+            "log": (hits, misses) if hits + misses else None}
 
 
 def phases(out: str) -> str:

@@ -157,7 +157,10 @@ class Engine:
             pass
 
     def pull(self, ref: str) -> None:
-        name, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        if "@" in ref:       # name@sha256:…: the SDK splits it and asks for that digest
+            name, tag = ref, None
+        else:
+            name, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
         try:
             for _ in self.api.pull(name, tag=tag, stream=True, decode=True):
                 pass

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ..util import expand_home, parse_size
 from ..values.locations import Location, parse_location, redact
 from ..values.lockfile import Lock, load as load_lock
-from ..values.network import ca_certs, index_url, no_credentials, proxies
+from ..values.network import Secret, ca_certs, compile_cache_remote, index_url, no_credentials, proxies
 from ..values.paths import check_reserved
 from ..values import platforms
 from ..values.platforms import Platform
@@ -407,6 +407,7 @@ class DevOptions:
     stack: MusaStack = MusaStack()
     components: tuple = ()        # components.Component: kineto, muAlg, muThrust, torchaudio given
     compile_cache: str = "off"    # ccache's max size (e.g. 20G), or off (--no-compile-cache)
+    compile_cache_remote: Optional[Secret] = None   # ccache's remote storage (--compile-cache-remote), a secret
     inputs: Optional[Resolved] = None   # the GPU arch selection, each input's source, the pins' versions
     also: tuple = ()                      # the image's other references (more -t), tagged with it
     sdk_line: Optional[str] = None        # the MUSA SDK line the image installs (5.2), when something names it
@@ -517,6 +518,8 @@ def resolve_dev(values, env: Mapping[str, str], machine: Optional[str] = None) -
         components=components.resolve(values, env, common.home, url=repo_url, path=_path, root=_root),
         compile_cache="off" if values.get("no_compile_cache") else _size(
             values.get("compile_cache_size") or d["compile_cache_size"], "--compile-cache-size"),
+        compile_cache_remote=compile_cache_remote(values.get("compile_cache_remote") or "",
+                                                  bool(values.get("compile_cache_remote_only_read"))),
         inputs=resolved,
     )
 

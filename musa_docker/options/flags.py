@@ -160,6 +160,8 @@ BUILD_DEV: List[Flag] = [
     Flag("audio_tag", None, (), "branch, tag or commit of torchaudio [HEAD]"),
     Flag("no_compile_cache", False, (), "compile without ccache (BuildKit keeps it in a cache mount; classic has none)"),
     Flag("compile_cache_size", None, (), f"the compile cache's max size, e.g. 5G or 500M [{default('build_dev', 'compile_cache_size')}]"),
+    Flag("compile_cache_remote", None, (), "ccache's remote storage shared by every builder, read and written behind the local cache: a redis://, rediss://, http:// or https:// URL (its credentials pass as a secret) [none]"),
+    Flag("compile_cache_remote_only_read", False, (), "read the remote compile cache, never write to it (e.g. CI)"),
     GPU_ARCH,
     PINS,
 ]
@@ -220,6 +222,7 @@ BUILD_ALL: List[Flag] = [
     Flag("docker_host", None, (), "engine for entries that name none [$DOCKER_HOST, else the current docker context]"),
     Flag("lock", None, (), "build every entry from this lock file (`musa-docker lock -c FILE`), for entries that name none"),
     Flag("offline", False, (), "with --lock: every entry offline (see build-base --offline)"),
+    Flag("metadata_file", None, (), "after the builds, each entry's result as JSON: engine, time, result, image id, compile-cache counts [none]"),
 ]
 
 PUSH: List[Flag] = [
@@ -380,8 +383,8 @@ _PLACEHOLDERS = {
     "python_env": "conda|venv", "network": "MODE", "builder": "auto|buildkit|classic", "docker_cli": "PATH",
     "buildx_builder": "NAME", "cache_from": "REF", "cache_to": "REF", "gpu_arch": "ARCH[,ARCH]",
     "musa_apt_source": '"deb URL SUITE COMP"', "musa_runtime": "X.Y", "musa_wheel": "NAME==VERSION",
-    "compile_cache_size": "SIZE", "shm_size": "SIZE", "size_budget": "SIZE", "sbom": "DIR",
-    "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
+    "compile_cache_size": "SIZE", "compile_cache_remote": "URL", "shm_size": "SIZE", "size_budget": "SIZE",
+    "sbom": "DIR", "env": "KEY=VALUE", "cmd": "COMMAND", "name": "NAME",
     "registry": "HOST[:PORT]", "remote_name": "NAME", "remote_tag": "TAG", "username": "USER", "wheel": "URL",
     "docker_host": "URL", "format": "cyclonedx|spdx", "apt_mirror": "URL", "torch_musa_repo": "URL|PATH", "mualg_repo": "URL|PATH", "muthrust_repo": "URL|PATH",
     "audio_repo": "URL|PATH", "build_arg": "KEY=VALUE", "platform": "linux/amd64|linux/arm64", "label": "KEY=VALUE", "metadata_file": "FILE",

@@ -13,12 +13,11 @@ The image is not tagged here: the caller tags it only after it checks out.
 from __future__ import annotations
 
 import collections
-import dataclasses
-import re
 import tempfile
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterable, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from . import buildkit, context, layers
 from ..plan import dockerfile
@@ -33,7 +32,8 @@ from ..util import Say
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _CODE = re.compile(r"returned a non-zero code: (\d+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_CCACHE = re.compile(r"compile cache: hits=(\d+) misses=(\d+)\s*$", re.M)
+_CCACHE = re.compile(r"compile cache: hits=(\d+)(?: remote_hits=(\d+))? misses=(\d+)\s*$", re.M)
+_CCACHE_WARNING = re.compile(r"compile cache: warning: (.*?)\s*$", re.M)
 COMPILE_CACHE_LABEL = "musa_docker.compile_cache"
 _CHATTER = (" ---> ", "Removing intermediate container", "Successfully built", "Successfully tagged")
 
@@ -94,35 +94,51 @@ def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -
         path.unlink()
         path.write_text(dockerfile.for_plan(plan, builder.kind))
     start = log.path.stat().st_size
-    image_id = build_context(builder, engine, staged.path, log, b.settings(staged.labels, dict(b.proxies)), say=say,
-                             secrets=staged.secrets).image_id
+    settings = b.settings(staged.labels, dict(b.proxies))
+    image_id = build_context(builder, engine, staged.path, log, settings, say=say, secrets=staged.secrets).image_id
     if builder.kind == "buildkit" and dict(b.buildargs).get("COMPILE_CACHE", "off") != "off":
-        image_id = _label_compile_cache(engine, image_id, staged, log, start, say)
+        image_id = _label_compile_cache(builder, engine, staged, settings, log, start, say)
     for name, tar, at in staged.layers:
         say(f"append the {name} tree as one layer at /{at}")
         image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say)
     return image_id
 
 
-def compile_cache_counts(text: str) -> Tuple[int, int]:
-    """(hits, misses) summed over the `compile cache: hits=N misses=M` lines of a build's log
-    (common/compile_cache.sh prints one per source build; a step served by the layer cache none)."""
+def compile_cache_counts(text: str) -> Tuple[int, Optional[int], int]:
+    """(hits, remote hits or None, misses) summed over the `compile cache: hits=N [remote_hits=R]
+    misses=M` lines of a build's log (common/compile_cache.sh prints one per source build; a step
+    served by the layer cache none). Remote hits are None when no source build used a remote."""
     found = _CCACHE.findall(text)
-    return sum(int(h) for h, _ in found), sum(int(m) for _, m in found)
+    remote = [int(r) for _, r, _ in found if r]
+    return (sum(int(h) for h, _, _ in found), sum(remote) if remote else None, sum(int(m) for _, _, m in found))
 
 
-def _label_compile_cache(engine: Engine, image_id: str, staged: Staged, log: BuildLog, start: int, say: Say) -> str:
-    """`image_id` with the label musa_docker.compile_cache=hits=N misses=M of this build. The numbers
-    are known only at the end of the build and BuildKit fixes labels at its start, so the label
-    comes from a one-line classic build on top (`FROM <id>`: no layer, only the config changes)."""
+def compile_cache_value(hits: int, remote: Optional[int], misses: int) -> str:
+    """The label's value: `hits=N misses=M`, or `hits=N remote_hits=R misses=M` with a remote."""
+    return f"hits={hits}" + (f" remote_hits={remote}" if remote is not None else "") + f" misses={misses}"
+
+
+def _label_compile_cache(builder: Builder, engine: Engine, staged: Staged, settings: BuildSettings, log: BuildLog,
+                         start: int, say: Say) -> str:
+    """The image with the label musa_docker.compile_cache=hits=N [remote_hits=R] misses=M of this build. The numbers
+    are known only at the end of the build and BuildKit fixes labels at its start, so the same build
+    runs again with the label: every step comes from the cache the first run just filled (no cache
+    import, no export, no pull), and the image it gives is BuildKit's own, inline cache and all (a
+    label put on by any other builder would drop that cache from the image's config)."""
     with open(log.path, encoding="utf-8", errors="replace") as f:
         f.seek(start)
-        hits, misses = compile_cache_counts(f.read())
-    value = f"hits={hits} misses={misses}"
+        text = f.read()
+    for warning in dict.fromkeys(_CCACHE_WARNING.findall(text)):
+        say(f"warning: compile cache: {redact(warning)}")
+    hits, remote, misses = compile_cache_counts(text)
+    value = compile_cache_value(hits, remote, misses)
     say(f"compile cache: {value}" + (f" ({100 * hits // (hits + misses)}% hits)" if hits + misses else
                                       " (no source build ran: its steps came from the layer cache)"))
     staged.labels[COMPILE_CACHE_LABEL] = value
-    return add_labels(engine, image_id, {COMPILE_CACHE_LABEL: value}, log)
+    say("label the image: the build again with the label, every step from the cache")
+    again = replace(settings, labels={**dict(settings.labels), COMPILE_CACHE_LABEL: value}, nocache=False, pull=False)
+    return build_context(replace(builder, cache_from=(), cache_to=None), engine, staged.path, log, again, say=say,
+                         secrets=staged.secrets).image_id
 
 
 def relabel(engine: Engine, plan: Plan, staged: Staged, image_id: str, added: Dict[str, str], log: BuildLog,
@@ -139,8 +155,9 @@ def relabel(engine: Engine, plan: Plan, staged: Staged, image_id: str, added: Di
     if not (builder.kind == "buildkit" and builder.inline_cache):
         return add_labels(engine, image_id, added, log)
     say(f"label {', '.join(sorted(added))}: the build again, from its own cache, so the image keeps its inline cache")
-    settings = dataclasses.replace(b.settings(staged.labels, dict(b.proxies)), nocache=False, pull=False)
-    new = build_context(builder, engine, staged.path, log, settings, say=say, secrets=staged.secrets).image_id
+    settings = replace(b.settings(staged.labels, dict(b.proxies)), nocache=False, pull=False)
+    new = build_context(replace(builder, cache_from=(), cache_to=None), engine, staged.path, log, settings, say=say,
+                        secrets=staged.secrets).image_id
     for name, tar, at in staged.layers:
         new = layers.append(engine, new, tar, f"musa-docker: the {name} tree at /{at}", say)
     return new

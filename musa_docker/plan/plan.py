@@ -231,7 +231,7 @@ def _rel(path: Path) -> str:
 
 
 def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, labels, notes=(),
-          musa_index_secret: str = "") -> Plan:
+          musa_index_secret: str = "", extra_secrets: tuple = ()) -> Plan:
     """The plan from its parts and the options `o`: with the GPU arch's build args, the arch and
     version labels, the inputs table and their notes, when the options carry the inputs."""
     common, resolved = o.common, o.inputs
@@ -283,7 +283,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
             force=common.force,
             engine=common.engine,
             builder=common.builder,
-            secrets=network.secrets(common.ca_certs, common.pip_index_secret, musa_index_secret),
+            secrets=network.secrets(common.ca_certs, common.pip_index_secret, musa_index_secret) + tuple(extra_secrets),
             proxies=common.proxies,
             platform=common.platform.name,
         ),
@@ -487,18 +487,32 @@ def plan_dev(options: DevOptions, present: Iterable[str], python_version: Option
             ("musa_docker.python_version", python_version or FROM_BASE),
             ("musa_docker.base_image", o.base_img),
         ) + stack.labels,
-        notes=stack.notes + (_compile_cache_note(o.compile_cache, o.common.builder),),
+        notes=stack.notes + _compile_cache_notes(o.compile_cache, o.compile_cache_remote, o.common.builder),
         musa_index_secret=o.stack.pip_index_secret,
+        extra_secrets=(o.compile_cache_remote,) if _remote_used(o) else (),
     )
 
 
-def _compile_cache_note(size: str, builder) -> str:
+def _remote_used(o: DevOptions) -> bool:
+    return bool(o.compile_cache_remote) and o.compile_cache != "off" and o.common.builder.kind == "buildkit"
+
+
+def _compile_cache_notes(size: str, remote, builder) -> tuple:
+    unused = f"; {remote.shown} is not used" if remote else ""
     if builder.kind != "buildkit":
-        return "compile cache: none: the classic builder has no cache mounts (--builder buildkit keeps one)"
+        return ("compile cache: none: the classic builder has no cache mounts (--builder buildkit keeps one)"
+                + unused,)
     if size == "off":
-        return "compile cache: off (--no-compile-cache)"
-    return (f"compile cache: ccache (max {size} per Python and GPU arch list) in the BuildKit cache mount "
-            "musa-docker-ccache; the hits and misses end the log and label the image musa_docker.compile_cache")
+        return ("compile cache: off (--no-compile-cache)" + unused,)
+    notes = (f"compile cache: ccache (max {size} per Python and GPU arch list) in the BuildKit cache mount "
+             "musa-docker-ccache; the hits and misses end the log and label the image musa_docker.compile_cache",)
+    if remote:
+        notes += (f"compile cache: remote storage {remote.shown} behind the local cache"
+                  + (", read only" if "|read-only=true\n" in remote.value else ", read and written (local hits too)")
+                  + "; it needs ccache 4.4 or later with that storage in the image (Debian 12's 4.7 has redis:// "
+                  "and http://; Ubuntu 20.04's 3.7 has none: local cache only, with a warning); a remote that "
+                  "cannot be reached costs a warning and local-only caching",)
+    return notes
 
 
 def plan_release(options: ReleaseOptions, apt=None) -> Plan:

@@ -19,7 +19,8 @@ import re
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from .locations import Location, parse_location, redact, strip_credentials
@@ -28,6 +29,10 @@ CA_SECRET = "musa_docker_ca"
 PIP_INDEX_SECRET = "musa_docker_pip_index"
 MUSA_PIP_INDEX_SECRET = "musa_docker_musa_pip_index"
 SECRETS = (CA_SECRET, PIP_INDEX_SECRET, MUSA_PIP_INDEX_SECRET)     # every id the templates mount (dockerfile.py)
+# ccache's remote storage (--compile-cache-remote): mounted in the compile steps only (dockerfile.dev),
+# read by common/compile_cache.sh
+COMPILE_CACHE_SECRET = "musa_docker_compile_cache_remote"
+COMPILE_CACHE_SCHEMES = {"redis": 6379, "rediss": 6379, "http": 80, "https": 443}
 NET_DIR = "/run/musa_docker_net"            # the tmpfs net_env.sh writes the CA bundle to
 # Docker's predefined proxy args (ALL_PROXY from Engine 23 on; older engines ignore it), in
 # either case: the engine keeps them out of the history and the layer cache keys.
@@ -142,7 +147,8 @@ def shown(proxy_args) -> dict:
 def plan_lines(proxy_args, found: Sequence[Secret]) -> list:
     """The plan's lines for the proxies and the secrets: no password, no secret value."""
     return [f"  proxy arg   {k}={v} (the host's; not in the image history)" for k, v in shown(proxy_args).items()] + [
-        f"  secret      {s.id} <- {s.shown} (at /run/secrets/{s.id} in the steps that reach the network; in no layer)"
+        f"  secret      {s.id} <- {s.shown} (at /run/secrets/{s.id} in the steps that "
+        f"{'compile' if s.id == COMPILE_CACHE_SECRET else 'reach the network'}; in no layer)"
         for s in found]
 
 
@@ -156,6 +162,38 @@ def secrets(ca_files: Sequence[Path], pip_index: str, musa_pip_index: str = "") 
         if url:
             found.append(Secret(secret_id, f"{flag} {redact(url)}", value=url))
     return tuple(found)
+
+
+def compile_cache_remote(value: str, only_read: bool = False) -> Optional[Secret]:
+    """The secret that hands ccache its remote storage: `value` (a redis://, rediss://, http:// or
+    https:// URL) as ccache's `remote_storage` setting, `|read-only=true` with `only_read`. A secret,
+    not a build arg: the URL may hold credentials, and where the shared cache lives changes nothing
+    in the image (no cache key, no inputs digest). None without a value. Raises ConfigError for a
+    URL ccache could not take, and for `only_read` alone."""
+    flag = "--compile-cache-remote"
+    if not value:
+        if only_read:
+            raise ConfigError("--compile-cache-remote-only-read needs --compile-cache-remote URL: the remote "
+                              "compile cache to read")
+        return None
+    shown = redact(value)
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "|" for c in value):
+        raise ConfigError(f"{flag} {shown!r} holds a space, a control character or '|': give one URL, "
+                          "e.g. redis://cache.example.com:6379")
+    try:
+        parts = urlsplit(value)
+        parts.port
+    except ValueError as err:
+        raise ConfigError(f"{flag} {shown} is not a valid URL ({err}): check it") from None
+    if parts.scheme not in COMPILE_CACHE_SCHEMES or not parts.hostname:
+        raise ConfigError(f"{flag} {shown} is not a redis://, rediss://, http:// or https:// URL with a host, "
+                          "e.g. redis://cache.example.com:6379 or http://cache.example.com:8080/ccache")
+    # line 1: ccache's setting; line 2: scheme://host:port, all the build log may say of it
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    where = f"{parts.scheme}://{host}:{parts.port or COMPILE_CACHE_SCHEMES[parts.scheme]}"
+    spec = value + ("|read-only=true" if only_read else "")
+    return Secret(COMPILE_CACHE_SECRET, f"{flag} {shown}" + (" (read only)" if only_read else ""),
+                  value=f"{spec}\n{where}\n")
 
 
 def write(found: Sequence[Secret], directory: Path) -> Tuple[Tuple[str, str], ...]:

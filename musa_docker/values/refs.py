@@ -76,10 +76,19 @@ def image_refs(image: Optional[str], tags, default_image: str, default_tag: str)
     return primary, tuple(u for u in unique if u != str(primary))
 
 
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
 def image_reference(value: str, flag: str) -> str:
-    """A full reference `name[:tag]` (for -b and -i of shell): returned as given."""
+    """A full reference `name[:tag]` or `name@sha256:…` (for -b and -i of shell): returned as given."""
     if not value:
         raise ConfigError(f"{flag} is required: name an image, e.g. {flag} musa-pytorch-base:latest")
+    if "@" in value:
+        name, _, digest = value.partition("@")
+        if not _DIGEST.match(digest):
+            raise ConfigError(f"{flag} {value!r}: after '@' comes a digest, sha256: and 64 hex digits")
+        image_name(name, flag)
+        return value
     last = value.split("/")[-1]
     name, tag = (value.rsplit(":", 1) if ":" in last else (value, ""))
     image_name(name, flag)

@@ -109,6 +109,35 @@ def test_a_changed_source_rebuilds_from_the_compile_cache_under_buildkit(dev, en
     assert f"compile cache: hits={hits} misses={misses}" in changed.stderr + changed.stdout
 
 
+def image_config(engine, ref) -> dict:
+    """The image's config as the engine stores (and pushes) it, from `docker save`: the API's
+    inspect leaves out what BuildKit adds, such as the inline cache."""
+    import io
+    import json
+    import tarfile
+    raw = io.BytesIO(b"".join(engine.api.get_image(ref)))
+    with tarfile.open(fileobj=raw) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        return json.load(tar.extractfile(manifest[0]["Config"]))
+
+
+def test_a_dev_image_with_the_compile_cache_keeps_its_inline_cache(dev, engine):
+    """The compile-cache label is BuildKit's own: the image config still carries the inline cache
+    (moby.buildkit.cache.v0), so the pushed image serves --cache-from on another engine."""
+    assert dev["changed"].returncode == 0, dev["changed"].stderr[-3000:]
+    config = image_config(engine, dev["changed_ref"])
+    if dev["builder"] == "classic":
+        assert "moby.buildkit.cache.v0" not in config
+        return
+    assert config["config"]["Labels"]["musa_docker.compile_cache"].startswith("hits=")
+    # the labelling run took every step from the cache: no source build ran again
+    labelling = dev["changed"].stdout.split("label the image: the build again with the label")[1]
+    assert "compile cache: ccache in" not in labelling and " CACHED" in labelling, labelling[-3000:]
+    assert config.get("moby.buildkit.cache.v0"), sorted(config)
+    history = " ".join(h.get("created_by", "") for h in config["history"])
+    assert "build_torch_musa.sh" in history and "build_torchvision.sh" in history
+
+
 def test_dev_builds_and_the_toolkit_and_torch_musa_work(dev, engine):
     assert dev["first"].returncode == 0, dev["first"].stdout[-4000:] + dev["first"].stderr[-2000:]
     ref = dev["ref"]

@@ -140,3 +140,92 @@ images:
     assert done.returncode != 0 and done.stdout == ""
     assert done.stderr.startswith(f"error: {path}:4: dev (build-dev): ") and \
         f"no such file: {tmp_path / 'gone.tar.gz'}" in done.stderr, done.stderr
+
+
+POOL = """\
+{registry}
+engines:
+  - {{name: a, docker_host: "unix:///nonexistent/a.sock", jobs: 2, labels: {{arch: mp_31, gpu: true}}}}
+  - {{name: b, docker_host: "tcp://builder-b.example:2376", labels: {{arch: mp_31}}}}
+images:
+  - {{name: base, task: build-base, labels: {{arch: mp_31}}}}
+  - {{name: base2, task: build-base, image: other-base, labels: {{arch: mp_31}}}}
+  - name: dev
+    task: build-dev
+    base_img: musa-pytorch-base:latest
+    musa_url: https://vendor.example/musa.tar.gz
+    mudnn_url: https://vendor.example/mudnn.tar
+    labels: {{gpu: {gpu}}}
+"""
+
+
+def _placed(stdout):
+    return {line.split()[1]: line.split(" on ")[1].split()[0] for line in stdout.splitlines()
+            if line.strip()[:2] in ("1.", "2.", "3.")}
+
+
+def test_a_pool_places_entries_by_label_and_the_dry_run_shows_it(tmp_path, env):
+    path = write(tmp_path, POOL.format(registry="registry: 127.0.0.1:5000", gpu="true"))
+    done = cli("build-all", "-c", str(path), "--dry-run", "--jobs", "3", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "engine a            unix:///nonexistent/a.sock  jobs 2  labels arch=mp_31, gpu=true" in done.stdout
+    assert "registry 127.0.0.1:5000: a base built on one engine is pushed there after its check" in done.stdout
+    # the two bases spread over the pool; dev needs gpu, which only a has, where its base is too
+    assert _placed(done.stdout) == {"base": "a", "base2": "b", "dev": "a"}
+    assert "(wants gpu=true)" in done.stdout
+
+
+def test_without_a_registry_a_base_goes_where_its_dependents_can_be_built(tmp_path, env):
+    path = write(tmp_path, POOL.format(registry="", gpu="true").replace("jobs: 2", "jobs: 1"))
+    done = cli("build-all", "-c", str(path), "--dry-run", "--jobs", "3", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "no registry: a base and what is built on it share one engine" in done.stdout
+    assert _placed(done.stdout) == {"base": "a", "base2": "b", "dev": "a"}
+
+
+@pytest.mark.parametrize("text, message", [
+    (POOL.format(registry="", gpu="maybe"), ":6: 'base': no engine of the pool has arch=mp_31, gpu=maybe (a base and "
+                                            "what is built on it share an engine when the file names no registry)"),
+    (POOL.format(registry="registry: 127.0.0.1:5000", gpu="maybe"), ":8: 'dev': no engine of the pool has gpu=maybe"),
+    (POOL.format(registry="registry: http://127.0.0.1:5000", gpu="true"), ":1: registry: --registry 'http://127.0.0.1"),
+    (POOL.format(registry="", gpu="true").replace("name: b,", "name: a,"), ":4: two engines are named 'a'"),
+    (POOL.format(registry="", gpu="true").replace("jobs: 2", "jobs: 0"), ":3: engine 'a': jobs 0 is not a positive"),
+    (POOL.format(registry="", gpu="true").replace("jobs: 2", "cpus: 2"), ":3: unknown key 'cpus' in engines[0]"),
+    (POOL.format(registry="", gpu="true").replace('"tcp://builder-b.example:2376"', '"-H x"'), ":4: engine 'b': "),
+    ("registry: 127.0.0.1:5000\nimages:\n  - task: build-base\n", ":1: registry: hands bases between the engines"),
+    ("images:\n  - {task: build-base, labels: {gpu: true}}\n", ":2: 'musa-pytorch-base:latest' asks for labels gpu=true"),
+    (POOL.format(registry="", gpu="true").replace("labels: {gpu: true}", "docker_host: tcp://other.example:2376"),
+     ":8: 'dev' names docker_host tcp://other.example:2376, which is not an engine of the pool"),
+])
+def test_bad_pools_are_one_error_line_with_file_and_line(tmp_path, env, text, message):
+    path = write(tmp_path, text)
+    done = cli("build-all", "-c", str(path), "--dry-run", env=env)
+    assert done.returncode != 0 and done.stdout == "", done.stdout
+    assert done.stderr.startswith(f"error: {path}") and message in done.stderr, done.stderr
+
+
+def test_placement_skips_an_engine_that_is_down_and_prefers_the_base_s_engine():
+    from musa_docker.commands.build_all import Entry, Matrix, PoolEngine, Unplaceable, needs, place
+    a, b = PoolEngine("a", "unix:///a.sock", 1, (("arch", "mp_31"),)), PoolEngine("b", "unix:///b.sock", 2, (("arch", "mp_31"),))
+    base = Entry("base", "build-base", {}, 1, "base:1", labels=(("arch", "mp_31"),))
+    dev = Entry("dev", "build-dev", {"base_img": "base:1"}, 2, "dev:1", ("base",))
+    with_registry = Matrix([base, dev], (a, b), "127.0.0.1:5000")
+    wanted = needs(with_registry)
+    assert place(dev, with_registry, wanted["dev"], {"a", "b"}, {}, {"base": "b"}) is b          # its base's engine
+    assert place(dev, with_registry, wanted["dev"], {"a", "b"}, {"b": 2}, {"base": "b"}) is a    # b is full: a, through the registry
+    assert place(base, with_registry, wanted["base"], {"b"}, {}, {}) is b                         # a is down
+    assert place(base, with_registry, wanted["base"], {"a", "b"}, {"a": 1, "b": 2}, {}) is None   # all busy: wait
+    alone = Matrix([base, dev], (a, b), None)
+    assert place(dev, alone, needs(alone)["dev"], {"a", "b"}, {"b": 2}, {"base": "b"}) is None    # waits for b
+    with pytest.raises(Unplaceable, match="its base was built on b, which is down"):
+        place(dev, alone, needs(alone)["dev"], {"a"}, {}, {"base": "b"})
+    with pytest.raises(Unplaceable, match="every engine that has arch=mp_31 is down: a, b"):
+        place(base, alone, needs(alone)["base"], set(), {}, {})
+
+
+def test_the_example_pool_file_is_placed_as_it_says(env):
+    from conftest import REPO
+    done = cli("build-all", "-c", str(REPO / "examples" / "pool.yaml"), "--dry-run", "--jobs", "3", env=env)
+    assert done.returncode == 0, done.stderr
+    assert _placed(done.stdout) == {"base-py310": "big", "dev-py310": "big", "release-py310": "small"}
+    assert "compile-cache-remote: redis://localhost:6379" in done.stdout

@@ -184,8 +184,51 @@ def test_the_compile_cache_counts_are_read_from_either_builders_log():
            "#14 40.1 compile cache: hits=3 misses=1\n"
            "#16 9.8 compile cache: hits=12 misses=0\n"
            "compile cache: hits=bogus misses=1\n")
-    assert build.compile_cache_counts(log) == (15, 1)
-    assert build.compile_cache_counts("#14 CACHED\n") == (0, 0)
+    assert build.compile_cache_counts(log) == (15, None, 1)
+    assert build.compile_cache_counts("#14 CACHED\n") == (0, None, 0)
+    assert build.compile_cache_value(15, None, 1) == "hits=15 misses=1"
+    # with a remote storage: R of the N hits came from it
+    remote = "#14 40.1 compile cache: hits=3 remote_hits=2 misses=1\n#16 9.8 compile cache: hits=4 remote_hits=4 misses=0\n"
+    assert build.compile_cache_counts(remote) == (7, 6, 1)
+    assert build.compile_cache_value(7, 6, 1) == "hits=7 remote_hits=6 misses=1"
+
+
+def test_the_remote_compile_cache_is_a_secret_shown_redacted(env):
+    from conftest import assert_one_error, cli
+    dev = ("build-dev", "--dry-run", "-b", "base:1", "-m", "https://vendor.example/v/musa_toolkits.tar.gz", "-n",
+           "https://vendor.example/v/mudnn.tar", "--builder", "buildkit", "--docker-cli", "/usr/bin/docker")
+    done = cli(*dev, "--compile-cache-remote", "redis://ci:s3cret@cache.example:6380/2",
+               "--compile-cache-remote-only-read", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
+    assert "secret      musa_docker_compile_cache_remote <- --compile-cache-remote redis://***@cache.example:6380/2 " \
+           "(read only)" in done.stdout
+    assert "--secret=id=musa_docker_compile_cache_remote," in done.stdout
+    assert "note: compile cache: remote storage --compile-cache-remote redis://***@cache.example:6380/2 (read only) " \
+           "behind the local cache, read only" in done.stdout
+    # from the environment too, as every flag; where no compile cache runs, it is said to be unused
+    plain = cli(*dev[:-4], "--builder", "classic", env={**env, "MUSA_DOCKER_COMPILE_CACHE_REMOTE": "http://cache.example/cc"})
+    assert plain.returncode == 0, plain.stderr
+    assert "the classic builder has no cache mounts (--builder buildkit keeps one); --compile-cache-remote " \
+           "http://cache.example/cc is not used" in plain.stdout
+    assert "musa_docker_compile_cache_remote" not in plain.stdout
+    for bad, said in (("ftp://cache.example/", "is not a redis://, rediss://, http:// or https:// URL"),
+                      ("redis://cache.example:port", "is not a valid URL"),
+                      ("redis://a|read-only=false", "holds a space, a control character or '|'"),
+                      ("redis://", "is not a redis://")):
+        assert_one_error(cli(*dev, "--compile-cache-remote", bad, env=env), "--compile-cache-remote", said)
+    assert_one_error(cli(*dev, "--compile-cache-remote-only-read", env=env), "--compile-cache-remote URL")
+
+
+def test_the_remote_compile_cache_changes_no_cache_key():
+    from musa_docker.values import network
+    secret = network.compile_cache_remote("redis://u:p@cache.example", only_read=True)
+    assert secret.content() == b"redis://u:p@cache.example|read-only=true\nredis://cache.example:6379\n"
+    assert "p@" not in repr(secret)
+    text = rendered("dockerfile.dev", "buildkit")
+    # mounted only in the two compile steps, and never a build arg
+    assert text.count("--mount=type=secret,id=musa_docker_compile_cache_remote") == 2
+    assert "ARG COMPILE_CACHE_REMOTE" not in text
 
 
 def test_the_plan_says_which_compile_cache_a_dev_build_gets(env):
