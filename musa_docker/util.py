@@ -1,5 +1,5 @@
 """Small helpers every part shares: the say callback, byte sizes, short image ids, file hashes,
-a sorted walk of a tree."""
+a sorted walk of a tree, a file written whole or not at all."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import stat
+import tempfile
 import threading
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Tuple
@@ -122,3 +123,27 @@ def walk_tree(root: Path):
             if stat.S_ISDIR(st.st_mode):
                 subdirs.append(rel)
         stack.extend(reversed(subdirs))
+
+
+def write_atomic(path: Path, data) -> None:
+    """`data` (text or bytes) at `path`, whole or not at all: a private temp file beside it, renamed
+    into place, so a reader (or another run) never sees half of it. Raises OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def is_terminal(stream) -> bool:
+    """Whether `stream` is a terminal: False for a pipe, a file, a closed stream or a test's StringIO."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -23,7 +23,7 @@ from ..fetch.cache import make_root
 from ..pipeline.builddir import BuildDir
 from ..errors import disk_errors
 from ..pipeline.observe import check_local_files, observe_disk, observe_engine
-from ..util import say_to
+from ..util import is_terminal, say_to, write_atomic
 from ..values.refs import split_reference
 
 Values = Union[Sourced, Mapping[str, Any]]
@@ -122,15 +122,8 @@ def showing(common: opts.Common, out: TextIO, echo: bool):
         return Shown(echo=None, quiet=True)
     mode = common.progress
     if mode == "auto":
-        mode = "tty" if _isatty(out) else "plain"
+        mode = "tty" if is_terminal(out) else "plain"
     return Shown(echo=out if echo else None, steps=mode == "tty", bars=mode == "tty")
-
-
-def _isatty(out: TextIO) -> bool:
-    try:
-        return out.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def push_all(engine, refs, say, env: Mapping[str, str]) -> dict:
@@ -187,7 +180,4 @@ def write_metadata(path: Path, plan, report, digests: Mapping[str, str] = {}) ->
         if report.sizes else [],
         "sbom": dict(report.sbom),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

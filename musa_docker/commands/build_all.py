@@ -48,7 +48,7 @@ from ..options.cascade import Sourced, sourced
 from ..values import platforms, validate, yamlfile
 from ..defaults import default
 from ..errors import ConfigError, DiskError, MusaDockerError
-from ..util import expand_home, human_size, short_id
+from ..util import expand_home, human_size, short_id, write_atomic
 from ..values.refs import image_refs, split_reference
 from . import run as run_task
 from .build import preflight, resolve
@@ -667,16 +667,12 @@ def _finish(outcomes: List[Outcome], values, env, out) -> int:
 def write_metadata(path: Path, outcomes: List[Outcome]) -> None:
     """Each entry's result as JSON for CI, written whole or not at all (a temp file renamed into place)."""
     import json
-    import os
     data = [{"name": o.entry.name, "task": o.entry.task, "image": o.entry.ref, "engine": o.engine or None,
              "result": o.status.value, "detail": o.detail or None, "image_id": o.image_id or None,
              "size": o.size or None, "seconds": round(o.seconds, 1), "compile_cache": o.compile_cache or None}
             for o in outcomes]
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"images": data}, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps({"images": data}, indent=2) + "\n")
     except OSError as err:
         raise DiskError(f"--metadata-file {path} cannot be written ({err.strerror or err}): name a file in a "
                         "writable dir") from err

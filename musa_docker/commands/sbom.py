@@ -13,8 +13,7 @@ from ..check import sbom as docs
 from ..engine.api import Engine
 from ..errors import ConfigError, VerifyError, disk_errors
 from ..options.cascade import sourced
-from ..pipeline.execute import write_file
-from ..util import expand_home, say_to, short_id
+from ..util import expand_home, say_to, short_id, write_atomic
 from ..values import validate
 from ..values.refs import image_reference
 
@@ -47,7 +46,7 @@ def sbom(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> int:
             if fmt and name != fmt:
                 continue
             path = where / (docs.file_stem(ref) + docs.SUFFIX[name])
-            write_file(path, data)
+            write_atomic(path, data)
             at_build = image.labels.get(docs.LABEL[name])
             note = f"; the one written at build time has sha256 {at_build[:12]}… (label {docs.LABEL[name]})" \
                 if at_build else ""

@@ -37,7 +37,7 @@ from ..errors import ChecksumError, DownloadError
 from ..values.locations import Location, redact
 from .single import attempt
 from .http import Job, Ranged, Restart, session, split_auth, with_retries
-from ..util import Cancelled, expand_home, hash_file, human_size
+from ..util import Cancelled, expand_home, hash_file, human_size, is_terminal
 
 __all__ = ["CACHEDIR_TAG", "Downloader", "Fetched", "cache_key"]
 
@@ -114,12 +114,7 @@ class Downloader:
         self.cache_dir = Path(cache_dir)
         self.verify = verify
         self.out = out if out is not None else sys.stderr
-        if progress is None:
-            try:
-                progress = self.out.isatty()
-            except (AttributeError, ValueError):
-                progress = False
-        self.progress = progress
+        self.progress = is_terminal(self.out) if progress is None else progress
         self.retries = retries
         self.backoff = backoff
         self.timeout = timeout

@@ -34,7 +34,7 @@ from ..engine.api import Engine
 from ..fetch.locks import EntryLock, lock_for
 from ..errors import ChecksumError, LockError
 from ..plan.plan import Plan
-from ..util import Say, file_sha256, human_size, short_id
+from ..util import Say, file_sha256, human_size, short_id, write_atomic
 
 
 @dataclass(frozen=True)
@@ -110,11 +110,7 @@ def _rendered(plan: Plan) -> Path:
     text = dockerfile.for_plan(plan)
     path = plan.cache_dir / "dockerfiles" / f"{hashlib.sha256(text.encode()).hexdigest()}.Dockerfile"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     return path
 
 
@@ -290,23 +286,8 @@ def write_sbom(docs: Mapping[str, bytes], stems, say: Say) -> None:
     """Each document at each `stem` + its suffix (`.cdx.json`, `.spdx.json`)."""
     for stem in stems:
         for fmt, data in docs.items():
-            write_file(Path(str(stem) + sbom.SUFFIX[fmt]), data)
+            write_atomic(Path(str(stem) + sbom.SUFFIX[fmt]), data)
     say(f"sbom {', '.join(str(stem) + '.{cdx,spdx}.json' for stem in stems)}")
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """`data` at `path`, whole or not at all: a temp file beside it, renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _empty_dir(cache: Path) -> Path:

@@ -19,13 +19,13 @@ file, and a rotated token still finds its record. Raises LockError for a file th
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import LockError
+from ..util import write_atomic
 from .locations import strip_credentials
 
 FORMAT = 1
@@ -110,10 +110,7 @@ def dumps(data: Mapping[str, Any]) -> str:
 
 def write(path: Path, data: Mapping[str, Any]) -> None:
     """Write the lock whole or not at all (a temp file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(dumps(data))
-    os.replace(tmp, path)
+    write_atomic(path, dumps(data))
 
 
 def load(path: Path, shown: Optional[str] = None) -> Lock:
