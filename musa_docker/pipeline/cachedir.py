@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
@@ -144,10 +144,9 @@ def _downloads(cache: Path) -> Iterator[Item]:
 def _trees(cache: Path) -> Iterator[Item]:
     for tar in _children(cache / "trees", _TREE, dirs=False):
         item = _item("trees", tar, lock=Path(f"{tar}.lock"))
+        sha = Path(f"{tar}.sha256")
         if item:
-            sha = Path(f"{tar}.sha256")
-            yield item if not sha.exists() else Item(item.kind, tar, item.size + sha.stat().st_size, item.used,
-                                                    item.lock)
+            yield replace(item, size=item.size + sha.stat().st_size) if sha.exists() else item
 
 
 def _repos(cache: Path) -> Iterator[Item]:
