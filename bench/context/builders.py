@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         sys.exit(f"error: {CLIENT} (a docker client with BuildKit built in) is missing")
     src = context_run.ensure_tree(work, args.files, int(args.size_gb * 1e9))
     (work / "Dockerfile").write_text(f"FROM {context_run.BASE}\nCOPY {context_run.NAME} /home/{context_run.NAME}\n")
-    subprocess.run(["python3", "-c", "import sys; sys.path.insert(0, 'tests'); import images; images.busybox_image()"],
+    subprocess.run(["python3", "-c", "import sys; sys.path.insert(0, 'tests/support'); import images; images.busybox_image()"],
                    cwd=HERE.parents[1], check=True)
     texts = sorted(p for p in src.rglob("*.py") if p.is_file() and not p.is_symlink()) or \
         sorted(p for p in src.rglob("*") if p.is_file() and not p.is_symlink() and ".git" not in p.parts)

@@ -207,7 +207,7 @@ def main(argv=None) -> int:
     claim(work)
     engine = Engine()
     if engine.image(BASE) is None:
-        sys.path.insert(0, str(ROOT / "tests"))
+        sys.path.insert(0, str(ROOT / "tests" / "support"))
         from images import busybox_image
         busybox_image()
     results = {"old": [], "tool cold": [], "tool warm": []}

@@ -3,7 +3,7 @@ one connection against several.
 
     python bench/download/run.py [--size-mb 500] [--runs 3] [--throttle-mb-s 10] [--throttle-size-mb 128]
 
-A loopback server (tests/httpserver.py, the file sent with sendfile) serves a file of
+A loopback server (tests/support/httpserver.py, the file sent with sendfile) serves a file of
 deterministic bytes. Each run fetches it into a fresh directory on the same disk, once with
 the Downloader (progress off, in a subprocess so its peak RSS can be read) and once with curl.
 Printed: the median wall time of each (process start to exit), the Downloader's own fetch time,
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from httpserver import Server  # noqa: E402
 
@@ -45,8 +45,8 @@ CHILD = r"""
 import io, json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from musa_docker.download import Downloader
-from musa_docker.locations import parse_location
+from musa_docker.fetch.download import Downloader
+from musa_docker.values.locations import parse_location
 with io.StringIO() as said:
     dl = Downloader(Path(sys.argv[2]), out=said, progress=False, connections=int(sys.argv[4]))
     before = resource.getrusage(resource.RUSAGE_SELF)

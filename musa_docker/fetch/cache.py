@@ -23,7 +23,7 @@ from typing import IO, Callable, Iterator, Optional
 
 from ..errors import DownloadError
 from ..values.locations import Location, strip_credentials
-from ..util import Cancelled, hash_file
+from ..util import Cancelled, hash_file, write_atomic
 
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -193,10 +193,9 @@ def write_error(name: str, path: Path, err: OSError) -> DownloadError:
 
 
 def write_file(name: str, path: Path, text: str) -> None:
-    """Replace `path` with `text` atomically; raises DownloadError."""
+    """Replace `path` with `text` atomically, through a temp file of its own (two writers of one
+    entry never share one); raises DownloadError."""
     try:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as err:
         raise write_error(name, path, err) from err
