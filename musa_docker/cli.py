@@ -84,9 +84,11 @@ class _OnOff(argparse.Action):
 
 def task_parser(spec: flags.TaskSpec, prog: str) -> _Parser:
     """The parser of one task, made from its registry entry, with help grouped for people."""
-    words = f" [{spec.positional.upper()}]" if spec.positional else f" {'|'.join(spec.actions)}" if spec.actions else ""
-    parser = _Parser(prog=f"{prog} {spec.name}", description=spec.summary, add_help=False, allow_abbrev=False,
-                     formatter_class=_formatter, usage=f"{prog} {spec.name}{words} [FLAGS]")
+    follow = flags.words_of(spec.typed)
+    words = f" [{spec.positional.upper()}]" if spec.positional else \
+        f" {'|'.join(follow)}" if spec.needs_word else f" [{'|'.join(follow)}]" if follow else ""
+    parser = _Parser(prog=f"{prog} {spec.typed}", description=spec.summary, add_help=False, allow_abbrev=False,
+                     formatter_class=_formatter, usage=f"{prog} {spec.typed}{words} [FLAGS]")
     groups = _groups(spec, parser)
     for row in spec.rows:
         group = groups[_group_of(spec, row)]
@@ -144,7 +146,7 @@ def parse_task(spec: flags.TaskSpec, argv: Sequence[str], prog: str) -> Optional
     """The flags a task was given (None where one was not), or None when it asked for --help (printed).
     Raises UsageError."""
     parser = task_parser(spec, prog)
-    helped = f"{prog} {spec.name} --help"
+    helped = f"{prog} {spec.typed} --help"
     try:
         namespace, extra = parser.parse_known_args(list(argv))
     except UsageError as err:
@@ -159,8 +161,8 @@ def parse_task(spec: flags.TaskSpec, argv: Sequence[str], prog: str) -> Optional
     for word in extra:
         if word.startswith("-"):
             flag = word.split("=", 1)[0]
-            raise UsageError(f"{spec.name} has no flag {flag}{_closest(flag, _spellings(spec))}", helped)
-        raise UsageError(f"{spec.name} takes no argument {word!r}, and no task has that name", helped)
+            raise UsageError(f"{spec.typed} has no flag {flag}{_closest(flag, _spellings(spec))}", helped)
+        raise UsageError(f"{spec.typed} takes no argument {word!r}, and no task has that name", helped)
     given = vars(namespace)
     given.pop("_help")
     return {k: (v if v is not None else ([] if spec.row(k).repeatable else None)) for k, v in given.items()}
@@ -238,7 +240,9 @@ def _main(argv: List[str], prog: str) -> int:
             sys.stdout.write(completion_script(prog))
             return 0
         elif word == "--complete":
-            sys.stdout.write(complete([w for w in argv[i + 1:] if w != "--"][1:]))
+            line = argv[i + 1:]
+            line = line[1:] if line[:1] == ["--"] else line     # only the separator: a typed `--` stays
+            sys.stdout.write(complete(line[1:]))
             return 0
         else:
             raise UsageError(f"{prog} has no option {word}{_closest(word, _PROGRAM_SPELLINGS)}; "
@@ -254,36 +258,30 @@ def _main(argv: List[str], prog: str) -> int:
     if spec is None:
         hint = _closest(task, list(flags.TASKS))
         raise UsageError(f"no task named {task!r}{hint} (`{prog} --list` lists them)")
-    if spec.name == "lock" and rest and rest[0] in flags.BUILDS:
-        # `lock TASK [FLAGS]`: the build task's flags and lock's own, in one parser
-        spec, rest = flags.lock_of(rest[0]), rest[1:]
-    elif spec.name == "bundle" and rest and rest[0] in flags.BUNDLE_VERBS:
-        # `bundle verify DIR` is `bundle-verify --bundle DIR`
-        spec = flags.TASKS[f"bundle-{rest[0]}"]
-        rest = (["--bundle", rest[1]] + rest[2:]) if rest[1:2] and not rest[1].startswith("-") else rest[1:]
-    action, rest = _action(spec, rest, prog)
+    spec, rest = _follow(spec, rest, prog)
     given = parse_task(spec, rest, prog)
     if given is None:
         return 0
-    return boundary(lambda: _run(spec, given, config, action), debug)
+    return boundary(lambda: _run(spec, given, config), debug)
 
 
-def _action(spec: flags.TaskSpec, rest: List[str], prog: str) -> tuple:
-    """The action word a task such as `cache` takes first (`cache ls`), and the flags after it."""
-    if not spec.actions or (rest and rest[0] in ("-h", "--help")):
-        return None, rest
-    helped = f"{prog} {spec.name} --help"
-    choices = " or ".join(spec.actions)
+def _follow(spec: flags.TaskSpec, rest: List[str], prog: str) -> tuple:
+    """The spec the rest of the line is parsed with, and that rest: the one a word after the task's
+    name chooses (flags.WORDS: `cache ls`, `bundle verify`, `lock build-base`), else the task's own."""
+    chosen = flags.WORDS.get((spec.name, rest[0])) if rest else None
+    if chosen is not None:
+        return chosen, rest[1:]
+    if not spec.needs_word or (rest and rest[0] in ("-h", "--help")):
+        return spec, rest
+    words = flags.words_of(spec.name)
+    helped, choices = f"{prog} {spec.name} --help", " or ".join(words)
     if not rest or rest[0].startswith("-"):
         raise UsageError(f"{spec.name} needs an action first: {choices} (e.g. `{prog} {spec.name} "
-                         f"{spec.actions[0]}`)", helped)
-    if rest[0] not in spec.actions:
-        raise UsageError(f"{spec.name} has no action {rest[0]!r}{_closest(rest[0], spec.actions)}: "
-                         f"choose {choices}", helped)
-    return rest[0], rest[1:]
+                         f"{words[0]}`)", helped)
+    raise UsageError(f"{spec.name} has no action {rest[0]!r}{_closest(rest[0], words)}: choose {choices}", helped)
 
 
-def _run(spec: flags.TaskSpec, given: Dict[str, object], config: Optional[str], action: Optional[str] = None):
+def _run(spec: flags.TaskSpec, given: Dict[str, object], config: Optional[str]):
     files = cascade.config_files(Path(config) if config else None, Path.cwd(), os.environ)
     if spec.name.startswith("lock "):
         # each value from its own task's cascade: the build task's flags from its config section
@@ -293,7 +291,7 @@ def _run(spec: flags.TaskSpec, given: Dict[str, object], config: Optional[str], 
         built = {k: v for k, v in given.items() if k not in own}
         return commands.run("lock", cascade.collect("lock", mine, os.environ, files), os.environ,
                             build_task=task, build=cascade.collect(task, built, os.environ, files))
-    how = {"action": action} if action else {}
+    how = {"action": spec.word} if spec.word else {}
     return commands.run(spec.name, cascade.collect(spec.name, given, os.environ, files), os.environ, **how)
 
 
@@ -305,10 +303,7 @@ def _help(rest: List[str], prog: str) -> int:
     if spec is None:
         raise UsageError(f"no task named {rest[0]!r}{_closest(rest[0], list(flags.TASKS))} "
                          f"(`{prog} --list` lists them)")
-    if spec.name == "lock" and rest[1:2] and rest[1] in flags.BUILDS:
-        spec = flags.lock_of(rest[1])
-    elif spec.name == "bundle" and rest[1:2] and rest[1] in flags.BUNDLE_VERBS:
-        spec = flags.TASKS[f"bundle-{rest[1]}"]
+    spec = flags.WORDS.get((spec.name, rest[1]), spec) if rest[1:2] else spec
     sys.stdout.write(task_parser(spec, prog).format_help())
     return 0
 
@@ -360,13 +355,14 @@ complete -F _musa_docker -o default {prog}
 def complete(words: List[str]) -> str:
     """The candidates at the end of `words` (the command line after the program's name): the tasks,
     or the flags of the task named; the shell keeps those that start with what is typed."""
-    task = next((w for w in words[:-1] if w in flags.TASKS), None)
-    if task is None:
+    at = next((i for i, w in enumerate(words[:-1]) if w in flags.TASKS), None)
+    if at is None:
         choices = list(flags.TASKS) + ["help"] + [s for s in _PROGRAM_SPELLINGS if s.startswith("--")]
-    elif flags.TASKS[task].actions and words[-2:-1] == [task]:
-        choices = list(flags.TASKS[task].actions)
+    elif at == len(words) - 2:   # the word right after the task's name
+        spec = flags.TASKS[words[at]]
+        choices = flags.words_of(spec.name) + ([] if spec.needs_word else _spellings(spec))
     else:
-        choices = _spellings(flags.TASKS[task])
+        choices = _spellings(flags.WORDS.get((words[at], words[at + 1]), flags.TASKS[words[at]]))
     return "".join(c + "\n" for c in choices)
 
 

@@ -9,7 +9,7 @@ spelled them, `help`, and `old_env`, the old scripts' variable that still sets i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ..defaults import CONNECTIONS, MAX_CONNECTIONS, PASSWORD_VAR, SYSTEMS, default
@@ -289,15 +289,21 @@ CONFIG_TASK: List[Flag] = [
 @dataclass(frozen=True)
 class TaskSpec:
     """A task: its name as typed, what it does in one line, its flags, whether it builds an image
-    (then it takes COMMON too, and a build-all entry may name it), and the action words it takes
-    first (`cache ls`, `cache clean`), if any."""
+    (then it takes COMMON too, and a build-all entry may name it), the flag a bare word gives, and
+    whether it runs only with a word after its name (WORDS: `cache ls`)."""
 
     name: str                     # "build-base"
     summary: str
     own: Tuple[Flag, ...]
     builds: bool = False
     positional: Optional[str] = None   # the flag one bare word on the command line gives (`sbom IMAGE`)
-    actions: Tuple[str, ...] = ()
+    needs_word: bool = False           # `cache` alone does nothing: `cache ls` or `cache clean`
+    word: Optional[str] = None         # on a spec WORDS gives: the word that chose it, told to the command
+
+    @property
+    def typed(self) -> str:
+        """How it is typed: `build-base`, `cache ls`, `lock release`."""
+        return f"{self.name} {self.word}" if self.word else self.name
 
     @property
     def section(self) -> str:
@@ -340,23 +346,21 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
              "artifacts, a flat apt repository, a wheelhouse per index, the base images, a manifest; then "
              "`bundle verify DIR` and `bundle import DIR`.", tuple(BUNDLE_TASK)),
     TaskSpec("bundle-verify", "Check every file of a bundle against its manifest (`bundle verify DIR|FILE.tar`); "
-             "a file that differs, is missing or is not listed is named, and it fails.", tuple(BUNDLE_READ)),
+             "a file that differs, is missing or is not listed is named, and it fails.", tuple(BUNDLE_READ),
+             positional="bundle"),
     TaskSpec("bundle-import", "Verify a bundle, then seed the tool's cache with it and load its images into the "
-             "engine (`bundle import DIR|FILE.tar`).", tuple(BUNDLE_READ)),
+             "engine (`bundle import DIR|FILE.tar`).", tuple(BUNDLE_READ), positional="bundle"),
     TaskSpec("config", "Show every value each task would take, and where it comes from: flag, variable, config "
              "file:line or default.", tuple(CONFIG_TASK)),
     TaskSpec("cache", "List what the tool's cache holds, with sizes and last use (`cache ls`), or remove what "
              "the tool made there (`cache clean`), as pip cache and conda clean do.", tuple(CACHE),
-             actions=("ls", "clean")),
+             needs_word=True),
     TaskSpec("pins", "Show what a pins file resolves to (for --gpu-arch and -v); --check-urls asks every URL and "
              "repo tag in it.", tuple(PINS_TASK)),
 )}
 
 # The build tasks, with all their flags: what a build-all entry may set.
 BUILDS: Dict[str, List[Flag]] = {name: list(spec.rows) for name, spec in TASKS.items() if spec.builds}
-
-# `bundle verify X` and `bundle import X`: the tasks bundle-verify and bundle-import, X their --bundle.
-BUNDLE_VERBS = ("verify", "import")
 
 # What `lock TASK` leaves out of the build task's flags: it builds nothing and writes a lock.
 NOT_LOCKED = ("lock", "dry_run", "offline", "push", "quiet", "progress", "verify", "metadata_file")
@@ -375,6 +379,21 @@ def lock_own(spec: TaskSpec) -> Tuple[str, ...]:
     """The keys of `lock TASK`'s values that are lock's own (-o, --update), not the build task's."""
     built = {r.name for r in TASKS[spec.name.split()[1]].rows}
     return tuple(r.name for r in TASKS["lock"].own if r.name not in built and r.name != "config")
+
+
+# The words that may follow a task's name, each choosing the spec the rest of the line is parsed
+# with and run by: `cache ls` (cache, told "ls"), `bundle verify DIR` (the task bundle-verify, DIR
+# its --bundle), `lock build-base FLAGS` (build-base's flags and lock's own, in one parser).
+WORDS: Dict[Tuple[str, str], TaskSpec] = {
+    **{("cache", word): replace(TASKS["cache"], word=word, needs_word=False) for word in ("ls", "clean")},
+    **{("bundle", word): TASKS[f"bundle-{word}"] for word in ("verify", "import")},
+    **{("lock", task): lock_of(task) for task in BUILDS},
+}
+
+
+def words_of(task: str) -> List[str]:
+    """The words that may follow `task`'s name, in WORDS' order."""
+    return [word for name, word in WORDS if name == task]
 
 
 # The value each flag takes, as help shows it: by name, else by the name's ending.

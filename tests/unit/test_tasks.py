@@ -75,6 +75,28 @@ def test_shell_completion(env):
     assert "--python-version" in options and "--pytorch-tag" in options
 
 
+def test_the_word_after_a_task_is_completed_and_chooses_its_flags(env):
+    """`cache ls`, `bundle verify DIR`, `lock TASK FLAGS`: the words a task takes after its name are
+    offered there, and after one the flags offered and the usage shown are the ones it chose."""
+    def offered(*words):
+        return cli("--complete", "--", "musa-docker", *words, env=env).stdout.split()
+    assert offered("cache", "") == ["ls", "clean"]                       # cache alone is nothing
+    assert offered("bundle", "")[:2] == ["verify", "import"] and "--lock" in offered("bundle", "")
+    assert {"build-base", "build-dev", "release", "-c"} <= set(offered("lock", ""))
+    locked = offered("lock", "release", "--")
+    assert "--torch-musa-whl-url" in locked and "--update" in locked and "--dry-run" not in locked
+    assert "--keep-logs" in offered("cache", "clean", "--")
+    usage = {words: cli(*words, "--help", env=env).stdout.splitlines()[0] for words in
+             [("cache",), ("cache", "ls"), ("lock",), ("lock", "release"), ("bundle", "verify"), ("sbom",)]}
+    assert usage == {
+        ("cache",): "usage: musa-docker cache ls|clean [FLAGS]",
+        ("cache", "ls"): "usage: musa-docker cache ls [FLAGS]",
+        ("lock",): "usage: musa-docker lock [build-base|build-dev|release] [FLAGS]",
+        ("lock", "release"): "usage: musa-docker lock release [FLAGS]",
+        ("bundle", "verify"): "usage: musa-docker bundle-verify [BUNDLE] [FLAGS]",
+        ("sbom",): "usage: musa-docker sbom [IMAGE] [FLAGS]"}
+
+
 # --- on/off flags and every other flag from config and variables --------------------------------
 
 def test_on_off_flags_from_the_config_file(env, tmp_path):
