@@ -107,6 +107,8 @@ def _build(task: str, values: Values, options, facts, env, told: TextIO, shown):
         from ..check.verify import verify_after_build
         verify_after_build(engine, report.image, told)
     digests = push_all(engine, plan.build.refs, say, env) if plan.build.push else {}
+    if plan.build.attest:
+        digests = attest_all(engine, digests, report.sbom, say)
     if common.metadata_file is not None:
         with disk_errors(((common.metadata_file.parent, "the metadata file (--metadata-file)",
                            "name a file on a writable disk"),)):
@@ -136,6 +138,21 @@ def push_all(engine, refs, say, env: Mapping[str, str]) -> dict:
                                                 username=None), say, env)
         say(f"pushed {ref} digest {digests[ref]}")
     return digests
+
+
+def attest_all(engine, digests: Mapping[str, str], documents: Mapping[str, str], say) -> dict:
+    """--attest: the SBOM documents the build wrote, attached beside each pushed reference in its
+    registry (check/attest.py); returns {reference: digest of the index the tag names now}."""
+    from ..check import attest
+    from ..fetch.registry import Registry
+    docs = {fmt: Path(path).read_bytes() for fmt, path in documents.items()}
+    out = {}
+    for ref, pushed in digests.items():
+        host, name, tag = split_reference(ref)
+        registry = Registry(host, name, engine.registry_login(host), insecure=engine.insecure_registry(host))
+        out[ref] = attest.attach(registry, ref, tag, docs)
+        say(f"attested {ref}: {', '.join(sorted(docs))} SBOM beside image {pushed}, index {out[ref]}")
+    return out
 
 
 def _engine(options: opts.Common, env):

@@ -355,6 +355,41 @@ class Engine:
         except (docker_errors.DockerException, requests.RequestException) as err:
             raise EngineError(f"the push of {ref} from {self.host} broke off: {_reason(err)}") from err
 
+    def registry_login(self, registry: Optional[str]) -> Optional[tuple]:
+        """The docker config's (user, password or identity token) for `registry` (None: Docker Hub),
+        found as a push finds them (credential helpers too); None when it has none."""
+        from docker import auth
+        try:
+            found = auth.load_config().resolve_authconfig(registry) or {}
+        except (docker_errors.DockerException, OSError, ValueError):
+            return None
+        token = found.get("IdentityToken") or found.get("identitytoken")
+        if token:
+            return ("<token>", token)     # an OAuth refresh token (registry.Registry trades it)
+        user, password = found.get("Username") or found.get("username"), found.get("Password") or found.get("password")
+        return (user, password) if user and password else None
+
+    def insecure_registry(self, registry: Optional[str]) -> bool:
+        """Whether the engine talks plain HTTP to `registry` when HTTPS fails, as `--insecure-registry`
+        and its 127.0.0.0/8 default make it. Raises EngineError."""
+        import ipaddress
+        import socket
+        if registry is None:
+            return False
+        config = self.info().get("RegistryConfig") or {}
+        named = (config.get("IndexConfigs") or {}).get(registry)
+        if named is not None:
+            return not named.get("Secure", True)
+        host = registry.rsplit(":", 1)[0].strip("[]") if registry.count(":") <= 1 or registry.startswith("[") \
+            else registry
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        except OSError:
+            return False
+        nets = [ipaddress.ip_network(cidr) for cidr in config.get("InsecureRegistryCIDRs") or []]
+        return any(ipaddress.ip_address(a.split("%")[0]) in net for a in addresses for net in nets
+                   if ipaddress.ip_address(a.split("%")[0]).version == net.version)
+
     def cache_mounts(self) -> List[dict]:
         """BuildKit's cache mounts on this engine (`RUN --mount=type=cache`: the compile cache): each
         with Description, Size, LastUsedAt, InUse, as `docker system df -v` lists them. Raises

@@ -66,6 +66,7 @@ class Common:
     labels: tuple                 # (KEY, VALUE) of each --label
     metadata_file: Optional[Path]  # where to write the result as JSON
     push: bool                    # push every tag after the check (and --verify)
+    attest: bool                  # then attach the SBOM beside each pushed tag
     quiet: bool                   # only the image id on stdout
     progress: str                 # auto | plain | tty: how the build shows itself (commands/build.py decides auto)
     docker_host: Optional[str]    # None: DOCKER_HOST / docker context, as the CLI sees it
@@ -208,6 +209,7 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str], machine: O
         metadata_file=_path(validate.path(values["metadata_file"], "--metadata-file"), home)
         if values.get("metadata_file") else None,
         push=bool(values.get("push")),
+        attest=_attest(values),
         quiet=bool(values.get("quiet")),
         progress=_progress(values.get("progress")),
         docker_host=values.get("docker_host") or None,
@@ -223,6 +225,13 @@ def resolve_common(values: Mapping[str, Any], env: Mapping[str, str], machine: O
         size_budget=_budget(values.get("size_budget")),
         sbom_dir=_path(validate.path(values["sbom"], "--sbom"), home) if values.get("sbom") else None,
     )
+
+
+def _attest(values) -> bool:
+    if values.get("attest") and not values.get("push"):
+        raise ConfigError("--attest attaches the SBOM beside the pushed image in its registry: give --push too, "
+                          "or drop --attest (the SBOM files and labels are written either way)")
+    return bool(values.get("attest"))
 
 
 def _offline(values) -> bool:

@@ -91,6 +91,8 @@ COMMON: List[Flag] = [
          "inputs digest, seconds, builder, compile cache, the SBOM's files, the largest layers"),
     Flag("push", False, (), "push every tag after the image checks out (and --verify passes); a tag names its "
          "registry, e.g. -t registry.example.com:5000/musa-dev:2026, else it goes to Docker Hub"),
+    Flag("attest", False, (), "with --push: attach the image's SBOM (SPDX and CycloneDX in-toto statements) beside "
+         "each pushed tag, stored as BuildKit stores attestations, so scanners read it instead of scanning"),
     Flag("quiet", False, ("q",), "print only the image id on stdout; errors still go to stderr"),
     Flag("progress", None, (), f"auto, plain or tty: on a terminal a bar per download and one line per build "
          f"step, else the whole log [{default('', 'progress')}: tty on a terminal, else plain]"),
@@ -363,7 +365,7 @@ TASKS: Dict[str, TaskSpec] = {spec.name: spec for spec in (
 BUILDS: Dict[str, List[Flag]] = {name: list(spec.rows) for name, spec in TASKS.items() if spec.builds}
 
 # What `lock TASK` leaves out of the build task's flags: it builds nothing and writes a lock.
-NOT_LOCKED = ("lock", "dry_run", "offline", "push", "quiet", "progress", "verify", "metadata_file")
+NOT_LOCKED = ("lock", "dry_run", "offline", "push", "attest", "quiet", "progress", "verify", "metadata_file")
 
 
 def lock_of(task: str) -> TaskSpec:
@@ -416,7 +418,7 @@ _ENDINGS = (("_url", "URL"), ("_repo", "URL"), ("_root", "DIR"), ("_dir", "DIR")
 
 # Help shows a build task's flags in these groups, after the required ones and the task's own.
 NETWORK = ("network", "apt_mirror", "pip_index_url", "ca_cert", "no_proxy_env", "insecure", "connections")
-OUTPUT = ("verify", "push", "metadata_file", "label", "quiet", "progress", "sbom", "size_budget")
+OUTPUT = ("verify", "push", "attest", "metadata_file", "label", "quiet", "progress", "sbom", "size_budget")
 ENGINE = ("docker_host", "platform", "builder", "docker_cli", "buildx_builder", "cache_from", "cache_to", "no_cache", "pull")
 
 

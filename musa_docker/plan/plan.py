@@ -92,6 +92,7 @@ class BuildStep:
     proxies: Tuple[Tuple[str, str], ...] = ()  # the host's proxies: build args kept out of the history
     also: Tuple[str, ...] = ()                 # more references the image gets (-t given again)
     push: bool = False                         # push every reference after the check (and --verify)
+    attest: bool = False                       # then attach the SBOM beside each pushed reference
     platform: str = ""                         # linux/arm64: the base image's and the image's
 
     @property
@@ -174,6 +175,9 @@ class Plan:
         if b.push:
             lines.extend(f"  push        {ref} to {registry_of(ref)} (after the check and --verify; credentials "
                          "from the docker config)" for ref in b.refs)
+        if b.attest:
+            lines.append("  attest      the SBOM beside each pushed tag: SPDX and CycloneDX in-toto statements in "
+                         "the tag's image index, as BuildKit stores attestations")
         if self.size_budget is not None:
             lines.append(f"  size budget {human_size(self.size_budget)} unpacked (checked before tagging)")
         lines.append("  sbom        CycloneDX 1.6 and SPDX 2.3 JSON beside the build log"
@@ -275,6 +279,7 @@ def _plan(kind, o, *, python_version, repos, artifacts, dockerfile, buildargs, l
             image=str(o.image),
             also=tuple(o.also),
             push=common.push,
+            attest=common.attest,
             buildargs=tuple(buildargs),
             labels=tuple(labels),
             network=common.network,

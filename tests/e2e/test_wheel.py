@@ -133,7 +133,7 @@ def test_a_real_base_build_from_the_wheel(installed, upstream, engine, tmp_path)
                 "-i", name, "-t", tag, "--pytorch-root", str(work / "src"),
                 "--pytorch-repo", upstream["url"], *BUILDERS["buildkit"],
                 "--build-arg", "TEAM_NOTE=1", "--label", "team=ml", "--metadata-file", str(work / "out" / "meta.json"),
-                "-q", "--push"]
+                "-q", "--push", "--attest"]
         try:
             with local_pypi(work / "index") as index:
                 r = _run(argv + ["--pip-index-url", index], cwd=work, env={**env, **GIT_FILE_OK})
@@ -154,11 +154,18 @@ def test_a_real_base_build_from_the_wheel(installed, upstream, engine, tmp_path)
             assert any(c["bom-ref"] == "source:pytorch" and c["version"] == upstream["tagged"]
                        for c in json.loads(cdx.read_text())["components"])
             assert meta["largest_layers"] and meta["largest_layers"][0]["size"] > 0
-            # --push: the registry holds the image under its tag, with the digest the metadata names
+            # --push --attest: the tag names an index of the image and its SBOM attestation (the SPDX
+            # document the build wrote, as an in-toto statement about the pushed manifest); the digest
+            # the metadata names is that index, and pulling the tag gives the image back
             digest = meta["digests"][ref]
-            assert f"{name}@{digest}" in engine.images.get(ref).attrs["RepoDigests"]
+            from registry import attached
+            pushed, found = attached(registry, "musa-docker-test/wheel-base", tag, digest)
+            spdx = Path(meta["sbom"]["spdx"])
+            assert found["https://spdx.dev/Document"]["predicate"] == json.loads(spdx.read_text())
+            assert found["https://spdx.dev/Document"]["subject"][0]["digest"]["sha256"] == pushed.split(":")[1]
+            assert found["https://cyclonedx.org/bom"]["predicate"] == json.loads(cdx.read_text())
             engine.images.remove(ref, force=True)
             pulled = engine.images.pull(ref)
-            assert pulled.id == image.id
+            assert pulled.id == image.id and f"{name}@{digest}" in pulled.attrs["RepoDigests"]
         finally:
             remove_images(engine, ref)

@@ -71,3 +71,26 @@ def serve_registry(root: Path, htpasswd: Optional[Path] = None) -> Iterator[str]
             process.kill()
             process.wait()
         log.close()
+
+
+def attached(host: str, name: str, tag: str, index_digest: str, credentials=None) -> tuple:
+    """What `--attest` left in the registry for `name:tag`, read as a scanner reads it: the tag names
+    an OCI index (`index_digest`) of one image manifest and one attestation manifest about it. Returns
+    (the image manifest's digest, {predicate type: in-toto statement})."""
+    import json
+    from musa_docker.fetch.registry import Registry
+    registry = Registry(host, name, credentials, insecure=True)
+    kind, digest, body = registry.manifest(tag)
+    assert kind == "application/vnd.oci.image.index.v1+json" and digest == index_digest, (kind, digest)
+    entries = json.loads(body)["manifests"]
+    assert len(entries) == 2, entries
+    image, attestation = entries
+    assert attestation["platform"] == {"architecture": "unknown", "os": "unknown"}, attestation
+    assert attestation["annotations"] == {"vnd.docker.reference.digest": image["digest"],
+                                          "vnd.docker.reference.type": "attestation-manifest"}, attestation
+    _, _, manifest = registry.manifest(attestation["digest"])
+    found = {}
+    for layer in json.loads(manifest)["layers"]:
+        assert layer["mediaType"] == "application/vnd.in-toto+json", layer
+        found[layer["annotations"]["in-toto.io/predicate-type"]] = json.loads(registry.blob(layer["digest"]))
+    return image["digest"], found

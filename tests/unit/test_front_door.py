@@ -231,6 +231,23 @@ def test_push_quiet_and_progress_as_docker_has_them(env, tmp_path):
     assert "plain  (env $MUSA_DOCKER_PROGRESS)" in shown and "True  (env $MUSA_DOCKER_QUIET)" in shown, shown
 
 
+def test_attest_goes_with_push_from_the_command_line_config_and_env(env, tmp_path):
+    """--attest attaches the SBOM in the registry a push reaches: without --push it is one error line
+    (from the config file too); with it the plan says what the tag will name."""
+    refused(tool("build-base", "--dry-run", "--attest", env=env, cwd=tmp_path), "--attest", "give --push too")
+    (tmp_path / "musa_docker.yaml").write_text("attest: true\n")
+    refused(tool("release", "--dry-run", env=env, cwd=tmp_path), "--attest", "give --push too")
+    (tmp_path / "musa_docker.yaml").write_text("attest: true\nbuild_base:\n  push: true\n")
+    shown = tool("build-base", "--dry-run", "-t", "127.0.0.1:5000/team/base:1", env=env, cwd=tmp_path).stdout
+    assert "  attest      the SBOM beside each pushed tag: SPDX and CycloneDX in-toto statements" in shown
+    (tmp_path / "musa_docker.yaml").unlink()
+    shown = tool("build-base", "--dry-run", "--push", env={**env, "MUSA_DOCKER_BUILD_BASE_ATTEST": "1"},
+                 cwd=tmp_path).stdout
+    assert "  attest      " in shown
+    assert "  attest      " not in tool("build-base", "--dry-run", "--push", "--attest", "--no-attest",
+                                        env=env, cwd=tmp_path).stdout
+
+
 def test_a_dry_run_refuses_what_the_build_would(env, tmp_path):
     """Each of these passed a dry run before, then failed the real run; now the dry run says it."""
     foreign = tmp_path / "mine"
