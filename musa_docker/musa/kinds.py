@@ -39,6 +39,8 @@ class Kind:
     # Whether the kind can build with the SDK (mcc in $MUSA_HOME/bin): dev can; the lean release
     # holds the SDK's runtime libraries only (docs/tasks.md#a-lean-release-image).
     compiles: bool = False
+    # Whether a build of the kind must keep the lean-release rules (check/lean.py) before it is tagged.
+    lean: bool = False
     # Why this kind lacks a module another kind promises (verify's skipped rows), where
     # "<kind> images have no <module>" does not say it.
     lacks: Mapping[str, str] = field(default_factory=dict)
@@ -82,6 +84,7 @@ KINDS: Dict[str, Kind] = {k.name: k for k in (
                 "mualg": "/home/mualg", "muthrust": "/home/muthrust", "audio": "/home/audio"}, musa_home=MUSA_HOME,
          compiles=True),
     Kind("release", imports=("torch",), installed=("torch", "torch_musa"), verified=("numpy",), musa_home=MUSA_HOME,
+         lean=True,
          lacks={"torchvision": "release images install only the torch and torch_musa wheels"}),
 )}
 
