@@ -121,6 +121,12 @@ if [ "${set_name}" != build ]; then
         PACKAGES+=("$(pick "${entry}")") || exit 1
     done
 fi
+if [ "${set_name}" = release ]; then
+    # a package's C headers (sudo's sudo_plugin.h) are for building with it: dpkg leaves them out
+    log "dpkg leaves /usr/include and /usr/local/include out (/etc/dpkg/dpkg.cfg.d/musa-docker-lean)"
+    printf '%s\n' "# The release image is lean: no headers (musa_docker)" \
+        "path-exclude=/usr/include/*" "path-exclude=/usr/local/include/*" >/etc/dpkg/dpkg.cfg.d/musa-docker-lean
+fi
 log "apt-get install ${#PACKAGES[@]} ${set_name} packages: ${PACKAGES[*]}"
 apt-get install -y --no-install-recommends "${PACKAGES[@]}" \
     || die "apt-get install failed on ${os}; the apt output above names the package"
