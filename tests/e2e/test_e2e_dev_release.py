@@ -258,8 +258,8 @@ def test_the_release_from_vendor_archives_keeps_every_lean_rule(release, engine,
     assert "lean: none of the rules is broken" in cli("verify", "-i", release["ref"], "--lean",
                                                       env=user_env(tmp_path)).stdout
     ref = release["ref"]
-    assert run_in(engine, ref, "ls /usr/local/musa/lib | sort | tr '\\n' ' '") == "libmudnn.so libmusart.so "
-    assert run_in(engine, ref, "ls /usr/local/musa/bin | sort | tr '\\n' ' '") == "mudnn_version musa_toolkits_version "
+    assert run_in(engine, ref, "ls /usr/local/musa/lib | sort | xargs") == "libmudnn.so libmusart.so"
+    assert run_in(engine, ref, "ls /usr/local/musa/bin | sort | xargs") == "mudnn_version musa_toolkits_version"
     assert "libmusart.so" in run_in(engine, ref, "ldconfig -p")
 
 
