@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Install the OS packages of an image.
 #
-# Usage: install_base.sh [build|runtime]   (default: build)
+# Usage: install_base.sh [build|runtime|release]   (default: build)
 #   build    the base image's: compilers and build tools, debuggers, the libraries PyTorch and
 #            torch_musa link against, and the distribution's python3 (used by PYTHON_ENV=venv).
 #   runtime  the release image's: no compilers; the shared libraries the MUSA stack and the
 #            wheels load, a few tools, and python3 with venv (PYTHON_ENV=venv uses them; with
 #            conda they cost ~30 MB but keep this layer the same for both envs).
+#   release  the release image's own: the runtime set without python3-venv, which only makes a
+#            venv (the env is made in a stage of its own and copied in) and brings the pip and
+#            setuptools wheels of ensurepip, archives the lean-release rules forbid.
 #
 # Environment:
 #   APT_MIRROR  '' keeps the image's own apt sources; else a mirror base URL such as
@@ -47,8 +50,8 @@ RUNTIME_PACKAGES=(
 
 set_name="${1:-build}"
 case "${set_name}" in
-    build | runtime) ;;
-    *) die "unknown package set '${set_name}'; use build or runtime" ;;
+    build | runtime | release) ;;
+    *) die "unknown package set '${set_name}'; use build, runtime or release" ;;
 esac
 
 [ -r /etc/os-release ] || die "/etc/os-release is missing, cannot tell the OS; supported: ${SUPPORTED}"
@@ -111,11 +114,18 @@ pick() {
     die "none of the packages ${1//|/, } exists on ${os}"
 }
 
-if [ "${set_name}" = runtime ]; then
+if [ "${set_name}" != build ]; then
     PACKAGES=()
     for entry in "${RUNTIME_PACKAGES[@]}"; do
+        [ "${set_name}" = release ] && [ "${entry}" = python3-venv ] && continue
         PACKAGES+=("$(pick "${entry}")") || exit 1
     done
+fi
+if [ "${set_name}" = release ]; then
+    # a package's C headers (sudo's sudo_plugin.h) are for building with it: dpkg leaves them out
+    log "dpkg leaves /usr/include and /usr/local/include out (/etc/dpkg/dpkg.cfg.d/musa-docker-lean)"
+    printf '%s\n' "# The release image is lean: no headers (musa_docker)" \
+        "path-exclude=/usr/include/*" "path-exclude=/usr/local/include/*" >/etc/dpkg/dpkg.cfg.d/musa-docker-lean
 fi
 log "apt-get install ${#PACKAGES[@]} ${set_name} packages: ${PACKAGES[*]}"
 apt-get install -y --no-install-recommends "${PACKAGES[@]}" \

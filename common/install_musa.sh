@@ -12,6 +12,8 @@
 #                  is skipped)
 # With MUSA_SDK other than `archives` (the SDK from an apt repository, or the base image's own)
 # there is nothing to install.
+# MUSA_LEAN=1 (the release image): what is for building with the SDK (compilers, headers, static
+# libraries) is removed from the MUSA tree in the same step, so no layer holds it.
 # The archive is unpacked in a temp dir and its installer runs from its own directory (the
 # vendors' scripts copy with relative paths), with no stdin so a prompt cannot hang the build.
 # The archive and the temp dir are removed afterwards. After the toolkit, the loader learns
@@ -71,6 +73,18 @@ run() {
     rm -rf "${work:?}/${name}"
 }
 
+# lean_tree DIR: remove what is for building from the installed tree: compilers (the names the
+# lean-release rules look for, musa_docker/check/lean.py), header files and include dirs, static
+# libraries. Shared libraries and the other tools stay.
+lean_tree() {
+    local tree="$1" count
+    count="$(find "${tree}" \( -type f -o -type l \) \( -name '*.h' -o -name '*.hpp' -o -name '*.cuh' -o -name '*.muh' \
+        -o -name '*.a' -o -path "${tree}/bin/mcc*" -o -path "${tree}/bin/clang*" -o -path "${tree}/bin/gcc*" \
+        -o -path "${tree}/bin/g++*" -o -path "${tree}/bin/cc" -o -path "${tree}/bin/c++" \) -print -delete | wc -l)"
+    find "${tree}" -depth -type d \( -name include -o -path '*/include/*' \) -empty -delete
+    log "${component}: lean: removed ${count} compilers, headers and static libraries from ${tree}"
+}
+
 # A plain assignment, so that set -e stops the script when `installer` dies.
 case "${component}" in
     musa_toolkits)
@@ -97,6 +111,9 @@ case "${component}" in
     *)
         die "unknown component '${component}': expected musa_toolkits, mudnn or mccl" ;;
 esac
+if [ "${MUSA_LEAN:-0}" = 1 ]; then
+    lean_tree "$(readlink -f "${MUSA_HOME}")"
+fi
 ldconfig
 # a bind-mounted archive (BuildKit) cannot be removed, and is in no layer anyway
 rm -f "${archive}" 2>/dev/null || true

@@ -7,6 +7,8 @@
 #   PYTHON_PREFIX   where the env lives: /opt/conda/envs/pyXY (conda), e.g. /opt/venv (venv)
 #   PIP_INDEX_URL   '' = pip's default index
 #   ARTIFACTS_DIR   holds conda_installer.sh when PYTHON_ENV=conda (default /tmp/artifacts)
+#   PYTHON_ENV_LEAN 1 (the release image): the env's headers and static libraries (numpy's C API,
+#                   conda's include/) are removed in this step; nothing in the image builds with them
 #
 # conda: runs the staged installer (Miniforge or Miniconda) in batch mode into /opt/conda and
 #        creates the env pyXY with python=X.Y.
@@ -102,6 +104,15 @@ case "${PYTHON_ENV}" in
     venv) install_venv ;;
     *) die "PYTHON_ENV must be conda or venv, got '${PYTHON_ENV}'" ;;
 esac
+
+if [ "${PYTHON_ENV_LEAN:-0}" = 1 ]; then
+    root="${PYTHON_PREFIX}"
+    [ "${PYTHON_ENV}" = conda ] && root="${CONDA_ROOT}"
+    removed="$(find "${root}" \( -type f -o -type l \) \( -name '*.h' -o -name '*.hpp' -o -name '*.cuh' -o -name '*.muh' \
+        -o -name '*.a' \) -print -delete | wc -l)"
+    find "${root}" -depth -type d \( -name include -o -path '*/include/*' \) -empty -delete
+    log "lean: removed ${removed} headers and static libraries from ${root}"
+fi
 
 version="$("${PYTHON_PREFIX}/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
 [ "${version%.*}" = "${PYTHON_VERSION}" ] || die "the env's python is ${version}, not ${PYTHON_VERSION}"

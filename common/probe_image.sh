@@ -18,6 +18,7 @@ begin musa_home
 if [ -n "${MUSA_HOME+set}" ]; then echo "set=1"; fi
 echo "value=${MUSA_HOME:-}"
 if [ -n "${MUSA_HOME:-}" ] && [ -d "$MUSA_HOME/bin" ]; then echo "bin=1"; fi
+if [ -n "${MUSA_HOME:-}" ] && [ -d "$MUSA_HOME/lib" ]; then echo "lib=1"; fi
 if [ -n "${MUSA_HOME:-}" ] && [ -x "$MUSA_HOME/bin/mcc" ]; then echo "mcc=1"; fi
 end musa_home 0
 

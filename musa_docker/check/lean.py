@@ -6,6 +6,12 @@ deleted, replaced or chowned in a later one (the bytes stay in the lower layer).
 read by one shell probe inside the image; the last from the image's layers themselves (`docker save`,
 streamed: the layer tars are read, never written to disk).
 
+The base image's own layers are where the image starts: a file of theirs that the build rewrites (the
+dpkg database, /etc/group) is not counted, since every image from that base shares those layers and
+no build can avoid writing them. The files of the wheels a release installs (torch ships its headers
+for C++ extensions) are the wheels' to decide: they are reported apart (`by_wheels`), and `enforce`,
+which fails a release before it is tagged, holds the rest to the rules.
+
 `measure` returns the findings; `render` says them per rule, with the bytes each costs.
 """
 
@@ -19,7 +25,8 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..engine.api import Engine
-from ..util import human_size
+from ..errors import BuildError
+from ..util import human_size, short_id
 from .size import step_of
 
 # rule -> what it forbids, as a report says it
@@ -92,10 +99,11 @@ def _layer_entries(layer: tarfile.TarFile) -> Iterator[Tuple[str, str, int]]:
             yield "file", path, member.size
 
 
-def layer_waste(stream: Iterable[bytes], steps: Optional[List[str]] = None) -> List[Finding]:
+def layer_waste(stream: Iterable[bytes], steps: Optional[List[str]] = None, base_layers: int = 0) -> List[Finding]:
     """The files written in one layer and deleted, replaced or chowned in a later one, from a
     `docker save` stream. `steps` names each layer's step (else they are read from the image's
-    config in the stream)."""
+    config in the stream); the first `base_layers` layers are the base image's, whose files the
+    build may rewrite."""
     layers: Dict[str, List[Tuple[str, str, int]]] = {}
     manifest, configs = None, {}
     with tarfile.open(fileobj=_Reader(stream), mode="r|") as outer:
@@ -148,6 +156,8 @@ def layer_waste(stream: Iterable[bytes], steps: Optional[List[str]] = None) -> L
 
     out = []
     for (written, later), files in sorted(waste.items(), key=lambda kv: -sum(s for _, s in kv[1])):
+        if written < base_layers:
+            continue
         total = sum(s for _, s in files)
         biggest = ", ".join(p for p, _ in sorted(files, key=lambda f: -f[1])[:3])
         out.append(Finding("layer waste", total, f"{len(files)} files written by {step(written)}, deleted, replaced "
@@ -175,13 +185,65 @@ class _Reader:
         return data
 
 
+def base_layers(engine: Engine, image_id: str, base: Optional[str]) -> int:
+    """How many of the image's first layers are those of `base` (the image it was built FROM, as
+    its musa_docker.base_image label names it); 0 when there is none or the engine lacks it."""
+    if not base or engine.image(base) is None:
+        return 0
+    mine = (engine.inspect(image_id).get("RootFS") or {}).get("Layers") or []
+    theirs = (engine.inspect(base).get("RootFS") or {}).get("Layers") or []
+    count = 0
+    for a, b in zip(mine, theirs):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
 def measure(engine: Engine, image_id: str, layers: bool = True) -> List[Finding]:
-    """Every finding of the rules in the image; `layers` False skips reading the layers. Raises
-    EngineError."""
+    """Every finding of the rules in the image; `layers` False skips reading the layers. The base
+    image is read from the image's labels. Raises EngineError."""
     found = probe_findings(engine, image_id)
     if layers:
-        found += layer_waste(engine.saved(image_id))
+        image = engine.image(image_id)
+        labels = image.labels if image else {}
+        base = labels.get("musa_docker.base_image") or labels.get("musa_docker.system")
+        found += layer_waste(engine.saved(image_id), base_layers=base_layers(engine, image_id, base))
     return found
+
+
+# What a Python env brings of its own; every other distribution in site-packages came with a wheel
+# the release installs (torch, torch_musa, --wheel, --musa-wheel) or one of their dependencies.
+ENV_OWN = ("numpy", "pip", "setuptools", "wheel", "_distutils_hack", "pkg_resources")
+
+
+def by_wheels(finding: Finding) -> bool:
+    """Is the finding a file of an installed wheel's own (under site-packages, not the env's own)?"""
+    _, marker, rest = finding.what.partition("/site-packages/")
+    top = rest.split("/", 1)[0]
+    return bool(marker) and finding.rule in ("header", "static library") and bool(top) \
+        and top.split("-")[0].split(".")[0] not in ENV_OWN
+
+
+def enforce(found: List[Finding], image_id: str, limit: int = 3) -> List[Finding]:
+    """Raise BuildError when a finding not of the wheels' own breaks a rule, naming each rule broken and
+    its largest offenders (the caller has not tagged the image); return the wheels' findings, to report."""
+    theirs = [f for f in found if by_wheels(f)]
+    breaks = [f for f in found if not by_wheels(f)]
+    if breaks:
+        rules: Dict[str, List[Finding]] = defaultdict(list)
+        for f in breaks:
+            rules[f.rule].append(f)
+        said = "; ".join(
+            f"{rule} ({len(items)}, {human_size(sum(f.size for f in items))}): "
+            + ", ".join(f.what for f in sorted(items, key=lambda f: -f.size)[:limit])
+            + (", …" if len(items) > limit else "")
+            for rule, items in ((r, rules[r]) for r in RULES if r in rules))
+        raise BuildError(
+            f"the new image {short_id(image_id)} breaks the lean-release rules, so it was not tagged: {said}; "
+            f"`musa-docker verify -i {short_id(image_id)} --lean` lists them all; the release installs only what "
+            "running torch_musa needs, so something in its Dockerfile or scripts brought these")
+    return theirs
 
 
 def render(found: List[Finding], limit: int = 5) -> str:

@@ -139,7 +139,7 @@ def verify_image(engine: Engine, ref: str, out: TextIO, devices: Optional[Sequen
         devices = []
     gid = host.render_gid() if devices and host.is_local(engine) else None
     group_add = [str(gid)] if gid is not None else []
-    build = kind is None or kind.musa_home is not None
+    build = kind is None or kind.compiles
     access = (f"runtime {runtime}" if runtime else
               f"devices {' '.join(devices)}" if devices else "no MUSA runtime or devices")
     out.write(f"verify {ref} ({short_id(image.id)}, kind {kind.name if kind else 'unknown'}) on {engine.host}: "
@@ -321,9 +321,11 @@ def _musa_home_row(home: Mapping[str, str], kind: Optional[Kind]) -> Check:
     if _no_toolkit(kind):
         return Check("MUSA_HOME", SKIPPED, NO_TOOLKIT)
     value = home.get("value", "")
-    if home.get("set") and value and home.get("bin"):
-        return Check("MUSA_HOME", PASS, f"{value} ($MUSA_HOME/bin present)")
-    problem = (f"$MUSA_HOME/bin ({value}/bin) is missing" if value else
+    # a lean release holds the SDK's libraries, not its tools
+    need = "bin" if kind is None or kind.compiles else "lib"
+    if home.get("set") and value and home.get(need):
+        return Check("MUSA_HOME", PASS, f"{value} ($MUSA_HOME/{need} present)")
+    problem = (f"$MUSA_HOME/{need} ({value}/{need}) is missing" if value else
                "MUSA_HOME is set but empty" if home.get("set") else "MUSA_HOME is not set")
     if kind is None:
         return Check("MUSA_HOME", SKIPPED, f"kind unknown, so not required; {problem}")
@@ -343,6 +345,8 @@ def _device_rows(sections: Mapping[str, Section], kind: Optional[Kind], home, ha
         rows = [Check("mthreads-gmi", FAIL, f"exit {gmi.code}: {_last(gmi.lines)}{hint}")]
     if _no_toolkit(kind):
         return rows + [Check("musa program", SKIPPED, NO_TOOLKIT)]
+    if kind is not None and not kind.compiles:
+        return rows + [Check("musa program", SKIPPED, f"{kind.name} images have no compiler (mcc): they are lean")]
     if kind is None and not home.get("mcc"):
         return rows + [Check("musa program", SKIPPED, "kind unknown and no $MUSA_HOME/bin/mcc")]
     mcc, program = sections.get("mcc"), sections.get("program")

@@ -30,14 +30,16 @@ PENDING = "<resolved at prepare>"
 
 # The runtime line's packages by role, one row each: (role, name template, checked against the
 # line, when installed). `{line}` is the line with a dash (5.2 -> 5-2), `{major}` its major.
-# "always" rows are the SDK; "dev" rows where torch_musa is compiled (build-dev): its build needs
-# muAlg's and muThrust's headers. MCCL follows the GPU arch: see MCCL_PACKAGES.
+# "always" rows are what running torch_musa needs, in every image with the SDK (the lean release
+# holds only these and MCCL); "dev" rows where torch_musa is compiled (build-dev): the toolkit, its
+# compiler, muDNN's headers, and muAlg's and muThrust's headers. MCCL follows the GPU arch: see
+# MCCL_PACKAGES.
 PACKAGES: Tuple[Tuple[str, str, bool, str], ...] = (
-    ("toolkit", "musa-toolkit-{line}", True, "always"),
-    ("compiler", "mtcc-{line}", True, "always"),
+    ("toolkit", "musa-toolkit-{line}", True, "dev"),
+    ("compiler", "mtcc-{line}", True, "dev"),
     ("runtime", "musa-musart-{line}", True, "always"),
     ("muDNN", "libmudnn3-musa-{line}", False, "always"),
-    ("muDNN headers", "libmudnn3-dev-musa-{line}", False, "always"),
+    ("muDNN headers", "libmudnn3-dev-musa-{line}", False, "dev"),
     ("muAlg", "musa-mualg-{line}", True, "dev"),
     ("muThrust", "musa-muthrust-{line}", True, "dev"),
 )
@@ -145,12 +147,13 @@ class AptRequest:
     dev: bool = False
 
     def packages(self) -> Tuple[Tuple[str, str, bool], ...]:
-        """(role, package name, checked against the line): the SDK, then MCCL, then what dev adds."""
+        """(role, package name, checked against the line): the SDK, then MCCL, then muAlg and
+        muThrust; without `dev` (the release image) the runtime rows and MCCL only."""
         major, minor = self.runtime.split(".")
         rows = [(role, template.format(line=f"{major}-{minor}", major=major), checked, when)
-                for role, template, checked, when in PACKAGES if when == "always" or self.dev]
+                for role, template, checked, when in PACKAGES]
         rows[5:5] = [("MCCL", name, False, "mccl") for name in self.mccl]
-        return tuple(row[:3] for row in rows)
+        return tuple(row[:3] for row in rows if row[3] != "dev" or self.dev)
 
 
 @dataclass(frozen=True)

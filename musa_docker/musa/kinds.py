@@ -36,6 +36,11 @@ class Kind:
     verified: Tuple[str, ...] = ()
     trees: Mapping[str, str] = field(default_factory=dict)   # repo name -> its directory in the image
     musa_home: Optional[str] = None             # the toolkit's home, None when the kind has none
+    # Whether the kind can build with the SDK (mcc in $MUSA_HOME/bin): dev can; the lean release
+    # holds the SDK's runtime libraries only (docs/tasks.md#a-lean-release-image).
+    compiles: bool = False
+    # Whether a build of the kind must keep the lean-release rules (check/lean.py) before it is tagged.
+    lean: bool = False
     # Why this kind lacks a module another kind promises (verify's skipped rows), where
     # "<kind> images have no <module>" does not say it.
     lacks: Mapping[str, str] = field(default_factory=dict)
@@ -47,8 +52,10 @@ class Kind:
 
     @property
     def paths(self) -> Tuple[str, ...]:
-        """Paths that must exist in the image."""
-        return (f"{self.musa_home}/bin", f"{self.musa_home}/lib") if self.musa_home else ()
+        """Paths that must exist in the image: the SDK's libraries, and its tools where it compiles."""
+        if not self.musa_home:
+            return ()
+        return ((f"{self.musa_home}/bin",) if self.compiles else ()) + (f"{self.musa_home}/lib",)
 
     @property
     def modules(self) -> Tuple[str, ...]:
@@ -74,8 +81,10 @@ KINDS: Dict[str, Kind] = {k.name: k for k in (
          lacks={"torch": "base images hold the PyTorch source, not a build"}),
     Kind("dev", imports=("torchvision",), installed=("torch_musa",), verified=("numpy", "torch", "torchvision"),
          trees={"torch_musa": "/home/torch_musa", "vision": "/home/vision", "kineto": "/home/kineto",
-                "mualg": "/home/mualg", "muthrust": "/home/muthrust", "audio": "/home/audio"}, musa_home=MUSA_HOME),
+                "mualg": "/home/mualg", "muthrust": "/home/muthrust", "audio": "/home/audio"}, musa_home=MUSA_HOME,
+         compiles=True),
     Kind("release", imports=("torch",), installed=("torch", "torch_musa"), verified=("numpy",), musa_home=MUSA_HOME,
+         lean=True,
          lacks={"torchvision": "release images install only the torch and torch_musa wheels"}),
 )}
 

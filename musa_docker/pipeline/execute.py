@@ -23,7 +23,8 @@ from typing import Dict, List, Mapping, Optional, TextIO
 
 from ..fetch import archives, git as repos
 from . import build, context
-from ..check import image as checks, sbom, size
+from ..check import image as checks, lean, sbom, size
+from ..musa import kinds
 from ..plan import dockerfile
 from ..values import network
 from ..resources import COMMON
@@ -251,6 +252,8 @@ def _execute(plan, engine, home, say, expect, shown: Shown, held: ExitStack) -> 
             check(engine, plan, prep, image_id, staged.labels, expect)
             sizes = size.measure(engine, image_id, previous)
             size.check_budget(sizes, plan.size_budget)
+            if kinds.get(plan.kind).lean:
+                check_lean(engine, image_id, say)
             image_id = record_sbom(engine, plan, image_id, staged, log, say)
         finally:
             log.close()
@@ -268,6 +271,17 @@ def _execute(plan, engine, home, say, expect, shown: Shown, held: ExitStack) -> 
             bd.remove()
             if scratch is not None:
                 scratch.path.unlink(missing_ok=True)     # the dir is gone: so is its lock
+
+
+def check_lean(engine: Engine, image_id: str, say: Say) -> None:
+    """Hold the release image to the lean-release rules before it is tagged (check/lean.py). Raises
+    BuildError naming the rules broken; what the wheels bring of their own is said, not failed."""
+    theirs = lean.enforce(lean.measure(engine, image_id), image_id)
+    if theirs:
+        say(f"lean: the wheels bring {len(theirs)} headers and static libraries of their own "
+            f"({human_size(sum(f.size for f in theirs))}, e.g. {theirs[0].what}): theirs to ship, not failed")
+    else:
+        say("lean: none of the rules is broken")
 
 
 def record_sbom(engine: Engine, plan: Plan, image_id: str, staged: build.Staged, log: BuildLog, say: Say) -> str:

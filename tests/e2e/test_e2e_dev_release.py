@@ -245,6 +245,24 @@ def test_release_from_debian_has_the_wheels_and_musa(release, engine):
     assert labels["musa_docker.artifact.torch_musa_wheel.sha256"] == sha256(release["wheels"][1])
 
 
+def test_the_release_from_vendor_archives_keeps_every_lean_rule(release, engine, tmp_path):
+    """The archives' compilers, headers and static libraries go in the steps that install them, numpy's C
+    API in the env's, and no file of the image's own layers is rewritten by a later one: `release` checked
+    it before tagging, and `verify --lean` finds nothing. What running torch_musa needs stays."""
+    from musa_docker.check import lean
+    from musa_docker.engine.api import Engine
+    done = release["done"]
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "lean: none of the rules is broken" in done.stdout
+    assert lean.measure(Engine(), release["ref"]) == []
+    assert "lean: none of the rules is broken" in cli("verify", "-i", release["ref"], "--lean",
+                                                      env=user_env(tmp_path)).stdout
+    ref = release["ref"]
+    assert run_in(engine, ref, "ls /usr/local/musa/lib | sort | xargs") == "libmudnn.so libmusart.so"
+    assert run_in(engine, ref, "ls /usr/local/musa/bin | sort | xargs") == "mudnn_version musa_toolkits_version"
+    assert "libmusart.so" in run_in(engine, ref, "ldconfig -p")
+
+
 def test_release_installs_the_extra_wheel_after_torch_musa_and_labels_it(release, engine):
     assert release["done"].returncode == 0, release["done"].stderr[-2000:]
     ref = release["ref"]

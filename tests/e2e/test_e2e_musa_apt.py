@@ -80,9 +80,11 @@ def test_release_gets_the_sdk_from_apt_and_torch_from_the_musa_index(release, en
     done = release["done"]
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
     ref = release["ref"]
-    assert "apt pins: musa-toolkit-5-2=5.2.0-1 mtcc-5-2=5.2.0-1" in done.stdout
-    assert run_in(engine, ref, "readlink /usr/local/musa; mcc; dpkg-query -W -f='${Version}\\n' musa-toolkit-5-2") == \
-        "musa-5.2\nmcc (MUSA 5.2.0 stand-in)\n5.2.0-1"
+    # the runtime packages only: no toolkit, no compiler (mtcc), no -dev package
+    assert "apt pins: musa-musart-5-2=5.2.0-1 libmudnn3-musa-5-2=3.0.0+musa5.2.0 mccl-s4000=2.4.0-1" in done.stdout
+    assert run_in(engine, ref, "readlink /usr/local/musa; command -v mcc || echo no mcc; "
+                               "dpkg-query -W -f='${Version}\\n' musa-musart-5-2") == "musa-5.2\nno mcc\n5.2.0-1"
+    assert run_in(engine, ref, "dpkg-query -W -f='${Package}\\n' | grep -e mtcc -e musa-toolkit -e -dev || true") == ""
     assert "libmusart.so" in run_in(engine, ref, "ldconfig -p")
     # the MUSA build, not the public index's higher version, and nothing of CUDA
     assert run_in(engine, ref, "cd / && python -c 'import torch; print(torch.__version__)'") == "2.0.0"
@@ -96,7 +98,7 @@ def test_the_apt_source_does_not_stay_in_the_image(release, engine):
     ref = release["ref"]
     assert run_in(engine, ref, "ls /etc/apt/sources.list.d/ /var/lib/apt/lists | grep -v -e '^lock$' -e '^partial$' -e ':$' -e '^$' || true") == ""
     labels = engine.images.get(ref).labels
-    assert labels["musa_docker.apt.musa-toolkit-5-2"] == "5.2.0-1"
+    assert labels["musa_docker.apt.musa-musart-5-2"] == "5.2.0-1"
     assert labels["musa_docker.apt.libmudnn3-musa-5-2"] == "3.0.0+musa5.2.0"
     assert labels["musa_docker.apt.mccl-s5000"] == "2.4.0-1"
 
@@ -106,8 +108,8 @@ def _no_image(engine, tag):
 
 
 @pytest.mark.parametrize("suite, says", [
-    ("mixed", "mixes runtime lines: mtcc-5-2 is 5.1.0-1"),
-    ("notoolkit", "suite notoolkit (main) of"),
+    ("mixed", "mixes runtime lines: musa-musart-5-2 is 5.1.0-1"),
+    ("noruntime", "suite noruntime (main) of"),
 ])
 def test_a_bad_suite_is_refused_before_any_build_step(servers, engine, tmp_path, suite, says):
     tag = uuid.uuid4().hex[:8]
@@ -166,15 +168,25 @@ def test_an_installed_version_that_differs_from_its_requirement(release, servers
     _no_image(engine, tag)
 
 
-def test_a_base_image_with_the_sdk_is_recognised(release, busybox):
-    """build-dev's observation (vllm-musa's INSTALL_MUSA_STACK=auto): mcc in the image keeps its SDK."""
+def test_a_base_image_with_the_sdk_is_recognised(release, busybox, engine):
+    """build-dev's observation (vllm-musa's INSTALL_MUSA_STACK=auto): mcc in the image keeps its SDK. A lean
+    release holds the SDK's runtime only, so it is not such a base."""
+    from conftest import remove_images, tar_context
     from musa_docker.engine.api import Engine
     from musa_docker.musa.sdk import base_has_sdk
     assert release["done"].returncode == 0
-    said = []
-    assert base_has_sdk(Engine(), release["ref"], said.append)
-    assert said == [f"keep the MUSA SDK of {release['ref']}: mcc is there, so nothing is installed from the apt source"]
-    assert not base_has_sdk(Engine(), busybox, said.append)
+    ref = f"musa-docker-test/with-mcc:{uuid.uuid4().hex[:8]}"
+    engine.images.build(fileobj=tar_context(f"FROM {busybox}\nCOPY mcc /usr/local/musa/bin/mcc\n",
+                                            {"mcc": "#!/bin/sh\necho mcc\n"}),
+                        custom_context=True, tag=ref, rm=True)
+    try:
+        said = []
+        assert base_has_sdk(Engine(), ref, said.append)
+        assert said == [f"keep the MUSA SDK of {ref}: mcc is there, so nothing is installed from the apt source"]
+        assert not base_has_sdk(Engine(), busybox, said.append)
+        assert not base_has_sdk(Engine(), release["ref"], said.append)
+    finally:
+        remove_images(engine, ref)
 
 
 def test_every_arch_gets_each_mccl_package(release, engine):
@@ -213,7 +225,7 @@ def test_a_release_from_a_pins_file_for_an_arch_without_mccl(pins_release, engin
     assert "build arg   USE_MCCL=0" in plan and "fetch   torch" not in plan
     labels = engine.images.get(ref).labels
     assert labels["musa_docker.gpu_arch"] == "mp_21"
-    assert labels["musa_docker.apt.musa-toolkit-5-2"] == "5.2.0-1"
+    assert labels["musa_docker.apt.musa-musart-5-2"] == "5.2.0-1"
     assert not [k for k in labels if k.startswith("musa_docker.apt.mccl")]
     assert run_in(engine, ref, "dpkg -l 'mccl*' >/dev/null 2>&1 && echo mccl || echo none") == "none"
     assert run_in(engine, ref, "python -c 'from importlib.metadata import version as v; print(v(\"torch\"), v(\"torch_musa\"))'") \
@@ -303,27 +315,41 @@ def test_an_up_to_date_build_still_writes_the_sbom_to_its_sbom_dir(release, serv
     sbomcheck.load_valid({fmt: tmp_path / "sboms" / (stem + suffix) for fmt, suffix in sbomcheck.SUFFIXES.items()})
 
 
-def test_lean_rules_list_what_the_release_image_holds(release, engine, tmp_path):
-    """The release image under the lean-release rules (check/lean.py), as `verify --lean` says it: what it
-    holds today that running torch_musa does not need, and the rules it already keeps."""
+def test_the_release_image_keeps_every_lean_rule(release, engine, tmp_path):
+    """The release image under the lean-release rules (check/lean.py): `release` held it to them before
+    tagging, and `verify --lean` finds nothing either: no compiler, header, static library, -dev package,
+    apt list, pip cache, archive, and no file of its own layers rewritten by a later one."""
     from musa_docker.check import lean
     from musa_docker.engine.api import Engine
-    assert release["done"].returncode == 0
-    found = lean.measure(Engine(), release["ref"])
-    by_rule = {}
-    for f in found:
-        by_rule.setdefault(f.rule, []).append(f.what)
-    # the SDK's compiler and headers package (the apt line's mtcc and libmudnn3-dev), numpy's C API
-    assert by_rule["compiler"] == ["/usr/local/musa-5.2/bin/mcc"]
-    assert "libmudnn3-dev-musa-5-2" in by_rule["dev package"]
-    assert any(w.endswith("numpy/core/lib/libnpymath.a") for w in by_rule["static library"])
-    # kept: no apt lists, no pip cache, no archive but Debian's own wheels for venv's ensurepip
-    assert "apt lists" not in by_rule and "pip cache" not in by_rule
-    assert all(w.startswith("/usr/share/python-wheels/") for w in by_rule.get("archive", []))
-    # no layer of the MUSA SDK or the wheels is rewritten by a later one
-    assert not [w for w in by_rule.get("layer waste", []) if "written by `RUN bash /opt/musa_docker/install_musa" in w]
-    done = cli("verify", "-i", release["ref"], "--lean", env=user_env(tmp_path))
-    assert "  compiler: 1, " in done.stdout and "/usr/local/musa-5.2/bin/mcc" in done.stdout
+    done = release["done"]
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "lean: none of the rules is broken" in done.stdout
+    assert lean.measure(Engine(), release["ref"]) == []
+    shown = cli("verify", "-i", release["ref"], "--lean", env=user_env(tmp_path))
+    assert "lean: none of the rules is broken" in shown.stdout
+    # what running torch_musa needs is there: the SDK's runtime library, numpy without its C API
+    assert "libmusart.so" in run_in(engine, release["ref"], "ldconfig -p")
+    assert run_in(engine, release["ref"], "cd / && python -c 'import numpy, torch; print(torch.__version__)'") == "2.0.0"
+
+
+def test_a_release_that_breaks_a_lean_rule_fails_before_tagging_and_names_it(servers, engine, tmp_path):
+    """A release Dockerfile (-f) that leaves a header behind and chowns a file an earlier layer wrote: the
+    build fails with one error line naming both rules and the offending files, and no image is tagged."""
+    from musa_docker.resources import DOCKERFILES
+    dockerfile = tmp_path / "dockerfile.release"
+    dockerfile.write_text(DOCKERFILES["release"].read_text()
+                          + "RUN mkdir -p /usr/local/include && printf '#pragma once\\n' > /usr/local/include/extra.h\n"
+                          + "RUN chown 1:1 /etc/profile.d/python_env.sh\n")
+    tag = uuid.uuid4().hex[:8]
+    done = cli(*release_args(servers, tag), "-f", str(dockerfile), env=user_env(tmp_path))
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert "breaks the lean-release rules, so it was not tagged" in errors[0]
+    assert "header (1, 13 B): /usr/local/include/extra.h" in errors[0]
+    assert "layer waste (1, " in errors[0] and "/etc/profile.d/python_env.sh" in errors[0]
+    assert "RUN chown 1:1 /etc/profile.d/python_env.sh" in errors[0]
+    _no_image(engine, tag)
 
 
 def test_after_a_push_the_sbom_names_the_image_by_its_registry_digest(release, engine, tmp_path):

@@ -135,7 +135,7 @@ def test_a_visible_device_runs_mthreads_gmi_and_a_musa_program_built_with_mcc(im
 
 
 def test_a_device_without_mthreads_gmi_or_a_working_mcc_fails_both_rows(image, busybox):
-    ref = image("device-broken", f"FROM {busybox}\n{labels(kind='release')}ENV MUSA_HOME=/usr/local/musa\n"
+    ref = image("device-broken", f"FROM {busybox}\n{labels(kind='dev')}ENV MUSA_HOME=/usr/local/musa\n"
                                  "COPY mcc /usr/local/musa/bin/\n", {"mcc": BROKEN_MCC})
     checks = rows(verify.verify_image(Engine(), ref, io.StringIO(), devices=FAKE_DEVICE))
     assert checks["mthreads-gmi"].status == "fail"
@@ -143,6 +143,17 @@ def test_a_device_without_mthreads_gmi_or_a_working_mcc_fails_both_rows(image, b
     assert checks["musa program"].status == "fail"
     assert "mcc cannot build it (exit 1)" in checks["musa program"].detail
     assert "musa_runtime.h" in checks["musa program"].detail
+
+
+def test_a_release_image_with_a_device_compiles_nothing_and_needs_the_sdk_libraries(image, busybox):
+    """A release is lean: no mcc to build a MUSA program with, and $MUSA_HOME/lib, not bin/, is what it holds."""
+    ref = image("device-release", f"FROM {busybox}\n{labels(kind='release')}ENV MUSA_HOME=/usr/local/musa\n"
+                                  "COPY mthreads-gmi /bin/\nCOPY libmusart.so /usr/local/musa/lib/\n",
+                {"mthreads-gmi": FAKE_GMI, "libmusart.so": ""})
+    checks = rows(verify.verify_image(Engine(), ref, io.StringIO(), devices=FAKE_DEVICE))
+    assert checks["MUSA_HOME"] == verify.Check("MUSA_HOME", "pass", "/usr/local/musa ($MUSA_HOME/lib present)")
+    assert checks["musa program"] == verify.Check("musa program", "skipped",
+                                                  "release images have no compiler (mcc): they are lean")
 
 
 def test_a_base_image_with_a_device_skips_the_musa_program(image, busybox):

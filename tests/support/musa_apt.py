@@ -4,8 +4,10 @@ with dpkg-deb, indexed with dpkg-scanpackages, laid out as `dists/SUITE/main/bin
 Suites:
   good       the 5.2 line, and an older 5.1 build of the toolkit beside it (the source mixes
              builds; the 5.2 one is chosen); its index is only Packages.gz (no plain Packages)
-  mixed      the 5.2 line, but mtcc-5-2's only build is a 5.1 one
-  notoolkit  the 5.2 line without musa-toolkit-5-2
+  mixed      the 5.2 line, but the only builds of mtcc-5-2 (a dev image's) and musa-musart-5-2 (every
+             image's) are 5.1 ones
+  notoolkit  the 5.2 line without musa-toolkit-5-2 (which only a dev image installs)
+  noruntime  the 5.2 line without musa-musart-5-2 (which every image installs)
 Files land under /usr/local/musa-5.2; the packages do not make the /usr/local/musa link.
 """
 
@@ -109,8 +111,12 @@ def write_repo(root: Path) -> Path:
     _release(root, "good")
     mixed = _packages()
     mixed["mtcc-5-2"] = ("5.1.0-1", mixed["mtcc-5-2"][1])
+    mixed["musa-musart-5-2"] = ("5.1.0-1", mixed["musa-musart-5-2"][1])
     _suite(root, "mixed", mixed)
     lacking = _packages()
     del lacking["musa-toolkit-5-2"]
     _suite(root, "notoolkit", lacking)
+    no_runtime = _packages()
+    del no_runtime["musa-musart-5-2"]
+    _suite(root, "noruntime", no_runtime)
     return root

@@ -106,15 +106,18 @@ def test_the_plan_shows_pending_versions_then_the_resolved_ones(env):
     args = dict(dry.build.buildargs)
     assert args["MUSA_SDK"] == "apt" and args["MUSA_RUNTIME"] == "5.2"
     assert args["MUSA_APT_SOURCE"] == "deb [trusted=yes] https://repo.example.com/musa/ jammy main"
-    assert args["MUSA_APT_PACKAGES"].startswith("musa-toolkit-5-2=<resolved at prepare> mtcc-5-2=")
+    # a release gets the runtime packages only: no toolkit, no compiler, no -dev
+    assert args["MUSA_APT_PACKAGES"] == ("musa-musart-5-2=<resolved at prepare> libmudnn3-musa-5-2=<resolved at "
+                                         "prepare> mccl-s4000=<resolved at prepare> mccl-s5000=<resolved at prepare>")
     assert args["MUSA_PIP_INDEX_URL"] == "https://m.example.com/simple" and args["MUSA_WHEELS"] == "triton==3.1.0"
-    assert ("musa_docker.apt.mtcc-5-2", "<resolved at prepare>") in dry.build.labels
+    assert ("musa_docker.apt.musa-musart-5-2", "<resolved at prepare>") in dry.build.labels
+    assert not [k for k, _ in dry.build.labels if k.startswith(("musa_docker.apt.mtcc", "musa_docker.apt.musa-toolkit"))]
     text = dry.render()
     assert "one apt transaction" in text and "never merged" in text
-    resolved = aptrepo.Resolution(o.stack.apt, (("musa-toolkit-5-2", "5.2.0-1"), ("mtcc-5-2", "5.2.0-1")))
+    resolved = aptrepo.Resolution(o.stack.apt, (("musa-musart-5-2", "5.2.0-1"), ("libmudnn3-musa-5-2", "3.0.0")))
     real = plan_release(o, resolved)
-    assert dict(real.build.buildargs)["MUSA_APT_PACKAGES"] == "musa-toolkit-5-2=5.2.0-1 mtcc-5-2=5.2.0-1"
-    assert ("musa_docker.apt.musa-toolkit-5-2", "5.2.0-1") in real.build.labels
+    assert dict(real.build.buildargs)["MUSA_APT_PACKAGES"] == "musa-musart-5-2=5.2.0-1 libmudnn3-musa-5-2=3.0.0"
+    assert ("musa_docker.apt.musa-musart-5-2", "5.2.0-1") in real.build.labels
 
 
 def test_a_base_with_the_sdk_installs_nothing_and_the_plan_says_why(env):

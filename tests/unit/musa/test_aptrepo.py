@@ -63,9 +63,12 @@ def test_runtime_lines():
 
 def test_one_table_names_the_line_packages():
     src = parse_source("deb [trusted=yes] https://h/x jammy main")
+    # the release image: what running torch_musa needs, no compiler, no -dev package
     names = [name for _, name, _ in AptRequest(src, "5.2", mccl=("mccl-s5000",)).packages()]
-    assert names == ["musa-toolkit-5-2", "mtcc-5-2", "musa-musart-5-2", "libmudnn3-musa-5-2",
-                     "libmudnn3-dev-musa-5-2", "mccl-s5000"]
+    assert names == ["musa-musart-5-2", "libmudnn3-musa-5-2", "mccl-s5000"]
+    dev = [name for _, name, _ in AptRequest(src, "5.2", mccl=("mccl-s5000",), dev=True).packages()]
+    assert dev == ["musa-toolkit-5-2", "mtcc-5-2", "musa-musart-5-2", "libmudnn3-musa-5-2",
+                   "libmudnn3-dev-musa-5-2", "mccl-s5000", "musa-mualg-5-2", "musa-muthrust-5-2"]
     dev_no_mccl = [name for _, name, _ in AptRequest(src, "5.3", dev=True).packages()]
     assert dev_no_mccl == ["musa-toolkit-5-3", "mtcc-5-3", "musa-musart-5-3", "libmudnn3-musa-5-3",
                            "libmudnn3-dev-musa-5-3", "musa-mualg-5-3", "musa-muthrust-5-3"]
@@ -114,13 +117,13 @@ def test_resolution_keeps_the_sha256_the_index_gives_each_pinned_deb(repo):
 
 def test_a_line_mixing_builds_is_refused_naming_the_package(repo):
     with pytest.raises(AptRepoError) as err:
-        aptrepo.resolve(request(repo, "mixed"))
+        aptrepo.resolve(request(repo, "mixed", dev=True))
     assert "mixes runtime lines" in str(err.value) and "mtcc-5-2 is 5.1.0-1" in str(err.value)
 
 
 def test_a_missing_package_is_named_with_its_suite(repo):
     with pytest.raises(AptRepoError) as err:
-        aptrepo.resolve(request(repo, "notoolkit"))
+        aptrepo.resolve(request(repo, "notoolkit", dev=True))
     assert "suite notoolkit" in str(err.value) and "no package musa-toolkit-5-2 (toolkit)" in str(err.value)
 
 
@@ -143,4 +146,4 @@ def test_hostile_index_entries_never_reach_apt():
         "Package: musa-toolkit-5-2\nVersion: 5.2.0 ; rm -rf /\n\nPackage: mtcc-5-2\nVersion: 5.2.0\n"
     )
     with pytest.raises(AptRepoError, match="not a Debian package name and version"):
-        aptrepo.choose(AptRequest(src, "5.2"), index)
+        aptrepo.choose(AptRequest(src, "5.2", dev=True), index)

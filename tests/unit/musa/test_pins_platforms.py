@@ -84,7 +84,8 @@ def plan(env, *args):
 def test_the_example_for_sdk_5_2_plans_for_each_platform(env):
     arm = plan(env, "--platform", "linux/arm64", "--gpu-arch", "M1000")
     assert "MUSA_WHEELS=torch==2.11.0.post2+musa5.2.0 torch_musa==2.11.0+musa5.2.1mp22" in arm
-    assert "musa-toolkit-5-2=<resolved at prepare>" in arm and "mccl-s4000=<resolved at prepare>" in arm
+    assert "musa-musart-5-2=<resolved at prepare>" in arm and "mccl-s4000=<resolved at prepare>" in arm
+    assert "mtcc-5-2" not in arm                        # a release has no compiler
     assert "Miniforge3-Linux-aarch64.sh" in arm
     amd = plan(env, "--platform", "linux/amd64", "--gpu-arch", "S4000")
     assert "MUSA_WHEELS=torch==2.11.0.post2+musa5.2.0 torch_musa==2.11.0+musa5.2.0" in amd
