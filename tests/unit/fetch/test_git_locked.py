@@ -93,6 +93,10 @@ def test_a_locked_checkout_packs_the_same_layer_cloned_or_from_bundles(upstream,
                              locked=upstream["url"]) for n, state in enumerate((online, offline))]
     assert context.tar_sha256(tars[0]) == context.tar_sha256(tars[1])
     assert tars[0].read_bytes() == tars[1].read_bytes()
+    # the same for a tree the Dockerfile ADDs from the context (a dev image's vision, torch_musa)
+    added = [context.tree_tar(state.path, "pytorch", tmp_path / f"added-{n}", lambda _: None, locked=upstream["url"])
+             for n, state in enumerate((online, offline))]
+    assert added[0].read_bytes() == added[1].read_bytes()
     # without the lock, each is packed as it is on the disk: they differ
     plain = [context.tree_tar(state.path, "pytorch", tmp_path / f"plain-{n}", lambda _: None, at="home/pytorch")
              for n, state in enumerate((online, offline))]
