@@ -542,7 +542,7 @@ def _canonical_one(work: Path, commit: str, origin: str, children, git_dir: Path
         entries += [(f"submodule.{name}.active", "true"), (f"submodule.{name}.url", url)]
     config.write_text("")
     for key, value in entries:
-        _checked(_git_env(["config", "-f", str(config), END, key, value], None, {}), f"writing {config}")
+        _checked(_git_env(["config", "-f", str(config), END, key, value], None, _NO_USER_CONFIG), f"writing {config}")
     # One pack of the commit's objects (shallow there: nothing older), each compressed anew and none
     # a delta, packed in this new repo (the checkout's objects borrowed for it) whose lack of refs
     # and packs leaves git's write order to the commit alone: the checkout's own tags would change it.
@@ -583,5 +583,6 @@ def _gitmodule_names(path: Path) -> list:
         key, _, value = line.partition(" ")
         name, _, field = key[len("submodule."):].rpartition(".")
         names.setdefault(name, {})[field] = value
-    return sorted((name, v["path"], strip_credentials(v.get("url", "")) if "://" in v.get("url", "") else v.get("url", ""))
+    urls = {name: v.get("url", "") for name, v in names.items()}
+    return sorted((name, v["path"], strip_credentials(urls[name]) if "://" in urls[name] else urls[name])
                   for name, v in names.items() if "path" in v)

@@ -70,7 +70,9 @@ def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[
     def write():
         if _complete(target):     # packed by another run while this one waited
             return target
-        say(f"pack {name} tree from {root} into the cache")
+        say(f"pack {name} tree from {root} into the cache"
+            + (": a checkout of its locked commits, file times, modes and .git made from them"
+               if locked is not None else ""))
         for stale in trees.glob(f"{target.name}.part-*"):
             stale.unlink(missing_ok=True)     # left by a run that died: this lock is held by this run alone
         part = target.with_name(f"{target.name}.part-{os.getpid()}-{os.urandom(4).hex()}")

@@ -107,7 +107,8 @@ def _locked_trees(plan: Plan, trees: Dict[str, str], locked: frozenset) -> Dict[
     out = dict(trees)
     for step in plan.repos:
         if step.name in locked:
-            out[step.name] = "locked " + hashlib.sha256(json.dumps([step.commit, sorted(step.locked)]).encode()).hexdigest()
+            commits = json.dumps([step.commit, sorted(step.locked)]).encode()
+            out[step.name] = "locked " + hashlib.sha256(commits).hexdigest()
     return out
 
 
