@@ -117,3 +117,92 @@ def test_a_base_built_offline_from_a_bundle_has_the_tree_layer_of_the_online_bui
         assert f"url = {upstream['url']}" in files
     finally:
         remove_images(engine, f"{image}:{online_tag}", f"{image}:{offline_tag}")
+
+
+def _tree_files(eng: Engine, ref: str) -> dict:
+    """The entries of the layers `_tree_layers` names: step -> path -> (type, mode, uid, gid, mtime,
+    link, sha256), from the image's save stream."""
+    import hashlib
+    import io
+    import tarfile
+    from musa_docker.util import ChunkReader
+    wanted = {diff: step for step, diff in _tree_layers(eng, ref).items()}
+    out = {}
+    with tarfile.open(fileobj=ChunkReader(eng.saved(eng.inspect(ref)["Id"])), mode="r|") as outer:
+        for member in outer:
+            if not (member.name.endswith("/layer.tar") and member.isfile()):
+                continue
+            data = outer.extractfile(member).read()
+            step = wanted.get(f"sha256:{hashlib.sha256(data).hexdigest()}")
+            if step:
+                with tarfile.open(fileobj=io.BytesIO(data)) as layer:
+                    out[step] = {e.name: (e.type, e.mode, e.uid, e.gid, e.mtime, e.linkname,
+                                          hashlib.sha256(layer.extractfile(e).read()).hexdigest() if e.isfile() else "")
+                                 for e in layer}
+    return out
+
+
+def _tree_layers(eng: Engine, ref: str) -> dict:
+    """The layers the dev Dockerfile's `ADD torch_musa.tar` and `ADD vision.tar` made: step -> diff id."""
+    config = json.loads(layers.stored_config(eng, eng.inspect(ref)["Id"]))
+    made = [h for h in config["history"] if not h.get("empty_layer")]
+    assert len(made) == len(config["rootfs"]["diff_ids"])
+    steps = [(re.search(r"ADD (torch_musa|vision)\.tar ", h.get("created_by", "")), diff)
+             for h, diff in zip(made, config["rootfs"]["diff_ids"])]
+    return {found.group(1): diff for found, diff in steps if found}
+
+
+@pytest.mark.parametrize("e2e_base", ["buildkit"], indirect=True)
+def test_a_dev_built_offline_on_a_fresh_engine_has_the_tree_layers_of_the_online_build(e2e_base, tmp_path, engine,
+                                                                                        engine2):
+    """torch_musa and vision reach a dev image through the Dockerfile's ADD of the tool's tar: the
+    tool's part, the tar, is the same bytes online and offline; the layer is the builder's, made on
+    a fresh engine (no layer cache to hit). It holds the same entries with the same bytes, and every
+    entry under the tree has the same header; only the /home dir the ADD changed has the builder's time
+    of the change, so the diff ids are not compared."""
+    import vendor
+    assert e2e_base["first"].returncode == 0, e2e_base["first"].stderr[-2000:]
+    engine2.client.api.load_image(engine.api.get_image(e2e_base["ref"]))
+    files = tmp_path / "vendor"
+    files.mkdir()
+    image, online_tag, offline_tag = "musa-docker-test/dev-same-tree", uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+    common = ["build-dev", "-b", e2e_base["ref"], "-i", image,
+              "-m", str(vendor.musa_toolkits_archive(files)), "-n", str(vendor.mudnn_archive(files)),
+              "--torch-musa-repo", vendor.torch_musa_repo(tmp_path / "upstream").as_uri(), "--torch-musa-ref", "v1.0.0",
+              "--vision-repo", vendor.vision_repo(tmp_path / "upstream").as_uri(), "--gpu-arch", "s4000",
+              *BUILDERS["buildkit"]]
+    online, offline = _user(tmp_path / "online-user"), _user(tmp_path / "offline-user")
+    lock = tmp_path / "dev.lock.json"
+    try:
+        with local_pypi(tmp_path / "index", vendor.dev_index_wheels("3.11")) as index:
+            done = cli("lock", *common, "--vision-root", str(tmp_path / "src-online"), "--pip-index-url", index,
+                       "-o", str(lock), env=online)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+            made = cli("bundle", "--lock", str(lock), "-o", str(tmp_path / "dev.tar"), env=online)
+            assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-2000:]
+            imported = cli("bundle", "import", str(tmp_path / "dev.tar"), env=offline)
+            assert imported.returncode == 0, imported.stdout[-3000:] + imported.stderr[-2000:]
+            first = cli(*common, "-t", online_tag, "--vision-root", str(tmp_path / "src-online"), "--lock", str(lock),
+                        "--pip-index-url", index, env=online)
+            assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+            second = cli(*common, "-t", offline_tag, "--vision-root", str(tmp_path / "src-offline"), "--lock",
+                         str(lock), "--offline", "--pip-index-url", index, "--docker-host", engine2.sock, env=offline)
+            assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
+        assert "from its git bundle" in second.stdout
+        tars = {user: {t.name.split("-tree-")[0]: t.read_text() for t in (tmp_path / user / "cache" / "trees").glob("*.sha256")}
+                for user in ("online-user", "offline-user")}
+        assert tars["online-user"] == tars["offline-user"]      # the same tar in both contexts
+        here = _tree_files(Engine(), f"{image}:{online_tag}")
+        there = _tree_files(Engine(engine2.sock), f"{image}:{offline_tag}")
+        assert sorted(here) == sorted(there) == ["torch_musa", "vision"]
+        for step in here:
+            ours = {path for path in here[step] if path.startswith(f"home/{step}")}
+            # what the tar brought: every header field and every byte
+            assert {p: here[step][p] for p in ours} == {p: there[step][p] for p in ours}
+            # what the builder adds (the /home dir it changed, at the time it changed it): all but the time
+            assert sorted(here[step]) == sorted(there[step])
+            assert {p: here[step][p][:4] + here[step][p][5:] for p in here[step]} == \
+                {p: there[step][p][:4] + there[step][p][5:] for p in there[step]}
+    finally:
+        remove_images(engine, f"{image}:{online_tag}")
+        remove_images(engine2.client, f"{image}:{offline_tag}")
