@@ -32,12 +32,17 @@ def append(engine, image_id: str, layer: Path, created_by: str, say: Say, keep_c
     """`image_id` with `layer` on top, as a new image; its id. The layer is sent only when the
     engine does not have it on that chain already. With `keep_config` the new image's config is
     the image's stored one plus the layer (every key kept, BuildKit's inline cache too), else one
-    made from its inspect data. Raises EngineError."""
+    made from its inspect data (with a warning, when the stored one cannot be read). Raises
+    EngineError."""
     info, history, diff_id = engine.inspect(image_id), engine.history(image_id), tar_sha256(layer)
     raw = None
     if keep_config:
         say("  keep the built image's own config, inline cache and all: read it from the engine")
-        raw = stored_config(engine, info["Id"])
+        try:
+            raw = stored_config(engine, info["Id"])
+        except EngineError as err:
+            # the image is whole without it: only --cache-from on another engine is lost
+            say(f"warning: the built image's inline cache is not kept ({err}); pushed, it serves no --cache-from")
     try:
         loaded = engine.load(load_archive(info, history, layer, diff_id, created_by, send_layer=False, raw=raw))
         say("  the engine has that layer on that image already: nothing sent")
