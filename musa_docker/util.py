@@ -1,5 +1,5 @@
 """Small helpers every part shares: the say callback, byte sizes, short image ids, file hashes,
-a sorted walk of a tree, a file written whole or not at all."""
+a sorted walk of a tree, a file written whole or not at all, a stream of chunks read as a file."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import stat
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Optional, Sequence, Tuple
 
 Say = Callable[[str], None]   # one status line for people, written as it happens
 CHUNK = 1 << 20               # read and send files in 1 MiB pieces: constant memory, few syscalls
@@ -147,3 +147,23 @@ def is_terminal(stream) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class ChunkReader:
+    """A file-like view of a stream of byte chunks, for tarfile's streaming mode."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buffer) < n:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if n < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data

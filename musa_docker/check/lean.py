@@ -26,7 +26,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..engine.api import Engine
 from ..errors import BuildError
-from ..util import human_size, short_id
+from ..util import ChunkReader, human_size, short_id
 from .size import step_of
 
 # rule -> what it forbids, as a report says it
@@ -106,7 +106,7 @@ def layer_waste(stream: Iterable[bytes], steps: Optional[List[str]] = None, base
     build may rewrite."""
     layers: Dict[str, List[Tuple[str, str, int]]] = {}
     manifest, configs = None, {}
-    with tarfile.open(fileobj=_Reader(stream), mode="r|") as outer:
+    with tarfile.open(fileobj=ChunkReader(stream), mode="r|") as outer:
         for member in outer:
             name = member.name
             if name.endswith("/layer.tar") or (name.startswith("blobs/") and member.isfile() and member.size > 0
@@ -163,26 +163,6 @@ def layer_waste(stream: Iterable[bytes], steps: Optional[List[str]] = None, base
         out.append(Finding("layer waste", total, f"{len(files)} files written by {step(written)}, deleted, replaced "
                                                  f"or chowned by {step(later)} ({biggest}{', …' if len(files) > 3 else ''})"))
     return out
-
-
-class _Reader:
-    """A file-like view of a stream of byte chunks, for tarfile's streaming mode."""
-
-    def __init__(self, chunks: Iterable[bytes]):
-        self._chunks = iter(chunks)
-        self._buffer = b""
-
-    def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buffer) < n:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if n < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:n], self._buffer[n:]
-        return data
 
 
 def base_layers(engine: Engine, image_id: str, base: Optional[str]) -> int:

@@ -20,7 +20,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from . import locks
 from ..values import validate
@@ -309,14 +309,8 @@ def submodules(path: Path) -> list:
 
 
 def _gitmodules(path: Path) -> dict:
-    """path -> url of the submodules `path/.gitmodules` names."""
-    done = _git(["config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.(path|url)$"], cwd=path)
-    names: dict = {}
-    for line in done.stdout.splitlines():
-        key, _, value = line.partition(" ")
-        name, _, field = key[len("submodule."):].rpartition(".")
-        names.setdefault(name, {})[field] = value
-    return {v["path"]: v.get("url", "") for v in names.values() if "path" in v}
+    """path -> url (without credentials) of the submodules `path/.gitmodules` names."""
+    return {sub: url for _, sub, url in _gitmodule_names(path)}
 
 
 def _check_values(step: RepoStep) -> None:
@@ -496,3 +490,99 @@ def _remove_own(path: Path, made_dirs: Sequence[Path]) -> None:
             parent.rmdir()
         except OSError:
             break
+
+
+# --- a checkout's .git as a function of its commits ------------------------------------------------
+
+@dataclass(frozen=True)
+class CanonicalGit:
+    """The `.git` dirs a locked checkout gets in its image layer, made by `canonical_git`."""
+
+    time: int                  # the top commit's committer time: every entry of the layer gets it
+    gits: Dict[str, Path]      # repo dir from the top ("" the top itself) -> the .git dir made for it
+
+
+# Read by nothing but these commands: the user's own git config (index.version, feature.manyFiles,
+# pack.compression…) must not change what is written.
+_NO_USER_CONFIG = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+
+
+def canonical_git(path: Path, url: str, into: Path) -> CanonicalGit:
+    """For the clean checkout at `path` (its submodules checked out), a `.git` dir per repo (the
+    top and each submodule, recursively) under `into`, whose bytes depend only on the commits and
+    the URLs: HEAD detached at the commit, shallow at it, its objects in one pack without deltas,
+    an index read from its tree, `remote.origin.url` (`url` for the top, `.gitmodules`' for a
+    submodule) and each direct submodule active. No reflog, FETCH_HEAD, hooks or remote refs,
+    whether the checkout was cloned from a remote or restored from git bundles; so a layer made of it
+    is the same bytes either way. Raises RepoError."""
+    top = head(path)
+    done = _git(["show", "-s", "--format=%ct", top], cwd=path)
+    _checked(done, f"reading the time of {top[:12]} in {path}")
+    repos = {"": (top, strip_credentials(url) if "://" in url else url)}
+    for sub in submodules(path):
+        repos[sub["path"]] = (sub["commit"], sub["url"])
+    gits = {}
+    for n, rel in enumerate(sorted(repos)):
+        commit, origin = repos[rel]
+        work = path / rel if rel else path
+        gits[rel] = _canonical_one(work, commit, origin, _gitmodule_names(work), into / str(n))
+    return CanonicalGit(int(done.stdout.strip()), gits)
+
+
+def _canonical_one(work: Path, commit: str, origin: str, children, git_dir: Path) -> Path:
+    for sub in ("objects/pack", "refs/heads", "refs/tags"):
+        (git_dir / sub).mkdir(parents=True)
+    (git_dir / "HEAD").write_text(commit + "\n")
+    (git_dir / "shallow").write_text(commit + "\n")
+    config = git_dir / "config"
+    entries = [("core.repositoryformatversion", "0"), ("core.filemode", "true"), ("core.bare", "false"),
+               ("core.logallrefupdates", "true"), ("remote.origin.url", origin),
+               ("remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")]
+    for name, _, url in sorted(children):
+        entries += [(f"submodule.{name}.active", "true"), (f"submodule.{name}.url", url)]
+    config.write_text("")
+    for key, value in entries:
+        _checked(_git_env(["config", "-f", str(config), END, key, value], None, _NO_USER_CONFIG), f"writing {config}")
+    # One pack of the commit's objects (shallow there: nothing older), each compressed anew and none
+    # a delta, packed in this new repo (the checkout's objects borrowed for it) whose lack of refs
+    # and packs leaves git's write order to the commit alone: the checkout's own tags would change it.
+    done = _git(["rev-parse", "--git-path", "objects"], cwd=work)
+    _checked(done, f"finding the objects of {work}")
+    objects = (work / done.stdout.strip()).resolve()
+    if "\n" in str(objects):
+        raise RepoError(f"the objects of {work} are in a dir whose name holds a newline ({objects!r}): move the repo")
+    borrowed = git_dir / "objects" / "info" / "alternates"
+    borrowed.parent.mkdir()
+    borrowed.write_text(f"{objects}\n")
+    env = {**_NO_USER_CONFIG, "GIT_DIR": str(git_dir)}
+    _checked(_git_env(["-c", "pack.writeReverseIndex=false", "pack-objects", "-q", "--revs", "--threads=1",
+                       "--window=0", "--depth=0", "--no-reuse-delta", "--no-reuse-object",
+                       str(git_dir / "objects" / "pack" / "pack")], git_dir, env, stdin=commit + "\n"),
+             f"packing {commit[:12]} of {work}")
+    borrowed.unlink()
+    borrowed.parent.rmdir()
+    # stat data all zero: git in the image compares the files by content once, and finds them clean
+    _checked(_git_env(["read-tree", commit], git_dir, {**env, "GIT_INDEX_FILE": str(git_dir / "index")}),
+             f"writing the index of {commit[:12]} of {work}")
+    return git_dir
+
+
+def _git_env(args: Sequence[str], cwd: Optional[Path], env: Dict[str, str], stdin: Optional[str] = None):
+    try:
+        return subprocess.run(_argv(args), cwd=cwd, input=stdin, capture_output=True, text=True, errors="replace",
+                              env={**os.environ, **GIT_ENV, **env})
+    except FileNotFoundError:
+        raise _not_started(cwd) from None
+
+
+def _gitmodule_names(path: Path) -> list:
+    """(name, path, url) of each submodule `path/.gitmodules` names, sorted."""
+    done = _git(["config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.(path|url)$"], cwd=path)
+    names: dict = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        name, _, field = key[len("submodule."):].rpartition(".")
+        names.setdefault(name, {})[field] = value
+    urls = {name: v.get("url", "") for name, v in names.items()}
+    return sorted((name, v["path"], strip_credentials(urls[name]) if "://" in urls[name] else urls[name])
+                  for name, v in names.items() if "path" in v)

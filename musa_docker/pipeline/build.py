@@ -83,8 +83,8 @@ def run(engine: Engine, context: Iterable[bytes], log: BuildLog, settings: Build
 
 
 def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -> str:
-    """Build the plan's Dockerfile with its builder, then append each tree as one layer.
-    Returns the image id; raises BuildError, EngineError or ConfigError."""
+    """Build the plan's Dockerfile with its builder, then append each tree as one layer (keeping
+    the config of an image the engine's BuildKit built, its inline cache in it). Returns the image id; raises BuildError, EngineError or ConfigError."""
     b = plan.build
     builder = effective(b.builder, engine, say)
     if builder.kind != b.builder.kind:
@@ -100,7 +100,8 @@ def image(engine: Engine, plan: Plan, staged: Staged, log: BuildLog, say: Say) -
         image_id = _label_compile_cache(builder, engine, staged, settings, log, start, say)
     for name, tar, at in staged.layers:
         say(f"append the {name} tree as one layer at /{at}")
-        image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say)
+        image_id = layers.append(engine, image_id, tar, f"musa-docker: the {name} tree at /{at}", say,
+                                 keep_config=builder.inline_cache)
     return image_id
 
 
@@ -159,7 +160,7 @@ def relabel(engine: Engine, plan: Plan, staged: Staged, image_id: str, added: Di
     new = build_context(replace(builder, cache_from=(), cache_to=None), engine, staged.path, log, settings, say=say,
                         secrets=staged.secrets).image_id
     for name, tar, at in staged.layers:
-        new = layers.append(engine, new, tar, f"musa-docker: the {name} tree at /{at}", say)
+        new = layers.append(engine, new, tar, f"musa-docker: the {name} tree at /{at}", say, keep_config=True)
     return new
 
 

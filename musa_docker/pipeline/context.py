@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 from .builddir import DOCKERIGNORE, MARKER, BuildDir
+from ..fetch import git as repos
 from ..fetch.locks import EntryLock, shared_entry
 from ..util import CHUNK, Say, human_size, walk_tree
 
@@ -41,17 +42,21 @@ def fingerprint(root: Path) -> str:
 
 
 def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[str] = None,
-             at: Optional[str] = None, held: Optional[ExitStack] = None) -> Path:
+             at: Optional[str] = None, held: Optional[ExitStack] = None, locked: Optional[str] = None) -> Path:
     """The tar of `root`, from the cache when the tree has not changed. Its members are under
     `name/` (for `ADD` at a directory), or, with `at` ("home/pytorch"), under that path with
     its parent dirs: an image layer. The tar's own sha256 (a layer's diff id) is taken while
     packing and kept beside it, see `tar_sha256`. `digest` is the tree's `fingerprint`, when
     the caller has it already. The tar is packed under a private name and renamed into place
     under its lock; it is left under a shared lock that `held` releases (eviction by another
-    run skips it meanwhile); without `held` the lock is released on return."""
+    run skips it meanwhile); without `held` the lock is released on return.
+
+    `locked` (the repo's URL as the lock records it) says the tree is a clean checkout of locked
+    commits: its tar is then the same bytes however the checkout was made (cloned, or restored
+    from git bundles; see `_locked_entries`)."""
     digest = (digest or fingerprint(root))[:20]
     trees = cache_dir / "trees"
-    kind = "layer" if at else "tree"
+    kind = ("layer" if at else "tree") + ("-locked" if locked is not None else "")
     target = trees / f"{name}-{kind}-{digest}.tar"
     lock = EntryLock(Path(f"{target}.lock"), f"the {name} {kind} tar {target.name}", say)
 
@@ -65,13 +70,20 @@ def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[
     def write():
         if _complete(target):     # packed by another run while this one waited
             return target
-        say(f"pack {name} tree from {root} into the cache")
+        say(f"pack {name} tree from {root} into the cache"
+            + (": a checkout of its locked commits, file times, modes and .git made from them"
+               if locked is not None else ""))
         for stale in trees.glob(f"{target.name}.part-*"):
             stale.unlink(missing_ok=True)     # left by a run that died: this lock is held by this run alone
         part = target.with_name(f"{target.name}.part-{os.getpid()}-{os.urandom(4).hex()}")
         h = hashlib.sha256()
-        entries = _layer_entries(root, at) if at else _tree_entries(root, name)
+        gits = Path(f"{part}.git")
         try:
+            if locked is not None:
+                made = repos.canonical_git(root, locked, gits)
+                entries = _locked_entries(root, at or name, made, with_parents=bool(at))
+            else:
+                entries = _layer_entries(root, at) if at else _tree_entries(root, name)
             with open(part, "wb") as out:
                 for chunk in tar_stream(entries):
                     h.update(chunk)
@@ -81,6 +93,7 @@ def tree_tar(root: Path, name: str, cache_dir: Path, say: Say, digest: Optional[
             raise _at(err, part)     # a failed write(2) names no file: say where the disk filled up
         finally:
             part.unlink(missing_ok=True)     # a half-packed tar helps no one and fills the disk
+            shutil.rmtree(gits, ignore_errors=True)
         sha = Path(f"{target}.sha256")
         sha_part = sha.with_name(f"{part.name}.sha256")
         sha_part.write_text(h.hexdigest() + "\n")
@@ -123,6 +136,49 @@ def _layer_entries(root: Path, at: str) -> Iterator[Entry]:
         info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
         yield Entry(parent, None, info)
     yield from _tree_entries(root, "/".join(parts))
+
+
+def _locked_entries(root: Path, at: str, made, with_parents: bool) -> List[Entry]:
+    """A locked checkout's entries under `at`, as a function of its commits: its files as checked
+    out, each repo's `.git` replaced by the one `canonical_git` made (`made`), every entry owned by
+    root with the top commit's time, files 0644 or 0755 (as git records them, whatever the umask
+    was), dirs 0755; sorted by name."""
+    parts = at.strip("/").split("/")
+    prefix = "/".join(parts)
+    out = []
+    if with_parents:
+        out += [Entry(p, None, _normal(tarfile.DIRTYPE, p, 0))
+                for p in ("/".join(parts[:depth]) for depth in range(1, len(parts)))]
+
+    def add(base: str, tree: Path, skip=frozenset()) -> None:
+        for rel, st, target in walk_tree(tree):
+            if rel in skip or any(rel.startswith(f"{s}/") for s in skip):
+                continue
+            ti = _info(f"{base}/{rel}", st, target)
+            if ti is not None:
+                out.append(Entry(ti.name, tree / rel if ti.isreg() else None,
+                                 _normal(ti.type, ti.name, made.time, ti.mode, ti.size, ti.linkname)))
+
+    out.append(Entry(prefix, None, _normal(tarfile.DIRTYPE, prefix, made.time)))
+    add(prefix, root, skip=frozenset(f"{rel}/.git" if rel else ".git" for rel in made.gits))
+    for rel, git_dir in made.gits.items():
+        base = f"{prefix}/{rel}/.git" if rel else f"{prefix}/.git"
+        out.append(Entry(base, None, _normal(tarfile.DIRTYPE, base, made.time)))
+        add(base, git_dir)
+    return sorted(out, key=lambda e: e.arcname)
+
+
+def _normal(kind: bytes, name: str, mtime: int, mode: int = 0o755, size: int = 0,
+            linkname: str = "") -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = kind, mtime, 0, 0, "", ""
+    if kind == tarfile.DIRTYPE:
+        ti.mode = 0o755
+    elif kind == tarfile.SYMTYPE:
+        ti.mode, ti.linkname = 0o777, linkname
+    else:
+        ti.mode, ti.size = (0o755 if mode & 0o111 else 0o644), size
+    return ti
 
 
 def _evict(trees: Path, name: str, keep: Path, most: int = 2) -> None:

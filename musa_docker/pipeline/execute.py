@@ -69,6 +69,7 @@ class Prepared:
     fetched: List[Fetched]
     trees: Dict[str, str]          # repo name -> fingerprint of its tree
     labels: Dict[str, str]         # the plan's, plus commits, artifact sha256s and musa_docker.inputs
+    locked: frozenset = frozenset()    # the repos that are clean checkouts of their locked commits
 
     @property
     def digest(self) -> str:
@@ -91,17 +92,24 @@ def inputs_digest(plan: Plan, states, fetched, trees) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def _locked_trees(plan: Plan, states, trees: Dict[str, str]) -> Dict[str, str]:
-    """The trees as the inputs digest sees them: under --lock, a clean checkout at the locked
-    commits (git.py checked them) is named by those commits, which any machine's checkout of them
-    shares, so a build from a lock has one digest wherever it runs; any other tree by its state on
-    the disk."""
+def _locked_checkouts(plan: Plan, states) -> frozenset:
+    """The repos that are, under --lock, clean checkouts at their locked commits (git.py checked
+    the commits; nothing changed, untracked or ignored besides)."""
     steps = {step.name: step for step in plan.repos}
+    return frozenset(s.name for s in states if steps[s.name].commit and s.commit == steps[s.name].commit
+                     and repos.is_clean(s.path, ignored=True))
+
+
+def _locked_trees(plan: Plan, trees: Dict[str, str], locked: frozenset) -> Dict[str, str]:
+    """The trees as the inputs digest sees them: a locked checkout (`_locked_checkouts`) is named by
+    its commits, which any machine's checkout of them shares, so a build from a lock has one digest
+    wherever it runs (and its layer one content, see `context.tree_tar`); any other tree by its
+    state on the disk."""
     out = dict(trees)
-    for state in states:
-        step = steps[state.name]
-        if step.commit and state.commit == step.commit and repos.is_clean(state.path, ignored=True):
-            out[state.name] = "locked " + hashlib.sha256(json.dumps([step.commit, sorted(step.locked)]).encode()).hexdigest()
+    for step in plan.repos:
+        if step.name in locked:
+            commits = json.dumps([step.commit, sorted(step.locked)]).encode()
+            out[step.name] = "locked " + hashlib.sha256(commits).hexdigest()
     return out
 
 
@@ -138,13 +146,14 @@ def prepare(plan: Plan, say: Say, downloader: Downloader, held: Optional[ExitSta
     if checked:
         archives.check_all(checked, plan.python_version, archives.discard, plan.cache_dir / "checked", say)
     trees = {s.name: context.fingerprint(s.path) for s in states}
+    locked = _locked_checkouts(plan, states)
     labels = dict(plan.build.labels)
     labels.update({f"musa_docker.{s.name}.commit": s.commit for s in states})
     labels.update({f"musa_docker.artifact.{f.name}.sha256": f.sha256 for f in fetched})
-    labels["musa_docker.inputs"] = inputs_digest(plan, states, fetched, _locked_trees(plan, states, trees))
+    labels["musa_docker.inputs"] = inputs_digest(plan, states, fetched, _locked_trees(plan, trees, locked))
     # where each input came from, for the SBOM: not in the digest (the same bytes are the same image)
     labels.update(sbom.provenance_labels(plan))
-    return Prepared(states, fetched, trees, labels)
+    return Prepared(states, fetched, trees, labels, locked)
 
 
 # --- stage, build, check, tag ----------------------------------------------------------------------
@@ -162,7 +171,7 @@ def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say, held: Optional[Exi
     for state in prep.states:
         at = steps[state.name].layer_at
         tar = context.tree_tar(state.path, state.name, plan.cache_dir, say, digest=prep.trees[state.name], at=at,
-                               held=held)
+                               held=held, locked=steps[state.name].url if state.name in prep.locked else None)
         if at:
             appended.append((state.name, tar, at))
         else:

@@ -5,6 +5,12 @@ step's container, then copied again when the step is committed as a layer; for P
 files that is most of a build (bench/context). Loaded as a layer, the tree is unpacked once.
 The load archive names the image's existing layers without sending them (the engine has them)
 and carries the image's own config and history, plus the new layer.
+
+An image built by the engine's own BuildKit carries its cache inline: `moby.buildkit.cache.v0` in
+its config, which the engine's inspect data does not show. Its config is then read whole from the
+engine (`stored_config`) and the new image's config is that one with the layer added, so the
+image, pushed, still serves `--cache-from` on another engine: the cache names the built layers,
+which stay the first layers.
 """
 
 from __future__ import annotations
@@ -15,24 +21,57 @@ import re
 import tarfile
 import time
 from pathlib import Path
-from typing import Iterator, List, Mapping
+from typing import Iterator, List, Mapping, Optional
 
 from .context import Entry, tar_sha256, tar_stream
 from ..errors import EngineError
-from ..util import Say
+from ..util import ChunkReader, Say
 
 
-def append(engine, image_id: str, layer: Path, created_by: str, say: Say) -> str:
+def append(engine, image_id: str, layer: Path, created_by: str, say: Say, keep_config: bool = False) -> str:
     """`image_id` with `layer` on top, as a new image; its id. The layer is sent only when the
-    engine does not have it on that chain already."""
+    engine does not have it on that chain already. With `keep_config` the new image's config is
+    the image's stored one plus the layer (every key kept, BuildKit's inline cache too), else one
+    made from its inspect data (with a warning, when the stored one cannot be read). Raises
+    EngineError."""
     info, history, diff_id = engine.inspect(image_id), engine.history(image_id), tar_sha256(layer)
+    raw = None
+    if keep_config:
+        say("  keep the built image's own config, inline cache and all: read it from the engine")
+        try:
+            raw = stored_config(engine, info["Id"])
+        except EngineError as err:
+            # the image is whole without it: only --cache-from on another engine is lost
+            say(f"warning: the built image's inline cache is not kept ({err}); pushed, it serves no --cache-from")
     try:
-        loaded = engine.load(load_archive(info, history, layer, diff_id, created_by, send_layer=False))
+        loaded = engine.load(load_archive(info, history, layer, diff_id, created_by, send_layer=False, raw=raw))
         say("  the engine has that layer on that image already: nothing sent")
         return loaded
     except EngineError:
         pass   # it has not: send it
-    return engine.load(load_archive(info, history, layer, diff_id, created_by))
+    return engine.load(load_archive(info, history, layer, diff_id, created_by, raw=raw))
+
+
+def stored_config(engine, image_id: str) -> bytes:
+    """The image's config as the engine stores it (its sha256 is the image id), read from the
+    image's `docker save` stream: the API gives it no other way. The stream stops at the config,
+    but the engine writes the whole archive first (its layers' size, on its own disk). Raises
+    EngineError."""
+    digest = image_id.split(":", 1)[-1]
+    names = {f"{digest}.json", f"blobs/sha256/{digest}"}     # `docker save` before Engine 25, and OCI layout
+    stream = engine.saved(image_id)
+    try:
+        with tarfile.open(fileobj=ChunkReader(stream), mode="r|") as tar:
+            for member in tar:
+                if member.name in names and member.isfile():
+                    raw = tar.extractfile(member).read()
+                    if hashlib.sha256(raw).hexdigest() == digest:
+                        return raw
+    except tarfile.TarError as err:
+        raise EngineError(f"the engine at {engine.host} sent a broken archive of image {image_id}: {err}") from err
+    finally:
+        stream.close()
+    raise EngineError(f"the engine at {engine.host} saved image {image_id} without its config")
 
 
 def _iso(seconds: float) -> str:
@@ -77,22 +116,32 @@ def _file(name: str, data: bytes) -> Entry:
 
 
 def load_archive(image: Mapping, history: List[Mapping], layer: Path, diff_id: str, created_by: str,
-                 send_layer: bool = True) -> Iterator[bytes]:
+                 send_layer: bool = True, raw: Optional[bytes] = None) -> Iterator[bytes]:
     """A `docker load` archive of `image` (its inspect data) plus `layer` on top, streamed.
     `diff_id` is the layer tar's sha256; the image's own layers are named, not sent, and with
     `send_layer` False neither is the new one: the engine then loads the image only if it has
-    that layer on that chain already (the same tree on the same image, e.g. under a new tag)."""
+    that layer on that chain already (the same tree on the same image, e.g. under a new tag).
+    `raw`, the image's stored config, is kept whole with the layer added to its rootfs and history;
+    without it the config is made from `image` and `history` (the engine's history)."""
     layers = list(image["RootFS"]["Layers"])
-    config = {
-        "architecture": image.get("Architecture", "amd64"),
-        "os": image.get("Os", "linux"),
-        "config": image["Config"],
-        "created": _iso(time.time()),
-        "rootfs": {"type": "layers", "diff_ids": layers + [f"sha256:{diff_id}"]},
-        "history": _history(history, len(layers)) + [{"created": _iso(time.time()), "created_by": created_by}],
-    }
-    if image.get("Variant"):
-        config["variant"] = image["Variant"]
+    now = _iso(time.time())
+    added = {"created": now, "created_by": created_by}
+    if raw is not None:
+        config = json.loads(raw)
+        config["created"] = now
+        config["rootfs"] = {"type": "layers", "diff_ids": list(config["rootfs"]["diff_ids"]) + [f"sha256:{diff_id}"]}
+        config["history"] = list(config.get("history") or []) + [added]
+    else:
+        config = {
+            "architecture": image.get("Architecture", "amd64"),
+            "os": image.get("Os", "linux"),
+            "config": image["Config"],
+            "created": now,
+            "rootfs": {"type": "layers", "diff_ids": layers + [f"sha256:{diff_id}"]},
+            "history": _history(history, len(layers)) + [added],
+        }
+        if image.get("Variant"):
+            config["variant"] = image["Variant"]
     raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     config_name = f"{hashlib.sha256(raw).hexdigest()}.json"
     manifest = json.dumps([{

@@ -151,3 +151,38 @@ def test_a_layer_the_engine_has_on_that_chain_is_not_sent_again(tmp_path, busybo
                                 network_mode="none").decode().strip()
     assert out == str(1 << 20)
     assert engine.images.get(first).attrs["RootFS"]["Layers"] == engine.images.get(second).attrs["RootFS"]["Layers"]
+
+
+def test_a_tree_appended_to_a_buildkit_image_keeps_its_inline_cache(tmp_path, busybox, engine, env):
+    """The engine's BuildKit keeps its cache in the image's config, which inspect does not show:
+    the appended image's config is the built one's whole, the layer added."""
+    import json
+    from musa_docker.engine import docker_cli as client
+    from musa_docker.pipeline import layers
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "Dockerfile").write_text(f"FROM {busybox}\nRUN echo {uuid.uuid4().hex} > /made\n")
+    bd = BuildDir.acquire(tmp_path / "ctx", tmp_path)
+    context.stage(bd, {"Dockerfile": src / "Dockerfile"}, {})
+    log = build.BuildLog(tmp_path / "logs" / "build.log", echo=io.StringIO())
+    try:
+        built = build.build_context(client.choose("buildkit", "/usr/bin/docker", env), Engine(), bd.path, log,
+                                    BuildSettings(labels={"musa_docker.kind": "base"}, network="host"),
+                                    say=lambda _: None)
+    finally:
+        log.close()
+    eng, said = Engine(), []
+    stored = json.loads(layers.stored_config(eng, built.image_id))
+    assert stored.get("moby.buildkit.cache.v0"), sorted(stored)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "README").write_text("tree\n")
+    tar = context.tree_tar(tree, "pytorch", tmp_path / "cache", lambda _: None, at="home/pytorch")
+    image_id = layers.append(eng, built.image_id, tar, "the tree", said.append, keep_config=True)
+    config = json.loads(layers.stored_config(eng, image_id))
+    assert config["moby.buildkit.cache.v0"] == stored["moby.buildkit.cache.v0"]
+    assert config["rootfs"]["diff_ids"] == stored["rootfs"]["diff_ids"] + [f"sha256:{context.tar_sha256(tar)}"]
+    assert config["history"][:-1] == stored["history"] and config["history"][-1]["created_by"] == "the tree"
+    assert config["config"]["Labels"]["musa_docker.kind"] == "base"
+    out = engine.containers.run(image_id, ["cat", "/home/pytorch/README"], remove=True, network_mode="none")
+    assert out.decode() == "tree\n"
