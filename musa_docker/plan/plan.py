@@ -124,6 +124,10 @@ class Plan:
     config_files: Tuple[str, ...] = field(default=())              # read by the cascade, highest first
     lock: str = ""                                                 # --lock: the lock file, as errors name it
     offline: bool = False                                          # --offline: every input from this machine
+    # --offline with BuildKit: the lock's apt packages and wheels the RUN steps take, as (context path,
+    # URL, sha256), and the stanzas (package, version, arch, file name, size, sha256) of the flat apt repo
+    offline_files: Tuple[Tuple[str, str, str], ...] = field(default=())
+    offline_apt: Tuple[Tuple[str, str, str, str, int, str], ...] = field(default=())
     size_budget: Optional[int] = None      # bytes unpacked the image may hold (--size-budget)
     sbom_dir: Optional[Path] = None        # --sbom DIR: the SBOM documents are written there too
 
@@ -310,6 +314,9 @@ def _env_buildargs(base: str, o) -> tuple:
         ("APT_MIRROR", o.common.apt_mirror),
         ("PIP_INDEX_URL", o.common.pip_index_url),
         ("RENDER_GID", str(defaults.RENDER_GID)),
+        # --lock: the OS image's locked apt transaction and the public index's locked versions (plan/locked.py)
+        ("OS_APT_PACKAGES", ""),
+        ("PIP_LOCKED", ""),
     )
 
 
