@@ -47,8 +47,14 @@ def env_requirements(system: str) -> List[str]:
 
 
 def platforms(system: str, machine: str) -> List[str]:
-    """The platform tags pip in an image of `system` on `machine` takes."""
-    return [f"manylinux_{GLIBC.get(system, '2_17')}_{machine}", f"linux_{machine}"]
+    """The platform tags pip in an image of `system` on `machine` takes, newest first: every manylinux
+    glibc version up to the image's (pip's --platform takes each tag as it is, it does not expand
+    one), their legacy aliases, and plain linux."""
+    newest = int(GLIBC.get(system, "2_17").split("_")[1])
+    tags = [f"manylinux_2_{minor}_{machine}" for minor in range(newest, 4, -1)]
+    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+    tags += [f"{name}_{machine}" for minor, name in legacy.items() if minor <= newest]
+    return tags + [f"linux_{machine}"]
 
 
 def resolve(index: str, requirements: Sequence[str], *, python: str, platform_tags: Sequence[str],
