@@ -170,7 +170,7 @@ def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say, held: Optional[Exi
             appended.append((state.name, tar, at))
         else:
             files[f"{state.name}.tar"] = tar
-    if plan.offline_files:
+    if plan.offline and plan.build.builder.kind == "buildkit":
         files.update(_offline_files(plan, say))
     context.stage(bd, files, {"common": COMMON, "artifacts": _empty_dir(plan.cache_dir)}, say)
     labels = dict(prep.labels)
@@ -182,7 +182,11 @@ def _offline_files(plan: Plan, say: Say) -> Dict[str, Path]:
     """Under --offline (BuildKit): the context's offline/: each locked apt package and wheel file from
     the download cache (check_offline found them there with their sha256), and the flat apt
     repository's Packages index, written once into the cache under its digest."""
-    out: Dict[str, Path] = {}
+    # the dir is mounted whether or not the lock has anything for this image
+    keep = plan.cache_dir / "offline" / "README"
+    if not keep.exists():
+        write_atomic(keep, "the lock's apt packages and wheels an --offline build's RUN steps take\n")
+    out: Dict[str, Path] = {f"{OFFLINE_DIR}/README": keep}
     for dest, url, _ in plan.offline_files:
         out[dest] = cache.Entry.of(plan.cache_dir, parse_location(url)).final
     if plan.offline_apt:

@@ -91,7 +91,12 @@ def apply(plan, lock, offline: bool = False):
     elif base:
         notes += (f"the lock {lock.path} does not record {base} (the engine did not have it when it was locked, or "
                   "another image of the matrix makes it): it is taken as the engine has it",)
-    if offline and build.builder.kind == "buildkit":
+    if offline and build.builder.kind == "buildkit" and plan.kind == "dev":
+        notes += ("offline: nothing is fetched on this machine: the repos from imported git bundles, the artifacts, "
+                  "the MUSA SDK's apt packages and MUSA wheels from the download cache (bind-mounted into the RUN "
+                  "steps), the base image from the engine; what the dev image's own steps take from the public "
+                  "index is not locked, so its RUN steps keep the build's network",)
+    elif offline and build.builder.kind == "buildkit":
         build = replace(build, network="none")
         notes += ("offline: nothing is fetched on this machine: the repos from imported git bundles, the artifacts, "
                   "apt packages and wheels from the download cache, the base image from the engine; the RUN steps "
