@@ -187,7 +187,7 @@ def _flat_repo(writer: layout.Writer, downloader, folder: str, pins) -> list:
             blob = writer.blob(got.path, pin["sha256"])
         name = PurePosixPath(pin["filename"]).name
         writer.link(blob, f"{folder}/{name}")
-        stanzas.append({"Package": pin["package"], "Version": pin["version"],
+        stanzas.append({**dict(pin.get("control") or {}), "Package": pin["package"], "Version": pin["version"],
                         "Architecture": pin.get("architecture", ""), "Filename": name,
                         "Size": str(pin.get("size", 0)), "SHA256": pin["sha256"]})
         packages.append({"package": pin["package"], "url": pin["url"], "blob": blob})

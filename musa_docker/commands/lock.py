@@ -172,7 +172,8 @@ class Locker:
             fields = index[(name, version)]
             packages.append({"package": name, "version": version, "architecture": fields.get("Architecture", ""),
                              "filename": fields.get("Filename", ""), "size": int(fields.get("Size") or 0),
-                             "sha256": fields.get("SHA256", "").lower()})
+                             "sha256": fields.get("SHA256", "").lower(),
+                             "control": {k: fields[k] for k in osapt.CONTROL if k in fields}})
             if not fields.get("SHA256"):
                 raise LockError(f"apt package {name} {version}: {src.url} lists no SHA256 for it, and the MUSA "
                                 "repository is unsigned: without it nothing can check the package")

@@ -190,8 +190,9 @@ def _offline_files(plan: Plan, say: Say) -> Dict[str, Path]:
     for dest, url, _ in plan.offline_files:
         out[dest] = cache.Entry.of(plan.cache_dir, parse_location(url)).final
     if plan.offline_apt:
-        text = layout.flat_packages([{"Package": p, "Version": v, "Architecture": a, "Filename": n, "Size": str(size),
-                                      "SHA256": sha} for p, v, a, n, size, sha in plan.offline_apt])
+        text = layout.flat_packages([{**dict(control), "Package": p, "Version": v, "Architecture": a, "Filename": n,
+                                      "Size": str(size), "SHA256": sha}
+                                     for p, v, a, n, size, sha, control in plan.offline_apt])
         path = plan.cache_dir / "offline" / f"{hashlib.sha256(text).hexdigest()}.Packages"
         if not path.exists():
             write_atomic(path, text)

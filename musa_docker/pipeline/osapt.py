@@ -19,6 +19,10 @@ from ..plan.locked import set_of  # noqa: F401  (the plan's kind -> install_base
 from ..resources import COMMON
 
 _SCRIPTS = ("install_base.sh", "net_env.sh")
+# the fields apt orders and checks a transaction by: a flat repository of the .debs (a bundle's, an
+# offline build's) lists them in its Packages, or apt unpacks a package before what it pre-depends on
+CONTROL = ("Depends", "Pre-Depends", "Provides", "Conflicts", "Breaks", "Replaces", "Multi-Arch", "Essential",
+           "Protected", "Priority", "Section")
 
 
 def parse(output: str) -> List[Dict[str, object]]:
@@ -43,7 +47,8 @@ def parse(output: str) -> List[Dict[str, object]]:
             raise LockError(f"apt in the OS image lists no SHA256 for {uri}: the package cannot be locked")
         packages.append({"package": fields.get("Package", ""), "version": fields.get("Version", ""),
                          "architecture": fields.get("Architecture", ""), "filename": fields["Filename"],
-                         "url": uri, "size": int(fields.get("Size") or 0), "sha256": fields["SHA256"].lower()})
+                         "url": uri, "size": int(fields.get("Size") or 0), "sha256": fields["SHA256"].lower(),
+                         "control": {k: fields[k] for k in CONTROL if k in fields}})
     return sorted(packages, key=lambda p: (p["package"], p["version"]))
 
 

@@ -121,16 +121,17 @@ def _offline_inputs(plan, lock, args, base: Optional[str], rows: List[Tuple[str,
     lock lacks; a lock with no record of the section at all (written before the section was) is taken
     as not locking it, and named in `absent`, unless the build is --offline."""
     files: List[Tuple[str, str, str]] = []
-    stanzas: List[Tuple[str, str, str, str, int, str]] = []
+    stanzas: List[tuple] = []
     more: Dict[str, str] = {}
     absent: List[str] = []
     arch = plan.build.platform and _deb_arch(plan.build.platform)
 
-    def deb(package, version, architecture, filename, size, sha256, url):
+    def deb(package, version, architecture, filename, size, sha256, url, control=None):
         name = PurePosixPath(filename).name
         if all(f[0] != f"{OFFLINE_DIR}/apt/{name}" for f in files):
             files.append((f"{OFFLINE_DIR}/apt/{name}", url, sha256))
-            stanzas.append((package, version, architecture, name, int(size or 0), sha256))
+            stanzas.append((package, version, architecture, name, int(size or 0), sha256,
+                            tuple(sorted((control or {}).items()))))
 
     set_name = set_of(plan.kind)
     if set_name and base and not lock.data.get("os_apt") and not offline:
@@ -143,7 +144,7 @@ def _offline_inputs(plan, lock, args, base: Optional[str], rows: List[Tuple[str,
         record = found[0]
         for p in record["packages"]:
             deb(p["package"], p["version"], p.get("architecture", ""), p["filename"], p.get("size", 0), p["sha256"],
-                p["url"])
+                p["url"], p.get("control"))
         more["OS_APT_PACKAGES"] = " ".join(f"{p['package']}={p['version']}" for p in record["packages"])
         rows.append((f"apt {base} {set_name}", f"{len(record['packages'])} packages (sha256 each)", lock.source))
     if args.get("MUSA_SDK") == sdk.SDK_APT:
@@ -153,7 +154,7 @@ def _offline_inputs(plan, lock, args, base: Optional[str], rows: List[Tuple[str,
                     wanted & {p["package"] for p in record["packages"]}:
                 for p in record["packages"]:
                     deb(p["package"], p["version"], p.get("architecture", ""), p["filename"], p.get("size", 0),
-                        p["sha256"], f"{record['url']}/{p['filename']}")
+                        p["sha256"], f"{record['url']}/{p['filename']}", p.get("control"))
     for requirement in args.get("MUSA_WHEELS", "").split():
         record = lock.pip(args.get("MUSA_PIP_INDEX_URL", ""), requirement) or {"files": []}
         files += [(f"{OFFLINE_DIR}/pip/musa/{f['filename']}", f["url"], f["sha256"]) for f in record["files"]]

@@ -125,9 +125,10 @@ class Plan:
     lock: str = ""                                                 # --lock: the lock file, as errors name it
     offline: bool = False                                          # --offline: every input from this machine
     # --offline with BuildKit: the lock's apt packages and wheels the RUN steps take, as (context path,
-    # URL, sha256), and the stanzas (package, version, arch, file name, size, sha256) of the flat apt repo
+    # URL, sha256), and the stanzas (package, version, arch, file name, size, sha256, the control fields apt
+    # orders by) of the flat apt repo
     offline_files: Tuple[Tuple[str, str, str], ...] = field(default=())
-    offline_apt: Tuple[Tuple[str, str, str, str, int, str], ...] = field(default=())
+    offline_apt: Tuple[tuple, ...] = field(default=())
     size_budget: Optional[int] = None      # bytes unpacked the image may hold (--size-budget)
     sbom_dir: Optional[Path] = None        # --sbom DIR: the SBOM documents are written there too
 

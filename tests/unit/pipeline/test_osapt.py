@@ -16,6 +16,7 @@ OUTPUT = f"""install_base: OS is debian 12
 Package: zlib1g
 Version: 1:1.2.13.dfsg-1
 Architecture: amd64
+Pre-Depends: libc6 (>= 2.14)
 Description: compression library
  a continuation line: with a colon
 Filename: pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb
@@ -37,6 +38,7 @@ def test_each_uri_gets_its_stanza_with_version_size_and_sha256():
     zlib = packages[1]
     assert zlib == {"package": "zlib1g", "version": "1:1.2.13.dfsg-1", "architecture": "amd64",
                     "filename": "pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb", "size": 86880, "sha256": SHA,
+                    "control": {"Pre-Depends": "libc6 (>= 2.14)"},
                     "url": "http://deb.debian.org/debian/pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb"}
     assert osapt.pins({"packages": packages}) == ["bzip2=1.0.8-5+b1", "zlib1g=1:1.2.13.dfsg-1"]
 
