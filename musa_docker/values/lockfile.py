@@ -8,10 +8,12 @@ every image of a build-all matrix and an input several images share is recorded 
 
     repos      name, url, ref          -> commit, submodules (path, url, commit, their submodules)
     artifacts  url                     -> name, filename, size, sha256
-    apt        source, runtime, arch   -> packages (package, version, architecture, filename, size, sha256)
+    apt        source, runtime, arch   -> packages (package, version, architecture, filename, size, sha256,
+                                          control: the Depends, Pre-Depends… a flat repository lists)
     os_apt     image, set, arch        -> mirror, packages (package, version, architecture, filename, url,
-                                          size, sha256): the OS image's own packages, the whole transaction
-                                          of common/install_base.sh's set (build: base; runtime: release)
+                                          size, sha256, control): the OS image's own packages, the whole
+                                          transaction of common/install_base.sh's set (build: base;
+                                          runtime: release)
     pip        index, requirement      -> name, version, files (filename, url, sha256)
     pip_sets   image, index            -> python, platforms, requirements (`name==version`, each a `pip`
                                           record of that index): what the image's RUN steps install from
