@@ -7,8 +7,10 @@ resolves it: the repos are brought as the build brings them (cloned or reused at
 fetched into the tool's clone) and their commits and submodules read; the artifacts are
 downloaded into the cache and hashed; the apt packages are chosen from the repository's index for
 the engine's architecture, with their filename, size and sha256; the MUSA wheels' files are read
-from the MUSA index's project page; the image the build starts from is recorded by the id the
-engine has for it. `--update NAME` re-resolves only the inputs of that name and keeps the rest of
+from the MUSA index's project page; the OS image's own packages (install_base.sh's set) by apt in a
+container of the OS image (pipeline/osapt.py); what the image takes from the public index by the
+host's pip for the image's Python and platform (fetch/piplock.py); the image the build starts from is
+recorded by the id the engine has for it. `--update NAME` re-resolves only the inputs of that name and keeps the rest of
 the existing file as it is.
 """
 
@@ -28,6 +30,7 @@ from ..musa import aptrepo, sdk
 from ..options.cascade import Sourced, sourced
 from ..pipeline import osapt
 from ..pipeline.locked import from_image
+from ..plan.locked import set_of
 from ..pipeline.observe import observe_disk
 from ..plan import plan as plans
 from ..util import expand_home, say_to
@@ -202,7 +205,7 @@ class Locker:
     def _os_apt(self, plan, options, engine) -> None:
         """The OS image's own packages of install_base.sh's set for this image (none for dev),
         resolved by apt in a container of the OS image."""
-        set_name = osapt.set_of(plan.kind)
+        set_name = set_of(plan.kind)
         if set_name is None:
             return
         image, arch = from_image(options), options.common.platform.deb_arch

@@ -27,7 +27,6 @@ from typing import Dict, Iterable, List, Sequence
 
 from ..errors import LockError
 from ..resources import COMMON
-from ..values.lockfile import PUBLIC_INDEX  # noqa: F401  (the index pip takes when none is given)
 from ..values.locations import redact, strip_credentials
 
 # the C library each OS image has: manylinux wheels up to it run there

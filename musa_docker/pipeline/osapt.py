@@ -15,7 +15,6 @@ from typing import Dict, List, Mapping, Optional
 from urllib.parse import unquote
 
 from ..errors import LockError
-from ..plan.locked import set_of  # noqa: F401  (the plan's kind -> install_base.sh's set)
 from ..resources import COMMON
 
 _SCRIPTS = ("install_base.sh", "net_env.sh")
