@@ -94,6 +94,7 @@ class Locker:
         self.data: Dict[str, Any] = lockfile.empty()
         self.matched: Set[str] = set()
         self.engines: Dict[Optional[str], Any] = {}
+        self.bases: Dict[str, Any] = {}       # a base image this lock's build-all file makes -> (python, OS image)
 
     def _kept(self, record: Optional[dict], *names: str) -> Optional[dict]:
         """The old record of an input when --update does not name it; None: resolve it."""
@@ -128,6 +129,8 @@ class Locker:
                 self._wheel(stack, wheel, common)
         self._os_apt(plan, options, engine)
         self._pip_set(plan, options, common)
+        if plan.kind == "base":
+            self.bases[str(options.image)] = (plan.python_version, options.system.name)
         self._image(from_image(options), engine)
 
     def _repo(self, step, plan) -> None:
@@ -223,9 +226,15 @@ class Locker:
     def _pip_set(self, plan, options, common) -> None:
         """What the image's RUN steps take from the public index: the Python env's requirements and
         the dependencies of the wheels it installs, resolved by pip for the image's Python and platform."""
-        if plan.kind not in ("base", "release"):
-            return
-        system = from_image(options)
+        if plan.kind == "dev":
+            made = self.bases.get(options.base_img)
+            if made is None:
+                self.say(f"not locked: what {plan.build.image} takes from the public index, since its base "
+                         f"{options.base_img} is not made by this lock's build-all file (its Python and OS unknown)")
+                return
+            python, system = made
+        else:
+            python, system = plan.python_version, from_image(options)
         index_shown = common.pip_index_url or lockfile.PUBLIC_INDEX
         image = lockfile.image_name(plan.build.image)
         old = self.old.pip_set(image, index_shown) if self.old else None
@@ -235,7 +244,7 @@ class Locker:
             for requirement in record["requirements"]:
                 lockfile.add(self.data, "pip", self.old.pip(index_shown, requirement))
             return
-        wanted = piplock.env_requirements(system)
+        wanted = piplock.dev_requirements(plan) if plan.kind == "dev" else piplock.env_requirements(system)
         local = []
         if plan.kind == "release":
             downloader = Downloader(common.cache_dir, verify=not common.insecure)
@@ -246,7 +255,7 @@ class Locker:
             local = staged + self._musa_wheel_files(options, common)
         tags = piplock.platforms(system, common.platform.machine)
         found = piplock.resolve(common.pip_index_secret or index_shown, wanted,
-                                python=plan.python_version, platform_tags=tags, local=local,
+                                python=python, platform_tags=tags, local=local,
                                 verify=not common.insecure)
         requirements = []
         for dist in found:
@@ -257,7 +266,7 @@ class Locker:
                 "version": dist["version"],
                 "files": [{"filename": dist["filename"], "url": dist["url"], "sha256": dist["sha256"]}]})
         lockfile.add(self.data, "pip_sets", {"image": image, "index": lockfile.key_url(index_shown),
-                                             "python": plan.python_version, "platforms": tags,
+                                             "python": python, "platforms": tags,
                                              "requirements": sorted(requirements)})
         self.say(f"locked {len(requirements)} distribution(s) {image} takes from {redact(index_shown)}: "
                  f"{' '.join(requirements) or 'none'}")

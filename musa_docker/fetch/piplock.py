@@ -7,6 +7,8 @@ without building. The requirements are the scripts' own:
 
 - the Python env (common/install_python_env.sh, base and release): its NUMPY_REQUIREMENT, read from
   the script, and `cmake>=3.18` where the OS image's cmake is older (ubuntu:20.04);
+- the dev image's build tools and torch_musa's requirements.txt (dev_requirements), for the Python and
+  OS of its base when the same build-all file makes that base;
 - the release's wheels (torch, torch_musa, --wheel) and the MUSA index's wheels: their dependencies,
   with the wheel files themselves offered as local files (`--find-links`), so only what the index must
   serve is recorded.
@@ -42,6 +44,20 @@ def env_requirements(system: str) -> List[str]:
     wanted = [numpy.group(1)] if numpy else []
     if system in OLD_CMAKE and cmake:
         wanted.append(f"cmake>={cmake.group(1)}")
+    return wanted
+
+
+def dev_requirements(plan) -> List[str]:
+    """What a dev image's own steps ask of the public index: the `wheel` install_build_tools.sh adds to a
+    base env whose setuptools (below 70.1) lacks bdist_wheel, and torch_musa's requirements.txt, read
+    from its checkout at the locked commit."""
+    wanted = ["wheel<0.46"]
+    for step in plan.repos:
+        if step.name == "torch_musa" and (Path(step.path) / "requirements.txt").is_file():
+            for line in (Path(step.path) / "requirements.txt").read_text().splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line and not line.startswith("-"):
+                    wanted.append(line)
     return wanted
 
 

@@ -91,7 +91,7 @@ def apply(plan, lock, offline: bool = False):
     elif base:
         notes += (f"the lock {lock.path} does not record {base} (the engine did not have it when it was locked, or "
                   "another image of the matrix makes it): it is taken as the engine has it",)
-    if offline and build.builder.kind == "buildkit" and plan.kind == "dev":
+    if offline and build.builder.kind == "buildkit" and plan.kind == "dev" and not more.get("PIP_LOCKED"):
         notes += ("offline: nothing is fetched on this machine: the repos from imported git bundles, the artifacts, "
                   "the MUSA SDK's apt packages and MUSA wheels from the download cache (bind-mounted into the RUN "
                   "steps), the base image from the engine; what the dev image's own steps take from the public "
@@ -158,11 +158,11 @@ def _offline_inputs(plan, lock, args, base: Optional[str], rows: List[Tuple[str,
     for requirement in args.get("MUSA_WHEELS", "").split():
         record = lock.pip(args.get("MUSA_PIP_INDEX_URL", ""), requirement) or {"files": []}
         files += [(f"{OFFLINE_DIR}/pip/musa/{f['filename']}", f["url"], f["sha256"]) for f in record["files"]]
+    index = args.get("PIP_INDEX_URL") or lockfile.PUBLIC_INDEX
+    pip_set = lock.pip_set(lockfile.image_name(plan.build.image), index)
     if plan.kind in ("base", "release") and not lock.data.get("pip_sets") and not offline:
         absent.append("distributions of the public index")
-    elif plan.kind in ("base", "release"):
-        index = args.get("PIP_INDEX_URL") or lockfile.PUBLIC_INDEX
-        pip_set = lock.pip_set(lockfile.image_name(plan.build.image), index)
+    elif plan.kind in ("base", "release") or pip_set is not None:
         if pip_set is None:
             raise _absent(lock, f"pip set of {lockfile.image_name(plan.build.image)} from {redact(index)}")
         for requirement in pip_set["requirements"]:

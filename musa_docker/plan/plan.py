@@ -487,7 +487,8 @@ def plan_dev(options: DevOptions, present: Iterable[str], python_version: Option
         repos=[torch_musa_step(o), _vision_step(o, present), *component_steps(o, present)],
         artifacts=_vendor_steps(o.vendor),
         dockerfile=o.dockerfile,
-        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs
+        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url), ("PIP_LOCKED", ""))
+        + stack.buildargs
         + (("USE_KINETO", "1" if any(c.name == "kineto" for c in o.components) else "0"),
            ("COMPILE_CACHE", o.compile_cache)),
         labels=(

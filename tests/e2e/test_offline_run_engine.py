@@ -1,5 +1,5 @@
-"""Builds whose RUN steps need no network: a build-all matrix locked and built online against the local
-servers, bundled, the bundle copied and the servers stopped; then, on a second engine, `bundle verify`,
+"""Builds whose RUN steps need no network: a base -> dev -> release build-all matrix locked and built
+online against the local servers, bundled, the bundle copied and the servers stopped; then, on a second engine, `bundle verify`,
 `bundle import` and `build-all --offline` with the CLI in a network namespace with only a loopback that
 is down, and BuildKit running every step with no network. Each image must build, with the online
 build's inputs digest.
@@ -49,7 +49,7 @@ def _servers(tmp: Path):
                                      {"torch/__init__.py": vendor._TORCH_INIT}, summary="MUSA torch stand-in")
     _, torch_musa = vendor.fixture_wheels(tmp / "files", "3.11")
     write_simple_index(tmp / "musa-index", [musa_torch])
-    write_simple_index(tmp / "public-index", [numpy_wheel()])
+    write_simple_index(tmp / "public-index", [numpy_wheel(), *vendor.dev_index_wheels("3.11")])
     repo = musa_apt.write_repo(tmp / "apt")
     with serve_directory(repo) as apt, serve_directory(tmp / "musa-index") as musa, \
             serve_directory(tmp / "files") as files, serve_directory(tmp / "public-index") as public:
@@ -58,14 +58,21 @@ def _servers(tmp: Path):
 
 
 def _matrix(path: Path, servers, tag: str) -> Path:
-    pytorch = path.parent / "up" / "pytorch"
+    up = path.parent / "up"
+    pytorch = up / "pytorch"
     make_repo(pytorch, {"README": "pytorch\n", "torch/__init__.py": "\n", "setup.py": "\n"}, tag="v2.0.0")
+    torch_musa, vision = vendor.torch_musa_repo(up), vendor.vision_repo(up)
+    toolkit, mudnn = vendor.musa_toolkits_archive(up), vendor.mudnn_archive(up)
     path.write_text(
         f"defaults:\n  tag: \"{tag}\"\n  python_env: venv\n  python_version: \"3.11\"\n  {BUILDKIT}"
         f"  pip_index_url: {servers['public']}\n"
         "images:\n"
         "  - task: build-base\n    image: musa-docker-test/offline-base\n    sys: debian:12\n"
         f"    pytorch_repo: {pytorch.as_uri()}\n    pytorch_root: {path.parent / 'src'}\n"
+        "  - task: build-dev\n    image: musa-docker-test/offline-dev\n"
+        f"    base_img: musa-docker-test/offline-base:{tag}\n    musa_url: {toolkit}\n    mudnn_url: {mudnn}\n"
+        f"    torch_musa_repo: {torch_musa.as_uri()}\n    torch_musa_ref: v1.0.0\n"
+        f"    vision_repo: {vision.as_uri()}\n    vision_root: {path.parent / 'vision-src'}\n    gpu_arch: S4000\n"
         "  - task: release\n    image: musa-docker-test/offline-release\n    base_img: debian:12\n"
         f"    musa_apt_source: deb [trusted=yes] {servers['apt']} good main\n    musa_runtime: \"5.2\"\n"
         f"    musa_pip_index_url: {servers['musa']}\n    musa_wheel: [\"torch=={MUSA_TORCH}\"]\n"
@@ -81,7 +88,7 @@ def _user(root: Path) -> dict:
 def test_build_all_offline_on_another_engine_with_no_network_has_the_online_inputs(tmp_path, engine, engine2):
     debian12_image(engine)
     tag = uuid.uuid4().hex[:8]
-    refs = [f"musa-docker-test/offline-base:{tag}", f"musa-docker-test/offline-release:{tag}"]
+    refs = [f"musa-docker-test/offline-{kind}:{tag}" for kind in ("base", "dev", "release")]
     online = _user(tmp_path / "online")
     lock, bundle = tmp_path / "matrix.lock.json", tmp_path / "matrix.tar"
     try:
@@ -97,7 +104,9 @@ def test_build_all_offline_on_another_engine_with_no_network_has_the_online_inpu
             assert {"python3-venv", "libgomp1"} <= {p["package"] for p in runtime["packages"]}
             assert all(len(p["sha256"]) == 64 and p["url"].startswith("http") for p in runtime["packages"])
             numpy = numpy_wheel()
-            assert [s["requirements"] for s in data["pip_sets"]] == [[f"numpy=={numpy.name.split('-')[1]}"]] * 2
+            sets = {s["image"].split("-")[-1]: s["requirements"] for s in data["pip_sets"]}
+            assert sets["base"] == sets["release"] == [f"numpy=={numpy.name.split('-')[1]}"]
+            assert sorted(r.split("==")[0] for r in sets["dev"]) == ["packaging", "wheel"]
             built = cli("build-all", "-c", str(matrix), "--lock", str(lock), env=online)
             assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
             digests = {ref: engine.images.get(ref).labels["musa_docker.inputs"] for ref in refs}
@@ -120,8 +129,9 @@ def test_build_all_offline_on_another_engine_with_no_network_has_the_online_inpu
         # build-all names it in each entry's row: both images take that package, neither is built
         assert refused.returncode != 0 and "Traceback" not in refused.stderr
         why = f"failed: --offline: apt package {Path(deb['filename']).name} is not on this machine: bring it with"
-        assert refused.stdout.count(why) == 2, refused.stdout[-3000:] + refused.stderr[-2000:]
+        assert refused.stdout.count(why) == 2, refused.stdout[-3000:] + refused.stderr[-2000:]    # dev: skipped
         assert not engine2.client.images.list(name="musa-docker-test/offline-base")
+        assert not engine2.client.images.list(name="musa-docker-test/offline-dev")
         assert not engine2.client.images.list(name="musa-docker-test/offline-release")
         aside.rename(entry.final)
         built = _netns("build-all", "-c", str(matrix), "--lock", str(lock), "--offline", env=offline)

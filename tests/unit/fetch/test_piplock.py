@@ -43,3 +43,13 @@ def test_pip_resolves_the_index_files_with_their_sha256_and_leaves_local_files_o
             piplock.resolve(url + "simple/", ["nothere"], python="3.8", platform_tags=["linux_x86_64"])
     assert found == [{"name": "depone", "version": "1.2.0", "filename": dep.name,
                       "url": f"{url}files/{dep.name}", "sha256": hashlib.sha256(dep.read_bytes()).hexdigest()}]
+
+
+def test_a_dev_image_asks_for_wheel_and_torch_musas_requirements(tmp_path):
+    from musa_docker.plan.plan import RepoAction, RepoStep
+    (tmp_path / "requirements.txt").write_text("# what torch_musa needs\npackaging>=20\n\n-r other.txt\nPyYAML  # yaml\n")
+    step = RepoStep("torch_musa", "https://example.com/torch_musa.git", "v1.0.0", tmp_path, RepoAction.FETCH)
+
+    class Plan:
+        repos = (step,)
+    assert piplock.dev_requirements(Plan) == ["wheel<0.46", "packaging>=20", "PyYAML"]
