@@ -17,6 +17,7 @@ from ..errors import LockError
 from ..musa import sdk
 from ..values import lockfile
 from ..values.locations import redact
+from .dockerfile import OFFLINE_TARGET
 
 BASE_SET = {"base": "build", "release": "runtime"}    # the plan's kind -> common/install_base.sh's set
 OFFLINE_DIR = "offline"      # in the context, under --offline: the lock's apt packages and wheels
@@ -100,7 +101,7 @@ def apply(plan, lock, offline: bool = False):
         build = replace(build, network="none")
         notes += ("offline: nothing is fetched on this machine: the repos from imported git bundles, the artifacts, "
                   "apt packages and wheels from the download cache, the base image from the engine; the RUN steps "
-                  f"run with no network, the lock's apt packages and wheels bind-mounted at /tmp/musa-docker-offline "
+                  f"run with no network, the lock's apt packages and wheels bind-mounted at {OFFLINE_TARGET} "
                   f"({len(stanzas)} .deb, {len(files) - len(stanzas)} wheel file(s))",)
     elif offline:
         notes += ("offline: nothing is fetched on this machine: the repos from imported git bundles, the artifacts "
