@@ -19,6 +19,12 @@
 #   APT_CACHE_MOUNTED  1 = /var/cache/apt and /var/lib/apt/lists are BuildKit cache mounts: apt
 #               keeps its downloads there (the image's docker-clean hook is set aside for this
 #               step only) and they are not cleaned, since they are in no layer.
+#   OS_APT_PACKAGES  under --lock: `name=version ...`, the whole transaction the lock records for
+#               this set; installed instead of the set's names, so every package is the locked one.
+#   OS_APT_RESOLVE   1 = install nothing: print each package of the transaction (`@@uri URL`, then
+#               its stanza from apt-cache), for `musa-docker lock`, which runs this in a container.
+# Under --offline (BuildKit) the imported bundle's flat apt repository is bind-mounted at
+# ${OFFLINE_DIR}/apt: apt then reads it alone (no mirror, no network) and installs the locked set.
 set -euo pipefail
 
 log() { echo "install_base: $*"; }
@@ -27,6 +33,7 @@ die() { echo "error: install_base: $*" >&2; exit 1; }
 . "$(dirname "${BASH_SOURCE[0]}")/net_env.sh"  # --ca-cert, a credentialed index; drops an empty PIP_INDEX_URL
 
 SUPPORTED="ubuntu 20.04, ubuntu 22.04, debian 12"
+OFFLINE_DIR=/tmp/musa-docker-offline
 
 # The same names exist in every supported release; clang, llvm, libclang-dev and libomp-dev
 # are the release's default LLVM (10 on ubuntu 20.04, 14 on ubuntu 22.04 and debian 12).
@@ -89,7 +96,15 @@ rewrite_apt_sources() {
     done
 }
 
-if [ -n "${APT_MIRROR:-}" ]; then
+apt_opts=()
+if [ -s "${OFFLINE_DIR}/apt/Packages" ]; then
+    # the bundle's repo alone: the image's own sources name servers a build with no network cannot reach
+    printf 'deb [trusted=yes] file:%s/apt ./\n' "${OFFLINE_DIR}" >/tmp/musa-docker-offline.list
+    apt_opts=(-o "Dir::Etc::SourceList=/tmp/musa-docker-offline.list" -o "Dir::Etc::SourceParts=-"
+              -o "APT::Get::List-Cleanup=false")
+    [ -n "${OS_APT_PACKAGES:-}" ] || die "offline: the bundle's apt repository is mounted but OS_APT_PACKAGES is empty"
+    log "apt sources: the bundle's repository at ${OFFLINE_DIR}/apt (offline)"
+elif [ -n "${APT_MIRROR:-}" ]; then
     rewrite_apt_sources
 else
     log "apt sources: kept as the image has them"
@@ -101,7 +116,8 @@ if [ -n "${APT_CACHE_MOUNTED:-}" ] && [ -e /etc/apt/apt.conf.d/docker-clean ]; t
     trap 'mv /etc/apt/docker-clean.set-aside /etc/apt/apt.conf.d/docker-clean' EXIT
 fi
 log "apt-get update"
-apt-get update || die "apt-get update failed; check the network or APT_MIRROR ('${APT_MIRROR:-}')"
+apt-get ${apt_opts[@]+"${apt_opts[@]}"} update \
+    || die "apt-get update failed; check the network or APT_MIRROR ('${APT_MIRROR:-}')"
 # pick "a|b": the first alternative apt knows, after apt-get update.
 pick() {
     local alternative
@@ -114,12 +130,37 @@ pick() {
     die "none of the packages ${1//|/, } exists on ${os}"
 }
 
-if [ "${set_name}" != build ]; then
+shown="${set_name}"
+if [ -n "${OS_APT_PACKAGES:-}" ]; then
+    read -r -a PACKAGES <<<"${OS_APT_PACKAGES}"
+    for spec in "${PACKAGES[@]}"; do
+        # never an option of apt-get: musa_docker checked them, and so does this
+        [[ "${spec}" =~ ^[a-z0-9][a-z0-9+.-]+=[0-9][A-Za-z0-9.+~:-]*$ ]] || die "'${spec}' is not name=version"
+    done
+    shown="${set_name} (locked)"
+elif [ "${set_name}" != build ]; then
     PACKAGES=()
     for entry in "${RUNTIME_PACKAGES[@]}"; do
         [ "${set_name}" = release ] && [ "${entry}" = python3-venv ] && continue
         PACKAGES+=("$(pick "${entry}")") || exit 1
     done
+fi
+if [ -n "${OS_APT_RESOLVE:-}" ]; then
+    # apt prints no hash with --print-uris: the stanzas of the packages (SHA256 among their fields)
+    # follow the URIs, in one apt-cache call
+    apt-get install -y --no-install-recommends --print-uris -qq "${PACKAGES[@]}" </dev/null >/tmp/uris \
+        || die "apt-get cannot resolve the ${shown} packages on ${os}; the apt output above names the package"
+    specs=()
+    while read -r uri file _; do
+        base="${file%.deb}"
+        version="${base#*_}"
+        version="${version%_*}"
+        echo "@@uri ${uri//\'/}"
+        specs+=("${base%%_*}=${version//%3a/:}")
+    done </tmp/uris
+    echo "@@stanzas"
+    [ "${#specs[@]}" -eq 0 ] || apt-cache show --no-all-versions "${specs[@]}" || die "apt-cache show failed"
+    exit 0
 fi
 if [ "${set_name}" = release ]; then
     # a package's C headers (sudo's sudo_plugin.h) are for building with it: dpkg leaves them out
@@ -127,13 +168,15 @@ if [ "${set_name}" = release ]; then
     printf '%s\n' "# The release image is lean: no headers (musa_docker)" \
         "path-exclude=/usr/include/*" "path-exclude=/usr/local/include/*" >/etc/dpkg/dpkg.cfg.d/musa-docker-lean
 fi
-log "apt-get install ${#PACKAGES[@]} ${set_name} packages: ${PACKAGES[*]}"
-apt-get install -y --no-install-recommends "${PACKAGES[@]}" \
+log "apt-get install ${#PACKAGES[@]} ${shown} packages: ${PACKAGES[*]}"
+apt-get ${apt_opts[@]+"${apt_opts[@]}"} install -y --no-install-recommends "${PACKAGES[@]}" \
     || die "apt-get install failed on ${os}; the apt output above names the package"
 
 if [ -z "${APT_CACHE_MOUNTED:-}" ]; then
     apt-get clean
     rm -rf /var/lib/apt/lists/*
 fi
-rm -rf /var/tmp/* /tmp/*
+rm -rf /var/tmp/*
+# /tmp, but not the bundle's read-only mount (--offline) there
+find /tmp -mindepth 1 -maxdepth 1 ! -path "${OFFLINE_DIR}" -exec rm -rf {} +
 log "done"

@@ -38,11 +38,20 @@ for spec in "${specs[@]}"; do
 done
 
 trap 'rm -f "${LIST}"; rm -rf /var/lib/apt/lists/*' EXIT
-printf '%s\n' "${MUSA_APT_SOURCE}" >"${LIST}"
-log "apt-get update (with the MUSA source)"
-apt-get update || die "apt-get update failed; check that the MUSA apt source answers from the build's network"
+apt_opts=()
+if [ -s "${OFFLINE_DIR}/apt/Packages" ]; then
+    # --offline: the bundle's flat repository alone (bind-mounted, see net_env.sh); no network
+    printf 'deb [trusted=yes] file:%s/apt ./\n' "${OFFLINE_DIR}" >"${LIST}"
+    apt_opts=(-o "Dir::Etc::SourceList=${LIST}" -o "Dir::Etc::SourceParts=-" -o "APT::Get::List-Cleanup=false")
+    log "apt-get update (the bundle's repository at ${OFFLINE_DIR}/apt, offline)"
+else
+    printf '%s\n' "${MUSA_APT_SOURCE}" >"${LIST}"
+    log "apt-get update (with the MUSA source)"
+fi
+apt-get ${apt_opts[@]+"${apt_opts[@]}"} update \
+    || die "apt-get update failed; check that the MUSA apt source answers from the build's network"
 log "apt-get install ${#specs[@]} packages in one transaction: ${specs[*]}"
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${specs[@]}" \
+DEBIAN_FRONTEND=noninteractive apt-get ${apt_opts[@]+"${apt_opts[@]}"} install -y --no-install-recommends "${specs[@]}" \
     || die "apt-get install of the MUSA ${MUSA_RUNTIME} packages failed; the apt output above names the package"
 apt-get clean
 

@@ -51,14 +51,20 @@ if [ "${#locked[@]}" -gt 0 ]; then
     args=(--require-hashes -r "${file}")
     log "the files of ${reqs[*]} must have the sha256 the lock records (--require-hashes)"
 fi
+index=(--index-url "${MUSA_PIP_INDEX_URL}")
+if [ -d "${OFFLINE_DIR}/pip/musa" ]; then
+    # --offline: the bundle's wheelhouse of the MUSA index, bind-mounted (net_env.sh); no network
+    index=(--no-index --find-links "${OFFLINE_DIR}/pip/musa")
+    MUSA_PIP_INDEX_SHOWN="the bundle's wheelhouse of ${MUSA_PIP_INDEX_SHOWN} (offline)"
+fi
 log "pip install --no-deps ${reqs[*]} from ${MUSA_PIP_INDEX_SHOWN} alone"
 report=()
 if "${python}" -m pip install --help 2>/dev/null | grep -q -- '--report'; then
     report=(--report /tmp/musa-wheels-report.json)
 fi
-env -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_FIND_LINKS -u PIP_NO_INDEX \
+env -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_FIND_LINKS -u PIP_NO_INDEX -u PIP_CONSTRAINT \
     PIP_CONFIG_FILE=/dev/null PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    "${python}" -m pip install --no-deps --index-url "${MUSA_PIP_INDEX_URL}" ${report[@]+"${report[@]}"} "${args[@]}" \
+    "${python}" -m pip install --no-deps "${index[@]}" ${report[@]+"${report[@]}"} "${args[@]}" \
     || die "pip could not install ${reqs[*]} from the MUSA index ${MUSA_PIP_INDEX_SHOWN}; pip's output above names what it lacks"
 if [ "${#report[@]}" -gt 0 ]; then
     # name, version, sha256, file name: no URL (it may carry the index's credentials)

@@ -40,7 +40,8 @@ fi
 
 index="${PIP_INDEX_SHOWN}"
 log "pip install ${wheels[*]##*/} (dependencies from ${index})"
-"${python}" -m pip install --find-links "${dir}" "${wheels[@]}" \
+# --offline: the bundle's wheelhouse too (net_env.sh), said on the command line beside the staged dir
+"${python}" -m pip install --find-links "${dir}" ${PIP_FIND_LINKS:+--find-links "${PIP_FIND_LINKS}"} "${wheels[@]}" \
     || die "pip install of ${wheels[*]##*/} into ${PYTHON_PREFIX} failed (dependencies from ${index}); pip's output is above"
 rm -rf "${dir}" 2>/dev/null || true    # a bind mount (BuildKit) stays, and is in no layer
 

@@ -17,6 +17,8 @@
 
 NET_SECRETS=/run/secrets
 NET_DIR=/run/musa_docker_net
+# --offline (BuildKit): the lock's apt packages and wheels, bind-mounted read-only; the step has no network
+OFFLINE_DIR=/tmp/musa-docker-offline
 
 [ -n "${PIP_INDEX_URL:-}" ] || unset PIP_INDEX_URL  # an empty value would be taken as the index
 PIP_INDEX_SHOWN="${PIP_INDEX_URL:-the default index}"
@@ -24,6 +26,19 @@ if [ -s "${NET_SECRETS}/musa_docker_pip_index" ]; then
     PIP_INDEX_URL="$(cat "${NET_SECRETS}/musa_docker_pip_index")"
     export PIP_INDEX_URL
     PIP_INDEX_SHOWN="${PIP_INDEX_SHOWN} (its credentials from a secret)"
+fi
+if [ -n "${PIP_LOCKED:-}" ]; then
+    # --lock: pip takes the public index's distributions at the locked versions only (a constraints
+    # file in /dev/shm, a tmpfs in every RUN step: in no layer)
+    read -r -a _locked <<<"${PIP_LOCKED}"
+    printf '%s\n' "${_locked[@]}" >/dev/shm/musa-docker-pip-locked.txt
+    export PIP_CONSTRAINT=/dev/shm/musa-docker-pip-locked.txt
+fi
+if [ -d "${OFFLINE_DIR}/pip/public" ]; then
+    # --offline: the bundle's wheelhouse of the public index alone
+    unset PIP_INDEX_URL
+    export PIP_NO_INDEX=1 PIP_FIND_LINKS="${OFFLINE_DIR}/pip/public"
+    PIP_INDEX_SHOWN="the bundle's wheelhouse of the public index (offline)"
 fi
 MUSA_PIP_INDEX_SHOWN="${MUSA_PIP_INDEX_URL:-}"
 if [ -s "${NET_SECRETS}/musa_docker_musa_pip_index" ]; then

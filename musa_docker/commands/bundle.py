@@ -132,27 +132,18 @@ def _write(writer: layout.Writer, lock, lock_path: Path, cache_dir: Path, engine
         writer.inputs["artifacts"].append({"url": record["url"], "name": record["name"], "blob": blob})
     for record in lock.data["apt"]:
         key = layout.key_of(record["source"], record["runtime"], record["arch"])
-        stanzas, packages = [], []
-        for pin in record["packages"]:
-            url = f"{record['url']}/{pin['filename']}"
-            if pin["sha256"] in writer.held:
-                blob = f"blobs/sha256/{pin['sha256']}"
-            else:
-                got = downloader.fetch(pin["package"], parse_location(f"{url}#sha256={pin['sha256']}",
-                                                                      what=pin["package"]))
-                blob = writer.blob(got.path, pin["sha256"])
-            name = PurePosixPath(pin["filename"]).name
-            writer.link(blob, f"apt/{key}/{name}")
-            stanzas.append({"Package": pin["package"], "Version": pin["version"],
-                            "Architecture": pin.get("architecture", ""), "Filename": name,
-                            "Size": str(pin.get("size", 0)), "SHA256": pin["sha256"]})
-            packages.append({"package": pin["package"], "url": url, "blob": blob})
-        index = layout.flat_packages(stanzas)
-        writer.text(f"apt/{key}/Packages", index)
-        writer.text(f"apt/{key}/Packages.gz", layout.gz(index))
+        packages = _flat_repo(writer, downloader, f"apt/{key}",
+                              [dict(p, url=f"{record['url']}/{p['filename']}") for p in record["packages"]])
         writer.inputs["apt"].append({"source": record["source"], "runtime": record["runtime"], "arch": record["arch"],
                                      "dir": f"apt/{key}", "packages": packages})
         say(f"apt {record['runtime']} ({record['arch']}): {len(packages)} packages in apt/{key}")
+    for record in lock.data.get("os_apt", []):
+        # the OS image's own packages: a flat repository per image, set and arch, as the MUSA ones
+        key = layout.key_of(record["image"], record["set"], record["arch"])
+        packages = _flat_repo(writer, downloader, f"apt/{key}", record["packages"])
+        writer.inputs["os_apt"].append({"image": record["image"], "set": record["set"], "arch": record["arch"],
+                                        "dir": f"apt/{key}", "packages": packages})
+        say(f"apt {record['image']} {record['set']} ({record['arch']}): {len(packages)} packages in apt/{key}")
     pages: Dict[str, Dict[str, list]] = {}
     for record in lock.data["pip"]:
         key = layout.key_of(record["index"])
@@ -181,6 +172,29 @@ def _write(writer: layout.Writer, lock, lock_path: Path, cache_dir: Path, engine
             writer.inputs["images"].append({"ref": record["ref"], "id": record["id"], "blob": images[record["id"]]})
             continue
         _save_image(writer, record, engine, lock, say)
+
+
+def _flat_repo(writer: layout.Writer, downloader, folder: str, pins) -> list:
+    """The .debs of `pins` (each with its url) in `folder` as a flat repository with its own Packages,
+    each a link to its blob (downloaded unless the bundle holds it); their manifest entries."""
+    stanzas, packages = [], []
+    for pin in pins:
+        if pin["sha256"] in writer.held:
+            blob = f"blobs/sha256/{pin['sha256']}"
+        else:
+            got = downloader.fetch(pin["package"], parse_location(f"{pin['url']}#sha256={pin['sha256']}",
+                                                                  what=pin["package"]))
+            blob = writer.blob(got.path, pin["sha256"])
+        name = PurePosixPath(pin["filename"]).name
+        writer.link(blob, f"{folder}/{name}")
+        stanzas.append({**dict(pin.get("control") or {}), "Package": pin["package"], "Version": pin["version"],
+                        "Architecture": pin.get("architecture", ""), "Filename": name,
+                        "Size": str(pin.get("size", 0)), "SHA256": pin["sha256"]})
+        packages.append({"package": pin["package"], "url": pin["url"], "blob": blob})
+    index = layout.flat_packages(stanzas)
+    writer.text(f"{folder}/Packages", index)
+    writer.text(f"{folder}/Packages.gz", layout.gz(index))
+    return packages
 
 
 def _bundle_repo(writer: layout.Writer, record, lock, cache_dir: Path, say, held: Mapping[str, str]) -> None:
@@ -276,7 +290,7 @@ def import_bundle(values, env: Mapping[str, str], out: TextIO = sys.stdout) -> i
             # a blob a differential bundle leaves out came with the bundle it stands on
             for item in inputs.get("artifacts", []):
                 seeded += _seed(cache_dir, item["url"], root / item["blob"], item["name"], say)
-            for record in inputs.get("apt", []):
+            for record in inputs.get("apt", []) + inputs.get("os_apt", []):
                 for item in record["packages"]:
                     seeded += _seed(cache_dir, item["url"], root / item["blob"], item["package"], say)
             for item in inputs.get("pip", []):
@@ -303,7 +317,7 @@ def _check_inputs(inputs: Mapping[str, Any], shown: str) -> None:
     """What import takes from the manifest's inputs: blob paths inside the bundle, commits that name
     files. Raises BundleError."""
     blobs = [i.get("blob") for key in ("artifacts", "pip", "images") for i in inputs.get(key, [])]
-    blobs += [p.get("blob") for r in inputs.get("apt", []) for p in r.get("packages", [])]
+    blobs += [p.get("blob") for r in inputs.get("apt", []) + inputs.get("os_apt", []) for p in r.get("packages", [])]
     items = [i for r in inputs.get("repos", []) for i in [r, *r.get("submodules", [])]]
     blobs += [i.get("bundle") for i in items]
     bad = [b for b in blobs if not isinstance(b, str) or not _BLOB.match(b)]

@@ -7,8 +7,10 @@ resolves it: the repos are brought as the build brings them (cloned or reused at
 fetched into the tool's clone) and their commits and submodules read; the artifacts are
 downloaded into the cache and hashed; the apt packages are chosen from the repository's index for
 the engine's architecture, with their filename, size and sha256; the MUSA wheels' files are read
-from the MUSA index's project page; the image the build starts from is recorded by the id the
-engine has for it. `--update NAME` re-resolves only the inputs of that name and keeps the rest of
+from the MUSA index's project page; the OS image's own packages (install_base.sh's set) by apt in a
+container of the OS image (pipeline/osapt.py); what the image takes from the public index by the
+host's pip for the image's Python and platform (fetch/piplock.py); the image the build starts from is
+recorded by the id the engine has for it. `--update NAME` re-resolves only the inputs of that name and keeps the rest of
 the existing file as it is.
 """
 
@@ -22,16 +24,18 @@ from typing import Any, Dict, List, Mapping, Optional, Set, TextIO
 from ..defaults import default
 from ..errors import ConfigError, LockError, disk_errors
 from ..fetch import git as repos
-from ..fetch import pipindex
+from ..fetch import piplock, pipindex
 from ..fetch.download import Downloader
 from ..musa import aptrepo, sdk
 from ..options.cascade import Sourced, sourced
+from ..pipeline import osapt
 from ..pipeline.locked import from_image
+from ..plan.locked import sets_of
 from ..pipeline.observe import observe_disk
 from ..plan import plan as plans
 from ..util import expand_home, say_to
 from ..values import lockfile, validate
-from ..values.locations import redact, strip_credentials
+from ..values.locations import parse_location, redact, strip_credentials
 from .build import resolve
 
 
@@ -90,6 +94,7 @@ class Locker:
         self.data: Dict[str, Any] = lockfile.empty()
         self.matched: Set[str] = set()
         self.engines: Dict[Optional[str], Any] = {}
+        self.bases: Dict[str, Any] = {}       # a base image this lock's build-all file makes -> (python, OS image)
 
     def _kept(self, record: Optional[dict], *names: str) -> Optional[dict]:
         """The old record of an input when --update does not name it; None: resolve it."""
@@ -122,6 +127,10 @@ class Locker:
         if stack is not None:
             for wheel in stack.wheels:
                 self._wheel(stack, wheel, common)
+        self._os_apt(plan, options, engine)
+        self._pip_set(plan, options, common)
+        if plan.kind == "base":
+            self.bases[str(options.image)] = (plan.python_version, options.system.name)
         self._image(from_image(options), engine)
 
     def _repo(self, step, plan) -> None:
@@ -169,7 +178,8 @@ class Locker:
             fields = index[(name, version)]
             packages.append({"package": name, "version": version, "architecture": fields.get("Architecture", ""),
                              "filename": fields.get("Filename", ""), "size": int(fields.get("Size") or 0),
-                             "sha256": fields.get("SHA256", "").lower()})
+                             "sha256": fields.get("SHA256", "").lower(),
+                             "control": {k: fields[k] for k in osapt.CONTROL if k in fields}})
             if not fields.get("SHA256"):
                 raise LockError(f"apt package {name} {version}: {src.url} lists no SHA256 for it, and the MUSA "
                                 "repository is unsigned: without it nothing can check the package")
@@ -194,6 +204,88 @@ class Locker:
                                  "sha256": pipindex.sha256_of(f, verify=verify)} for f in found]}
             self.say(f"locked pip {wheel.requirement}: {len(found)} file(s) on {redact(stack.pip_index_url)}")
         lockfile.add(self.data, "pip", record)
+
+    def _os_apt(self, plan, options, engine) -> None:
+        """The OS image's own packages of install_base.sh's set for this image (none for dev),
+        resolved by apt in a container of the OS image."""
+        for set_name in sets_of(plan.kind):
+            self._os_apt_set(set_name, options, engine)
+
+    def _os_apt_set(self, set_name: str, options, engine) -> None:
+        image, arch = from_image(options), options.common.platform.deb_arch
+        old = self.old.os_apt(image, set_name, arch) if self.old else None
+        record = self._kept(old, image, *[p["package"] for p in (old or {}).get("packages", [])])
+        if record is None:
+            packages = osapt.resolve(engine, image, set_name, mirror=options.common.apt_mirror,
+                                     network=options.common.network)
+            record = {"image": image, "set": set_name, "arch": arch, "mirror": options.common.apt_mirror,
+                      "packages": packages}
+            self.say(f"locked {len(packages)} apt packages of {image}'s {set_name} set ({arch}), "
+                     f"{sum(int(p['size']) for p in packages)} bytes")
+        lockfile.add(self.data, "os_apt", record)
+
+    def _pip_set(self, plan, options, common) -> None:
+        """What the image's RUN steps take from the public index: the Python env's requirements and
+        the dependencies of the wheels it installs, resolved by pip for the image's Python and platform."""
+        if plan.kind == "dev":
+            made = self.bases.get(options.base_img)
+            if made is None:
+                self.say(f"not locked: what {plan.build.image} takes from the public index, since its base "
+                         f"{options.base_img} is not made by this lock's build-all file (its Python and OS unknown)")
+                return
+            python, system = made
+        else:
+            python, system = plan.python_version, from_image(options)
+        index_shown = common.pip_index_url or lockfile.PUBLIC_INDEX
+        image = lockfile.image_name(plan.build.image)
+        old = self.old.pip_set(image, index_shown) if self.old else None
+        record = self._kept(old, image, *[r.split("==")[0] for r in (old or {}).get("requirements", [])])
+        if record is not None:
+            lockfile.add(self.data, "pip_sets", record)
+            for requirement in record["requirements"]:
+                lockfile.add(self.data, "pip", self.old.pip(index_shown, requirement))
+            return
+        wanted = piplock.dev_requirements(plan) if plan.kind == "dev" else piplock.env_requirements(system)
+        local = []
+        if plan.kind == "release":
+            downloader = Downloader(common.cache_dir, verify=not common.insecure)
+            wheels = [a for a in plan.artifacts if a.dest.startswith("artifacts/wheels/")]
+            staged = [got.path for got in downloader.fetch_all([(a.name, a.location) for a in wheels])] if wheels else []
+            # the MUSA wheels are offered, not asked: the build installs them --no-deps from their own index
+            wanted += [str(p) for p in staged]
+            local = staged + self._musa_wheel_files(options, common)
+        tags = piplock.platforms(system, common.platform.machine)
+        found = piplock.resolve(common.pip_index_secret or index_shown, wanted,
+                                python=python, platform_tags=tags, local=local,
+                                verify=not common.insecure)
+        requirements = []
+        for dist in found:
+            requirement = f"{dist['name']}=={dist['version']}"
+            requirements.append(requirement)
+            lockfile.add(self.data, "pip", {
+                "index": lockfile.key_url(index_shown), "requirement": requirement, "name": dist["name"],
+                "version": dist["version"],
+                "files": [{"filename": dist["filename"], "url": dist["url"], "sha256": dist["sha256"]}]})
+        lockfile.add(self.data, "pip_sets", {"image": image, "index": lockfile.key_url(index_shown),
+                                             "python": python, "platforms": tags,
+                                             "requirements": sorted(requirements)})
+        self.say(f"locked {len(requirements)} distribution(s) {image} takes from {redact(index_shown)}: "
+                 f"{' '.join(requirements) or 'none'}")
+
+    def _musa_wheel_files(self, options, common) -> List[Path]:
+        """The MUSA index's wheel files the lock records, in the download cache: offered to pip as
+        local files, since the build installs them from the MUSA index, never the public one."""
+        stack = getattr(options, "stack", None)
+        if stack is None or not stack.wheels:
+            return []
+        downloader = Downloader(common.cache_dir, verify=not common.insecure)
+        items = []
+        for wheel in stack.wheels:
+            record = lockfile.Lock("", self.data).pip(stack.pip_index_url, wheel.requirement)
+            for file in (record or {}).get("files", []):
+                items.append((file["filename"], parse_location(f"{file['url']}#sha256={file['sha256']}",
+                                                               what=file["filename"])))
+        return [got.path for got in downloader.fetch_all(items)] if items else []
 
     def _image(self, ref: str, engine) -> None:
         if ref in self.made:

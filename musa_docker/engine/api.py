@@ -8,8 +8,10 @@ API 1.41, and newer), yields build events as they come, and turns SDK errors int
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional
@@ -272,6 +274,43 @@ class Engine:
             raise EngineError(f"running {command[0]} in {image[:19]} failed: {_reason(err)}") from err
         finally:
             self.api.remove_container(cid, force=True)
+
+    def run_script(self, image: str, files: Mapping[str, bytes], command: List[str], *, env: Optional[List[str]] = None,
+                   network: str = "host", timeout: int = 900) -> tuple:
+        """Run `command` in a throwaway container of `image` on `network`, with `files` (absolute
+        paths -> bytes) put in before it starts; return (exit code, combined output). For what must
+        be resolved inside the OS image itself (its apt transaction). Raises EngineError."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            dirs = sorted({str(Path(p).parent).lstrip("/") for p in files})
+            for d in dirs:
+                parts = Path(d).parts
+                for i in range(1, len(parts) + 1):
+                    info = tarfile.TarInfo("/".join(parts[:i]))
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            for path, data in sorted(files.items()):
+                info = tarfile.TarInfo(path.lstrip("/"))
+                info.size, info.mode = len(data), 0o755
+                tar.addfile(info, io.BytesIO(data))
+        try:
+            cid = self.api.create_container(image, command=command, entrypoint=[], environment=env or [],
+                                            host_config=self.api.create_host_config(network_mode=network))["Id"]
+        except docker_errors.ImageNotFound as err:
+            raise EngineError(f"image {image} does not exist on {self.host}") from err
+        except (docker_errors.DockerException, requests.RequestException) as err:
+            raise EngineError(f"creating a container from {image} on {self.host} failed: {_reason(err)}") from err
+        try:
+            self.api.put_archive(cid, "/", buffer.getvalue())
+            self.api.start(cid)
+            code = self.api.wait(cid, timeout=timeout)["StatusCode"]
+            return code, self.api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
+        except requests.exceptions.ReadTimeout as err:
+            raise EngineError(f"the container from {image} did not finish within {timeout}s") from err
+        except (docker_errors.DockerException, requests.RequestException) as err:
+            raise EngineError(f"the container from {image} did not run: {_reason(err)}") from err
+        finally:
+            self.remove_container(cid)
 
     def container(self, name: str) -> Optional[dict]:
         try:

@@ -47,7 +47,7 @@ class Writer:
     def __init__(self, root: Path, held: frozenset = frozenset()):
         self.root = Path(root)
         self.held = held
-        self.inputs: Dict[str, List[Dict[str, Any]]] = {"repos": [], "images": [], "apt": [], "pip": [],
+        self.inputs: Dict[str, List[Dict[str, Any]]] = {"repos": [], "images": [], "apt": [], "os_apt": [], "pip": [],
                                                          "artifacts": []}
         (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, TextIO
 
-from ..fetch import archives, git as repos
+from ..fetch import archives, cache, git as repos
+from ..fetch import bundle as layout
 from . import build, context
 from ..check import image as checks, lean, sbom, size
 from ..musa import kinds
@@ -34,7 +35,9 @@ from ..fetch.download import Downloader, Fetched
 from ..engine.api import Engine
 from ..fetch.locks import EntryLock, lock_for
 from ..errors import ChecksumError, LockError
+from ..plan.locked import OFFLINE_DIR
 from ..plan.plan import Plan
+from ..values.locations import parse_location
 from ..util import Say, file_sha256, human_size, short_id, write_atomic
 
 
@@ -78,7 +81,8 @@ class Prepared:
 
 def inputs_digest(plan: Plan, states, fetched, trees) -> str:
     """One digest of everything that decides the image's contents."""
-    files = {"Dockerfile": hashlib.sha256(dockerfile.for_plan(plan).encode()).hexdigest()}
+    # online or offline, the same inputs: how the locked bytes reach the RUN steps is no input
+    files = {"Dockerfile": hashlib.sha256(dockerfile.for_plan(plan, online=True).encode()).hexdigest()}
     for name in plan.scripts:
         files[f"common/{name}"] = file_sha256(COMMON / name)
     doc = {
@@ -176,10 +180,36 @@ def stage(plan: Plan, prep: Prepared, bd: BuildDir, say: Say, held: Optional[Exi
             appended.append((state.name, tar, at))
         else:
             files[f"{state.name}.tar"] = tar
+    if plan.offline and plan.build.builder.kind == "buildkit":
+        files.update(_offline_files(plan, say))
     context.stage(bd, files, {"common": COMMON, "artifacts": _empty_dir(plan.cache_dir)}, say)
     labels = dict(prep.labels)
     labels["org.opencontainers.image.created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return build.Staged(bd.path, labels, tuple(appended))
+
+
+def _offline_files(plan: Plan, say: Say) -> Dict[str, Path]:
+    """Under --offline (BuildKit): the context's offline/: each locked apt package and wheel file from
+    the download cache (check_offline found them there with their sha256), and the flat apt
+    repository's Packages index, written once into the cache under its digest."""
+    # the dir is mounted whether or not the lock has anything for this image
+    keep = plan.cache_dir / "offline" / "README"
+    if not keep.exists():
+        write_atomic(keep, "the lock's apt packages and wheels an --offline build's RUN steps take\n")
+    out: Dict[str, Path] = {f"{OFFLINE_DIR}/README": keep}
+    for dest, url, _ in plan.offline_files:
+        out[dest] = cache.Entry.of(plan.cache_dir, parse_location(url)).final
+    if plan.offline_apt:
+        text = layout.flat_packages([{**dict(control), "Package": p, "Version": v, "Architecture": a, "Filename": n,
+                                      "Size": str(size), "SHA256": sha}
+                                     for p, v, a, n, size, sha, control in plan.offline_apt])
+        path = plan.cache_dir / "offline" / f"{hashlib.sha256(text).hexdigest()}.Packages"
+        if not path.exists():
+            write_atomic(path, text)
+        out[f"{OFFLINE_DIR}/apt/Packages"] = path
+    say(f"offline: {len(plan.offline_apt)} apt package(s) and {len(plan.offline_files) - len(plan.offline_apt)} "
+        f"wheel file(s) of the lock staged under {OFFLINE_DIR}/, bind-mounted into the RUN steps")
+    return out
 
 
 def check(engine: Engine, plan: Plan, prep: Prepared, image_id: str, labels: Mapping[str, str],

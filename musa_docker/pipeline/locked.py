@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from ..errors import EngineError, LockError
 from ..fetch import cache, git, pipindex
-from ..options.build import DevOptions
+from ..options.build import DevOptions, ReleaseOptions
+from ..values import lockfile
 from ..util import Say, expand_home
-from ..values.locations import redact
+from ..values.locations import parse_location, redact
 
 
 def from_image(options) -> str:
@@ -23,6 +24,49 @@ def check(options, lock, engine, say: Say) -> None:
     stack = getattr(options, "stack", None)
     if stack is not None and stack.wheels and not offline:
         check_wheels(stack, lock, insecure=options.common.insecure, say=say)
+    if not offline and not isinstance(options, DevOptions):
+        check_os_apt(options, lock, engine, say)
+        check_public(options, lock, say)
+
+
+def check_os_apt(options, lock, engine, say: Say) -> None:
+    """The OS image's archive still has each package the lock records for the image's set, with the
+    locked sha256: apt in a container of the OS image resolves the locked pins. Raises LockError."""
+    from . import osapt
+    from ..plan.locked import sets_of
+    image, arch = from_image(options), options.common.platform.deb_arch
+    for set_name in sets_of("release" if isinstance(options, ReleaseOptions) else "base"):
+        record = lock.os_apt(image, set_name, arch)
+        if record is None:
+            continue                # the plan named it as an input the lock lacks
+        now = osapt.resolve(engine, image, set_name, mirror=options.common.apt_mirror, pins=osapt.pins(record),
+                            network=options.common.network)
+        osapt.compare(record, now, lock.path)
+        say(f"apt {image} {set_name}: {len(record['packages'])} package(s) at their locked versions and sha256 "
+            "(lock)")
+
+
+def check_public(options, lock, say: Say) -> None:
+    """The public index still serves each distribution of the image's pip set with its locked sha256.
+    Raises LockError naming the first that moved."""
+    index = options.common.pip_index_url or lockfile.PUBLIC_INDEX
+    record = lock.pip_set(lockfile.image_name(str(options.image)), index)
+    if record is None:
+        return
+    verify = not options.common.insecure
+    for requirement in record["requirements"]:
+        dist = lock.pip(index, requirement)
+        now = {f.filename: f for f in pipindex.files(options.common.pip_index_secret or index, dist["name"],
+                                                     dist["version"], verify=verify)}
+        for file in dist["files"]:
+            found = now.get(file["filename"])
+            sha = pipindex.sha256_of(found, verify=verify) if found is not None else None
+            if sha != file["sha256"]:
+                what = "is no longer on" if found is None else f"has sha256 {sha[:16]}… on"
+                raise LockError(f"pip {requirement}: {file['filename']} (lock {lock.path}: {file['sha256'][:16]}…) "
+                                f"{what} {redact(index)}: bring it from a bundle, or lock again with "
+                                f"`musa-docker lock --update {dist['name']}`")
+    say(f"pip {redact(index)}: {len(record['requirements'])} distribution(s) at their locked sha256 (lock)")
 
 
 def check_image(ref: str, lock, engine, say: Say, pull: bool = True) -> None:
@@ -92,8 +136,15 @@ def check_offline(plan, say: Say) -> None:
         found = cache.look(step.name, entry)
         if found is None or found.sha256 != location.sha256 or found.recorded != found.sha256:
             missing.append(f"artifact {step.name} {location.display}")
+    for dest, url, sha256 in plan.offline_files:
+        name = dest.rsplit("/", 1)[-1]
+        entry = cache.Entry.of(plan.cache_dir, parse_location(url, what=name))
+        found = cache.look(name, entry)
+        if found is None or found.sha256 != sha256 or found.recorded != found.sha256:
+            missing.append(f"{'apt package' if '/apt/' in dest else 'wheel'} {name}")
     if missing:
         raise LockError(f"--offline: {'; '.join(missing)} {'is' if len(missing) == 1 else 'are'} not on this machine: "
                         f"bring {'it' if len(missing) == 1 else 'them'} with `musa-docker bundle --lock {plan.lock} "
                         "-o BUNDLE` where the servers are, then `musa-docker bundle import BUNDLE` here")
-    say(f"offline: {len(plan.repos)} repo(s) and {len(plan.artifacts)} artifact(s) of the lock are on this machine")
+    say(f"offline: {len(plan.repos)} repo(s), {len(plan.artifacts)} artifact(s) and {len(plan.offline_files)} apt "
+        "package(s) and wheel file(s) of the lock are on this machine")

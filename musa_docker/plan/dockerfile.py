@@ -19,6 +19,12 @@ becomes a secret mount of each secret network.py knows and a tmpfs at network.NE
 common/net_env.sh builds the CA bundle: all of them always, whether the build has the secret or
 not (a secret mount with no secret is left out, `required` being false), so adding or removing a
 CA or an index password changes no cache key. The classic builder gets nothing in its place.
+Under --offline (BuildKit) it also becomes a read-only bind mount of the context's `offline/` (the
+lock's apt packages as a flat repository, its wheels per index) at OFFLINE_TARGET: the build runs
+with no network at all, and the scripts take what they install from there. A bind mount rather than a
+server on 127.0.0.1: a step with no network reaches no server, not even one on the host's loopback,
+and the files are in no layer. The inputs digest is taken of the online rendering
+(`for_plan(plan, online=True)`): how the locked bytes reach the steps is no input.
 
 Why two renderings: with BuildKit, vendor archives, wheels and the conda installer reach their RUN
 steps through bind mounts (never copied into a layer), and apt and pip keep their downloads in
@@ -43,9 +49,11 @@ _MARKER = re.compile(r"^# \[(classic|buildkit|end)\]\s*$")
 _BIND = re.compile(r"@bind\(([^,()\s]+),([^,()\s]+)\)")
 _NET = re.compile(r"@net(\s|$)")
 NET_MOUNTS = " ".join([f"--mount=type=secret,id={i}" for i in SECRETS] + [f"--mount=type=tmpfs,target={NET_DIR}"])
+OFFLINE_TARGET = "/tmp/musa-docker-offline"
+OFFLINE_MOUNT = f"--mount=type=bind,source=offline,target={OFFLINE_TARGET},readonly"
 
 
-def render(text: str, builder: str, staged: Collection[str] = ()) -> str:
+def render(text: str, builder: str, staged: Collection[str] = (), offline: bool = False) -> str:
     """`text` for `builder` (classic or buildkit); `staged` names the context paths under
     artifacts/ the plan stages. Raises ConfigError on a marker out of place."""
     if builder not in KINDS:
@@ -62,7 +70,8 @@ def render(text: str, builder: str, staged: Collection[str] = ()) -> str:
             continue
         if builder == "buildkit":
             line = _BIND.sub(lambda b: _bind(b.group(1), b.group(2), staged), line)
-            line = _NET.sub(lambda m: NET_MOUNTS + m.group(1), line)
+            net = NET_MOUNTS + (" " + OFFLINE_MOUNT if offline else "")
+            line = _NET.sub(lambda m: net + m.group(1), line)
         else:
             line = _NET.sub("", line)
         out.append(line)
@@ -71,11 +80,12 @@ def render(text: str, builder: str, staged: Collection[str] = ()) -> str:
     return "\n".join(out)
 
 
-def for_plan(plan, kind: Optional[str] = None) -> str:
+def for_plan(plan, kind: Optional[str] = None, online: bool = False) -> str:
     """The plan's Dockerfile as the builder `kind` (the plan's, by default) gets it: rendered for
-    that builder and for the artifacts the plan stages."""
-    return render(plan.build.dockerfile.read_text(), kind or plan.build.builder.kind,
-                  [a.dest for a in plan.artifacts])
+    that builder and for the artifacts the plan stages; `online`: as a build that is not --offline."""
+    kind = kind or plan.build.builder.kind
+    return render(plan.build.dockerfile.read_text(), kind, [a.dest for a in plan.artifacts],
+                  offline=plan.offline and kind == "buildkit" and not online)
 
 
 def _bind(source: str, target: str, staged: Collection[str]) -> str:

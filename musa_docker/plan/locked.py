@@ -10,11 +10,26 @@ the lock (another tag, another URL) is exactly such an input.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import List, Tuple
+from pathlib import PurePosixPath
+from typing import Dict, List, Optional, Tuple
 
 from ..errors import LockError
 from ..musa import sdk
+from ..values import lockfile
 from ..values.locations import redact
+from .dockerfile import OFFLINE_TARGET
+
+# The plan's kind -> common/install_base.sh's sets its image installs from the OS image, each with the
+# build arg that carries the set's locked transaction: a release's stages install `runtime` (with
+# python3-venv, to make the env) and its final image `release` (without it, for the lean rules).
+SETS = {"base": (("build", "OS_APT_PACKAGES"),),
+        "release": (("runtime", "OS_APT_PACKAGES"), ("release", "OS_APT_RELEASE_PACKAGES"))}
+OFFLINE_DIR = "offline"      # in the context, under --offline: the lock's apt packages and wheels
+
+
+def sets_of(kind: str) -> Tuple[str, ...]:
+    """install_base.sh's sets the image of `kind` installs from its OS image; none for dev."""
+    return tuple(name for name, _ in SETS.get(kind, ()))
 
 
 def _absent(lock, what: str) -> LockError:
@@ -68,17 +83,101 @@ def apply(plan, lock, offline: bool = False):
     if hashes:
         build = replace(build, buildargs=tuple((k, " ".join(hashes) if k == "MUSA_WHEEL_HASHES" else v)
                                                for k, v in build.buildargs))
-    notes = plan.notes
     base = args.get("BASE_IMAGE")
+    notes = plan.notes
+    files, stanzas, more, absent = _offline_inputs(plan, lock, args, base, rows, offline)
+    build = replace(build, buildargs=tuple((k, more.get(k, v)) for k, v in build.buildargs) +
+                    tuple((k, v) for k, v in more.items() if k not in args))
+    notes += tuple(f"the lock {lock.path} records no {what} (it was written before they were locked): "
+                   "they come from where the build's network reaches; lock again to record them" for what in absent)
     image = lock.image(base) if base else None
     if image is not None:
         rows.append((f"image {base}", image["id"], source))
     elif base:
         notes += (f"the lock {lock.path} does not record {base} (the engine did not have it when it was locked, or "
                   "another image of the matrix makes it): it is taken as the engine has it",)
-    if offline:
+    if offline and build.builder.kind == "buildkit" and plan.kind == "dev" and not more.get("PIP_LOCKED"):
+        notes += ("offline: nothing is fetched on this machine: the repos from imported git bundles, the artifacts, "
+                  "the MUSA SDK's apt packages and MUSA wheels from the download cache (bind-mounted into the RUN "
+                  "steps), the base image from the engine; what the dev image's own steps take from the public "
+                  "index is not locked, so its RUN steps keep the build's network",)
+    elif offline and build.builder.kind == "buildkit":
+        build = replace(build, network="none")
+        notes += ("offline: nothing is fetched on this machine: the repos from imported git bundles, the artifacts, "
+                  "apt packages and wheels from the download cache, the base image from the engine; the RUN steps "
+                  f"run with no network, the lock's apt packages and wheels bind-mounted at {OFFLINE_TARGET} "
+                  f"({len(stanzas)} .deb, {len(files) - len(stanzas)} wheel file(s))",)
+    elif offline:
         notes += ("offline: nothing is fetched on this machine: the repos from imported git bundles, the artifacts "
-                  "from the download cache, the base image from the engine, the apt and MUSA wheel versions as the "
-                  "lock records them; the build's RUN steps still reach the servers its build args name",)
+                  "from the download cache, the base image from the engine; the classic builder cannot mount the "
+                  "bundle's apt repository and wheelhouses into RUN steps, so they keep the build's network "
+                  "(--builder buildkit builds with none)",)
+        files, stanzas = (), ()
     return replace(plan, repos=tuple(repos), artifacts=tuple(artifacts), inputs=plan.inputs + tuple(rows),
-                   notes=notes, lock=lock.path, offline=offline, build=build)
+                   notes=notes, lock=lock.path, offline=offline, build=build,
+                   offline_files=tuple(files) if offline else (), offline_apt=tuple(stanzas) if offline else ())
+
+
+def _offline_inputs(plan, lock, args, base: Optional[str], rows: List[Tuple[str, str, str]], offline: bool):
+    """The OS image's locked apt transaction and the public index's locked distributions as build args
+    (OS_APT_PACKAGES, PIP_LOCKED: what install_base.sh and pip take, online or offline), with a plan
+    row each; and every apt package and wheel file the build's RUN steps take, as (context path, URL,
+    sha256) and the apt stanzas of the context's flat repository. Raises LockError for an input the
+    lock lacks; a lock with no record of the section at all (written before the section was) is taken
+    as not locking it, and named in `absent`, unless the build is --offline."""
+    files: List[Tuple[str, str, str]] = []
+    stanzas: List[tuple] = []
+    more: Dict[str, str] = {}
+    absent: List[str] = []
+    arch = plan.build.platform and _deb_arch(plan.build.platform)
+
+    def deb(package, version, architecture, filename, size, sha256, url, control=None):
+        name = PurePosixPath(filename).name
+        if all(f[0] != f"{OFFLINE_DIR}/apt/{name}" for f in files):
+            files.append((f"{OFFLINE_DIR}/apt/{name}", url, sha256))
+            stanzas.append((package, version, architecture, name, int(size or 0), sha256,
+                            tuple(sorted((control or {}).items()))))
+
+    sets = SETS.get(plan.kind, ()) if base else ()
+    if sets and not lock.data.get("os_apt") and not offline:
+        absent.append("apt packages of the OS image")
+    for set_name, arg in sets if lock.data.get("os_apt") or offline else ():
+        found = [r for r in lock.data.get("os_apt", ()) if r["image"] == base and r["set"] == set_name
+                 and (not arch or r["arch"] == arch)]
+        if len(found) != 1:
+            raise _absent(lock, f"os_apt record of {base}'s {set_name} packages{' for ' + arch if arch else ''}")
+        record = found[0]
+        for p in record["packages"]:
+            deb(p["package"], p["version"], p.get("architecture", ""), p["filename"], p.get("size", 0), p["sha256"],
+                p["url"], p.get("control"))
+        more[arg] = " ".join(f"{p['package']}={p['version']}" for p in record["packages"])
+        rows.append((f"apt {base} {set_name}", f"{len(record['packages'])} packages (sha256 each)", lock.source))
+    if args.get("MUSA_SDK") == sdk.SDK_APT:
+        wanted = {spec.partition("=")[0] for spec in args.get("MUSA_APT_PACKAGES", "").split()}
+        for record in lock.data.get("apt", ()):
+            if record.get("url") and (not arch or record["arch"] == arch) and \
+                    wanted & {p["package"] for p in record["packages"]}:
+                for p in record["packages"]:
+                    deb(p["package"], p["version"], p.get("architecture", ""), p["filename"], p.get("size", 0),
+                        p["sha256"], f"{record['url']}/{p['filename']}", p.get("control"))
+    for requirement in args.get("MUSA_WHEELS", "").split():
+        record = lock.pip(args.get("MUSA_PIP_INDEX_URL", ""), requirement) or {"files": []}
+        files += [(f"{OFFLINE_DIR}/pip/musa/{f['filename']}", f["url"], f["sha256"]) for f in record["files"]]
+    index = args.get("PIP_INDEX_URL") or lockfile.PUBLIC_INDEX
+    pip_set = lock.pip_set(lockfile.image_name(plan.build.image), index)
+    if plan.kind in ("base", "release") and not lock.data.get("pip_sets") and not offline:
+        absent.append("distributions of the public index")
+    elif plan.kind in ("base", "release") or pip_set is not None:
+        if pip_set is None:
+            raise _absent(lock, f"pip set of {lockfile.image_name(plan.build.image)} from {redact(index)}")
+        for requirement in pip_set["requirements"]:
+            record = lock.pip(index, requirement)
+            files += [(f"{OFFLINE_DIR}/pip/public/{f['filename']}", f["url"], f["sha256"]) for f in record["files"]]
+        more["PIP_LOCKED"] = " ".join(pip_set["requirements"])
+        rows.append((f"pip {redact(index)}", " ".join(pip_set["requirements"]) or "(nothing)", lock.source))
+    return files, stanzas, more, absent
+
+
+def _deb_arch(platform: str) -> str:
+    from ..values.platforms import parse
+    return parse(platform).deb_arch

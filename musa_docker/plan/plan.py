@@ -125,6 +125,11 @@ class Plan:
     config_files: Tuple[str, ...] = field(default=())              # read by the cascade, highest first
     lock: str = ""                                                 # --lock: the lock file, as errors name it
     offline: bool = False                                          # --offline: every input from this machine
+    # --offline with BuildKit: the lock's apt packages and wheels the RUN steps take, as (context path,
+    # URL, sha256), and the stanzas (package, version, arch, file name, size, sha256, the control fields apt
+    # orders by) of the flat apt repo
+    offline_files: Tuple[Tuple[str, str, str], ...] = field(default=())
+    offline_apt: Tuple[tuple, ...] = field(default=())
     size_budget: Optional[int] = None      # bytes unpacked the image may hold (--size-budget)
     sbom_dir: Optional[Path] = None        # --sbom DIR: the SBOM documents are written there too
 
@@ -315,6 +320,9 @@ def _env_buildargs(base: str, o) -> tuple:
         ("APT_MIRROR", o.common.apt_mirror),
         ("PIP_INDEX_URL", o.common.pip_index_url),
         ("RENDER_GID", str(defaults.RENDER_GID)),
+        # --lock: the OS image's locked apt transaction and the public index's locked versions (plan/locked.py)
+        ("OS_APT_PACKAGES", ""),
+        ("PIP_LOCKED", ""),
     )
 
 
@@ -484,7 +492,8 @@ def plan_dev(options: DevOptions, present: Iterable[str], python_version: Option
         repos=[torch_musa_step(o), _vision_step(o, present), *component_steps(o, present)],
         artifacts=_vendor_steps(o.vendor),
         dockerfile=o.dockerfile,
-        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url)) + stack.buildargs
+        buildargs=(("BASE_IMAGE", o.base_img), ("PIP_INDEX_URL", o.common.pip_index_url), ("PIP_LOCKED", ""))
+        + stack.buildargs
         + (("USE_KINETO", "1" if any(c.name == "kineto" for c in o.components) else "0"),
            ("COMPILE_CACHE", o.compile_cache)),
         labels=(

@@ -8,8 +8,16 @@ every image of a build-all matrix and an input several images share is recorded 
 
     repos      name, url, ref          -> commit, submodules (path, url, commit, their submodules)
     artifacts  url                     -> name, filename, size, sha256
-    apt        source, runtime, arch   -> packages (package, version, architecture, filename, size, sha256)
-    pip        index, requirement      -> name, version, files (filename, sha256)
+    apt        source, runtime, arch   -> packages (package, version, architecture, filename, size, sha256,
+                                          control: the Depends, Pre-Depends… a flat repository lists)
+    os_apt     image, set, arch        -> mirror, packages (package, version, architecture, filename, url,
+                                          size, sha256, control): the OS image's own packages, the whole
+                                          transaction of common/install_base.sh's set (build: base;
+                                          runtime: release)
+    pip        index, requirement      -> name, version, files (filename, url, sha256)
+    pip_sets   image, index            -> python, platforms, requirements (`name==version`, each a `pip`
+                                          record of that index): what the image's RUN steps install from
+                                          the public index (--pip-index-url), resolved as pip would
     images     ref                     -> id, digests
 
 URLs are written without their credentials (`strip_credentials`): a token never lands in the
@@ -29,15 +37,24 @@ from ..util import write_atomic
 from .locations import strip_credentials
 
 FORMAT = 1
+PUBLIC_INDEX = "https://pypi.org/simple/"    # pip's own default: a pip set's index when --pip-index-url is not given
 KEYS: Dict[str, Tuple[str, ...]] = {
     "repos": ("name", "url", "ref"),
     "artifacts": ("url",),
     "apt": ("source", "runtime", "arch"),
+    "os_apt": ("image", "set", "arch"),
     "pip": ("index", "requirement"),
+    "pip_sets": ("image", "index"),
     "images": ("ref",),
 }
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def image_name(ref: str) -> str:
+    """An image reference without its tag: the key of its pip set, whatever tag a build gives it."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref.rsplit(":", 1)[0] if ":" in last else ref
 
 
 def key_url(url: str) -> str:
@@ -89,10 +106,16 @@ class Lock:
     def image(self, ref: str) -> Optional[Dict[str, Any]]:
         return self.find("images", ref)
 
+    def os_apt(self, image: str, set_name: str, arch: str) -> Optional[Dict[str, Any]]:
+        return self.find("os_apt", image, set_name, arch)
+
+    def pip_set(self, image: str, index: str) -> Optional[Dict[str, Any]]:
+        return self.find("pip_sets", image, key_url(index))
+
     def names(self) -> List[str]:
         """Every input's name, as `lock --update NAME` takes it."""
         out = {r["name"] for r in self.data["repos"]} | {r["name"] for r in self.data["artifacts"]}
-        out |= {p["package"] for r in self.data["apt"] for p in r["packages"]}
+        out |= {p["package"] for r in self.data["apt"] + self.data["os_apt"] for p in r["packages"]}
         out |= {r["name"] for r in self.data["pip"]} | {r["ref"] for r in self.data["images"]}
         return sorted(out)
 
@@ -164,6 +187,19 @@ def check(data: Any, shown: str) -> None:
                 isinstance(f, dict) and isinstance(f.get("filename"), str) and _HEX64.match(str(f.get("sha256")))
                 for f in files):
             raise bad(f"the pip record of {row['requirement']} lacks files with their sha256")
+    for row in data["os_apt"]:
+        packages = row.get("packages")
+        if not isinstance(packages, list) or not all(
+                isinstance(p, dict) and all(isinstance(p.get(k), str) for k in ("package", "version", "url"))
+                and _HEX64.match(str(p.get("sha256"))) for p in packages):
+            raise bad(f"the os_apt record of {row['image']} lacks packages with version, url and sha256")
+    for row in data["pip_sets"]:
+        requirements = row.get("requirements")
+        if not isinstance(requirements, list) or not all(isinstance(r, str) and "==" in r for r in requirements):
+            raise bad(f"the pip set of {row['image']} lacks its `name==version` requirements")
+        for requirement in requirements:
+            if not any(key("pip", r) == (row["index"], requirement) for r in data["pip"]):
+                raise bad(f"the pip set of {row['image']} names {requirement}, which has no pip record")
     for row in data["images"]:
         if not isinstance(row.get("id"), str):
             raise bad(f"image {row['ref']} has no id")

@@ -5,7 +5,8 @@ artifact server and git repos in tmp dirs.
 Every refusal here happens before any build step; one release is built from its lock (pip taking
 only the locked files), one offline with the same inputs digest as online from the same lock. A base
 is built from an imported bundle with its upstream repos gone; a bundle's images are imported into
-a second engine."""
+a second engine. A build-all matrix built offline with BuildKit and no network at all, on a second
+engine, is test_offline_run_engine.py's."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pytest
 import musa_apt
 import vendor
 from conftest import assert_one_error, cli, git, make_repo, remove_images, user_env
-from images import debian12_image, local_pypi, serve_directory, write_simple_index
+from images import debian12_image, serve_directory, write_simple_index
 from musa_docker.fetch.cache import Entry
 from musa_docker.values.locations import parse_location
 
@@ -93,7 +94,7 @@ def test_the_lock_records_every_input_of_a_release(locked, servers, engine):
     deb = servers["repo"] / toolkit["filename"]
     assert toolkit["sha256"] == _sha(deb) and toolkit["size"] == deb.stat().st_size
     # pip: the MUSA index's file of the pinned version, with its sha256
-    pip, = data["pip"]
+    pip, = [r for r in data["pip"] if r["index"] == servers["musa"]]
     assert pip["requirement"] == f"torch=={MUSA_TORCH}" and pip["index"] == servers["musa"]
     assert pip["files"] == [{"filename": servers["musa_torch"].name, "sha256": _sha(servers["musa_torch"]),
                              "url": servers["musa"].replace("simple/", "files/") + servers["musa_torch"].name}]
@@ -167,7 +168,7 @@ def test_an_artifact_whose_sha256_differs(locked, servers, tmp_path):
 
 def test_a_musa_wheel_whose_sha256_differs(locked, servers, tmp_path):
     def change(data):
-        data["pip"][0]["files"][0]["sha256"] = "2" * 64
+        next(r for r in data["pip"] if r["name"] == "torch")["files"][0]["sha256"] = "2" * 64
     _refused(servers, locked, _tampered(locked, tmp_path, change), f"pip torch=={MUSA_TORCH}", "the index's file changed")
 
 
@@ -221,15 +222,17 @@ def upstream_repo(tmp_path):
     return {"top": top, "fmt": fmt, "inner": inner}
 
 
-def base_args(repo: Path, root: Path):
+def base_args(repo: Path, root: Path, index: str):
+    # the public index too: a lock records what the image takes from it
     return ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", "musa-docker-test/locked-base",
-            "--pytorch-repo", repo.as_uri(), "--pytorch-root", str(root)]
+            "--pytorch-repo", repo.as_uri(), "--pytorch-root", str(root), "--pip-index-url", index]
 
 
-def test_a_repo_is_locked_with_its_submodules_recursively_and_a_moved_tag_is_refused(upstream_repo, tmp_path, env):
+def test_a_repo_is_locked_with_its_submodules_recursively_and_a_moved_tag_is_refused(upstream_repo, servers, tmp_path,
+                                                                                     env):
     top = upstream_repo["top"]
     lock = tmp_path / "base.lock.json"
-    done = cli("lock", *base_args(top, tmp_path / "src"), "-o", str(lock), env=env)
+    done = cli("lock", *base_args(top, tmp_path / "src", servers["public"]), "-o", str(lock), env=env)
     assert done.returncode == 0, done.stderr
     repo, = json.loads(lock.read_text())["repos"]
     assert (repo["name"], repo["url"], repo["ref"]) == ("pytorch", top.as_uri(), "v2.0.0")
@@ -238,60 +241,22 @@ def test_a_repo_is_locked_with_its_submodules_recursively_and_a_moved_tag_is_ref
         {"path": "third_party/fmt", "url": upstream_repo["fmt"].as_uri(), "commit": git("rev-parse", "HEAD", cwd=upstream_repo["fmt"])},
         {"path": "third_party/fmt/deps/inner", "url": upstream_repo["inner"].as_uri(),
          "commit": git("rev-parse", "HEAD", cwd=upstream_repo["inner"])}]
-    plan = cli(*base_args(top, tmp_path / "fresh"), "--lock", str(lock), "--dry-run", env=env).stdout
+    plan = cli(*base_args(top, tmp_path / "fresh", servers["public"]), "--lock", str(lock), "--dry-run", env=env).stdout
     assert f"@ v2.0.0 = {repo['commit'][:12]} (lock {lock})" in plan
     # the tag moves upstream: the build is refused before anything is cloned
     (top / "README").write_text("moved\n")
     git("commit", "-q", "-am", "moved", cwd=top)
     git("tag", "-f", "v2.0.0", cwd=top)
-    refused = cli(*base_args(top, tmp_path / "fresh"), "--lock", str(lock), env=env)
+    refused = cli(*base_args(top, tmp_path / "fresh", servers["public"]), "--lock", str(lock), env=env)
     assert_one_error(refused, "pytorch v2.0.0", repo["commit"][:12], "the ref moved", "lock --update pytorch")
     assert not (tmp_path / "fresh").exists()
     # --update re-resolves that input alone, and keeps the others as they were
-    updated = cli("lock", *base_args(top, tmp_path / "src2"), "-o", str(lock), "--update", "pytorch", env=env)
+    updated = cli("lock", *base_args(top, tmp_path / "src2", servers["public"]), "-o", str(lock), "--update", "pytorch", env=env)
     assert updated.returncode == 0, updated.stderr
     data = json.loads(lock.read_text())
     assert data["repos"][0]["commit"] == git("rev-parse", "HEAD", cwd=top)
-    unknown = cli("lock", *base_args(top, tmp_path / "src2"), "-o", str(lock), "--update", "pytorh", env=env)
+    unknown = cli("lock", *base_args(top, tmp_path / "src2", servers["public"]), "-o", str(lock), "--update", "pytorh", env=env)
     assert_one_error(unknown, "--update pytorh: no input of that name", "pytorch")
-
-
-def test_a_build_all_file_is_locked_bundled_and_built_offline(upstream_repo, servers, tmp_path, env, engine):
-    tag = uuid.uuid4().hex[:8]
-    with local_pypi(tmp_path / "index") as index:
-        matrix = tmp_path / "matrix.yaml"
-        matrix.write_text(
-            f"defaults:\n  tag: \"{tag}\"\n  python_env: venv\n  python_version: \"3.11\"\n"
-            "images:\n"
-            "  - task: build-base\n    image: musa-docker-test/matrix-base\n    sys: debian:12\n"
-            f"    pytorch_repo: {upstream_repo['top'].as_uri()}\n    pytorch_root: {tmp_path / 'src'}\n"
-            f"    pip_index_url: {index}\n"
-            f"  - task: release\n    image: {IMAGE}\n    base_img: debian:12\n"
-            f"    musa_apt_source: deb [trusted=yes] {servers['apt']} good main\n    musa_runtime: \"5.2\"\n"
-            f"    musa_pip_index_url: {servers['musa']}\n    musa_wheel: [\"torch=={MUSA_TORCH}\"]\n"
-            f"    torch_musa_whl_url: {servers['files']}{servers['torch_musa'].name}\n    gpu_arch: S4000\n"
-            f"    pip_index_url: {servers['public']}\n")
-        lock = tmp_path / "matrix.lock.json"
-        done = cli("lock", "-c", str(matrix), "-o", str(lock), env=env)
-        assert done.returncode == 0, done.stdout + done.stderr
-        data = json.loads(lock.read_text())
-        assert [r["name"] for r in data["repos"]] == ["pytorch"]
-        assert len(data["apt"]) == 1 and len(data["pip"]) == 1 and len(data["artifacts"]) == 1
-        assert [i["ref"] for i in data["images"]] == ["debian:12"]      # both start from it: recorded once
-        made = cli("bundle", "--lock", str(lock), "-o", str(tmp_path / "matrix.tar"), env=env)
-        assert made.returncode == 0, made.stderr
-        shutil.rmtree(tmp_path / "src")
-        os.rename(upstream_repo["top"].parent, tmp_path / "gone")
-        offline = _user(tmp_path / "offline-user")
-        assert cli("bundle", "import", str(tmp_path / "matrix.tar"), env=offline).returncode == 0
-        try:
-            built = _in_netns("build-all", "-c", str(matrix), "--lock", str(lock), "--offline", env=offline)
-            assert built.returncode == 0, built.stdout[-5000:] + built.stderr[-2000:]
-            assert engine.images.get(f"musa-docker-test/matrix-base:{tag}").labels["musa_docker.pytorch.commit"] == \
-                data["repos"][0]["commit"]
-            assert engine.images.get(f"{IMAGE}:{tag}").labels["musa_docker.apt.musa-toolkit-5-2"] == "5.2.0-1"
-        finally:
-            remove_images(engine, f"musa-docker-test/matrix-base:{tag}", f"{IMAGE}:{tag}")
 
 
 def test_a_dev_image_is_locked_with_its_repos_and_archives(tmp_path, env):
@@ -345,7 +310,7 @@ def test_a_bundle_holds_every_input_once_with_a_manifest(bundled, locked, server
         assert _sha(deb) == pin["sha256"] and f"SHA256: {pin['sha256']}" in packages
         assert deb.stat().st_ino == (root / "blobs" / "sha256" / pin["sha256"]).stat().st_ino
     # a wheelhouse for the MUSA index, its page linking the file with its sha256
-    pip, = manifest["inputs"]["pip"]
+    pip, = [p for p in manifest["inputs"]["pip"] if p["index"] == servers["musa"]]
     page = (root / pip["dir"] / "simple" / "torch" / "index.html").read_text()
     assert f'href="../../files/{servers["musa_torch"].name}#sha256={_sha(servers["musa_torch"])}"' in page
     assert (root / pip["dir"] / "files" / servers["musa_torch"].name).read_bytes() == servers["musa_torch"].read_bytes()
@@ -355,7 +320,8 @@ def test_a_bundle_holds_every_input_once_with_a_manifest(bundled, locked, server
     assert image["ref"] == "debian:12" and (root / image["blob"]).stat().st_size > 1_000_000
     # blobs are named by their bytes, each once
     blobs = [p.name for p in (root / "blobs" / "sha256").iterdir()]
-    assert len(blobs) == len(set(blobs)) == len(lock["apt"][0]["packages"]) + 3
+    # the MUSA debs, debian:12's runtime set, numpy from the public index, the two wheels and the image
+    assert len(blobs) == len(set(blobs)) == len(lock["apt"][0]["packages"]) + len(lock["os_apt"][0]["packages"]) + 4
 
 
 def test_the_tar_holds_the_same_files_and_verifies(bundled):
@@ -447,10 +413,10 @@ def _user(root: Path) -> dict:
     return user_env(root)
 
 
-def test_a_base_builds_from_an_imported_bundle_with_its_upstream_gone(upstream, tmp_path, engine):
+def test_a_base_builds_from_an_imported_bundle_with_its_upstream_gone(upstream, servers, tmp_path, engine):
     tag = uuid.uuid4().hex[:8]
     args = ["build-base", "-s", "debian:12", "--python-env", "venv", "-v", "3.11", "-i", "musa-docker-test/bundled-base",
-            "-t", tag, "--pytorch-repo", (upstream / "pytorch").as_uri()]
+            "-t", tag, "--pytorch-repo", (upstream / "pytorch").as_uri(), "--pip-index-url", servers["public"]]
     online = _user(tmp_path / "online-user")
     lock = tmp_path / "base.lock.json"
     done = cli("lock", *args, "--pytorch-root", str(tmp_path / "src-online"), "-o", str(lock), env=online)
@@ -468,16 +434,15 @@ def test_a_base_builds_from_an_imported_bundle_with_its_upstream_gone(upstream, 
                         env=empty)
     assert_one_error(refused, "--offline: repo pytorch @ v2.0.0", "is not on this machine", "bundle import")
     try:
-        with local_pypi(tmp_path / "index") as index:
-            # the tool in a network namespace with no interface but loopback: it reaches nothing but the
-            # engine's socket; the build's RUN steps still reach the local index from the engine's side
-            built = _in_netns(*args, "--pytorch-root", str(tmp_path / "src-offline"), "--lock", str(lock),
-                              "--offline", "--pip-index-url", index, env=offline)
-            assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
-            # the checkout `lock` made online, at the same commits, gives the same inputs digest
-            metadata = tmp_path / "online.json"
-            online_build = cli(*args, "--pytorch-root", str(tmp_path / "src-online"), "--lock", str(lock),
-                               "--pip-index-url", index, "--metadata-file", str(metadata), env=online)
+        # the tool in a network namespace with no interface but loopback: it reaches nothing but the
+        # engine's socket; with the classic builder the build's RUN steps still reach the index
+        built = _in_netns(*args, "--pytorch-root", str(tmp_path / "src-offline"), "--lock", str(lock),
+                          "--offline", env=offline)
+        assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
+        # the checkout `lock` made online, at the same commits, gives the same inputs digest
+        metadata = tmp_path / "online.json"
+        online_build = cli(*args, "--pytorch-root", str(tmp_path / "src-online"), "--lock", str(lock),
+                           "--metadata-file", str(metadata), env=online)
         assert "from its git bundle" in built.stdout and "offline: 1 repo(s)" in built.stdout
         data = json.loads(lock.read_text())
         labels = engine.images.get(f"musa-docker-test/bundled-base:{tag}").labels
@@ -523,7 +488,7 @@ def test_a_release_builds_offline_from_an_imported_bundle(bundled, locked, serve
         built = _in_netns(*release_args(servers, tag), "--lock", str(locked["lock"]), "--offline", env=env)
         assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
         assert "cached torch_musa_wheel" in built.stdout + built.stderr
-        assert "offline: 0 repo(s) and 1 artifact(s) of the lock are on this machine" in built.stdout
+        assert "offline: 0 repo(s), 1 artifact(s) and 0 apt package(s)" in built.stdout   # the classic builder
         digest = engine.images.get(f"{IMAGE}:{tag}").labels["musa_docker.inputs"]
         # the same inputs as the release built online from the same lock (up to date, unless another
         # run sharing the engine removed the image meanwhile: the digest is compared either way)
@@ -536,11 +501,11 @@ def test_a_release_builds_offline_from_an_imported_bundle(bundled, locked, serve
         remove_images(engine, f"{IMAGE}:{tag}")
 
 
-def test_a_repo_with_uncommitted_changes_is_not_locked(upstream_repo, tmp_path, env):
+def test_a_repo_with_uncommitted_changes_is_not_locked(upstream_repo, servers, tmp_path, env):
     src = tmp_path / "src"
-    first = cli("lock", *base_args(upstream_repo["top"], src), "-o", str(tmp_path / "a.json"), env=env)
+    first = cli("lock", *base_args(upstream_repo["top"], src, servers["public"]), "-o", str(tmp_path / "a.json"), env=env)
     assert first.returncode == 0, first.stderr
     (src / "pytorch" / "local.txt").write_text("a change of mine\n")
-    done = cli("lock", *base_args(upstream_repo["top"], src), "-o", str(tmp_path / "b.json"), env=env)
+    done = cli("lock", *base_args(upstream_repo["top"], src, servers["public"]), "-o", str(tmp_path / "b.json"), env=env)
     assert_one_error(done, f"pytorch at {src / 'pytorch'} has changes no commit holds")
     assert not (tmp_path / "b.json").exists()

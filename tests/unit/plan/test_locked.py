@@ -117,6 +117,46 @@ def test_offline_needs_a_lock_and_pulls_nothing(tmp_path):
     assert "an offline build pulls nothing" in str(caught.value)
 
 
-def test_an_offline_plan_says_so(tmp_path):
-    plan = _plan(tmp_path, _lock(tmp_path), offline=True)
+OS_APT = {"image": "ubuntu:20.04", "set": "build", "arch": "amd64", "mirror": "", "packages": [
+    {"package": "gcc", "version": "4:9.3.0-1ubuntu2", "architecture": "amd64", "size": 5,
+     "filename": "pool/main/g/gcc-defaults/gcc_9.3.0-1ubuntu2_amd64.deb", "sha256": "e" * 64,
+     "url": "http://archive.ubuntu.com/ubuntu/pool/main/g/gcc-defaults/gcc_9.3.0-1ubuntu2_amd64.deb"}]}
+NUMPY = {"index": lockfile.PUBLIC_INDEX, "requirement": "numpy==1.24.4", "name": "numpy", "version": "1.24.4",
+         "files": [{"filename": "numpy-1.24.4-cp38-cp38-manylinux_2_17_x86_64.whl", "sha256": "f" * 64,
+                    "url": "https://files.example/numpy-1.24.4-cp38-cp38-manylinux_2_17_x86_64.whl"}]}
+PIP_SET = {"image": "musa-pytorch-base", "index": lockfile.PUBLIC_INDEX, "python": "3.8",
+           "platforms": ["manylinux_2_31_x86_64", "linux_x86_64"], "requirements": ["numpy==1.24.4"]}
+
+
+def _full_lock(tmp_path):
+    return _lock(tmp_path, os_apt=[OS_APT], pip=[NUMPY], pip_sets=[PIP_SET])
+
+
+def test_the_os_packages_and_the_public_distributions_are_build_args_and_inputs(tmp_path):
+    lock = _full_lock(tmp_path)
+    plan = _plan(tmp_path, lock)
+    args = dict(plan.build.buildargs)
+    assert args["OS_APT_PACKAGES"] == "gcc=4:9.3.0-1ubuntu2" and args["PIP_LOCKED"] == "numpy==1.24.4"
+    assert ("apt ubuntu:20.04 build", "1 packages (sha256 each)", f"lock {lock}") in plan.inputs
+    assert not plan.offline_files                  # online: nothing is staged for them
+
+
+def test_an_offline_plan_says_so_and_stages_every_deb_and_wheel(tmp_path):
+    plan = _plan(tmp_path, _full_lock(tmp_path), offline=True, builder="buildkit", docker_cli="/usr/bin/docker")
     assert plan.offline and any(n.startswith("offline: nothing is fetched") for n in plan.notes)
+    assert plan.build.network == "none"
+    assert [f[0] for f in plan.offline_files] == ["offline/apt/gcc_9.3.0-1ubuntu2_amd64.deb",
+                                                  "offline/pip/public/numpy-1.24.4-cp38-cp38-manylinux_2_17_x86_64.whl"]
+    assert plan.offline_apt[0][:4] == ("gcc", "4:9.3.0-1ubuntu2", "amd64", "gcc_9.3.0-1ubuntu2_amd64.deb")
+
+
+def test_an_offline_plan_needs_the_os_packages_in_the_lock(tmp_path):
+    with pytest.raises(LockError) as caught:
+        _plan(tmp_path, _lock(tmp_path), offline=True)
+    assert "has no os_apt record of ubuntu:20.04's build packages" in str(caught.value)
+
+
+def test_a_lock_written_before_the_os_packages_were_locked_is_a_note_online(tmp_path):
+    plan = _plan(tmp_path, _lock(tmp_path))
+    assert dict(plan.build.buildargs)["OS_APT_PACKAGES"] == ""
+    assert any("records no apt packages of the OS image" in n for n in plan.notes)
