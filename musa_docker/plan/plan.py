@@ -548,7 +548,8 @@ def plan_release(options: ReleaseOptions, apt=None) -> Plan:
         repos=(),
         artifacts=_vendor_steps(o.vendor) + _conda_step(o) + wheels,
         dockerfile=o.dockerfile,
-        buildargs=_env_buildargs(o.system.name, o) + stack.buildargs,
+        # the release set's locked transaction, for the final image (plan/locked.py SETS)
+        buildargs=_env_buildargs(o.system.name, o) + (("OS_APT_RELEASE_PACKAGES", ""),) + stack.buildargs,
         labels=_env_labels("release", o) + stack.labels,
         notes=o.notes + stack.notes,
         musa_index_secret=o.stack.pip_index_secret,
