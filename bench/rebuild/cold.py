@@ -146,13 +146,18 @@ def timed_cli(env: dict, log: Path, *args: str) -> tuple:
 
 def steps(lines: list) -> list:
     """[(step, seconds)] of every build step the log shows, in order. BuildKit: its own `#N DONE`
-    time (a second BuildKit build, the label's run, numbers its steps from #1 again); classic: from
-    its `Step` line to the next one, the last to `Successfully built`."""
-    out, order, done, starts = [], [], {}, []
+    time; a second or third BuildKit build (the runs that label the image, every step from the
+    cache) is one entry, `label run`, from its first line to its last. Classic: from its `Step`
+    line to the next one, the last to `Successfully built`."""
+    out, order, done, starts, spans = [], [], {}, [], {}
     build = 0
     for t, line in lines:
         if line.startswith("#1 [internal] load build definition"):
             build += 1
+        if build >= 2 and line.startswith("#"):
+            first, _ = spans.get(build, (t, t))
+            spans[build] = (first, t)
+            continue
         m = BK_STEP.match(line)
         if m and (build, m.group(1)) not in done:
             done[(build, m.group(1))] = None
@@ -169,10 +174,13 @@ def steps(lines: list) -> list:
         if step is not None:
             out.append((step, t2 - t))
     out += [(text, done[key]) for key, text in order if done[key] is not None]
+    out += [("label run", last - first) for first, last in spans.values()]
     return out
 
 
 def kind(step: str) -> str:
+    if step == "label run":
+        return "label runs"
     if "build_torch_musa.sh" in step:
         return "torch_musa"
     if "build_torchvision.sh" in step:
@@ -226,7 +234,7 @@ def report(rows: dict, files: int) -> None:
             print(f"  {'':<18}   compile+link wall {r['compile'] or 0:.1f}, cpu {user + system:.1f} "
                   f"(user {user:.1f} system {system:.1f}; {(user + system) / files:.2f}/unit), {r['jobs']} jobs; "
                   f"containers cpu {r['containers_cpu']:.1f}, engine cpu {r['engine_cpu']:.1f}; host cpu {r['host_cpu']:.1f} "
-                  f"({100 * r['host_share']:.0f}% of all CPUs), load {r['load'][0]:.1f}->{r['load'][1]:.1f}; "
+                  f"({100 * r['host_share']:.0f}% of all CPUs; this build's containers {100 * r['containers_cpu'] / max(1e-9, r['host_cpu']):.0f}% of it), load {r['load'][0]:.1f}->{r['load'][1]:.1f}; "
                   f"compile cache {rebuild.rate(r['cache'])}")
     print()
     print("medians:")
@@ -236,8 +244,10 @@ def report(rows: dict, files: int) -> None:
         engine = statistics.median(r["engine_cpu"] for r in got)
         box = statistics.median(r["containers_cpu"] for r in got)
         share = statistics.median(r["host_share"] for r in got)
+        ours = statistics.median(r["containers_cpu"] / max(1e-9, r["host_cpu"]) for r in got)
         print(f"  {name:<18} compile+link wall {wall:.1f}s, cpu {cpu:.1f}s ({cpu / files:.2f}s/unit); "
-              f"containers cpu {box:.1f}s, engine cpu {engine:.1f}s; host busy {100 * share:.0f}%")
+              f"containers cpu {box:.1f}s, engine cpu {engine:.1f}s; host busy {100 * share:.0f}%, "
+              f"of which this build {100 * ours:.0f}%")
 
 
 def main(argv=None) -> int:
