@@ -37,27 +37,12 @@ import run as rebuild  # noqa: E402  (bench/rebuild/run.py: its env, cli, base, 
 from run import BASE, BUILDERS, DEV, PYTHON, SEED, cli, phases, rate, say  # noqa: E402
 import standin  # noqa: E402
 import vendor  # noqa: E402  (tests/support/vendor.py)
-from dockerd import free_port, start_dockerd, stop_dockerd  # noqa: E402  (tests/support/dockerd.py)
+from dockerd import free_port  # noqa: E402  (tests/support/dockerd.py)
+from cold import fresh_engine  # noqa: E402  (bench/rebuild/cold.py: an engine in a cgroup of its own)
 from images import debian12_image, local_pypi  # noqa: E402
 from musa_docker.pipeline.build import compile_cache_counts  # noqa: E402
 
 OWNED = ".musa-docker-bench-rebuild-remote"
-
-
-@contextmanager
-def fresh_engine(base: str):
-    """A dockerd of its own with `base` loaded from the main engine, and nothing else."""
-    import docker
-    root = Path(tempfile.mkdtemp(prefix="mdb.", dir="/tmp"))
-    proc, client, sock = start_dockerd(root)
-    try:
-        main = docker.from_env()
-        client.api.load_image(main.api.get_image(base))
-        yield sock
-    finally:
-        client.close()
-        stop_dockerd(proc, root)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextmanager
@@ -136,14 +121,14 @@ def main(argv=None) -> int:
                 order = ("classic", "buildkit") if run % 2 else ("buildkit", "classic")
                 for name in order:
                     extra = ("--compile-cache-remote", remote) if name == "buildkit" else ()
-                    with fresh_engine(base) as sock:
+                    with fresh_engine(base, f"musa-docker-bench-{tag}-{run}-{name}") as (sock, _):
                         say(f"run {run}: cold {name} on a fresh engine (load average {os.getloadavg()[0]:.1f})")
                         seconds, out = cli(env, log, *common, "-t", f"{tag}-{run}-{name}", "--pip-index-url", index,
                                            "--docker-host", sock, *BUILDERS[name], *extra)
                     rows[f"{name} cold"].append({"seconds": seconds, "phases": phases(out), "cache": counts(out)})
                     say(f"  {seconds:.1f}s; {phases(out)}")
                 changed = standin.change(repo, args.files, SEED, run, salt + run)
-                with fresh_engine(base) as sock:
+                with fresh_engine(base, f"musa-docker-bench-{tag}-{run}-shared") as (sock, _):
                     say(f"run {run}: {changed} changed; BuildKit with the shared cache on a fresh engine")
                     seconds, out = cli(env, log, *common, "-t", f"{tag}-{run}-shared", "--pip-index-url", index,
                                        "--docker-host", sock, *BUILDERS["buildkit"], "--compile-cache-remote", remote,

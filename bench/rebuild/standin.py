@@ -112,16 +112,24 @@ set -euo pipefail
 cd "$(dirname "$0")"
 [ -d "${PYTORCH_REPO_PATH:?PYTORCH_REPO_PATH is not set}" ] || { echo "build.sh: no PyTorch source" >&2; exit 1; }
 [ -d "${MUSA_HOME:?MUSA_HOME is not set}" ] || { echo "build.sh: no MUSA toolkit" >&2; exit 1; }
+# the CPU time of the compile and link: bash's `times` (its second line: the user and system time of
+# every child it has waited for, ninja, the compilers, ccache), run in this shell: in a subshell
+# its children's times would start at zero
+jobs="$(nproc)"
 t0=$(date +%s.%N)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >build-configure.log
+times >build-times.txt
 t1=$(date +%s.%N)
-cmake --build build -j "$(nproc)" | tail -n 1
+cmake --build build -j "${jobs}" | tail -n 1
 t2=$(date +%s.%N)
+times >>build-times.txt
 cp build/libtorch_musa_stand_in.so torch_musa/
 python -m pip install --no-build-isolation --no-deps -q .
 t3=$(date +%s.%N)
 awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" \\
     'BEGIN { printf "build.sh: configure %.1fs, compile and link %.1fs, pip install %.1fs\\n", b - a, c - b, d - c }'
+awk -v j="${jobs}" 'NR % 2 == 0 { split($1, u, "m"); split($2, s, "m"); cu[NR] = u[1] * 60 + u[2]; cs[NR] = s[1] * 60 + s[2] }
+    END { printf "build.sh: compile and link cpu user %.1fs system %.1fs, %d jobs\\n", cu[4] - cu[2], cs[4] - cs[2], j }' build-times.txt
 echo "build.sh: $(ls csrc/*.cpp | wc -l) C++ units built"
 """
 
@@ -161,7 +169,7 @@ def create(path: Path, files: int, seed: int) -> Path:
         "setup.py": SETUP,
         "build.sh": BUILD_SH,
         "CMakeLists.txt": CMAKELISTS,
-        ".gitignore": "build/\nbuild-configure.log\n*.so\n",
+        ".gitignore": "build/\nbuild-configure.log\nbuild-times.txt\n*.so\n",
         "torch_musa/__init__.py": INIT,
         "include/stand_in/kernels.h": HEADER,
         **{f"csrc/unit{i:04d}.cpp": unit(i, seed) for i in range(files)},
