@@ -185,6 +185,9 @@ class Plan:
                          "the tag's image index, as BuildKit stores attestations")
         if self.size_budget is not None:
             lines.append(f"  size budget {human_size(self.size_budget)} unpacked (checked before tagging)")
+        if kinds.get(self.kind).lean:
+            lines.append("  lean        no compiler, headers, static libraries, -dev packages, apt lists, pip cache, "
+                         "archives, or bytes a later layer deletes (checked before tagging)")
         lines.append("  sbom        CycloneDX 1.6 and SPDX 2.3 JSON beside the build log"
                      + (f" and in {self.sbom_dir}" if self.sbom_dir else "")
                      + ", their sha256 labelled musa_docker.sbom.cyclonedx and .spdx")

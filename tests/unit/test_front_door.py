@@ -312,6 +312,13 @@ def test_size_budget_per_kind_from_the_config_file_reaches_the_plan(env, tmp_pat
     done = tool("build-base", "--dry-run", "--size-budget", "500M", env=env, cwd=tmp_path)
     assert "  size budget 500.0 MB unpacked (checked before tagging)" in done.stdout
     refused(tool("build-base", "--dry-run", "--size-budget", "big", env=env, cwd=tmp_path), "--size-budget", "20G")
+    assert "  lean  " not in done.stdout     # a base is for building: only a release is held to the lean rules
+    release = tool("release", "--dry-run", "-m", "https://vendor.example/musa.tar.gz", "-n",
+                   "https://vendor.example/mudnn.tar", "--torch-whl-url",
+                   "https://vendor.example/torch-2.0.0-cp38-cp38-linux_x86_64.whl", "--torch-musa-whl-url",
+                   "https://vendor.example/torch_musa-1.0.0-cp38-cp38-linux_x86_64.whl", env=env, cwd=tmp_path)
+    assert release.returncode == 0, release.stderr
+    assert "  lean        no compiler, headers, static libraries, -dev packages" in release.stdout
 
 
 def test_sbom_takes_the_image_as_its_one_word_and_checks_its_flags_first(env, tmp_path):
