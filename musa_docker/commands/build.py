@@ -108,7 +108,7 @@ def _build(task: str, values: Values, options, facts, env, told: TextIO, shown):
         verify_after_build(engine, report.image, told)
     digests = push_all(engine, plan.build.refs, say, env) if plan.build.push else {}
     if plan.build.attest:
-        digests = attest_all(engine, digests, report.sbom, say)
+        digests = attest_all(engine, digests, report, say)
     if common.metadata_file is not None:
         with disk_errors(((common.metadata_file.parent, "the metadata file (--metadata-file)",
                            "name a file on a writable disk"),)):
@@ -140,12 +140,18 @@ def push_all(engine, refs, say, env: Mapping[str, str]) -> dict:
     return digests
 
 
-def attest_all(engine, digests: Mapping[str, str], documents: Mapping[str, str], say) -> dict:
+def attest_all(engine, digests: Mapping[str, str], report, say) -> dict:
     """--attest: the SBOM documents the build wrote, attached beside each pushed reference in its
-    registry (check/attest.py); returns {reference: digest of the index the tag names now}."""
-    from ..check import attest
+    registry (check/attest.py); returns {reference: digest of the index the tag names now}. An
+    up-to-date skip wrote none, and its push replaced what the tag named: its documents are made
+    again from the image, as `sbom IMAGE` makes them."""
+    from ..check import attest, sbom
     from ..fetch.registry import Registry
-    docs = {fmt: Path(path).read_bytes() for fmt, path in documents.items()}
+    if report.sbom:
+        docs = {fmt: Path(path).read_bytes() for fmt, path in report.sbom.items()}
+    else:
+        docs = sbom.documents(sbom.subject(engine, report.image_id, report.image),
+                              sbom.contents(engine, report.image_id))
     out = {}
     for ref, pushed in digests.items():
         host, name, tag = split_reference(ref)

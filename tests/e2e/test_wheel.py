@@ -3,6 +3,7 @@ fresh venv outside the repo, it plans every task and builds a base image, with n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -134,9 +135,10 @@ def test_a_real_base_build_from_the_wheel(installed, upstream, engine, tmp_path)
                 "--pytorch-repo", upstream["url"], *BUILDERS["buildkit"],
                 "--build-arg", "TEAM_NOTE=1", "--label", "team=ml", "--metadata-file", str(work / "out" / "meta.json"),
                 "-q", "--push", "--attest"]
+        index_server = contextlib.ExitStack()    # one index for both runs: its URL is an input of the image
         try:
-            with local_pypi(work / "index") as index:
-                r = _run(argv + ["--pip-index-url", index], cwd=work, env={**env, **GIT_FILE_OK})
+            index = index_server.enter_context(local_pypi(work / "index"))
+            r = _run(argv + ["--pip-index-url", index], cwd=work, env={**env, **GIT_FILE_OK})
             assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
             image = engine.images.get(ref)
             assert r.stdout == image.id + "\n", r.stdout[-2000:]      # -q: the image id, nothing else
@@ -164,8 +166,19 @@ def test_a_real_base_build_from_the_wheel(installed, upstream, engine, tmp_path)
             assert found["https://spdx.dev/Document"]["predicate"] == json.loads(spdx.read_text())
             assert found["https://spdx.dev/Document"]["subject"][0]["digest"]["sha256"] == pushed.split(":")[1]
             assert found["https://cyclonedx.org/bom"]["predicate"] == json.loads(cdx.read_text())
+            # the same command again: an up-to-date skip, whose push would leave the tag without its
+            # attestation; the image's SBOM is made again from the image and attached again
+            again = _run(argv + ["--pip-index-url", index], cwd=work, env={**env, **GIT_FILE_OK})
+            assert again.returncode == 0 and again.stdout == image.id + "\n", again.stderr[-3000:]
+            meta = json.loads((work / "out" / "meta.json").read_text())
+            assert meta["up_to_date"] is True
+            digest = meta["digests"][ref]
+            _, found = attached(registry, "musa-docker-test/wheel-base", tag, digest)
+            components = found["https://cyclonedx.org/bom"]["predicate"]["components"]
+            assert any(c["bom-ref"] == "source:pytorch" and c["version"] == upstream["tagged"] for c in components)
             engine.images.remove(ref, force=True)
             pulled = engine.images.pull(ref)
             assert pulled.id == image.id and f"{name}@{digest}" in pulled.attrs["RepoDigests"]
         finally:
+            index_server.close()
             remove_images(engine, ref)
