@@ -87,12 +87,12 @@ def test_the_lock_records_every_input_of_a_release(locked, servers, engine):
     apt, = data["apt"]
     assert apt["runtime"] == "5.2" and apt["arch"] == "amd64"
     packages = {p["package"]: p for p in apt["packages"]}
-    assert set(packages) == {"musa-toolkit-5-2", "mtcc-5-2", "musa-musart-5-2", "libmudnn3-musa-5-2",
-                             "libmudnn3-dev-musa-5-2", "mccl-s4000"}
-    toolkit = packages["musa-toolkit-5-2"]
-    assert toolkit["version"] == "5.2.0-1"           # the 5.2 build, not the older 5.1 one beside it
-    deb = servers["repo"] / toolkit["filename"]
-    assert toolkit["sha256"] == _sha(deb) and toolkit["size"] == deb.stat().st_size
+    # a release installs the line's runtime packages only: no toolkit, compiler or headers (lean)
+    assert set(packages) == {"musa-musart-5-2", "libmudnn3-musa-5-2", "mccl-s4000"}
+    runtime = packages["musa-musart-5-2"]
+    assert runtime["version"] == "5.2.0-1"
+    deb = servers["repo"] / runtime["filename"]
+    assert runtime["sha256"] == _sha(deb) and runtime["size"] == deb.stat().st_size
     # pip: the MUSA index's file of the pinned version, with its sha256
     pip, = [r for r in data["pip"] if r["index"] == servers["musa"]]
     assert pip["requirement"] == f"torch=={MUSA_TORCH}" and pip["index"] == servers["musa"]
@@ -117,11 +117,13 @@ def test_the_plan_shows_the_lock_as_the_source_of_each_locked_value(locked, serv
     done = cli(*release_args(servers, "x"), "--lock", str(lock), "--dry-run", env=locked["env"])
     assert done.returncode == 0, done.stderr
     plan = done.stdout
-    assert f"apt musa-toolkit-5-2 5.2.0-1  (lock {lock})" in plan
+    assert f"apt musa-musart-5-2 5.2.0-1  (lock {lock})" in plan
     assert f"pip torch           {MUSA_TORCH} (1 files, sha256 each)  (lock {lock})" in plan
     assert f"torch_musa_wheel sha256 {_sha(servers['torch_musa'])}  (lock {lock})" in plan
     assert "image debian:12" in plan and "<resolved at prepare>" not in plan
-    assert "build arg   MUSA_APT_PACKAGES=musa-toolkit-5-2=5.2.0-1 mtcc-5-2=5.2.0-1" in plan
+    pins, = [line.split("=", 1)[1].split() for line in plan.splitlines()
+             if line.startswith("  build arg   MUSA_APT_PACKAGES=")]
+    assert [pin.split("=")[0] for pin in pins] == ["musa-musart-5-2", "libmudnn3-musa-5-2", "mccl-s4000"], pins
     assert f"build arg   MUSA_WHEEL_HASHES=torch=={MUSA_TORCH}@{_sha(servers['musa_torch'])}" in plan
 
 
@@ -191,7 +193,7 @@ def test_a_release_builds_from_its_lock_and_pip_takes_only_the_locked_files(lock
         built = cli(*release_args(servers, tag), "--lock", str(locked["lock"]), "--metadata-file",
                     str(tmp_path / "first.json"), env=locked["env"])
         assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-2000:]
-        assert "apt pins (lock): musa-toolkit-5-2=5.2.0-1" in built.stdout
+        assert "apt pins (lock): musa-musart-5-2=5.2.0-1" in built.stdout
         assert f"the files of torch=={MUSA_TORCH} must have the sha256 the lock records (--require-hashes)" \
             in built.stdout
         again = cli(*release_args(servers, tag), "--lock", str(locked["lock"]), "--metadata-file",
@@ -320,8 +322,11 @@ def test_a_bundle_holds_every_input_once_with_a_manifest(bundled, locked, server
     assert image["ref"] == "debian:12" and (root / image["blob"]).stat().st_size > 1_000_000
     # blobs are named by their bytes, each once
     blobs = [p.name for p in (root / "blobs" / "sha256").iterdir()]
-    # the MUSA debs, debian:12's runtime set, numpy from the public index, the two wheels and the image
-    assert len(blobs) == len(set(blobs)) == len(lock["apt"][0]["packages"]) + len(lock["os_apt"][0]["packages"]) + 4
+    # the MUSA debs, debian:12's runtime and release sets (the one a subset of the other: each .deb
+    # once), numpy from the public index, the two wheels and the image
+    os_debs = {p["sha256"] for record in lock["os_apt"] for p in record["packages"]}
+    assert sorted(r["set"] for r in lock["os_apt"]) == ["release", "runtime"]
+    assert len(blobs) == len(set(blobs)) == len(lock["apt"][0]["packages"]) + len(os_debs) + 4
 
 
 def test_the_tar_holds_the_same_files_and_verifies(bundled):
