@@ -33,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -43,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import run as rebuild  # noqa: E402  (bench/rebuild/run.py: its env, base and stand-in helpers)
-from run import BASE, BUILDERS, DEV, PYTHON, SEED, say  # noqa: E402
+from run import BUILDERS, DEV, PYTHON, SEED, say  # noqa: E402
 import standin  # noqa: E402
 import vendor  # noqa: E402  (tests/support/vendor.py)
 from dockerd import start_dockerd, stop_dockerd  # noqa: E402  (tests/support/dockerd.py)
@@ -279,13 +278,7 @@ def main(argv=None) -> int:
         shutil.rmtree(upstream, ignore_errors=True)
         base = args.base
         if not base:
-            base = f"{BASE}:{tag}"
-            say(f"build-base {base} from debian:12 (log: {log})")
-            with local_pypi(work / "index-base") as index:
-                rebuild.cli(env, log, "build-base", "-s", "debian:12", "--python-env", "venv", "-v", PYTHON,
-                            "-i", BASE, "-t", tag, "--pytorch-root", str(work / "src"),
-                            "--pytorch-repo", rebuild.pytorch_repo(upstream / "pytorch").as_uri(),
-                            "--pip-index-url", index, *BUILDERS["classic"])
+            base, _ = rebuild.build_bench_base(env, log, work, tag, upstream)
             made.append(base)
         vendor_dir = work / "vendor"
         archives = (vendor.musa_toolkits_archive(vendor_dir), vendor.mudnn_archive(vendor_dir),

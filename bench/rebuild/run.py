@@ -87,6 +87,19 @@ def cli(env: dict, log: Path, *args: str) -> tuple:
     return seconds, out
 
 
+def build_bench_base(env: dict, log: Path, work: Path, tag: str, upstream: Path) -> tuple:
+    """The base every rebuild benchmark builds its dev images on: debian:12, a venv of PYTHON and the
+    smallest PyTorch tree, built with the classic builder as BASE:tag; (its ref, seconds)."""
+    base = f"{BASE}:{tag}"
+    say(f"build-base {base} from debian:12 (log: {log})")
+    with local_pypi(work / "index-base") as index:
+        seconds, _ = cli(env, log, "build-base", "-s", "debian:12", "--python-env", "venv", "-v", PYTHON,
+                         "-i", BASE, "-t", tag, "--pytorch-root", str(work / "src"),
+                         "--pytorch-repo", pytorch_repo(upstream / "pytorch").as_uri(),
+                         "--pip-index-url", index, *BUILDERS["classic"])
+    return base, seconds
+
+
 def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True).stdout.strip()
 
@@ -192,13 +205,7 @@ def main(argv=None) -> int:
         shutil.rmtree(work / "src", ignore_errors=True)
         base = args.base
         if not base:
-            base = f"{BASE}:{tag}"
-            say(f"build-base {base} from debian:12 (log: {log})")
-            with local_pypi(work / "index-base") as index:
-                seconds, _ = cli(env, log, "build-base", "-s", "debian:12", "--python-env", "venv", "-v", PYTHON,
-                                 "-i", BASE, "-t", tag, "--pytorch-root", str(work / "src"),
-                                 "--pytorch-repo", pytorch_repo(upstream / "pytorch").as_uri(),
-                                 "--pip-index-url", index, *BUILDERS["classic"])
+            base, seconds = build_bench_base(env, log, work, tag, upstream)
             made.append(base)
             say(f"  {seconds:.1f}s")
         base = pin(base, tag)

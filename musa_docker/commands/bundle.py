@@ -148,12 +148,7 @@ def _write(writer: layout.Writer, lock, lock_path: Path, cache_dir: Path, engine
     for record in lock.data["pip"]:
         key = layout.key_of(record["index"])
         for file in record["files"]:
-            if file["sha256"] in writer.held:
-                blob = f"blobs/sha256/{file['sha256']}"
-            else:
-                got = downloader.fetch(file["filename"], parse_location(f"{file['url']}#sha256={file['sha256']}",
-                                                                      what=file["filename"]))
-                blob = writer.blob(got.path, file["sha256"])
+            blob = _blob(writer, downloader, file["filename"], file["url"], file["sha256"])
             writer.link(blob, f"pip/{key}/files/{file['filename']}")
             project = record["name"].replace("_", "-").replace(".", "-").lower()
             pages.setdefault(key, {}).setdefault(project, []).append((file["filename"], file["sha256"]))
@@ -179,12 +174,7 @@ def _flat_repo(writer: layout.Writer, downloader, folder: str, pins) -> list:
     each a link to its blob (downloaded unless the bundle holds it); their manifest entries."""
     stanzas, packages = [], []
     for pin in pins:
-        if pin["sha256"] in writer.held:
-            blob = f"blobs/sha256/{pin['sha256']}"
-        else:
-            got = downloader.fetch(pin["package"], parse_location(f"{pin['url']}#sha256={pin['sha256']}",
-                                                                  what=pin["package"]))
-            blob = writer.blob(got.path, pin["sha256"])
+        blob = _blob(writer, downloader, pin["package"], pin["url"], pin["sha256"])
         name = PurePosixPath(pin["filename"]).name
         writer.link(blob, f"{folder}/{name}")
         stanzas.append({**dict(pin.get("control") or {}), "Package": pin["package"], "Version": pin["version"],
@@ -368,3 +358,11 @@ def _load_image(engine, archive: Path, item: Mapping[str, Any], lock, say) -> No
                           f"the lock {lock.path} says {item['id'][:19]}")
     say(f"loaded image {ref} {item['id'][:19]} into {engine.host}")
 
+
+def _blob(writer, downloader, name: str, url: str, sha256: str) -> str:
+    """The blob of a locked file: the bundle's when it holds one with that sha256, else downloaded
+    (checked against it) and stored."""
+    if sha256 in writer.held:
+        return f"blobs/sha256/{sha256}"
+    got = downloader.fetch(name, parse_location(f"{url}#sha256={sha256}", what=name))
+    return writer.blob(got.path, sha256)

@@ -300,17 +300,7 @@ class Engine:
             raise EngineError(f"image {image} does not exist on {self.host}") from err
         except (docker_errors.DockerException, requests.RequestException) as err:
             raise EngineError(f"creating a container from {image} on {self.host} failed: {_reason(err)}") from err
-        try:
-            self.api.put_archive(cid, "/", buffer.getvalue())
-            self.api.start(cid)
-            code = self.api.wait(cid, timeout=timeout)["StatusCode"]
-            return code, self.api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
-        except requests.exceptions.ReadTimeout as err:
-            raise EngineError(f"the container from {image} did not finish within {timeout}s") from err
-        except (docker_errors.DockerException, requests.RequestException) as err:
-            raise EngineError(f"the container from {image} did not run: {_reason(err)}") from err
-        finally:
-            self.remove_container(cid)
+        return self._run_to_end(cid, f"the container from {image}", timeout, archive=buffer.getvalue())
 
     def container(self, name: str) -> Optional[dict]:
         try:
@@ -471,14 +461,21 @@ class Engine:
             raise EngineError(f"image {image} does not exist on {self.host}") from err
         except (docker_errors.DockerException, requests.RequestException) as err:
             raise EngineError(f"creating a check container from {image} on {self.host} failed: {_reason(err)}") from err
+        return self._run_to_end(cid, f"the check container from {image}", timeout)
+
+    def _run_to_end(self, cid: str, what: str, timeout: int, archive: Optional[bytes] = None) -> tuple:
+        """Start the created container `cid` (after putting `archive` at its /), wait for it, and remove
+        it; (exit code, its output). Raises EngineError naming `what`."""
         try:
+            if archive is not None:
+                self.api.put_archive(cid, "/", archive)
             self.api.start(cid)
             code = self.api.wait(cid, timeout=timeout)["StatusCode"]
             return code, self.api.logs(cid, stdout=True, stderr=True).decode("utf-8", "replace")
         except requests.exceptions.ReadTimeout as err:
-            raise EngineError(f"the check container from {image} did not finish within {timeout}s") from err
+            raise EngineError(f"{what} did not finish within {timeout}s") from err
         except (docker_errors.DockerException, requests.RequestException) as err:
-            raise EngineError(f"the check container from {image} did not run: {_reason(err)}") from err
+            raise EngineError(f"{what} did not run: {_reason(err)}") from err
         finally:
             self.remove_container(cid)
 
