@@ -39,7 +39,7 @@ def check_os_apt(options, lock, engine, say: Say) -> None:
         record = lock.os_apt(image, set_name, arch)
         if record is None:
             continue                # the plan named it as an input the lock lacks
-        now = osapt.resolve(engine, image, set_name, mirror=options.common.apt_mirror, pins=osapt.pins(record),
+        now = osapt.resolve(engine, image, set_name, mirror=options.common.apt_mirror, pins=lockfile.apt_pins(record),
                             network=options.common.network)
         osapt.compare(record, now, lock.path)
         say(f"apt {image} {set_name}: {len(record['packages'])} package(s) at their locked versions and sha256 "

@@ -68,11 +68,6 @@ def resolve(engine, image: str, set_name: str, *, mirror: str = "", pins: Option
     return parse(out)
 
 
-def pins(record: Mapping) -> List[str]:
-    """The `name=version` of each package a lock's os_apt record holds."""
-    return [f"{p['package']}={p['version']}" for p in record["packages"]]
-
-
 def compare(record: Mapping, now: List[Dict[str, object]], lock_path: str) -> None:
     """The archive's packages now against the lock's record. Raises LockError naming the first that
     differs."""

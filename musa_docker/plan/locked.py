@@ -150,7 +150,7 @@ def _offline_inputs(plan, lock, args, base: Optional[str], rows: List[Tuple[str,
         for p in record["packages"]:
             deb(p["package"], p["version"], p.get("architecture", ""), p["filename"], p.get("size", 0), p["sha256"],
                 p["url"], p.get("control"))
-        more[arg] = " ".join(f"{p['package']}={p['version']}" for p in record["packages"])
+        more[arg] = " ".join(lockfile.apt_pins(record))
         rows.append((f"apt {base} {set_name}", f"{len(record['packages'])} packages (sha256 each)", lock.source))
     if args.get("MUSA_SDK") == sdk.SDK_APT:
         wanted = {spec.partition("=")[0] for spec in args.get("MUSA_APT_PACKAGES", "").split()}

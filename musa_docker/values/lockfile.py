@@ -120,6 +120,11 @@ class Lock:
         return sorted(out)
 
 
+def apt_pins(record: Mapping[str, Any]) -> List[str]:
+    """The `name=version` of each package an apt or os_apt record holds: what apt installs under --lock."""
+    return [f"{p['package']}={p['version']}" for p in record["packages"]]
+
+
 def add(data: Dict[str, Any], section: str, record: Dict[str, Any]) -> None:
     """Put `record` in its section, replacing one of the same key; the section stays sorted."""
     rows = [r for r in data[section] if key(section, r) != key(section, record)]

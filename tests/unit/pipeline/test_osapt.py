@@ -7,6 +7,7 @@ import pytest
 
 from musa_docker.errors import LockError
 from musa_docker.pipeline import osapt
+from musa_docker.values import lockfile
 
 SHA = "a" * 64
 OUTPUT = f"""install_base: OS is debian 12
@@ -40,7 +41,7 @@ def test_each_uri_gets_its_stanza_with_version_size_and_sha256():
                     "filename": "pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb", "size": 86880, "sha256": SHA,
                     "control": {"Pre-Depends": "libc6 (>= 2.14)"},
                     "url": "http://deb.debian.org/debian/pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb"}
-    assert osapt.pins({"packages": packages}) == ["bzip2=1.0.8-5+b1", "zlib1g=1:1.2.13.dfsg-1"]
+    assert lockfile.apt_pins({"packages": packages}) == ["bzip2=1.0.8-5+b1", "zlib1g=1:1.2.13.dfsg-1"]
 
 
 def test_a_uri_without_a_stanza_cannot_be_locked():
