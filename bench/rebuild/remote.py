@@ -22,12 +22,8 @@ import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,36 +33,12 @@ import run as rebuild  # noqa: E402  (bench/rebuild/run.py: its env, cli, base, 
 from run import BUILDERS, DEV, PYTHON, SEED, cli, phases, rate, say  # noqa: E402
 import standin  # noqa: E402
 import vendor  # noqa: E402  (tests/support/vendor.py)
-from dockerd import free_port  # noqa: E402  (tests/support/dockerd.py)
+from redisserver import redis_cli, serve_redis  # noqa: E402  (tests/support/redisserver.py)
 from cold import fresh_engine  # noqa: E402  (bench/rebuild/cold.py: an engine in a cgroup of its own)
 from images import debian12_image, local_pypi  # noqa: E402
 from musa_docker.pipeline.build import compile_cache_counts  # noqa: E402
 
 OWNED = ".musa-docker-bench-rebuild-remote"
-
-
-@contextmanager
-def redis_server():
-    assert shutil.which("redis-server"), "no redis-server: apt-get install redis-server"
-    port = free_port()
-    root = Path(tempfile.mkdtemp(prefix="mdb-redis."))
-    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            if redis_cli(port, "ping") == "PONG":
-                break
-            time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def redis_cli(port: int, *args: str) -> str:
-    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True).stdout.strip()
 
 
 def counts(out: str):
@@ -108,7 +80,7 @@ def main(argv=None) -> int:
         common = ["build-dev", "-b", base, "-i", DEV, "-m", str(archives[0]), "-n", str(archives[1]),
                   "--torch-musa-repo", repo.as_uri(), "--vision-repo", vision.as_uri(),
                   "--vision-root", str(work / "src")]
-        with redis_server() as port, local_pypi(work / "index", vendor.dev_index_wheels(PYTHON)) as index:
+        with serve_redis() as port, local_pypi(work / "index", vendor.dev_index_wheels(PYTHON)) as index:
             remote = f"redis://127.0.0.1:{port}"
             for run in range(1, args.runs + 1):
                 redis_cli(port, "flushall")            # no cache anywhere: the cold builds start from nothing

@@ -6,12 +6,7 @@ remote; and a remote that does not answer costs a warning, not the build."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import tempfile
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +14,7 @@ import vendor
 from conftest import BUILDERS, cli, remove_images, user_env
 from dockerd import free_port
 from images import local_pypi
+from redisserver import serve_redis
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
@@ -26,22 +22,8 @@ pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 @pytest.fixture(scope="module")
 def redis():
     """Debian's redis-server on a free port of 127.0.0.1, nothing kept on disk."""
-    assert shutil.which("redis-server"), "no redis-server on this machine: run scripts/test.sh, which installs it"
-    port = free_port()
-    root = Path(tempfile.mkdtemp(prefix="md-redis."))
-    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() != "PONG":
-            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.1)
+    with serve_redis() as port:
         yield f"redis://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _label(client, ref):
